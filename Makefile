@@ -1,0 +1,42 @@
+# One-word entries; the README's two set-up commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_STORE := .demo-store
+QUESTION ?= How many parameters does Grok-0 have?
+
+.PHONY: setup demo test test-fast lint bench sample-pdf clean
+
+# torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/rag ingest sample_docs --store $(DEMO_STORE)
+	$(BIN)/rag ask "$(QUESTION)" --store $(DEMO_STORE)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: setup
+	$(BIN)/ruff check ragcli tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/core_bench.py
+	$(BIN)/python bench/prompt_eval.py
+
+sample-pdf: setup
+	$(BIN)/python tests/sample_pdf.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .mypy_cache .ruff_cache

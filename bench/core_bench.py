@@ -1,0 +1,137 @@
+"""Core benchmark: start-up, ingest throughput, cold and batch `ask`, peak memory.
+
+Prints one table. Run: python bench/core_bench.py [--files 400]
+Every figure comes from real runs of the installed `rag` with the bundled models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RAG = [sys.executable, "-m", "ragcli"]
+QUESTIONS = [
+    "How many parameters does Grok-0 have?",
+    "What does HNSW stand for?",
+    "What is retrieval-augmented generation?",
+    "What is the difference between precision and recall?",
+    "How many dimensions does all-MiniLM-L6-v2 produce?",
+    "What does fine-tuning change in a model?",
+    "What is cosine similarity?",
+    "What did Grok-1 score on MMLU?",
+]
+
+MEASURE = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdin=sys.stdin, stdout=subprocess.DEVNULL)
+elapsed = time.perf_counter() - started
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(done.returncode, elapsed, peak_kb)
+"""
+
+
+def measured(args: list[str], stdin: str | None = None) -> tuple[float, float]:
+    """Run a command in a fresh process; return (wall seconds, peak RSS in MiB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *args], input=stdin, capture_output=True, text=True,
+        cwd=ROOT, check=True,
+    )
+    code, elapsed, peak_kb = done.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{' '.join(args)} exited {code}: {done.stderr}")
+    return float(elapsed), int(peak_kb) / 1024
+
+
+def make_corpus(folder: Path, files: int) -> None:
+    """Write a deterministic corpus: sample_docs sentences recombined into new documents."""
+    sentences = []
+    for path in sorted((ROOT / "sample_docs").glob("*.[mt]*[dt]")):
+        text = path.read_text(encoding="utf-8")
+        sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s) > 40]
+    rng = random.Random(7)
+    folder.mkdir(parents=True)
+    for number in range(files):
+        paragraphs = [" ".join(rng.sample(sentences, 5)) for _ in range(8)]
+        body = "\n\n".join(paragraphs)
+        (folder / f"doc{number:04d}.md").write_text(f"# Document {number}\n\n{body}\n")
+
+
+def cold_ask_split(store: Path) -> dict[str, float]:
+    """Time model load, retrieval and generation of one question in a fresh process."""
+    probe = f"""
+import json, time
+from pathlib import Path
+from ragcli.backends.llms import LlmOptions
+from ragcli.records import GenerationSettings
+from ragcli.settings import model_cache_dir
+from ragcli.steps.ask import Asker, AskOptions
+options = AskOptions(Path({str(store)!r}), "default", LlmOptions(), model_cache_dir(),
+                     GenerationSettings())
+with Asker(options) as asker:
+    asker.ask({QUESTIONS[0]!r})
+    t = asker.timings
+print(json.dumps({{"load_s": t.load_s, "retrieve_s": t.retrieve_s, "generate_s": t.generate_s}}))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=400, help="generated corpus files")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_dir = Path(scratch)
+        helps = [measured([*RAG, "--help"])[0] for _ in range(5)]
+        rows.append(("rag --help wall time (median of 5)", f"{statistics.median(helps):.3f} s"))
+
+        corpus, store = scratch_dir / "corpus", scratch_dir / "store"
+        make_corpus(corpus, args.files)
+        seconds, peak = measured([*RAG, "ingest", str(corpus), "--store", str(store), "-q"])
+        status = json.loads(subprocess.run(
+            [*RAG, "status", "--store", str(store), "--json"], capture_output=True, text=True,
+            cwd=ROOT, check=True).stdout)
+        chunks = status["chunks"]
+        rows.append((f"ingest+index {args.files} files, {chunks} chunks", f"{seconds:.1f} s"))
+        rows.append(("ingest+index throughput", f"{chunks / seconds:.1f} chunks/s"))
+        rows.append(("ingest+index peak RSS", f"{peak:.0f} MiB"))
+
+        sample = scratch_dir / "sample"
+        measured([*RAG, "ingest", str(ROOT / "sample_docs"), "--store", str(sample), "-q"])
+        seconds, peak = measured([*RAG, "ask", QUESTIONS[0], "--store", str(sample)])
+        rows.append(("cold rag ask, whole process (sample_docs)", f"{seconds:.2f} s"))
+        rows.append(("cold rag ask peak RSS", f"{peak:.0f} MiB"))
+        split = cold_ask_split(sample)
+        rows.append(("  model load (store, embedder, index, LLM)", f"{split['load_s']:.2f} s"))
+        rows.append(("  retrieval", f"{split['retrieve_s'] * 1000:.0f} ms"))
+        rows.append(("  generation", f"{split['generate_s']:.2f} s"))
+
+        batch = "\n".join(QUESTIONS) + "\n"
+        seconds, peak = measured([*RAG, "ask", "--json", "--store", str(sample)], stdin=batch)
+        rows.append((f"batch ask, {len(QUESTIONS)} questions (one process)",
+                     f"{len(QUESTIONS) / seconds:.2f} questions/s"))
+        rows.append(("batch ask peak RSS", f"{peak:.0f} MiB"))
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"ragcli core benchmark ({machine}, bundled models)")
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure'.ljust(width)}  value")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Measure prompt templates on a reading-comprehension set over sample_docs/.
+
+For each template, each question is answered twice by the real bundled models: once with
+only the passage holding the answer (`oracle`, the measurement the prompt is designed on)
+and once with what `rag ask` retrieves (`retrieved`). Prints token F1 (SQuAD-style),
+the share of answers containing a gold answer, and how often unanswerable questions are
+declined. Run: python bench/prompt_eval.py [--qa FILE] [--store DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import string
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ragcli.backends.llms import LlmOptions  # noqa: E402
+from ragcli.records import GenerationSettings, Hit  # noqa: E402
+from ragcli.settings import model_cache_dir  # noqa: E402
+from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
+from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
+from ragcli.steps.opening import BuildSettings  # noqa: E402
+from ragcli.steps.progress import SilentProgress  # noqa: E402
+from ragcli.text import prompts  # noqa: E402
+
+NUMERIC_SHOT = (
+    "[1] (bees.txt)\nHoney bees tell other bees where flowers are with a waggle dance. "
+    "A colony can hold up to 60,000 bees.",
+    "How many bees can a colony hold?",
+    "Up to 60,000 bees [1].",
+)
+
+TEMPLATES = {
+    "instructions only": replace(prompts.DEFAULT_TEMPLATE, shots=()),
+    "default (2 shots)": prompts.DEFAULT_TEMPLATE,
+    "2 shots, best last": replace(prompts.DEFAULT_TEMPLATE, best_last=True),
+    "3 shots (+count)": replace(
+        prompts.DEFAULT_TEMPLATE,
+        shots=(prompts.SHOTS[0], NUMERIC_SHOT, prompts.SHOTS[1]),
+    ),
+}
+
+
+def normalise(text: str) -> list[str]:
+    """SQuAD answer normalisation: lower case, no punctuation, no articles."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation) - {"%", "."})
+    text = re.sub(r"\.(?!\d)", " ", text)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return text.split()
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Token-overlap F1 between a prediction and one gold answer."""
+    predicted, expected = normalise(prediction), normalise(gold)
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def build_store(store_dir: Path) -> None:
+    """Ingest sample_docs/ into a throw-away store with the default settings."""
+    from ragcli.cli import _default_manifest
+
+    options = IngestOptions(
+        paths=(ROOT / "sample_docs",),
+        store_dir=store_dir,
+        build=BuildSettings(),
+        defaults=_default_manifest(),  # type: ignore[arg-type]
+    )
+    ingest(options, SilentProgress())
+
+
+def gold_hit(asker: Asker, evidence: str) -> Hit | None:
+    """The retrieved-or-not chunk that holds the evidence sentence."""
+    target = " ".join(evidence.split())
+    for hit in asker.retrieve(evidence):
+        if target in " ".join(hit.chunk.text.split()):
+            return Hit(hit.chunk, 1.0)
+    return None
+
+
+def evaluate(asker: Asker, items: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Score every template in both modes."""
+    rows = []
+    for name, template in TEMPLATES.items():
+        for mode in ("oracle", "retrieved"):
+            f1s, found, declined, answerable_n, unanswerable_n = [], 0, 0, 0, 0
+            started = time.perf_counter()
+            for item in items:
+                question, answers = str(item["question"]), list(item["answers"])  # type: ignore[call-overload]
+                if mode == "oracle" and answers:
+                    gold = gold_hit(asker, str(item["evidence"]))
+                    hits = [gold] if gold else []
+                else:
+                    hits = [h for h in asker.retrieve(question)
+                            if h.score >= asker.options.min_score]
+                text = asker.generate(question, hits, template=template).text if hits else (
+                    prompts.NOT_FOUND
+                )
+                if answers:
+                    answerable_n += 1
+                    f1s.append(max(token_f1(text, a) for a in answers))
+                    found += any(a.lower() in text.lower() for a in answers)
+                else:
+                    unanswerable_n += 1
+                    declined += prompts.NOT_FOUND in text
+            seconds = time.perf_counter() - started
+            rows.append({
+                "template": name, "mode": mode,
+                "f1": 100 * sum(f1s) / max(1, len(f1s)),
+                "contains_gold": 100 * found / max(1, answerable_n),
+                "declined_unanswerable": 100 * declined / max(1, unanswerable_n),
+                "s_per_question": seconds / max(1, len(items)),
+            })
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--qa", type=Path, default=ROOT / "bench" / "qa_sample_docs.jsonl")
+    parser.add_argument("--store", type=Path, default=None)
+    args = parser.parse_args()
+    items = [json.loads(line) for line in args.qa.read_text().splitlines() if line.strip()]
+    with tempfile.TemporaryDirectory() as scratch:
+        store_dir = args.store or Path(scratch) / "store"
+        if args.store is None:
+            build_store(store_dir)
+        options = AskOptions(
+            store_dir=store_dir, llm_spec="default", llm=LlmOptions(),
+            cache_dir=model_cache_dir(), generation=GenerationSettings(max_tokens=48),
+        )
+        with Asker(options) as asker:
+            rows = evaluate(asker, items)
+    answerable = sum(1 for i in items if i["answers"])
+    print(f"{len(items)} questions ({answerable} answerable), bundled models, max_tokens 48")
+    print(f"{'template':22} {'mode':10} {'F1':>6} {'gold in answer':>15} "
+          f"{'declined unanswerable':>22} {'s/question':>11}")
+    for row in rows:
+        print(f"{row['template']:22} {row['mode']:10} {row['f1']:6.1f} "
+              f"{row['contains_gold']:14.1f}% {row['declined_unanswerable']:21.1f}% "
+              f"{row['s_per_question']:11.2f}")
+
+
+if __name__ == "__main__":
+    main()

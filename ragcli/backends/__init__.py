@@ -1,0 +1,1 @@
+"""Heavy libraries, each behind a small Protocol and imported lazily."""

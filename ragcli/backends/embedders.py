@@ -1,0 +1,114 @@
+"""Embedders: the Embedder Protocol and the sentence-transformers implementation."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ragcli.errors import ModelError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    spec: str
+    dimension: int
+    max_text_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Return how many word pieces each text takes, special tokens excluded."""
+        ...
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
+        """Return one normalised vector per text, shape (len(texts), dimension)."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A Sentence-BERT model from a local folder; torch loads only when embedding starts."""
+
+    def __init__(self, spec: str, folder: Path, threads: int | None = None) -> None:
+        self.spec = spec
+        self.folder = folder
+        self.threads = threads
+        self._tokenizer: Any = None
+        self._model: Any = None
+        config = _read_json(folder / "sentence_bert_config.json")
+        pooling = _read_json(folder / "1_Pooling" / "config.json")
+        self.max_seq_tokens = int(config.get("max_seq_length", 256))
+        dimension = pooling.get("word_embedding_dimension")
+        self.dimension = (
+            int(dimension) if dimension else self._load_model().get_embedding_dimension()
+        )
+        self.max_text_tokens = self.max_seq_tokens - self._special_tokens()
+
+    def _load_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            path = self.folder / "tokenizer.json"
+            if not path.is_file():
+                raise ModelError(f"embedder folder {self.folder} has no tokenizer.json")
+            tokenizer = Tokenizer.from_file(str(path))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def _special_tokens(self) -> int:
+        return len(self._load_tokenizer().encode("", add_special_tokens=True).ids)
+
+    def _load_model(self) -> Any:
+        if self._model is None:
+            # The bundled folder is complete; never let the hub client reach for the network.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # stdout and stderr belong to ragcli: no library progress bars or load reports.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            try:
+                import torch
+                import transformers
+                from sentence_transformers import SentenceTransformer
+
+                transformers.utils.logging.disable_progress_bar()
+
+                if self.threads:
+                    torch.set_num_threads(self.threads)
+                self._model = SentenceTransformer(str(self.folder), device="cpu")
+            except Exception as exc:  # any failure to load weights is a model problem
+                raise ModelError(f"cannot load embedder from {self.folder}: {exc}") from exc
+        return self._model
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encodings = self._load_tokenizer().encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._load_model().encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read embedder config {path}: {exc}") from exc

@@ -1,0 +1,107 @@
+"""LLMs: the LLM Protocol and the llama-cpp-python implementation for GGUF files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ragcli.errors import ModelError
+from ragcli.records import GenerationSettings, Prompt
+
+
+class LLM(Protocol):
+    """A local language model that streams text."""
+
+    spec: str
+    context_tokens: int
+    has_chat_template: bool
+
+    def count_tokens(self, text: str) -> int:
+        """Return how many of the model's own tokens the text takes."""
+        ...
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        """Yield the answer's text piece by piece as it is generated."""
+        ...
+
+
+@dataclass(frozen=True)
+class LlmOptions:
+    """How to run a local model."""
+
+    context_tokens: int = 4096
+    threads: int | None = None
+    seed: int = 0
+
+
+class LlamaCppLLM:
+    """A GGUF model run by llama.cpp through llama-cpp-python."""
+
+    def __init__(self, spec: str, path: Path, options: LlmOptions) -> None:
+        self.spec = spec
+        self.path = path
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist", "pass --model PATH.gguf")
+        try:
+            from llama_cpp import Llama
+
+            with _quiet_stderr():
+                self._llama: Any = Llama(
+                    model_path=str(path),
+                    n_ctx=options.context_tokens,
+                    n_threads=options.threads or os.cpu_count() or 1,
+                    seed=options.seed,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"cannot load model {path}: not a valid GGUF file or unsupported ({exc})",
+                "check the file or pass another --model",
+            ) from exc
+        self.context_tokens = int(self._llama.n_ctx())
+        self.has_chat_template = bool(self._llama.metadata.get("tokenizer.chat_template"))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        common: dict[str, Any] = {
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "stop": list(prompt.stop) or None,
+            "stream": True,
+        }
+        if prompt.is_chat:
+            messages = [{"role": role, "content": content} for role, content in prompt.messages]
+            stream: Any = self._llama.create_chat_completion(messages=messages, **common)
+            for part in stream:
+                text = part["choices"][0]["delta"].get("content")
+                if text:
+                    yield str(text)
+        else:
+            stream = self._llama.create_completion(prompt.text, **common)
+            for part in stream:
+                text = part["choices"][0]["text"]
+                if text:
+                    yield text
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence llama.cpp's C-level loader chatter, which bypasses Python's sys.stderr."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,73 @@
+"""Pick a backend implementation from a spec string such as `fake:64` or a .gguf path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
+from ragcli.errors import ModelError, UsageError
+
+if TYPE_CHECKING:
+    from ragcli.backends.embedders import Embedder
+    from ragcli.backends.llms import LLM, LlmOptions
+
+DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
+DEFAULT_LLM = BUNDLED_LLM
+
+
+def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
+    scheme, sep, rest = spec.partition(":")
+    if sep and scheme in schemes:
+        return scheme, rest
+    return default, spec
+
+
+def canonical_embedder_spec(spec: str) -> str:
+    """Return the spec as recorded in a store: bundled name, `st:ABSPATH` or `fake:...`."""
+    scheme, rest = _split(spec, ("st", "fake"), "st")
+    if scheme == "fake":
+        return spec
+    if rest == BUNDLED_EMBEDDER:
+        return BUNDLED_EMBEDDER
+    return f"st:{Path(rest).expanduser().resolve()}"
+
+
+def make_embedder(spec: str, threads: int | None = None) -> Embedder:
+    """Build the embedder a (canonical or user-given) spec names."""
+    scheme, rest = _split(spec, ("st", "fake"), "st")
+    if scheme == "fake":
+        from ragcli.backends.fakes import HashingEmbedder
+
+        parts = [int(p) for p in rest.split(":") if p] if rest else []
+        return HashingEmbedder(spec, *parts)
+    from ragcli.backends.embedders import SentenceTransformerEmbedder
+    from ragcli.backends.models import bundled_embedder_dir
+
+    if rest == BUNDLED_EMBEDDER:
+        return SentenceTransformerEmbedder(BUNDLED_EMBEDDER, bundled_embedder_dir(), threads)
+    folder = Path(rest).expanduser()
+    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+        raise ModelError(
+            f"embedder {rest!r} is not a local sentence-transformers folder",
+            f"pass a folder path or {BUNDLED_EMBEDDER}; ragcli never downloads models",
+        )
+    return SentenceTransformerEmbedder(canonical_embedder_spec(spec), folder.resolve(), threads)
+
+
+def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
+    """Build the LLM a spec names: the bundled model, a .gguf path, or `fake:`."""
+    scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
+    if scheme == "fake":
+        from ragcli.backends.fakes import ExtractiveLLM
+
+        return ExtractiveLLM(spec)
+    from ragcli.backends.llms import LlamaCppLLM
+    from ragcli.backends.models import bundled_llm_path
+
+    if rest in (BUNDLED_LLM, "default"):
+        return LlamaCppLLM(BUNDLED_LLM, bundled_llm_path(cache_dir), options)
+    path = Path(rest).expanduser()
+    if path.suffix.lower() != ".gguf":
+        raise UsageError(f"--model {rest!r} is not a .gguf file")
+    return LlamaCppLLM(str(path), path, options)

@@ -1,0 +1,113 @@
+"""Vector indexes: the VectorIndex Protocol and its FAISS HNSW implementation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ragcli.errors import StoreCorruptError
+from ragcli.records import HnswSettings
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+
+class VectorIndex(Protocol):
+    """Nearest-neighbour search by inner product over L2-normalised vectors."""
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> NDArray[np.int64]:
+        """Return the ids held, in insertion order."""
+        ...
+
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        """Add vectors under the given ids."""
+        ...
+
+    def search(self, query: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+        """Return up to k (id, score) pairs, best first."""
+        ...
+
+    def to_bytes(self) -> bytes:
+        """Serialise the index (no pickle)."""
+        ...
+
+
+class FaissHnswIndex:
+    """`IndexIDMap2(IndexHNSWFlat)` with inner product: cosine on normalised vectors."""
+
+    def __init__(self, index: Any, settings: HnswSettings) -> None:
+        self._index = index
+        self.settings = settings
+        self._hnsw().hnsw.efSearch = settings.ef_search
+
+    @classmethod
+    def create(cls, dimension: int, settings: HnswSettings) -> FaissHnswIndex:
+        """Make an empty index."""
+        import faiss
+
+        inner = faiss.IndexHNSWFlat(dimension, settings.m, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = settings.ef_construction
+        return cls(faiss.IndexIDMap2(inner), settings)
+
+    @classmethod
+    def read(cls, path: Path, settings: HnswSettings) -> FaissHnswIndex:
+        """Load an index written by `to_bytes`."""
+        import faiss
+
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise StoreCorruptError(
+                f"cannot read vector index {path}", "run `rag index --rebuild`"
+            ) from exc
+        return cls(index, settings)
+
+    def _hnsw(self) -> Any:
+        import faiss
+
+        return faiss.downcast_index(self._index.index)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors held."""
+        return int(self._index.d)
+
+    def ids(self) -> NDArray[np.int64]:
+        import faiss
+
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        if len(ids):
+            self._index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32),
+                np.ascontiguousarray(ids, dtype=np.int64),
+            )
+
+    def search(self, query: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+        if len(self) == 0 or k <= 0:
+            return []
+        matrix = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        scores, ids = self._index.search(matrix, min(k, len(self)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def to_bytes(self) -> bytes:
+        import faiss
+
+        return faiss.serialize_index(self._index).tobytes()
+
+
+def exact_search(
+    vectors: NDArray[np.float32], ids: NDArray[np.int64], query: NDArray[np.float32], k: int
+) -> list[tuple[int, float]]:
+    """Brute-force inner-product search: the reference HNSW recall is measured against."""
+    scores = vectors @ query.reshape(-1)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(int(ids[i]), float(scores[i])) for i in order]

@@ -1,0 +1,285 @@
+"""The `rag` command: parse flags, call one step, render the result."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ragcli import output
+
+if TYPE_CHECKING:
+    from ragcli.records import Manifest
+from ragcli.errors import ExitCode, RagError
+from ragcli.settings import (
+    DEFAULT_CONTEXT_TOKENS,
+    DEFAULT_EMBED_BATCH,
+    DEFAULT_EMBEDDER,
+    DEFAULT_LLM,
+    DEFAULT_MIN_SCORE,
+    DEFAULT_TOP_K,
+    STORE_ENV,
+    default_store_dir,
+)
+
+EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error or settings that disagree
+with the store; 3 no store or empty store; 4 input path not found; 5 model missing, corrupt
+or failed; 6 finished but some files were skipped; 8 nothing relevant found; 9 store
+unreadable; 130 interrupted."""
+
+app = typer.Typer(
+    name="rag",
+    help="Ask questions about your documents, answered by local models with cited sources.",
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Options shared by several commands, declared once.
+StoreOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - Typer needs Optional on Python 3.10
+    typer.Option(
+        "--store", envvar=STORE_ENV, help="Store directory [default: the user data dir].",
+        file_okay=False, show_default=False,
+    ),
+]
+ThreadsOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--threads", min=1, help="CPU threads [default: all cores].", show_default=False),
+]
+EmbedOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--embed-model",
+        help=f"Sentence-transformers folder for a new store [default: {DEFAULT_EMBEDDER}]. "
+        "An existing store always uses the embedder it was built with.",
+        show_default=False,
+    ),
+]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Chunks embedded per batch.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _store(store: Path | None) -> Path:
+    return store if store is not None else default_store_dir()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursive).")],
+    store: StoreOpt = None,
+    embed_model: EmbedOpt = None,
+    index: Annotated[
+        bool, typer.Option("--index/--no-index", help="Embed and index right away.")
+    ] = True,
+    chunk_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=16, help="Target chunk size in word pieces, for a new store [200]."),
+    ] = None,
+    overlap_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=0, help="Overlap between chunks in word pieces, new store [32]."),
+    ] = None,
+    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    threads: ThreadsOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")] = False,
+) -> None:
+    """Split files into chunks and store them; by default embed and index them too."""
+    from ragcli.records import ChunkingSettings
+    from ragcli.steps.ingest import IngestOptions
+    from ragcli.steps.ingest import ingest as run_ingest
+    from ragcli.steps.opening import BuildSettings
+
+    chunking = None
+    if chunk_tokens is not None or overlap_tokens is not None:
+        base = ChunkingSettings()
+        chunking = ChunkingSettings(
+            chunk_tokens if chunk_tokens is not None else base.chunk_tokens,
+            overlap_tokens if overlap_tokens is not None else base.overlap_tokens,
+        )
+    options = IngestOptions(
+        paths=tuple(paths),
+        store_dir=_store(store),
+        build=BuildSettings(embed_model, chunking, None, threads),
+        defaults=_default_manifest(),
+        index=index,
+        batch_size=batch_size,
+    )
+    with output.ProgressBar(quiet) as progress:
+        result = run_ingest(options, progress)
+    for skipped in result.report.skipped:
+        if not quiet and not skipped.failed:
+            output.note(f"skipped {skipped.path}: {skipped.reason}")
+    output.write(output.format_ingest(result.report, result.index))
+    if result.report.failed:
+        raise typer.Exit(ExitCode.FILES_SKIPPED)
+
+
+@app.command("index")
+def index_command(
+    store: StoreOpt = None,
+    embed_model: EmbedOpt = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild the index from stored vectors.")
+    ] = False,
+    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    threads: ThreadsOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Embed every chunk not yet embedded and update the vector index."""
+    from ragcli.steps.index import IndexOptions
+    from ragcli.steps.index import index as run_index
+    from ragcli.steps.opening import BuildSettings
+
+    options = IndexOptions(_store(store), BuildSettings(embed_model, None, None, threads),
+                           batch_size, rebuild)
+    _check_embedder_flag(options.store_dir, embed_model)
+    with output.ProgressBar(quiet) as progress:
+        report = run_index(options, progress)
+    output.write(output.format_index(report) + "\n")
+
+
+def _check_embedder_flag(store_dir: Path, embed_model: str | None) -> None:
+    if embed_model is None:
+        return
+    from ragcli.steps.opening import check_embedder
+
+    check_embedder(store_dir, embed_model)
+
+
+@app.command()
+def ask(
+    question: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="The question; '-' or none with piped stdin: one per line."),
+    ] = None,
+    store: StoreOpt = None,
+    model: Annotated[
+        str, typer.Option("--model", help="A .gguf file [default: bundled Gemma 3 270M].")
+    ] = DEFAULT_LLM,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Chunks retrieved.")] = (
+        DEFAULT_TOP_K
+    ),
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")
+    ] = 256,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")
+    ] = 0.0,
+    context_tokens: Annotated[
+        int, typer.Option("--context-tokens", min=256, help="Model context window.")
+    ] = DEFAULT_CONTEXT_TOKENS,
+    min_score: Annotated[
+        float,
+        typer.Option("--min-score", help="Best cosine score below which nothing is relevant."),
+    ] = DEFAULT_MIN_SCORE,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Answer a question from the store's documents and list the sources used."""
+    from ragcli.backends.llms import LlmOptions
+    from ragcli.records import GenerationSettings
+    from ragcli.settings import model_cache_dir
+    from ragcli.steps.ask import Asker, AskOptions
+
+    batch = question == "-" or (question is None and not sys.stdin.isatty())
+    if question is None and not batch:
+        raise typer.BadParameter(
+            "give a QUESTION, or '-' to read questions from stdin", param_hint="QUESTION"
+        )
+    options = AskOptions(
+        store_dir=_store(store),
+        llm_spec=model,
+        llm=LlmOptions(context_tokens=context_tokens, threads=threads),
+        cache_dir=model_cache_dir(),
+        generation=GenerationSettings(max_tokens=max_tokens, temperature=temperature),
+        top_k=top_k,
+        min_score=min_score,
+    )
+    with Asker(options) as asker:
+        if not batch:
+            assert question is not None
+            answerable = _answer(asker, question, json_out, heading=False)
+            if not answerable:
+                raise typer.Exit(ExitCode.NOT_FOUND)
+            return
+        first = True
+        for line in sys.stdin:
+            if line.strip():
+                if not first and not json_out:
+                    output.write("\n")
+                _answer(asker, line.strip(), json_out, heading=True)
+                first = False
+
+
+def _answer(asker: object, question: str, json_out: bool, heading: bool) -> bool:
+    from ragcli.steps.ask import Asker
+
+    assert isinstance(asker, Asker)
+    if json_out:
+        answer = asker.ask(question)
+        output.print_json(output.answer_json(answer))
+        return answer.answerable
+    if heading:
+        output.write(f"Q: {question}\n")
+    answer = asker.ask(question, on_text=output.write)
+    output.write("\n" + output.format_sources(answer.hits))
+    return answer.answerable
+
+
+@app.command()
+def status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Show what the store holds: documents, chunks, vectors, index, models."""
+    from ragcli.steps.status import status as run_status
+
+    report = run_status(_store(store))
+    if json_out:
+        output.print_json(output.status_json(report))
+    else:
+        output.write(output.format_status(report))
+
+
+def _default_manifest() -> Manifest:
+    from ragcli.records import Manifest
+    from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW
+    from ragcli.store import FORMAT_VERSION
+
+    return Manifest(FORMAT_VERSION, DEFAULT_EMBEDDER, 0, 0, True, DEFAULT_CHUNKING, DEFAULT_HNSW)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and turn every failure into a message and an exit code."""
+    try:
+        code = app(args=argv, prog_name="rag", standalone_mode=False)
+    except RagError as exc:
+        output.error(str(exc))
+        code = exc.exit_code
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:  # Click's usage errors, as Typer re-exports them
+        exc.show()  # type: ignore[attr-defined]
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        output.error("interrupted")
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _silence_broken_pipe()
+        code = ExitCode.OK
+    except Exception as exc:  # a bug: say so in one line, never a traceback
+        output.error(f"internal error: {type(exc).__name__}: {exc}")
+        code = ExitCode.INTERNAL
+    sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _silence_broken_pipe() -> None:
+    """Point stdout at /dev/null so Python's exit flush raises no second BrokenPipeError."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

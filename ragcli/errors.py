@@ -1,0 +1,80 @@
+"""Exceptions that carry the exit code and the one-line message a user sees."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes (README, `rag --help`)."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    NO_STORE = 3
+    INPUT_NOT_FOUND = 4
+    MODEL = 5
+    FILES_SKIPPED = 6
+    NOT_FOUND = 8
+    STORE_CORRUPT = 9
+    INTERRUPTED = 130
+
+
+class RagError(Exception):
+    """Base for every error the CLI turns into a message and an exit code."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(RagError):
+    """The user asked for something contradictory or malformed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigMismatchError(UsageError):
+    """A flag disagrees with what the store was built with."""
+
+
+class StoreNotFoundError(RagError):
+    """There is no store at the given location."""
+
+    exit_code = ExitCode.NO_STORE
+
+
+class EmptyStoreError(RagError):
+    """The store exists but holds nothing to search."""
+
+    exit_code = ExitCode.NO_STORE
+
+
+class InputNotFoundError(RagError):
+    """A path given to ingest does not exist or cannot be read."""
+
+    exit_code = ExitCode.INPUT_NOT_FOUND
+
+
+class ModelError(RagError):
+    """A model file or backend is missing, corrupt or failed."""
+
+    exit_code = ExitCode.MODEL
+
+
+class StoreCorruptError(RagError):
+    """The store's files cannot be read or come from an incompatible version."""
+
+    exit_code = ExitCode.STORE_CORRUPT
+
+
+class LoadError(RagError):
+    """One file could not be turned into text; ingest reports it and goes on."""
+
+    exit_code = ExitCode.FILES_SKIPPED

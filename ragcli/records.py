@@ -1,0 +1,170 @@
+"""Plain records passed between the layers: documents, chunks, hits, answers, reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """Text of one page (PDF) or of a whole file (number is None)."""
+
+    number: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file on disk as seen before loading: identity and content fingerprint."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded file: its identity and its text, page by page."""
+
+    source: SourceFile
+    kind: str
+    pages: tuple[Page, ...]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a document small enough for the embedder to read whole."""
+
+    text: str
+    path: str
+    page: int | None
+    start_line: int
+    end_line: int
+    start_char: int
+    end_char: int
+    heading: str = ""
+    id: int | None = None
+
+    @property
+    def embed_text(self) -> str:
+        """Text given to the embedder: the heading path gives the chunk its context."""
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk and its cosine similarity to the question."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    """How documents are split; recorded in the store's manifest."""
+
+    chunk_tokens: int = 200
+    overlap_tokens: int = 32
+
+
+@dataclass(frozen=True)
+class HnswSettings:
+    """FAISS HNSW parameters; recorded in the store's manifest."""
+
+    m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """How a store was built; `ask` and `index` trust it over flags."""
+
+    format_version: int
+    embedder: str
+    dimension: int
+    max_text_tokens: int
+    normalized: bool
+    chunking: ChunkingSettings
+    hnsw: HnswSettings
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file ingest did not take, and why."""
+
+    path: str
+    reason: str
+    failed: bool = False
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    chunks_added: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Skipped]:
+        """Files that should have been ingested but could not be read."""
+        return [s for s in self.skipped if s.failed]
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What an index run did."""
+
+    embedded: int
+    indexed: int
+    rebuilt: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """What a store holds."""
+
+    path: str
+    documents: int
+    chunks: int
+    embedded: int
+    indexed: int
+    index_bytes: int
+    manifest: Manifest | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A generated answer and the chunks it was given."""
+
+    question: str
+    text: str
+    hits: tuple[Hit, ...]
+    answerable: bool = True
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What is sent to the LLM: completion text, or chat messages for a chat template."""
+
+    text: str = ""
+    messages: tuple[tuple[str, str], ...] = ()
+    stop: tuple[str, ...] = ()
+
+    @property
+    def is_chat(self) -> bool:
+        """Whether this prompt goes through the model's chat template."""
+        return bool(self.messages)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings for one answer."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0

@@ -1,0 +1,84 @@
+"""Open a store together with the embedder it was built with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragcli.backends.embedders import Embedder
+from ragcli.backends.registry import canonical_embedder_spec, make_embedder
+from ragcli.errors import ConfigMismatchError, EmptyStoreError
+from ragcli.records import ChunkingSettings, HnswSettings, Manifest
+from ragcli.store import FORMAT_VERSION, Store
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What a new store is built with; None means "whatever the store already uses"."""
+
+    embedder: str | None = None
+    chunking: ChunkingSettings | None = None
+    hnsw: HnswSettings | None = None
+    threads: int | None = None
+
+
+def open_for_writing(
+    root: Path, wanted: BuildSettings, defaults: Manifest
+) -> tuple[Store, Manifest, Embedder]:
+    """Open or create a store; refuse settings that disagree with how it was built."""
+    store = Store.open(root, create=True)
+    try:
+        manifest = store.manifest
+        if manifest is None:
+            embedder = make_embedder(wanted.embedder or defaults.embedder, wanted.threads)
+            manifest = Manifest(
+                format_version=FORMAT_VERSION,
+                embedder=embedder.spec,
+                dimension=embedder.dimension,
+                max_text_tokens=embedder.max_text_tokens,
+                normalized=True,
+                chunking=wanted.chunking or defaults.chunking,
+                hnsw=wanted.hnsw or defaults.hnsw,
+            )
+            store.write_manifest(manifest)
+            return store, manifest, embedder
+        _check_agrees(root, manifest, wanted)
+        return store, manifest, make_embedder(manifest.embedder, wanted.threads)
+    except BaseException:
+        store.close()
+        raise
+
+
+def open_for_reading(root: Path, threads: int | None = None) -> tuple[Store, Manifest, Embedder]:
+    """Open an existing, non-empty store and the embedder recorded in it."""
+    store = Store.open(root)
+    try:
+        manifest = store.manifest
+        if manifest is None:
+            raise EmptyStoreError(f"store {root} is empty", "run `rag ingest PATH` first")
+        return store, manifest, make_embedder(manifest.embedder, threads)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None:
+    rebuild = f"use another --store, or delete {root} and ingest again to rebuild"
+    if wanted.embedder and canonical_embedder_spec(wanted.embedder) != manifest.embedder:
+        raise ConfigMismatchError(
+            f"store {root} was built with embedder {manifest.embedder!r}, "
+            f"not {wanted.embedder!r}",
+            rebuild,
+        )
+    if wanted.chunking and wanted.chunking != manifest.chunking:
+        raise ConfigMismatchError(
+            f"store {root} was built with {manifest.chunking}, not {wanted.chunking}", rebuild
+        )
+
+
+def check_embedder(root: Path, embed_model: str) -> None:
+    """Fail if a store exists and was built with another embedder than the one named."""
+    with Store.open(root) as store:
+        manifest = store.manifest
+        if manifest is not None:
+            _check_agrees(root, manifest, BuildSettings(embedder=embed_model))

@@ -1,0 +1,1 @@
+"""Text work: loading files, splitting them into chunks, building prompts."""

@@ -1,0 +1,118 @@
+"""Every prompt ragcli sends to a model. Measure any change with bench/prompt_eval.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragcli.records import Hit, Prompt
+
+NOT_FOUND = "The context does not say."
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """Instructions, worked examples and stop sequences for one way of prompting."""
+
+    instructions: str
+    shots: tuple[tuple[str, str, str], ...]
+    stop: tuple[str, ...]
+    best_last: bool = False
+
+
+INSTRUCTIONS = (
+    "Answer the question using only the numbered context passages. Give a short answer "
+    "and cite the passage number in brackets. If the passages do not contain the answer, "
+    f'write "{NOT_FOUND}"'
+)
+
+# Worked examples for base (completion) models: with the right passage given, showing the
+# pattern lifts answer F1 of a 270M base model well above instructions alone
+# (bench/prompt_eval.py has the figures).
+SHOTS = (
+    (
+        "[1] (tower.txt)\nThe Eiffel Tower in Paris was completed in 1889. It is 330 metres "
+        "tall and was the tallest man-made structure in the world for 41 years.",
+        "How tall is the Eiffel Tower?",
+        "330 metres [1].",
+    ),
+    (
+        "[1] (bees.txt)\nHoney bees tell other bees where flowers are with a waggle dance. "
+        "A colony can hold up to 60,000 bees.",
+        "Who was the first person to keep bees in Europe?",
+        NOT_FOUND,
+    ),
+)
+
+# "\n[" stops a model that starts writing a passage of its own after the answer.
+STOP = ("\nQuestion:", "\nContext:", "\n\n", "\n[")
+
+DEFAULT_TEMPLATE = PromptTemplate(INSTRUCTIONS, SHOTS, STOP)
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """A built prompt and the hits it actually contains (those that fit the budget)."""
+
+    prompt: Prompt
+    hits: tuple[Hit, ...]
+
+
+def format_passage(number: int, hit: Hit) -> str:
+    """One numbered context passage: a label line, then the chunk text on one line."""
+    chunk = hit.chunk
+    label = Path(chunk.path).name
+    if chunk.page is not None:
+        label += f", page {chunk.page}"
+    if chunk.heading:
+        label += f", {chunk.heading}"
+    body = " ".join(chunk.text.split())
+    return f"[{number}] ({label})\n{body}"
+
+
+def _completion(template: PromptTemplate, question: str, passages: Sequence[str]) -> str:
+    shots = "".join(
+        f"Context:\n{context}\nQuestion: {q}\nAnswer: {a}\n\n" for context, q, a in template.shots
+    )
+    context = "\n".join(reversed(passages) if template.best_last else passages)
+    return f"{template.instructions}\n\n{shots}Context:\n{context}\nQuestion: {question}\nAnswer:"
+
+
+def _chat(
+    template: PromptTemplate, question: str, passages: Sequence[str]
+) -> tuple[tuple[str, str], ...]:
+    context = "\n".join(passages)
+    return (
+        ("system", template.instructions),
+        ("user", f"Context:\n{context}\n\nQuestion: {question}"),
+    )
+
+
+def build_prompt(
+    question: str,
+    hits: Sequence[Hit],
+    count_tokens: Callable[[str], int],
+    budget_tokens: int,
+    chat: bool,
+    template: PromptTemplate = DEFAULT_TEMPLATE,
+) -> PromptParts:
+    """Fit as many of the best hits as the token budget allows into the model's prompt."""
+    question = " ".join(question.split())
+    kept: list[Hit] = []
+    passages: list[str] = []
+    for hit in hits:
+        candidate = [*passages, format_passage(len(passages) + 1, hit)]
+        if count_tokens(_render(template, question, candidate, chat)) > budget_tokens:
+            continue
+        passages, kept = candidate, [*kept, hit]
+    if chat:
+        return PromptParts(Prompt(messages=_chat(template, question, passages)), tuple(kept))
+    text = _completion(template, question, passages)
+    return PromptParts(Prompt(text=text, stop=template.stop), tuple(kept))
+
+
+def _render(template: PromptTemplate, question: str, passages: Sequence[str], chat: bool) -> str:
+    if chat:
+        return "\n".join(content for _, content in _chat(template, question, passages))
+    return _completion(template, question, passages)

@@ -1,0 +1,239 @@
+"""The `rag` command: exit codes, messages, JSON shapes; fake backends via the registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragcli.cli import main
+from ragcli.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DOCS = ROOT / "sample_docs"
+FAKE = ["--model", "fake:"]
+Capture = pytest.CaptureFixture[str]
+
+
+def run(capsys: Capture, *args: str) -> tuple[int, str, str]:
+    """Run `rag ARGS` in-process; return exit code, stdout, stderr."""
+    with pytest.raises(SystemExit) as stopped:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(stopped.value.code or 0), captured.out, captured.err
+
+
+def run_process(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> (
+    subprocess.CompletedProcess[str]
+):
+    """Run `python -m ragcli ARGS` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli", *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})}, cwd=ROOT,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path, capsys: Capture) -> Path:
+    """A store of sample_docs built with the fake embedder."""
+    path = tmp_path / "store"
+    code, out, _ = run(capsys, "ingest", str(SAMPLE_DOCS), "--store", str(path),
+                       "--embed-model", "fake:64")
+    assert code == 0, out
+    return path
+
+
+def test_ingest_reports_files_and_chunks(store: Path, capsys: Capture) -> None:
+    code, out, _ = run(capsys, "status", "--store", str(store), "--json")
+    status = json.loads(out)
+    assert code == 0
+    assert status["documents"] == 6
+    assert status["chunks"] == status["embedded"] == status["indexed"] > 6
+    assert status["embedder"] == "fake:64"
+    assert status["hnsw"] == {"m": 32, "ef_construction": 200, "ef_search": 128}
+
+
+def test_reingest_unchanged_adds_nothing(store: Path, capsys: Capture) -> None:
+    before = json.loads(run(capsys, "status", "--store", str(store), "--json")[1])
+    code, out, _ = run(capsys, "ingest", str(SAMPLE_DOCS), "--store", str(store))
+    after = json.loads(run(capsys, "status", "--store", str(store), "--json")[1])
+    assert code == 0
+    assert "6 unchanged" in out
+    assert after["chunks"] == before["chunks"] and after["indexed"] == before["indexed"]
+
+
+def test_changed_file_replaces_its_chunks(tmp_path: Path, capsys: Capture) -> None:
+    doc = tmp_path / "docs" / "note.txt"
+    doc.parent.mkdir()
+    doc.write_text("Zebras are striped.\n\nOwls hunt at night.\n")
+    store = str(tmp_path / "store")
+    run(capsys, "ingest", str(doc.parent), "--store", store, "--embed-model", "fake:64")
+    doc.write_text("Penguins cannot fly.\n")
+    code, out, _ = run(capsys, "ingest", str(doc.parent), "--store", store)
+    assert code == 0 and "1 changed" in out
+    code, out, _ = run(capsys, "ask", "Can penguins fly?", "--store", store, *FAKE, "--json")
+    answer = json.loads(out)
+    assert [s["text"] for s in answer["sources"]] == ["Penguins cannot fly."]
+
+
+def test_ask_json_shape(store: Path, capsys: Capture) -> None:
+    code, out, err = run(capsys, "ask", "How many parameters does Grok-0 have?",
+                         "--store", str(store), *FAKE, "--json", "--top-k", "3")
+    answer = json.loads(out)
+    assert code == 0, err
+    assert set(answer) == {"question", "answer", "answerable", "sources"}
+    assert answer["question"] == "How many parameters does Grok-0 have?"
+    assert answer["answer"]
+    assert 1 <= len(answer["sources"]) <= 3
+    for source in answer["sources"]:
+        assert set(source) == {"path", "page", "start_line", "end_line", "score", "text"}
+        assert Path(source["path"]).is_file()
+        assert 1 <= source["start_line"] <= source["end_line"]
+    assert any(s["path"].endswith("grok-announcement.md") for s in answer["sources"])
+
+
+def test_ask_text_streams_answer_then_sources(
+    store: Path, capsys: Capture
+) -> None:
+    code, out, err = run(capsys, "ask", "What does HNSW stand for?", "--store", str(store), *FAKE)
+    assert code == 0
+    answer, _, sources = out.partition("\nSources:\n")
+    assert answer.strip()
+    assert "vector-search.pdf, page" in sources
+    assert err == ""
+
+
+def test_unrelated_question_is_declined(store: Path, capsys: Capture) -> None:
+    code, out, _ = run(capsys, "ask", "zzzz qqqq", "--store", str(store), *FAKE, "--json",
+                       "--min-score", "0.5")
+    answer = json.loads(out)
+    assert code == ExitCode.NOT_FOUND
+    assert answer["answerable"] is False and answer["sources"] == []
+
+
+def test_no_store_exits_3(tmp_path: Path, capsys: Capture) -> None:
+    code, out, err = run(capsys, "ask", "anything", "--store", str(tmp_path / "none"), *FAKE)
+    assert code == ExitCode.NO_STORE
+    assert out == ""
+    assert err.startswith("rag: error: no store at") and err.count("\n") == 1
+
+
+def test_empty_store_exits_3(tmp_path: Path, capsys: Capture) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:8")[0] == 0
+    code, _, err = run(capsys, "ask", "anything", "--store", store, *FAKE)
+    assert code == ExitCode.NO_STORE
+    assert "no indexed chunks" in err
+
+
+def test_missing_input_path_exits_4_and_keeps_store(
+    store: Path, capsys: Capture
+) -> None:
+    before = run(capsys, "status", "--store", str(store), "--json")[1]
+    code, out, err = run(capsys, "ingest", str(SAMPLE_DOCS), "/no/such/dir", "--store", str(store))
+    assert code == ExitCode.INPUT_NOT_FOUND
+    assert "no such file or directory: /no/such/dir" in err
+    assert run(capsys, "status", "--store", str(store), "--json")[1] == before
+
+
+def test_unreadable_and_unsupported_files(tmp_path: Path, capsys: Capture) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Title\n\nGood text about owls.\n")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
+    (docs / "picture.png").write_bytes(b"\x89PNG")
+    code, out, err = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "s"),
+                         "--embed-model", "fake:16")
+    assert code == ExitCode.FILES_SKIPPED
+    assert "1 new" in out and "2 skipped" in out
+    assert "binary.txt" in err and "looks binary" in err
+    assert "picture.png: unsupported format .png" in err
+
+
+def test_embedder_mismatch_is_a_usage_error(store: Path, capsys: Capture) -> None:
+    code, _, err = run(capsys, "ingest", str(SAMPLE_DOCS), "--store", str(store),
+                       "--embed-model", "fake:32")
+    assert code == ExitCode.USAGE
+    assert "built with embedder 'fake:64'" in err and "rebuild" in err
+    code, _, err = run(capsys, "index", "--store", str(store), "--embed-model", "fake:32")
+    assert code == ExitCode.USAGE
+
+
+def test_missing_and_corrupt_model_exit_5(
+    store: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    code, _, err = run(capsys, "ask", "q", "--store", str(store), "--model", "/no/model.gguf")
+    assert code == ExitCode.MODEL and "does not exist" in err
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + os.urandom(2000))
+    code, _, err = run(capsys, "ask", "q", "--store", str(store), "--model", str(bad))
+    assert code == ExitCode.MODEL and "cannot load model" in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_store_exits_9(tmp_path: Path, capsys: Capture) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "store.sqlite3").write_bytes(b"not a database" * 100)
+    code, _, err = run(capsys, "status", "--store", str(store))
+    assert code == ExitCode.STORE_CORRUPT and "cannot open store database" in err
+
+
+def test_no_index_defers_embedding(tmp_path: Path, capsys: Capture) -> None:
+    store = str(tmp_path / "store")
+    run(capsys, "ingest", str(SAMPLE_DOCS), "--store", store, "--embed-model", "fake:64",
+        "--no-index")
+    status = json.loads(run(capsys, "status", "--store", store, "--json")[1])
+    assert status["chunks"] > 0 and status["embedded"] == 0 and status["indexed"] == 0
+    code, out, _ = run(capsys, "index", "--store", store)
+    status = json.loads(run(capsys, "status", "--store", store, "--json")[1])
+    assert code == 0 and f"embedded {status['chunks']} chunks" in out
+    assert status["embedded"] == status["indexed"] == status["chunks"]
+
+
+def test_index_repairs_a_lost_index_file(store: Path, capsys: Capture) -> None:
+    (store / "index.faiss").unlink()
+    code, out, _ = run(capsys, "index", "--store", str(store))
+    assert code == 0 and "embedded 0 chunks, index rebuilt" in out
+
+
+def test_store_from_environment(store: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: Capture) -> None:
+    monkeypatch.setenv("RAG_STORE", str(store))
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 0 and json.loads(out)["store"] == str(store)
+
+
+def test_usage_errors_exit_2(capsys: Capture) -> None:
+    assert run(capsys, "ask", "q", "--top-k", "0")[0] == ExitCode.USAGE
+    assert run(capsys, "frobnicate")[0] == ExitCode.USAGE
+
+
+def test_batch_questions_from_stdin(store: Path) -> None:
+    questions = "What is HNSW?\n\nWhat is Grok-0?\nWhat is recall?\n"
+    done = run_process("ask", "--store", str(store), *FAKE, "--json", stdin=questions)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["question"] for line in lines] == [
+        "What is HNSW?", "What is Grok-0?", "What is recall?"
+    ]
+
+
+def test_help_lists_exit_codes_and_imports_no_heavy_library() -> None:
+    probe = (
+        "import sys\nfrom ragcli.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = {'torch', 'faiss', 'sentence_transformers', 'llama_cpp', 'pypdf', 'numpy'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.stdout.strip().endswith("[]"), done.stdout
+    assert "Exit codes:" in done.stdout and "130 interrupted" in done.stdout
