@@ -32,21 +32,13 @@ from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
 from ragcli.text import prompts  # noqa: E402
 
-NUMERIC_SHOT = (
-    "[1] (bees.txt)\nHoney bees tell other bees where flowers are with a waggle dance. "
-    "A colony can hold up to 60,000 bees.",
-    "How many bees can a colony hold?",
-    "Up to 60,000 bees [1].",
-)
-
 TEMPLATES = {
     "instructions only": replace(prompts.DEFAULT_TEMPLATE, shots=()),
-    "default (2 shots)": prompts.DEFAULT_TEMPLATE,
-    "2 shots, best last": replace(prompts.DEFAULT_TEMPLATE, best_last=True),
-    "3 shots (+count)": replace(
-        prompts.DEFAULT_TEMPLATE,
-        shots=(prompts.SHOTS[0], NUMERIC_SHOT, prompts.SHOTS[1]),
+    "2 shots (no counting)": replace(
+        prompts.DEFAULT_TEMPLATE, shots=(prompts.SHOTS[0], prompts.SHOTS[2])
     ),
+    "default (3 shots)": prompts.DEFAULT_TEMPLATE,
+    "3 shots, best last": replace(prompts.DEFAULT_TEMPLATE, best_last=True),
 }
 
 

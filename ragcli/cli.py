@@ -240,9 +240,9 @@ def status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
 
     report = run_status(_store(store))
     if json_out:
-        output.print_json(output.status_json(report))
+        output.print_json(output.status_json(report, DEFAULT_LLM))
     else:
-        output.write(output.format_status(report))
+        output.write(output.format_status(report, DEFAULT_LLM))
 
 
 def _default_manifest() -> Manifest:

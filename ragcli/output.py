@@ -117,8 +117,8 @@ def format_index(report: IndexReport) -> str:
     )
 
 
-def status_json(status: StoreStatus) -> dict[str, Any]:
-    """What `rag status --json` prints."""
+def status_json(status: StoreStatus, llm: str) -> dict[str, Any]:
+    """What `rag status --json` prints; llm is the model `ask` uses by default."""
     manifest = status.manifest
     return {
         "store": status.path,
@@ -131,12 +131,13 @@ def status_json(status: StoreStatus) -> dict[str, Any]:
         "dimension": manifest.dimension if manifest else None,
         "chunking": vars(manifest.chunking) if manifest else None,
         "hnsw": vars(manifest.hnsw) if manifest else None,
+        "llm": llm,
     }
 
 
-def format_status(status: StoreStatus) -> str:
+def format_status(status: StoreStatus, llm: str) -> str:
     """What `rag status` prints."""
-    data = status_json(status)
+    data = status_json(status, llm)
     width = max(len(key) for key in data)
     lines = []
     for key, value in data.items():

@@ -74,7 +74,8 @@ class HnswSettings:
 
     m: int = 32
     ef_construction: int = 200
-    ef_search: int = 128
+    # 128 gave recall@10 0.984-0.997 on random 384-d vectors; 256 gave >= 0.999.
+    ef_search: int = 256
 
 
 @dataclass(frozen=True)

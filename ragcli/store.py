@@ -226,6 +226,11 @@ class Store:
             yield [_chunk_from_row(row) for row in rows]
             last_id = rows[-1][0]
 
+    def count_unembedded(self) -> int:
+        """Return how many chunks still need an embedding."""
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks WHERE embedding IS NULL")
+                   .fetchone()[0])
+
     def save_embeddings(self, ids: Sequence[int], vectors: NDArray[np.float32]) -> None:
         """Store one embedding per chunk id, in one transaction."""
         blobs = np.ascontiguousarray(vectors, dtype="<f4")

@@ -55,7 +55,7 @@ def test_ingest_reports_files_and_chunks(store: Path, capsys: Capture) -> None:
     assert status["documents"] == 6
     assert status["chunks"] == status["embedded"] == status["indexed"] > 6
     assert status["embedder"] == "fake:64"
-    assert status["hnsw"] == {"m": 32, "ef_construction": 200, "ef_search": 128}
+    assert status["hnsw"] == {"m": 32, "ef_construction": 200, "ef_search": 256}
 
 
 def test_reingest_unchanged_adds_nothing(store: Path, capsys: Capture) -> None:

@@ -64,6 +64,11 @@ class FaissHnswIndex:
             raise StoreCorruptError(
                 f"cannot read vector index {path}", "run `rag index --rebuild`"
             ) from exc
+        if not isinstance(index, faiss.IndexIDMap2):
+            raise StoreCorruptError(
+                f"{path} is not a ragcli HNSW index ({type(index).__name__})",
+                "run `rag index --rebuild`",
+            )
         return cls(index, settings)
 
     def _hnsw(self) -> Any:

@@ -31,7 +31,7 @@ class AskOptions:
     cache_dir: Path
     generation: GenerationSettings
     top_k: int = 5
-    min_score: float = 0.25
+    min_score: float = 0.2
 
 
 @dataclass

@@ -45,7 +45,7 @@ def index_chunks(
 ) -> IndexReport:
     """Embed missing vectors in committed batches, then add them to (or rebuild) the index."""
     started = time.perf_counter()
-    pending = store.status().chunks - store.status().embedded
+    pending = store.count_unembedded()
     embedded = 0
     if pending:
         progress.start("Embedding chunks", pending)

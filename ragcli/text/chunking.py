@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ragcli.records import Chunk, ChunkingSettings, Document, Page
 
@@ -51,7 +51,8 @@ def split_into_chunks(document: Document, budget: ChunkBudget) -> list[Chunk]:
     chunks: list[Chunk] = []
     for page in document.pages:
         line_starts = [0] + [m.end() for m in re.finditer("\n", page.text)]
-        for section in _sections(page.text, document.kind):
+        for found in _sections(page.text, document.kind):
+            section = replace(found, heading=_fit_heading(found.heading, budget))
             for start, end in _pack_section(page.text, section, budget):
                 chunks.append(_make_chunk(document, page, section.heading, start, end, line_starts))
     return chunks
@@ -70,6 +71,15 @@ def _make_chunk(
         end_char=end,
         heading=heading,
     )
+
+
+def _fit_heading(heading: str, budget: ChunkBudget) -> str:
+    """Shorten a heading path from the front to at most a quarter of the token limit."""
+    room = budget.max_text_tokens // 4
+    words = heading.split(" ")
+    while words and budget.count_tokens([" ".join(words)])[0] > room:
+        words = words[1:]
+    return " ".join(words)
 
 
 def _sections(text: str, kind: str) -> list[_Section]:
@@ -184,7 +194,7 @@ def _split_long(
 def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tuple[int, int]]:
     """Greedily fill chunks with whole sentences, preferring to break between paragraphs."""
     heading_tokens = budget.count_tokens([section.heading])[0] + 1 if section.heading else 0
-    hard_limit = max(8, budget.max_text_tokens - heading_tokens)
+    hard_limit = max(1, budget.max_text_tokens - heading_tokens)
     limit = min(budget.settings.chunk_tokens, hard_limit)
     pieces = _pieces(text, section, budget, limit)
     chunks: list[tuple[int, int]] = []
@@ -200,7 +210,7 @@ def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tup
         current.append(piece)
     if current:
         chunks.append((current[0].start, current[-1].end))
-    return _enforce_limit(text, chunks, budget, hard_limit, section.heading)
+    return _enforce_limit(text, chunks, budget, hard_limit)
 
 
 def _paragraph_tokens(pieces: list[_Piece], index: int) -> int:
@@ -224,7 +234,7 @@ def _overlap(previous: list[_Piece], budget: ChunkBudget, room: int) -> list[_Pi
 
 
 def _enforce_limit(
-    text: str, chunks: list[tuple[int, int]], budget: ChunkBudget, hard_limit: int, heading: str
+    text: str, chunks: list[tuple[int, int]], budget: ChunkBudget, hard_limit: int
 ) -> list[tuple[int, int]]:
     """Check real token counts of the joined text; halve any chunk that is still too long."""
     counts = budget.count_tokens([text[s:e] for s, e in chunks])
@@ -236,5 +246,5 @@ def _enforce_limit(
         middle = text.rfind(" ", start, start + (end - start) // 2)
         middle = middle if middle > start else start + (end - start) // 2
         halves = [(start, middle), (middle + (text[middle] == " "), end)]
-        checked.extend(_enforce_limit(text, halves, budget, hard_limit, heading))
+        checked.extend(_enforce_limit(text, halves, budget, hard_limit))
     return checked

@@ -123,16 +123,21 @@ class _TextExtractor(HTMLParser):
             self.line = line
 
     def handle_data(self, data: str) -> None:
-        if self.skip_depth or not data.strip():
+        if self.skip_depth:
             return
         at_line_start = not self.parts or self.parts[-1].endswith("\n")
+        if not data.strip():
+            # Whitespace between inline tags still separates the words on either side.
+            if not at_line_start and not self.parts[-1][-1:].isspace():
+                self.parts.append(" ")
+            return
         if at_line_start:
             self._pad_to(self.getpos()[0])
         lines = [" ".join(line.split()) for line in data.strip("\n").split("\n")]
         text = "\n".join(lines)
-        if data[0] in " \t" and not at_line_start:
+        if data[0].isspace() and not at_line_start and not self.parts[-1][-1:].isspace():
             text = " " + text
-        if data[-1] in " \t":
+        if data[-1].isspace():
             text += " "
         self.parts.append(text)
         self.line += len(lines) - 1

@@ -27,15 +27,22 @@ INSTRUCTIONS = (
     f'write "{NOT_FOUND}"'
 )
 
-# Worked examples for base (completion) models: with the right passage given, showing the
-# pattern lifts answer F1 of a 270M base model well above instructions alone
-# (bench/prompt_eval.py has the figures).
+# Worked examples for base (completion) models. With the right passage given, these three
+# lift the bundled 270M base model's answer F1 from 26 (instructions alone) to 38; the
+# counting example matters: without it "how many" questions often degenerate into digit runs.
+# Figures: bench/prompt_eval.py, table in the README.
 SHOTS = (
     (
         "[1] (tower.txt)\nThe Eiffel Tower in Paris was completed in 1889. It is 330 metres "
         "tall and was the tallest man-made structure in the world for 41 years.",
         "How tall is the Eiffel Tower?",
         "330 metres [1].",
+    ),
+    (
+        "[1] (bees.txt)\nHoney bees tell other bees where flowers are with a waggle dance. "
+        "A colony can hold up to 60,000 bees.",
+        "How many bees can a colony hold?",
+        "Up to 60,000 bees [1].",
     ),
     (
         "[1] (bees.txt)\nHoney bees tell other bees where flowers are with a waggle dance. "

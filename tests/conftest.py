@@ -1,0 +1,30 @@
+"""Shared fixtures: small real PDFs built with fpdf2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import fpdf
+import pytest
+
+MakePdf = Callable[..., bytes]
+
+
+def build_pdf(
+    pages: list[str], owner_password: str = "", user_password: str | None = None
+) -> bytes:
+    """Return a PDF with one page per text; encrypted when an owner password is given."""
+    pdf = fpdf.FPDF(format="A4")
+    if owner_password:
+        pdf.set_encryption(owner_password=owner_password, user_password=user_password)
+    for text in pages:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+@pytest.fixture
+def make_pdf() -> MakePdf:
+    """Factory: make_pdf(["page one text", ...], owner_password=..., user_password=...)."""
+    return build_pdf
