@@ -27,6 +27,10 @@ class Embedder(Protocol):
         """Return how many word pieces each text takes, special tokens excluded."""
         ...
 
+    def load(self) -> None:
+        """Load the weights now instead of on first use."""
+        ...
+
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
         """Return one normalised vector per text, shape (len(texts), dimension)."""
         ...
@@ -87,6 +91,9 @@ class SentenceTransformerEmbedder:
             except Exception as exc:  # any failure to load weights is a model problem
                 raise ModelError(f"cannot load embedder from {self.folder}: {exc}") from exc
         return self._model
+
+    def load(self) -> None:
+        self._load_model()
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encodings = self._load_tokenizer().encode_batch(list(texts), add_special_tokens=False)

@@ -28,6 +28,9 @@ class HashingEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(_TOKEN.findall(text)) for text in texts]
 
+    def load(self) -> None:
+        pass
+
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):

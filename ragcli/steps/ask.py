@@ -63,6 +63,7 @@ class Asker:
                 )
             self._index: FaissHnswIndex = index
             self._llm: LLM = make_llm(options.llm_spec, options.llm, options.cache_dir)
+            embedder.load()
         except BaseException:
             store.close()
             raise
