@@ -237,3 +237,16 @@ def test_help_lists_exit_codes_and_imports_no_heavy_library() -> None:
                           cwd=ROOT, timeout=60)
     assert done.stdout.strip().endswith("[]"), done.stdout
     assert "Exit codes:" in done.stdout and "130 interrupted" in done.stdout
+
+
+def test_repetition_loop_is_cut_off_and_not_answerable(
+    store: Path, capsys: Capture
+) -> None:
+    code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
+                       "--store", str(store), "--model", "fake:loop", "--json")
+    answer = json.loads(out)
+    assert code == ExitCode.NOT_FOUND
+    assert answer["answerable"] is False and "repetition" in answer["answer"]
+    code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
+                       "--store", str(store), "--model", "fake:loop")
+    assert len(out.splitlines()[0]) < 40 and "repetition" in out

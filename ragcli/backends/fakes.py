@@ -61,3 +61,12 @@ class ExtractiveLLM:
         sentence = re.split(r"(?<=[.!?])\s", source.strip(), maxsplit=1)[0]
         for word in sentence.split(" ")[: settings.max_tokens]:
             yield word + " "
+
+
+class LoopingLLM(ExtractiveLLM):
+    """Falls into a repetition loop, as small models do: `fake:loop`."""
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        yield "1"
+        for _ in range(settings.max_tokens - 1):
+            yield "0"

@@ -59,9 +59,9 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     """Build the LLM a spec names: the bundled model, a .gguf path, or `fake:`."""
     scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
     if scheme == "fake":
-        from ragcli.backends.fakes import ExtractiveLLM
+        from ragcli.backends.fakes import ExtractiveLLM, LoopingLLM
 
-        return ExtractiveLLM(spec)
+        return LoopingLLM(spec) if rest == "loop" else ExtractiveLLM(spec)
     from ragcli.backends.llms import LlamaCppLLM
     from ragcli.backends.models import bundled_llm_path
 

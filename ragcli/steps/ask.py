@@ -15,7 +15,14 @@ from ragcli.errors import EmptyStoreError
 from ragcli.records import Answer, GenerationSettings, Hit, Manifest
 from ragcli.steps.opening import open_for_reading
 from ragcli.store import Store
-from ragcli.text.prompts import DEFAULT_TEMPLATE, NOT_FOUND, PromptTemplate, build_prompt
+from ragcli.text.prompts import (
+    DEFAULT_TEMPLATE,
+    DEGENERATE,
+    NOT_FOUND,
+    PromptTemplate,
+    build_prompt,
+    is_degenerate,
+)
 
 # Tokens kept free between the prompt and the answer, for the model's own special tokens.
 _PROMPT_MARGIN_TOKENS = 16
@@ -123,6 +130,11 @@ class Asker:
             pieces.append(piece)
             if on_text is not None and piece:
                 on_text(piece)
+            if is_degenerate("".join(pieces[-16:])):
+                if on_text is not None:
+                    on_text(f"\n{DEGENERATE}")
+                self.timings.generate_s += time.perf_counter() - started
+                return Answer(question, DEGENERATE, parts.hits, answerable=False)
         self.timings.generate_s += time.perf_counter() - started
         text = "".join(pieces).strip()
         return Answer(question, text, parts.hits, answerable=NOT_FOUND not in text)

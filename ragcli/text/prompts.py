@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,12 @@ from pathlib import Path
 from ragcli.records import Hit, Prompt
 
 NOT_FOUND = "The context does not say."
+DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"
+
+# A unit of 1-8 characters repeated 8 or more times, 16 characters at least, at the end of
+# the text: small models fall into such loops ("1000000000...") and never recover.
+_REPEAT_LOOP = re.compile(r"(.{1,8}?)\1{7,}$", re.DOTALL)
+_REPEAT_MIN_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -123,3 +130,9 @@ def _render(template: PromptTemplate, question: str, passages: Sequence[str], ch
     if chat:
         return "\n".join(content for _, content in _chat(template, question, passages))
     return _completion(template, question, passages)
+
+
+def is_degenerate(text: str) -> bool:
+    """Whether generated text has fallen into a repetition loop."""
+    loop = _REPEAT_LOOP.search(text)
+    return loop is not None and len(loop.group()) >= _REPEAT_MIN_CHARS

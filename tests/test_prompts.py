@@ -1,0 +1,69 @@
+"""Prompt building: token budget, numbering, completion versus chat, loop detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragcli.records import Chunk, Hit
+from ragcli.text.prompts import (
+    DEFAULT_TEMPLATE,
+    NOT_FOUND,
+    build_prompt,
+    format_passage,
+    is_degenerate,
+)
+
+
+def hit(text: str, path: str = "/docs/a.md", page: int | None = None, score: float = 0.5) -> Hit:
+    chunk = Chunk(text=text, path=path, page=page, start_line=1, end_line=1, start_char=0,
+                  end_char=len(text), heading="Guide > Setup")
+    return Hit(chunk, score)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_completion_prompt_has_examples_then_numbered_context_and_question() -> None:
+    parts = build_prompt("How tall?", [hit("First passage."), hit("Second passage.")],
+                         words, 10_000, chat=False)
+    text = parts.prompt.text
+    assert not parts.prompt.is_chat
+    assert text.endswith("Context:\n[1] (a.md, Guide > Setup)\nFirst passage.\n"
+                         "[2] (a.md, Guide > Setup)\nSecond passage.\nQuestion: How tall?\nAnswer:")
+    assert text.count("Question:") == len(DEFAULT_TEMPLATE.shots) + 1
+    assert NOT_FOUND in text
+    assert "\n[" in parts.prompt.stop and "\nQuestion:" in parts.prompt.stop
+
+
+def test_passages_that_do_not_fit_the_budget_are_left_out() -> None:
+    small, large = hit("short text"), hit("word " * 500)
+    full = build_prompt("q?", [small], words, 10_000, chat=False)
+    budget = words(full.prompt.text) + 20
+    parts = build_prompt("q?", [large, small], words, budget, chat=False)
+    assert parts.hits == (small,)
+    assert words(parts.prompt.text) <= budget
+    assert "[1] (a.md, Guide > Setup)\nshort text" in parts.prompt.text
+
+
+def test_chat_prompt_uses_messages_without_examples() -> None:
+    parts = build_prompt("Why?", [hit("Because.", page=3)], words, 10_000, chat=True)
+    roles = [role for role, _ in parts.prompt.messages]
+    assert parts.prompt.is_chat and roles == ["system", "user"]
+    assert "[1] (a.md, page 3, Guide > Setup)\nBecause." in parts.prompt.messages[1][1]
+    assert "Eiffel" not in parts.prompt.messages[1][1]
+
+
+def test_passage_text_is_flattened_to_one_line() -> None:
+    assert format_passage(2, hit("line one\n\nline  two")).endswith("\nline one line two")
+
+
+@pytest.mark.parametrize(("text", "looping"), [
+    ("1" + "0" * 40, True),
+    ("ab" * 12, True),
+    ("33 billion.", False),
+    ("It has 100000000 parameters.", False),
+    ("| --- | --- | --- |", False),
+])
+def test_repetition_loops_are_detected(text: str, looping: bool) -> None:
+    assert is_degenerate(text) is looping
