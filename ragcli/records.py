@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Page:
-    """Text of one page (PDF) or of a whole file (number is None)."""
+    """Text of one PDF page (number set), or of a block of a text file (number None).
+
+    Large text files arrive as several blocks; first_line and first_char place a block in
+    its file so chunks keep file-wide line numbers and offsets.
+    """
 
     number: int | None
     text: str
+    first_line: int = 1
+    first_char: int = 0
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class Document:
 
     source: SourceFile
     kind: str
-    pages: tuple[Page, ...]
+    pages: Iterable[Page]
 
 
 @dataclass(frozen=True)

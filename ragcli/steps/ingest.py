@@ -113,7 +113,7 @@ def _ingest_file(
         report.skipped.append(Skipped(str(path), reason))
         progress.note(f"skipped {path}: {reason}")
         return
-    store.replace_document(source, kind, len(document.pages), chunks)
+    store.replace_document(source, kind, len(tuple(document.pages)), chunks)
     report.chunks_added += len(chunks)
     if previous is None:
         report.added += 1

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from ragcli.records import Chunk, ChunkingSettings, Document, Page
 
@@ -46,29 +46,46 @@ class _Piece:
     opens_paragraph: bool
 
 
+@dataclass
+class _Outline:
+    """Heading path so far; carried from one block of a file to the next."""
+
+    path: list[tuple[int, str]] = field(default_factory=list)
+    rst_styles: list[str] = field(default_factory=list)
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(title for _, title in self.path)
+
+
 def split_into_chunks(document: Document, budget: ChunkBudget) -> list[Chunk]:
     """Split every page of a document into chunks."""
-    chunks: list[Chunk] = []
+    return list(iter_chunks(document, budget))
+
+
+def iter_chunks(document: Document, budget: ChunkBudget) -> Iterator[Chunk]:
+    """Yield a document's chunks page by page, reading its pages only once."""
+    outline = _Outline()
     for page in document.pages:
         line_starts = [0] + [m.end() for m in re.finditer("\n", page.text)]
-        for found in _sections(page.text, document.kind):
+        for found in _sections(page.text, document.kind, outline):
             section = replace(found, heading=_fit_heading(found.heading, budget))
             for start, end in _pack_section(page.text, section, budget):
-                chunks.append(_make_chunk(document, page, section.heading, start, end, line_starts))
-    return chunks
+                yield _make_chunk(document, page, section.heading, start, end, line_starts)
 
 
 def _make_chunk(
     document: Document, page: Page, heading: str, start: int, end: int, line_starts: list[int]
 ) -> Chunk:
+    line_offset = page.first_line - 1
     return Chunk(
         text=page.text[start:end],
         path=document.source.path,
         page=page.number,
-        start_line=bisect.bisect_right(line_starts, start),
-        end_line=bisect.bisect_right(line_starts, end - 1),
-        start_char=start,
-        end_char=end,
+        start_line=line_offset + bisect.bisect_right(line_starts, start),
+        end_line=line_offset + bisect.bisect_right(line_starts, end - 1),
+        start_char=page.first_char + start,
+        end_char=page.first_char + end,
         heading=heading,
     )
 
@@ -82,19 +99,18 @@ def _fit_heading(heading: str, budget: ChunkBudget) -> str:
     return " ".join(words)
 
 
-def _sections(text: str, kind: str) -> list[_Section]:
+def _sections(text: str, kind: str, outline: _Outline) -> list[_Section]:
     """Cut a page at its headings; each section carries its heading path."""
-    headings = _markdown_headings(text) if kind in ("markdown", "html") else []
+    headings = _markdown_headings(text) if kind in ("markdown", "html", "docx") else []
     if kind == "rst":
-        headings = _rst_headings(text)
+        headings = _rst_headings(text, outline.rst_styles)
     sections: list[_Section] = []
-    path: list[tuple[int, str]] = []
     position = 0
     for level, title, line_start, body_start in headings:
-        sections.append(_Section(" > ".join(t for _, t in path), position, line_start))
-        path = [(lv, t) for lv, t in path if lv < level] + [(level, title)]
+        sections.append(_Section(outline.heading, position, line_start))
+        outline.path = [(lv, t) for lv, t in outline.path if lv < level] + [(level, title)]
         position = body_start
-    sections.append(_Section(" > ".join(t for _, t in path), position, len(text)))
+    sections.append(_Section(outline.heading, position, len(text)))
     return [s for s in sections if text[s.start : s.end].strip()]
 
 
@@ -111,10 +127,9 @@ def _markdown_headings(text: str) -> list[tuple[int, str, int, int]]:
     return found
 
 
-def _rst_headings(text: str) -> list[tuple[int, str, int, int]]:
+def _rst_headings(text: str, levels: list[str]) -> list[tuple[int, str, int, int]]:
     """Find title lines underlined (and maybe overlined) by punctuation; levels by first use."""
     lines = list(re.finditer(r"^.*$", text, flags=re.MULTILINE))
-    levels: list[str] = []
     found = []
     for above, line, below in zip([None, *lines[:-1]], lines, [*lines[1:], None], strict=True):
         title = line.group().strip()
