@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -11,8 +12,8 @@ import typer
 from ragcli import output
 
 if TYPE_CHECKING:
-    from ragcli.records import Manifest
-from ragcli.errors import ExitCode, RagError
+    from ragcli.records import ChunkingSettings, Manifest
+from ragcli.errors import ExitCode, InputNotFoundError, RagError
 from ragcli.settings import (
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_EMBED_BATCH,
@@ -26,8 +27,8 @@ from ragcli.settings import (
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error or settings that disagree
 with the store; 3 no store or empty store; 4 input path not found; 5 model missing, corrupt
-or failed; 6 finished but some files were skipped; 8 nothing relevant found; 9 store
-unreadable; 130 interrupted."""
+or failed; 6 finished but some files were skipped; 7 store locked by another writer (--no-wait);
+8 nothing relevant found; 9 store unreadable; 130 interrupted."""
 
 app = typer.Typer(
     name="rag",
@@ -64,6 +65,10 @@ BatchOpt = Annotated[
     int, typer.Option("--batch-size", min=1, help="Chunks embedded per batch.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Exit 7 at once if another process writes the store.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
 
 
 def _store(store: Path | None) -> Path:
@@ -72,12 +77,33 @@ def _store(store: Path | None) -> Path:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursive).")],
+    paths: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Argument(help="Files and directories (recursive).", show_default=False),
+    ] = None,
     store: StoreOpt = None,
+    files_from: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--files-from", help="Read more paths from FILE, one a line ('-': stdin)."),
+    ] = None,
+    null: Annotated[
+        bool, typer.Option("-0", "--null", help="--files-from names end in NUL, not newline.")
+    ] = False,
+    include: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--include", help="Only files matching this glob (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable)."),
+    ] = None,
     embed_model: EmbedOpt = None,
     index: Annotated[
         bool, typer.Option("--index/--no-index", help="Embed and index right away.")
     ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be added, changed, removed.")
+    ] = False,
     chunk_tokens: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(min=16, help="Target chunk size in word pieces, for a new store [200]."),
@@ -88,37 +114,65 @@ def ingest(
     ] = None,
     batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
     threads: ThreadsOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")] = False,
+    no_wait: NoWaitOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Split files into chunks and store them; by default embed and index them too."""
-    from ragcli.records import ChunkingSettings
+    """Bring the store in step with files and folders: add new, replace changed, drop gone."""
+    from ragcli.discovery import DiscoveryOptions, read_path_list
     from ragcli.steps.ingest import IngestOptions
     from ragcli.steps.ingest import ingest as run_ingest
     from ragcli.steps.opening import BuildSettings
 
-    chunking = None
-    if chunk_tokens is not None or overlap_tokens is not None:
-        base = ChunkingSettings()
-        chunking = ChunkingSettings(
-            chunk_tokens if chunk_tokens is not None else base.chunk_tokens,
-            overlap_tokens if overlap_tokens is not None else base.overlap_tokens,
-        )
+    targets = list(paths or [])
+    if files_from is not None:
+        targets += _read_path_list(files_from, null, read_path_list)
+    if not targets:
+        raise typer.BadParameter("give PATH... or --files-from FILE", param_hint="PATH")
     options = IngestOptions(
-        paths=tuple(paths),
+        paths=tuple(targets),
         store_dir=_store(store),
-        build=BuildSettings(embed_model, chunking, None, threads),
+        build=BuildSettings(embed_model, _chunking(chunk_tokens, overlap_tokens), None, threads),
         defaults=_default_manifest(),
+        discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ())),
         index=index,
         batch_size=batch_size,
+        dry_run=dry_run,
+        wait=not no_wait,
     )
     with output.ProgressBar(quiet) as progress:
         result = run_ingest(options, progress)
-    for skipped in result.report.skipped:
-        if not quiet and not skipped.failed:
-            output.note(f"skipped {skipped.path}: {skipped.reason}")
+    if not quiet:
+        for skipped in result.report.skipped:
+            if not skipped.failed:
+                output.note(f"skipped {skipped.path}: {skipped.reason}")
+    if result.plan is not None:
+        output.write(output.format_plan(result.plan))
+        return
     output.write(output.format_ingest(result.report, result.index))
     if result.report.failed:
         raise typer.Exit(ExitCode.FILES_SKIPPED)
+
+
+def _read_path_list(name: str, null: bool, reader: Callable[..., list[Path]]) -> list[Path]:
+    if name == "-":
+        return reader(sys.stdin.buffer, null)
+    try:
+        with open(name, "rb") as handle:
+            return reader(handle, null)
+    except OSError as exc:
+        raise InputNotFoundError(f"cannot read --files-from {name}: {exc.strerror}") from exc
+
+
+def _chunking(chunk_tokens: int | None, overlap_tokens: int | None) -> ChunkingSettings | None:
+    from ragcli.records import ChunkingSettings
+
+    if chunk_tokens is None and overlap_tokens is None:
+        return None
+    base = ChunkingSettings()
+    return ChunkingSettings(
+        chunk_tokens if chunk_tokens is not None else base.chunk_tokens,
+        overlap_tokens if overlap_tokens is not None else base.overlap_tokens,
+    )
 
 
 @app.command("index")
@@ -130,27 +184,59 @@ def index_command(
     ] = False,
     batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
     threads: ThreadsOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    no_wait: NoWaitOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import index as run_index
-    from ragcli.steps.opening import BuildSettings
+    from ragcli.steps.opening import BuildSettings, check_embedder
 
     options = IndexOptions(_store(store), BuildSettings(embed_model, None, None, threads),
-                           batch_size, rebuild)
-    _check_embedder_flag(options.store_dir, embed_model)
+                           batch_size, rebuild, wait=not no_wait)
+    if embed_model is not None:
+        check_embedder(options.store_dir, embed_model)
     with output.ProgressBar(quiet) as progress:
         report = run_index(options, progress)
     output.write(output.format_index(report) + "\n")
 
 
-def _check_embedder_flag(store_dir: Path, embed_model: str | None) -> None:
-    if embed_model is None:
-        return
-    from ragcli.steps.opening import check_embedder
+@app.command()
+def compact(store: StoreOpt = None, no_wait: NoWaitOpt = False, quiet: QuietOpt = False) -> None:
+    """Rebuild the index without removed chunks and drop vectors nothing uses."""
+    from ragcli.steps.index import IndexOptions
+    from ragcli.steps.index import compact as run_compact
+    from ragcli.steps.opening import BuildSettings
 
-    check_embedder(store_dir, embed_model)
+    options = IndexOptions(_store(store), BuildSettings(), wait=not no_wait)
+    with output.ProgressBar(quiet) as progress:
+        report = run_compact(options, progress)
+    output.write(output.format_index(report) + "\n")
+
+
+@app.command()
+def sources(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """List the stored documents with their chunk counts."""
+    from ragcli.steps.documents import list_documents
+
+    documents = list_documents(_store(store))
+    if json_out:
+        output.print_json([output.document_json(d) for d in documents])
+    else:
+        output.write(output.format_documents(documents))
+
+
+@app.command()
+def rm(
+    paths: Annotated[list[Path], typer.Argument(help="Stored files, or folders to empty.")],
+    store: StoreOpt = None,
+    no_wait: NoWaitOpt = False,
+) -> None:
+    """Remove documents (and everything stored under a folder) from the store."""
+    from ragcli.steps.documents import remove_documents
+
+    result = remove_documents(_store(store), paths, not no_wait, output.note)
+    output.write(f"removed {len(result.paths)} documents; index holds {result.indexed} vectors\n")
 
 
 @app.command()

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     INPUT_NOT_FOUND = 4
     MODEL = 5
     FILES_SKIPPED = 6
+    LOCKED = 7
     NOT_FOUND = 8
     STORE_CORRUPT = 9
     INTERRUPTED = 130
@@ -72,6 +73,12 @@ class StoreCorruptError(RagError):
     """The store's files cannot be read or come from an incompatible version."""
 
     exit_code = ExitCode.STORE_CORRUPT
+
+
+class StoreLockedError(RagError):
+    """Another process is writing the store and the user asked not to wait."""
+
+    exit_code = ExitCode.LOCKED
 
 
 class LoadError(RagError):

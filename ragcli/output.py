@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -21,7 +21,17 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ragcli.records import Answer, Hit, IndexReport, IngestReport, StoreStatus
+from ragcli.records import (
+    Answer,
+    Hit,
+    IndexReport,
+    IngestReport,
+    StoredDocument,
+    StoreStatus,
+)
+
+if TYPE_CHECKING:
+    from ragcli.steps.ingest import SyncPlan
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -101,7 +111,7 @@ def format_ingest(report: IngestReport, index: IndexReport | None) -> str:
     text = (
         f"ingested {report.added} new and {report.updated} changed files "
         f"({report.chunks_added} chunks); {report.unchanged} unchanged; "
-        f"{len(report.skipped)} skipped"
+        f"{report.removed} removed; {len(report.skipped)} skipped"
     )
     if index is not None:
         text += f"; {format_index(index)}"
@@ -111,10 +121,47 @@ def format_ingest(report: IngestReport, index: IndexReport | None) -> str:
 def format_index(report: IndexReport) -> str:
     """The summary of an index run."""
     how = "rebuilt" if report.rebuilt else "updated"
-    return (
+    text = (
         f"embedded {report.embedded} chunks, index {how} with {report.indexed} vectors "
         f"in {report.seconds:.1f}s"
     )
+    if report.tombstones_dropped:
+        text += f" ({report.tombstones_dropped} removed chunks dropped)"
+    return text
+
+
+def format_plan(plan: SyncPlan) -> str:
+    """What `ingest --dry-run` prints: one line a file to add, change or remove."""
+    lines = [
+        f"{'change' if str(item.path) in plan.stored else 'add'}\t{item.path}"
+        for item in plan.to_read
+    ]
+    lines += [f"remove\t{path}" for path in plan.to_remove]
+    lines.append(
+        f"{len(plan.to_read)} to read (new or modified), {plan.unchanged} unchanged, "
+        f"{len(plan.to_remove)} to remove"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def document_json(document: StoredDocument) -> dict[str, Any]:
+    """A stored document as `rag sources --json` prints it."""
+    return {
+        "path": document.path,
+        "kind": document.kind,
+        "size": document.size,
+        "sha256": document.sha256,
+        "chunks": document.chunks,
+        "ingested_at": round(document.ingested_at, 3),
+    }
+
+
+def format_documents(documents: list[StoredDocument]) -> str:
+    """What `rag sources` prints: chunk count, kind and path, a line each."""
+    lines = [f"{d.chunks:7d}  {d.kind:8}  {display_path(d.path)}" for d in documents]
+    total = sum(d.chunks for d in documents)
+    lines.append(f"{len(documents)} documents, {total} chunks")
+    return "\n".join(lines) + "\n"
 
 
 def status_json(status: StoreStatus, llm: str) -> dict[str, Any]:
@@ -126,6 +173,7 @@ def status_json(status: StoreStatus, llm: str) -> dict[str, Any]:
         "chunks": status.chunks,
         "embedded": status.embedded,
         "indexed": status.indexed,
+        "tombstones": status.tombstones,
         "index_bytes": status.index_bytes,
         "embedder": manifest.embedder if manifest else None,
         "dimension": manifest.dimension if manifest else None,

@@ -114,6 +114,7 @@ class IngestReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0
     chunks_added: int = 0
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -130,7 +131,20 @@ class IndexReport:
     embedded: int
     indexed: int
     rebuilt: bool
+    tombstones_dropped: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store knows it."""
+
+    path: str
+    kind: str
+    size: int
+    sha256: str
+    ingested_at: float
+    chunks: int
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,7 @@ class StoreStatus:
     chunks: int
     embedded: int
     indexed: int
+    tombstones: int
     index_bytes: int
     manifest: Manifest | None
 

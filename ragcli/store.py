@@ -1,32 +1,40 @@
-"""The store directory: SQLite rows (documents, chunks, vectors, manifest) and the index file.
+"""The store directory: SQLite rows (documents, chunks, embeddings, manifest) and the index.
 
 This is the only module that reads or writes a store. Layout of a store directory:
 
-    store.sqlite3   documents, chunks with their embeddings, manifest (format below)
+    store.sqlite3   documents, chunks, the embedding cache and the manifest (schema below)
     index.faiss     the vector index, always replaced whole by an atomic rename
+    lock            held (flock) by the one process allowed to write at a time
+
+Chunks removed since the index was built stay in the index as tombstones: they are the
+index ids that are no longer chunk ids, derived on demand, so no crash can leave a stale
+list of them behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragcli.errors import StoreCorruptError, StoreNotFoundError
+from ragcli.errors import StoreCorruptError, StoreLockedError, StoreNotFoundError
 from ragcli.records import (
     Chunk,
     ChunkingSettings,
     HnswSettings,
     Manifest,
     SourceFile,
+    StoredDocument,
     StoreStatus,
 )
 
@@ -35,9 +43,11 @@ if TYPE_CHECKING:
 
     from ragcli.backends.vectors import FaissHnswIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DATABASE_NAME = "store.sqlite3"
 INDEX_NAME = "index.faiss"
+LOCK_NAME = "lock"
+_INSERT_BATCH = 512
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,7 +58,6 @@ CREATE TABLE IF NOT EXISTS documents (
     size INTEGER NOT NULL,
     mtime REAL NOT NULL,
     sha256 TEXT NOT NULL,
-    pages INTEGER NOT NULL,
     ingested_at REAL NOT NULL
 );
 -- AUTOINCREMENT: a chunk id is never reused, so an id in the index always means one text.
@@ -63,14 +72,22 @@ CREATE TABLE IF NOT EXISTS chunks (
     end_line INTEGER NOT NULL,
     start_char INTEGER NOT NULL,
     end_char INTEGER NOT NULL,
-    embedding BLOB
+    text_sha256 TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
-CREATE INDEX IF NOT EXISTS chunks_unembedded ON chunks(id) WHERE embedding IS NULL;
+CREATE INDEX IF NOT EXISTS chunks_by_text ON chunks(text_sha256);
+-- The embedding cache: one vector per distinct embedded text (heading path + chunk text),
+-- whatever file it came from; a store has one embedder, recorded in the manifest.
+CREATE TABLE IF NOT EXISTS embeddings (
+    text_sha256 TEXT PRIMARY KEY,
+    vector BLOB NOT NULL
+) WITHOUT ROWID;
 """
 
-_CHUNK_COLUMNS = "c.id, c.text, d.path, c.page, c.start_line, c.end_line, c.start_char, " \
-    "c.end_char, c.heading"
+_CHUNK_COLUMNS = (
+    "c.id, c.text, d.path, c.page, c.start_line, c.end_line, c.start_char, c.end_char, c.heading"
+)
+_UNEMBEDDED = "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_sha256 = c.text_sha256)"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -91,6 +108,39 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
+@contextlib.contextmanager
+def writer_lock(
+    root: Path, wait: bool, on_wait: Callable[[str], None], create: bool = False
+) -> Iterator[None]:
+    """Hold a store's single-writer lock; wait for it (saying so) or fail at once."""
+    if not root.is_dir():
+        if not create:
+            raise StoreNotFoundError(
+                f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_NAME, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise StoreLockedError(
+                    f"store {root} is being written by another rag process",
+                    "try again when it finishes, or drop --no-wait to wait for it",
+                ) from None
+            on_wait(f"waiting for another rag process to finish writing {root}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def text_key(chunk: Chunk) -> str:
+    """The embedding-cache key of a chunk: sha256 of exactly what the embedder reads."""
+    return hashlib.sha256(chunk.embed_text.encode("utf-8")).hexdigest()
+
+
 class Store:
     """An open store directory."""
 
@@ -102,22 +152,29 @@ class Store:
     def open(cls, root: Path, create: bool = False) -> Store:
         """Open the store at root; create it when asked, else fail if it is missing."""
         database = root / DATABASE_NAME
-        if not database.is_file():
+        existed = database.is_file()
+        if not existed:
             if not create:
                 raise StoreNotFoundError(
                     f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
                 )
             root.mkdir(parents=True, exist_ok=True)
         try:
-            connection = sqlite3.connect(database, isolation_level=None)
+            # A writer holds its transaction briefly; readers and a second writer wait.
+            connection = sqlite3.connect(database, isolation_level=None, timeout=60)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"cannot open store database {database}: {exc}") from exc
         store = cls(root, connection)
-        store._check_version()
+        if existed:
+            store._check_version()  # before the schema script touches an older layout
+        if create:
+            try:
+                connection.executescript(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise StoreCorruptError(f"cannot open store database {database}: {exc}") from exc
         return store
 
     def close(self) -> None:
@@ -132,8 +189,14 @@ class Store:
 
     # -- manifest ---------------------------------------------------------------------
 
-    def _manifest_values(self) -> dict[str, object]:
-        rows = self._db.execute("SELECT key, value FROM manifest").fetchall()
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"store {self.root} cannot be read: {exc}") from exc
+
+    def _manifest_values(self) -> dict[str, Any]:
+        rows = self._query("SELECT key, value FROM manifest")
         return {key: json.loads(value) for key, value in rows}
 
     def _check_version(self) -> None:
@@ -142,7 +205,7 @@ class Store:
             raise StoreCorruptError(
                 f"store {self.root} has format version {version}; this ragcli reads "
                 f"version {FORMAT_VERSION}",
-                "rebuild it with `rag ingest` into a new --store",
+                "ingest again into a new --store",
             )
 
     @property
@@ -153,27 +216,24 @@ class Store:
             return None
         try:
             return Manifest(
-                format_version=int(values["format_version"]),  # type: ignore[call-overload]
+                format_version=int(values["format_version"]),
                 embedder=str(values["embedder"]),
-                dimension=int(values["dimension"]),  # type: ignore[call-overload]
-                max_text_tokens=int(values["max_text_tokens"]),  # type: ignore[call-overload]
+                dimension=int(values["dimension"]),
+                max_text_tokens=int(values["max_text_tokens"]),
                 normalized=bool(values["normalized"]),
-                chunking=ChunkingSettings(**values["chunking"]),  # type: ignore[arg-type]
-                hnsw=HnswSettings(**values["hnsw"]),  # type: ignore[arg-type]
+                chunking=ChunkingSettings(**values["chunking"]),
+                hnsw=HnswSettings(**values["hnsw"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreCorruptError(f"store {self.root} has an unreadable manifest") from exc
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Record how the store is built."""
-        values = asdict(manifest)
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
-                [(key, json.dumps(value)) for key, value in values.items()],
+                [(key, json.dumps(value)) for key, value in asdict(manifest).items()],
             )
-
-    # -- documents and chunks -----------------------------------------------------------
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -186,92 +246,166 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def fingerprint(self, path: str) -> str | None:
-        """Return the stored content sha256 of a document, or None if it is not stored."""
-        row = self._db.execute("SELECT sha256 FROM documents WHERE path = ?", (path,)).fetchone()
-        return None if row is None else str(row[0])
+    # -- documents and chunks -----------------------------------------------------------
 
-    def replace_document(
-        self, source: SourceFile, kind: str, pages: int, chunks: Sequence[Chunk]
-    ) -> None:
-        """Store a document and its chunks in one transaction, replacing any older version."""
+    def document_state(self, path: str) -> tuple[int, float, str] | None:
+        """Return (size, mtime, sha256) of a stored document, or None."""
+        rows = self._query("SELECT size, mtime, sha256 FROM documents WHERE path = ?", (path,))
+        return (int(rows[0][0]), float(rows[0][1]), str(rows[0][2])) if rows else None
+
+    def touch_document(self, source: SourceFile) -> None:
+        """Record a new size/mtime for a document whose content did not change."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE documents SET size = ?, mtime = ? WHERE path = ?",
+                (source.size, source.mtime, source.path),
+            )
+
+    def replace_document(self, source: SourceFile, kind: str, chunks: Iterable[Chunk]) -> int:
+        """Store a document and its chunks in one transaction, replacing any older version.
+
+        Chunks are drawn from the iterable while the transaction is open, so a file that
+        fails half-way (LoadError) leaves the older version untouched.
+        """
+        count = 0
         with self._transaction():
             self._db.execute("DELETE FROM documents WHERE path = ?", (source.path,))
             cursor = self._db.execute(
-                "INSERT INTO documents(path, kind, size, mtime, sha256, pages, ingested_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (source.path, kind, source.size, source.mtime, source.sha256, pages, time.time()),
+                "INSERT INTO documents(path, kind, size, mtime, sha256, ingested_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (source.path, kind, source.size, source.mtime, source.sha256, time.time()),
             )
-            self._db.executemany(
-                "INSERT INTO chunks(document_id, ordinal, text, heading, page, start_line, "
-                "end_line, start_char, end_char) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (cursor.lastrowid, n, c.text, c.heading, c.page, c.start_line, c.end_line,
-                     c.start_char, c.end_char)
-                    for n, c in enumerate(chunks)
-                ],
-            )
+            document_id = cursor.lastrowid
+            batch: list[tuple[object, ...]] = []
+            for chunk in chunks:
+                batch.append((document_id, count, chunk.text, chunk.heading, chunk.page,
+                              chunk.start_line, chunk.end_line, chunk.start_char,
+                              chunk.end_char, text_key(chunk)))
+                count += 1
+                if len(batch) >= _INSERT_BATCH:
+                    self._insert_chunks(batch)
+                    batch = []
+            self._insert_chunks(batch)
+        return count
 
-    def iter_unembedded(self, batch_size: int) -> Iterator[list[Chunk]]:
-        """Yield batches of chunks that have no embedding yet."""
-        last_id = 0
-        while True:
-            rows = self._db.execute(
-                f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id "
-                "WHERE c.embedding IS NULL AND c.id > ? ORDER BY c.id LIMIT ?",
-                (last_id, batch_size),
-            ).fetchall()
-            if not rows:
-                return
-            yield [_chunk_from_row(row) for row in rows]
-            last_id = rows[-1][0]
+    def _insert_chunks(self, rows: list[tuple[object, ...]]) -> None:
+        self._db.executemany(
+            "INSERT INTO chunks(document_id, ordinal, text, heading, page, start_line, "
+            "end_line, start_char, end_char, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def remove_documents(self, paths: Sequence[str]) -> int:
+        """Remove documents and their chunks; return how many documents went."""
+        with self._transaction():
+            removed = 0
+            for path in paths:
+                cursor = self._db.execute("DELETE FROM documents WHERE path = ?", (path,))
+                removed += cursor.rowcount
+        return removed
+
+    def document_paths(self, under: str | None = None) -> list[str]:
+        """Return stored document paths, all or those below a directory."""
+        if under is None:
+            return [row[0] for row in self._query("SELECT path FROM documents ORDER BY path")]
+        prefix = under.rstrip(os.sep) + os.sep
+        rows = self._query(
+            "SELECT path FROM documents WHERE substr(path, 1, ?) = ? ORDER BY path",
+            (len(prefix), prefix),
+        )
+        return [row[0] for row in rows]
+
+    def documents(self) -> list[StoredDocument]:
+        """Return every stored document with its chunk count."""
+        rows = self._query(
+            "SELECT d.path, d.kind, d.size, d.sha256, d.ingested_at, COUNT(c.id) "
+            "FROM documents d LEFT JOIN chunks c ON c.document_id = d.id "
+            "GROUP BY d.id ORDER BY d.path"
+        )
+        return [StoredDocument(str(p), str(k), int(s), str(h), float(t), int(n))
+                for p, k, s, h, t, n in rows]
+
+    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        """Return the stored chunks with the given ids (ids no longer stored are left out)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._query(
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE c.id IN ({marks})",
+            list(ids),
+        )
+        return {row[0]: _chunk_from_row(row) for row in rows}
+
+    def chunk_ids(self) -> NDArray[np.int64]:
+        """Return the id of every live chunk."""
+        return np.asarray([r[0] for r in self._query("SELECT id FROM chunks")], dtype=np.int64)
+
+    # -- embeddings -------------------------------------------------------------------------
 
     def count_unembedded(self) -> int:
-        """Return how many chunks still need an embedding."""
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks WHERE embedding IS NULL")
-                   .fetchone()[0])
+        """Return how many distinct chunk texts still need an embedding."""
+        rows = self._query(
+            f"SELECT COUNT(DISTINCT c.text_sha256) FROM chunks c WHERE {_UNEMBEDDED}"
+        )
+        return int(rows[0][0])
 
-    def save_embeddings(self, ids: Sequence[int], vectors: NDArray[np.float32]) -> None:
-        """Store one embedding per chunk id, in one transaction."""
+    def iter_unembedded(self, batch_size: int) -> Iterator[list[Chunk]]:
+        """Yield batches of chunks whose text has no cached embedding, one per distinct text."""
+        last_id = 0
+        while True:
+            rows = self._query(
+                f"SELECT {_CHUNK_COLUMNS}, c.text_sha256 FROM chunks c "
+                f"JOIN documents d ON d.id = c.document_id "
+                f"WHERE c.id > ? AND {_UNEMBEDDED} ORDER BY c.id LIMIT ?",
+                (last_id, batch_size),
+            )
+            if not rows:
+                return
+            distinct = {row[-1]: _chunk_from_row(row[:-1]) for row in rows}
+            yield list(distinct.values())
+            last_id = rows[-1][0]
+
+    def save_embeddings(self, chunks: Sequence[Chunk], vectors: NDArray[np.float32]) -> None:
+        """Cache one embedding per chunk text, in one transaction."""
         blobs = np.ascontiguousarray(vectors, dtype="<f4")
         with self._transaction():
             self._db.executemany(
-                "UPDATE chunks SET embedding = ? WHERE id = ?",
-                [(blobs[row].tobytes(), chunk_id) for row, chunk_id in enumerate(ids)],
+                "INSERT OR IGNORE INTO embeddings(text_sha256, vector) VALUES (?, ?)",
+                [(text_key(chunk), blobs[row].tobytes()) for row, chunk in enumerate(chunks)],
             )
 
+    def embedded_ids(self) -> NDArray[np.int64]:
+        """Return the ids of every live chunk whose text has an embedding."""
+        rows = self._query(
+            "SELECT c.id FROM chunks c JOIN embeddings e ON e.text_sha256 = c.text_sha256"
+        )
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
     def embedded_vectors(
-        self, dimension: int, exclude: Iterable[int] = ()
+        self, dimension: int, only: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Return ids and stored vectors of every embedded chunk not in `exclude`."""
-        skip = set(exclude)
+        """Return ids and cached vectors of embedded live chunks (all, or those in `only`)."""
+        wanted = None if only is None else set(only.tolist())
         ids: list[int] = []
         blobs: list[bytes] = []
         for chunk_id, blob in self._db.execute(
-            "SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL ORDER BY id"
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e "
+            "ON e.text_sha256 = c.text_sha256 ORDER BY c.id"
         ):
-            if chunk_id not in skip:
+            if wanted is None or chunk_id in wanted:
                 ids.append(chunk_id)
                 blobs.append(blob)
         matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dimension)
         return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)
 
-    def embedded_ids(self) -> NDArray[np.int64]:
-        """Return the ids of every chunk that has an embedding."""
-        rows = self._db.execute("SELECT id FROM chunks WHERE embedding IS NOT NULL").fetchall()
-        return np.asarray([r[0] for r in rows], dtype=np.int64)
-
-    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
-        """Return the stored chunks with the given ids."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._db.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"WHERE c.id IN ({marks})",
-            list(ids),
-        ).fetchall()
-        return {row[0]: _chunk_from_row(row) for row in rows}
+    def prune_embeddings(self) -> int:
+        """Drop cached embeddings no live chunk uses; return how many went."""
+        with self._transaction():
+            return self._db.execute(
+                "DELETE FROM embeddings WHERE text_sha256 NOT IN "
+                "(SELECT text_sha256 FROM chunks)"
+            ).rowcount
 
     # -- vector index file ----------------------------------------------------------------
 
@@ -294,30 +428,26 @@ class Store:
 
     def status(self) -> StoreStatus:
         """Count what the store holds."""
-        documents, chunks, embedded = self._db.execute(
-            "SELECT (SELECT COUNT(*) FROM documents), COUNT(*), COUNT(embedding) FROM chunks"
-        ).fetchone()
+        documents, chunks, embedded = self._query(
+            "SELECT (SELECT COUNT(*) FROM documents), COUNT(c.id), COUNT(e.text_sha256) "
+            "FROM chunks c LEFT JOIN embeddings e ON e.text_sha256 = c.text_sha256"
+        )[0]
         manifest = self.manifest
         index_bytes = self.index_path.stat().st_size if self.index_path.is_file() else 0
-        indexed = 0
+        indexed = tombstones = 0
         if manifest is not None and index_bytes:
             index = self.read_index(manifest.hnsw)
-            indexed = len(index) if index is not None else 0
-        return StoreStatus(
-            str(self.root), documents, chunks, embedded, indexed, index_bytes, manifest
-        )
+            held = index.ids() if index is not None else np.zeros(0, dtype=np.int64)
+            tombstones = int(np.setdiff1d(held, self.chunk_ids()).size)
+            indexed = len(held) - tombstones
+        return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
+                           index_bytes, manifest)
 
 
-def _chunk_from_row(row: Sequence[object]) -> Chunk:
+def _chunk_from_row(row: Sequence[Any]) -> Chunk:
     chunk_id, text, path, page, start_line, end_line, start_char, end_char, heading = row
     return Chunk(
-        text=str(text),
-        path=str(path),
-        page=None if page is None else int(page),  # type: ignore[call-overload]
-        start_line=int(start_line),  # type: ignore[call-overload]
-        end_line=int(end_line),  # type: ignore[call-overload]
-        start_char=int(start_char),  # type: ignore[call-overload]
-        end_char=int(end_char),  # type: ignore[call-overload]
-        heading=str(heading),
-        id=int(chunk_id),  # type: ignore[call-overload]
+        text=str(text), path=str(path), page=None if page is None else int(page),
+        start_line=int(start_line), end_line=int(end_line), start_char=int(start_char),
+        end_char=int(end_char), heading=str(heading), id=int(chunk_id),
     )

@@ -309,8 +309,7 @@ def test_real_pdf_pages_keep_their_numbers(tmp_path: Path, make_pdf: MakePdf) ->
     ]
     path = tmp_path / "three.pdf"
     path.write_bytes(make_pdf(texts))
-    source, data = read_source(path)
-    loaded = load_document(source, data, "pdf")
+    loaded = load_document(read_source(path), "pdf")
 
     chunks = split_into_chunks(loaded, budget(FAKE))
 

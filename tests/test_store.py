@@ -1,10 +1,15 @@
-"""ragcli.store: a real SQLite store in tmp_path, its manifest, chunks, vectors and files."""
+"""ragcli.store: a real SQLite store in tmp_path, its manifest, chunks, cache, index and lock."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +17,17 @@ import numpy as np
 import pytest
 
 from ragcli.backends.vectors import FaissHnswIndex
-from ragcli.errors import StoreCorruptError, StoreNotFoundError
+from ragcli.errors import LoadError, StoreCorruptError, StoreLockedError, StoreNotFoundError
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
-from ragcli.store import DATABASE_NAME, FORMAT_VERSION, Store, atomic_write_bytes
+from ragcli.store import (
+    DATABASE_NAME,
+    FORMAT_VERSION,
+    LOCK_NAME,
+    Store,
+    atomic_write_bytes,
+    text_key,
+    writer_lock,
+)
 
 DIM = 8
 
@@ -28,6 +41,48 @@ MANIFEST = Manifest(
     hnsw=HnswSettings(m=16, ef_construction=80, ef_search=40),
 )
 
+# The format-1 schema, as the previous ragcli wrote it: embeddings lived on the chunk rows.
+V1_SCHEMA = """
+CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL,
+    pages INTEGER NOT NULL, ingested_at REAL NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, text TEXT NOT NULL, heading TEXT NOT NULL, page INTEGER,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL,
+    start_char INTEGER NOT NULL, end_char INTEGER NOT NULL, embedding BLOB
+);
+CREATE INDEX chunks_by_document ON chunks(document_id);
+INSERT INTO manifest(key, value) VALUES ('format_version', '1');
+"""
+
+# Takes the store's lock, says so, and holds it until stdin closes (or 30 s pass).
+HOLD_LOCK = """
+import fcntl, signal, sys
+signal.alarm(30)
+with open(sys.argv[1], "a+") as handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+# Another rag writer: exits 0 if it got the lock at once, 3 if the store was locked.
+TRY_LOCK = """
+import sys
+from pathlib import Path
+from ragcli.errors import StoreLockedError
+from ragcli.store import writer_lock
+try:
+    with writer_lock(Path(sys.argv[1]), wait=False, on_wait=print):
+        pass
+except StoreLockedError:
+    sys.exit(3)
+"""
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
@@ -35,11 +90,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield opened
 
 
-def source(path: str, sha: str = "a") -> SourceFile:
-    return SourceFile(path=path, size=100, mtime=1_700_000_000.5, sha256=sha * 64)
+def source(path: str, sha: str = "a", size: int = 100) -> SourceFile:
+    return SourceFile(path=path, size=size, mtime=1_700_000_000.5, sha256=sha * 64)
 
 
-def chunks(path: str, texts: Sequence[str], page: int | None = None) -> list[Chunk]:
+def chunks(
+    path: str,
+    texts: Sequence[str],
+    page: int | None = None,
+    headings: Sequence[str] | None = None,
+) -> list[Chunk]:
     return [
         Chunk(
             text=text,
@@ -49,23 +109,80 @@ def chunks(path: str, texts: Sequence[str], page: int | None = None) -> list[Chu
             end_line=n + 2,
             start_char=10 * n,
             end_char=10 * n + len(text),
-            heading=f"Heading {n}" if n % 2 else "",
+            heading=headings[n] if headings else "",
         )
         for n, text in enumerate(texts)
     ]
 
 
-def add(store: Store, path: str, texts: Sequence[str], sha: str = "a") -> None:
-    store.replace_document(source(path, sha), "text", 1, chunks(path, texts))
+def add(
+    store: Store,
+    path: str,
+    texts: Sequence[str],
+    sha: str = "a",
+    headings: Sequence[str] | None = None,
+) -> list[int]:
+    """Store a document; return the ids its chunks got, in order."""
+    before = set(store.chunk_ids().tolist())
+    count = store.replace_document(source(path, sha), "text", chunks(path, texts, None, headings))
+    new = sorted(set(store.chunk_ids().tolist()) - before)
+    assert count == len(new) == len(texts)
+    return new
 
 
-def all_ids(store: Store) -> list[int]:
-    return [c.id for batch in store.iter_unembedded(1000) for c in batch if c.id is not None]
+def vector_for(text: str) -> np.ndarray:
+    """A unit vector that depends only on the text, so shared texts share vectors."""
+    seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+    vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def embed(store: Store, batch_size: int = 64) -> list[Chunk]:
+    """Embed what the store lacks, batch by batch as `rag index` does; return what was embedded."""
+    embedded: list[Chunk] = []
+    for batch in store.iter_unembedded(batch_size):
+        store.save_embeddings(batch, np.stack([vector_for(c.embed_text) for c in batch]))
+        embedded.extend(batch)
+    return embedded
+
+
+def unembedded_ids(store: Store, batch_size: int = 1000) -> list[int]:
+    return [c.id for batch in store.iter_unembedded(batch_size) for c in batch if c.id is not None]
 
 
 def unit_vectors(count: int, seed: int = 0) -> np.ndarray:
     vectors = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def write_full_index(store: Store) -> None:
+    index = FaissHnswIndex.create(DIM, HnswSettings())
+    index.add(*store.embedded_vectors(DIM))
+    store.write_index(index)
+
+
+def run_sql(root: Path, script: str) -> None:
+    """Change a store's database behind ragcli's back."""
+    with closing(sqlite3.connect(root / DATABASE_NAME)) as raw:
+        raw.executescript(script)
+
+
+def table_names(root: Path) -> set[str]:
+    with closing(sqlite3.connect(root / DATABASE_NAME)) as raw:
+        return {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+
+
+def sha_of(store: Store, path: str) -> str | None:
+    state = store.document_state(path)
+    return None if state is None else state[2]
+
+
+def texts_of(store: Store, ids: Sequence[int]) -> list[str]:
+    found = store.chunks_by_id(ids)
+    return [found[i].text for i in ids]
+
+
+# -- opening, manifest, format version ------------------------------------------------------
 
 
 def test_open_missing_store_raises_and_creates_nothing(tmp_path: Path) -> None:
@@ -78,6 +195,7 @@ def test_open_missing_store_raises_and_creates_nothing(tmp_path: Path) -> None:
 def test_open_existing_directory_without_database_raises(tmp_path: Path) -> None:
     with pytest.raises(StoreNotFoundError):
         Store.open(tmp_path)
+    assert not (tmp_path / DATABASE_NAME).exists()
 
 
 def test_open_with_create_makes_an_empty_store(tmp_path: Path) -> None:
@@ -87,9 +205,30 @@ def test_open_with_create_makes_an_empty_store(tmp_path: Path) -> None:
         assert store.manifest is None
         status = store.status()
     assert (status.documents, status.chunks, status.embedded, status.indexed) == (0, 0, 0, 0)
-    assert status.index_bytes == 0
+    assert (status.tombstones, status.index_bytes) == (0, 0)
     with Store.open(root) as reopened:
         assert reopened.manifest is None
+
+
+def test_open_with_create_keeps_an_existing_store(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as store:
+        ids = add(store, "docs/a.txt", ["kept"])
+    with Store.open(root, create=True) as again:
+        assert texts_of(again, ids) == ["kept"]
+
+
+def test_opening_for_reading_does_not_write_the_schema(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    Store.open(root, create=True).close()
+    run_sql(root, "DROP TABLE embeddings;")
+
+    with Store.open(root):
+        pass
+
+    tables = table_names(root)
+    assert "embeddings" not in tables
+    assert {"manifest", "documents", "chunks"} <= tables
 
 
 def test_manifest_round_trip(tmp_path: Path) -> None:
@@ -104,13 +243,31 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
         assert reopened.manifest == changed
 
 
-def test_manifest_of_another_format_version_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, FORMAT_VERSION + 1])
+@pytest.mark.parametrize("create", [False, True])
+def test_manifest_of_another_format_version_is_refused(
+    tmp_path: Path, version: int, create: bool
+) -> None:
     root = tmp_path / "store"
     with Store.open(root, create=True) as store:
-        store.write_manifest(replace(MANIFEST, format_version=FORMAT_VERSION + 1))
+        store.write_manifest(replace(MANIFEST, format_version=version))
 
-    with pytest.raises(StoreCorruptError, match="format version"):
-        Store.open(root)
+    with pytest.raises(StoreCorruptError, match=f"format version {version}"):
+        Store.open(root, create=create)
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_format_1_store_is_refused_with_its_version(tmp_path: Path, create: bool) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    run_sql(root, V1_SCHEMA)
+
+    # With create=True (what `rag ingest` does) the version is checked before the schema
+    # script could fail on the old layout, so the message names the version and the way out.
+    with pytest.raises(StoreCorruptError, match="format version 1"):
+        Store.open(root, create=create)
+
+    assert "embeddings" not in table_names(root)
 
 
 def test_garbage_database_file_raises_store_corrupt(tmp_path: Path) -> None:
@@ -122,94 +279,187 @@ def test_garbage_database_file_raises_store_corrupt(tmp_path: Path) -> None:
         Store.open(root)
 
 
-def test_replace_document_replaces_chunks_and_never_reuses_ids(store: Store) -> None:
-    add(store, "docs/a.txt", ["one", "two", "three"], sha="a")
-    first = all_ids(store)
-    add(store, "docs/a.txt", ["uno", "dos", "tres"], sha="b")
-    second = all_ids(store)
+# -- documents and chunks -------------------------------------------------------------------
 
-    assert len(first) == len(second) == 3
+
+def test_replace_document_replaces_chunks_and_never_reuses_ids(store: Store) -> None:
+    first = add(store, "docs/a.txt", ["one", "two", "three"], sha="a")
+    second = add(store, "docs/a.txt", ["uno", "dos", "tres"], sha="b")
+
     assert min(second) > max(first)
-    assert store.status().documents == 1
-    assert store.status().chunks == 3
-    assert store.fingerprint("docs/a.txt") == "b" * 64
+    status = store.status()
+    assert (status.documents, status.chunks) == (1, 3)
+    assert sha_of(store, "docs/a.txt") == "b" * 64
     assert store.chunks_by_id(first) == {}
-    assert [store.chunks_by_id(second)[i].text for i in second] == ["uno", "dos", "tres"]
+    assert texts_of(store, second) == ["uno", "dos", "tres"]
+    assert sorted(store.chunk_ids().tolist()) == second
 
 
 def test_replace_document_keeps_other_documents(store: Store) -> None:
     add(store, "docs/a.txt", ["a1", "a2"])
-    add(store, "docs/b.txt", ["b1"])
-    add(store, "docs/a.txt", ["a3"], sha="c")
+    b_ids = add(store, "docs/b.txt", ["b1"])
+    a_ids = add(store, "docs/a.txt", ["a3"], sha="c")
 
-    texts = sorted(c.text for batch in store.iter_unembedded(10) for c in batch)
-    assert texts == ["a3", "b1"]
-    assert store.fingerprint("docs/b.txt") == "a" * 64
-    assert store.fingerprint("docs/missing.txt") is None
-
-
-def test_iter_unembedded_yields_batches_in_id_order(store: Store) -> None:
-    add(store, "docs/a.txt", [f"chunk {n}" for n in range(7)])
-
-    batches = list(store.iter_unembedded(3))
-
-    assert [len(b) for b in batches] == [3, 3, 1]
-    flat = [c for b in batches for c in b]
-    assert [c.text for c in flat] == [f"chunk {n}" for n in range(7)]
-    ids = [c.id for c in flat]
-    assert ids == sorted(ids) and len(set(ids)) == 7
+    assert sorted(store.chunk_ids().tolist()) == sorted(a_ids + b_ids)
+    assert texts_of(store, a_ids + b_ids) == ["a3", "b1"]
+    assert sha_of(store, "docs/b.txt") == "a" * 64
+    assert store.document_state("docs/missing.txt") is None
 
 
-def test_iter_unembedded_skips_saved_and_survives_saving_while_iterating(store: Store) -> None:
-    add(store, "docs/a.txt", [f"chunk {n}" for n in range(10)])
-    seen: list[int] = []
-    for batch in store.iter_unembedded(4):
-        ids = [c.id for c in batch if c.id is not None]
-        seen.extend(ids)
-        store.save_embeddings(ids, unit_vectors(len(ids)))
+def test_replace_document_streams_many_chunks_and_counts_them(store: Store) -> None:
+    texts = [f"chunk {n}" for n in range(1300)]
 
-    assert len(seen) == len(set(seen)) == 10
-    assert list(store.iter_unembedded(4)) == []
-    assert store.status().embedded == 10
+    count = store.replace_document(
+        source("docs/big.txt"), "text", (c for c in chunks("docs/big.txt", texts))
+    )
 
-
-def test_saved_embeddings_come_back_exactly(store: Store) -> None:
-    add(store, "docs/a.txt", [f"chunk {n}" for n in range(6)])
-    ids = all_ids(store)
-    vectors = unit_vectors(6, seed=3)
-    store.save_embeddings(ids[:4], vectors[:4])
-
-    got_ids, got = store.embedded_vectors(DIM)
-
-    assert got_ids.dtype == np.int64 and got.dtype == np.float32
-    assert got_ids.tolist() == ids[:4]
-    np.testing.assert_array_equal(got, vectors[:4])
-    assert sorted(store.embedded_ids().tolist()) == ids[:4]
-    assert [c.id for b in store.iter_unembedded(10) for c in b] == ids[4:]
+    assert count == 1300
+    ids = sorted(store.chunk_ids().tolist())
+    assert texts_of(store, ids) == texts
+    assert [d.chunks for d in store.documents()] == [1300]
 
 
-def test_embedded_vectors_honours_exclude(store: Store) -> None:
-    add(store, "docs/a.txt", [f"chunk {n}" for n in range(5)])
-    ids = all_ids(store)
-    vectors = unit_vectors(5, seed=4)
-    store.save_embeddings(ids, vectors)
+def test_replace_document_with_no_chunks_stores_an_empty_document(store: Store) -> None:
+    assert store.replace_document(source("docs/empty.txt"), "text", iter([])) == 0
 
-    got_ids, got = store.embedded_vectors(DIM, exclude={ids[1], ids[3], 10**9})
-
-    assert got_ids.tolist() == [ids[0], ids[2], ids[4]]
-    np.testing.assert_array_equal(got, vectors[[0, 2, 4]])
+    [document] = store.documents()
+    assert (document.path, document.chunks) == ("docs/empty.txt", 0)
+    assert store.chunk_ids().size == 0
 
 
-def test_embedded_vectors_of_empty_store(store: Store) -> None:
-    ids, vectors = store.embedded_vectors(DIM)
-    assert ids.shape == (0,)
-    assert vectors.shape == (0, DIM)
+@pytest.mark.parametrize("good_chunks", [1, 700])
+def test_load_error_mid_document_keeps_the_older_version(store: Store, good_chunks: int) -> None:
+    kept = add(store, "docs/a.txt", ["kept one", "kept two"], sha="a")
+    other = add(store, "docs/b.txt", ["other"])
+    yielded: list[int] = []
+
+    def failing() -> Iterator[Chunk]:
+        # More than one insert batch (512) goes to SQLite before the failure in one case.
+        for chunk in chunks("docs/a.txt", [f"new {n}" for n in range(good_chunks)]):
+            yielded.append(1)
+            yield chunk
+        raise LoadError("docs/a.txt: truncated PDF")
+
+    with pytest.raises(LoadError):
+        store.replace_document(source("docs/a.txt", sha="b"), "text", failing())
+
+    assert len(yielded) == good_chunks
+    assert sha_of(store, "docs/a.txt") == "a" * 64
+    assert sorted(store.chunk_ids().tolist()) == sorted(kept + other)
+    assert texts_of(store, kept) == ["kept one", "kept two"]
+    assert [(d.path, d.chunks) for d in store.documents()] == [
+        ("docs/a.txt", 2),
+        ("docs/b.txt", 1),
+    ]
+    add(store, "docs/c.txt", ["still writable"])
+    assert store.status().chunks == 4
+
+
+def test_load_error_on_a_new_document_leaves_no_trace(store: Store) -> None:
+    def failing() -> Iterator[Chunk]:
+        yield from chunks("docs/new.txt", ["half", "way"])
+        raise LoadError("docs/new.txt: unreadable")
+
+    with pytest.raises(LoadError):
+        store.replace_document(source("docs/new.txt"), "text", failing())
+
+    assert store.document_state("docs/new.txt") is None
+    assert store.documents() == []
+    assert store.chunk_ids().size == 0
+    assert store.count_unembedded() == 0
+
+
+def test_failed_insert_leaves_no_partial_rows(store: Store) -> None:
+    kept = add(store, "docs/a.txt", ["kept one", "kept two"], sha="a")
+    broken = chunks("docs/a.txt", ["new one", "new two"])
+    broken[1] = replace(broken[1], start_line=None)  # type: ignore[arg-type]
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store.replace_document(source("docs/a.txt", sha="b"), "text", broken)
+
+    assert sha_of(store, "docs/a.txt") == "a" * 64
+    assert sorted(store.chunk_ids().tolist()) == kept
+    assert texts_of(store, kept) == ["kept one", "kept two"]
+
+
+def test_transaction_rolls_back_on_keyboard_interrupt(store: Store) -> None:
+    add(store, "docs/a.txt", ["survives"])
+
+    with pytest.raises(KeyboardInterrupt), store._transaction():
+        store._db.execute("DELETE FROM documents")
+        raise KeyboardInterrupt
+
+    assert sha_of(store, "docs/a.txt") == "a" * 64
+    assert store.status().chunks == 1
+
+
+def test_document_state_and_documents_describe_what_was_stored(store: Store) -> None:
+    before = time.time()
+    store.replace_document(source("docs/b.pdf", sha="b", size=4096), "pdf",
+                           chunks("docs/b.pdf", ["p1", "p2", "p3"], page=1))
+    add(store, "docs/a.txt", ["only"])
+    after = time.time()
+
+    assert store.document_state("docs/b.pdf") == (4096, 1_700_000_000.5, "b" * 64)
+    documents = store.documents()
+    assert [(d.path, d.kind, d.size, d.sha256, d.chunks) for d in documents] == [
+        ("docs/a.txt", "text", 100, "a" * 64, 1),
+        ("docs/b.pdf", "pdf", 4096, "b" * 64, 3),
+    ]
+    assert all(before <= d.ingested_at <= after for d in documents)
+
+
+def test_touch_document_updates_size_and_mtime_but_not_content(store: Store) -> None:
+    ids = add(store, "docs/a.txt", ["same text"], sha="a")
+
+    store.touch_document(SourceFile("docs/a.txt", size=222, mtime=1_800_000_000.25,
+                                    sha256="z" * 64))
+
+    assert store.document_state("docs/a.txt") == (222, 1_800_000_000.25, "a" * 64)
+    assert store.chunk_ids().tolist() == ids
+    store.touch_document(source("docs/missing.txt"))
+    assert store.document_state("docs/missing.txt") is None
+    assert len(store.documents()) == 1
+
+
+def test_remove_documents_removes_their_chunks_and_counts_what_went(store: Store) -> None:
+    a_ids = add(store, "docs/a.txt", ["a1", "a2"])
+    b_ids = add(store, "docs/b.txt", ["b1"])
+    c_ids = add(store, "docs/c.txt", ["c1"])
+
+    removed = store.remove_documents(["docs/a.txt", "docs/missing.txt", "docs/c.txt"])
+
+    assert removed == 2
+    assert store.document_paths() == ["docs/b.txt"]
+    assert store.chunk_ids().tolist() == b_ids
+    assert store.chunks_by_id(a_ids + c_ids) == {}
+    assert store.remove_documents([]) == 0
+    assert store.remove_documents(["docs/a.txt"]) == 0
+
+
+def test_document_paths_under_matches_whole_directory_names(store: Store) -> None:
+    for path in ["/a/b/x.txt", "/a/b/c/y.txt", "/a/bc/x.txt", "/a/b.txt", "/z.txt",
+                 "/data_1/f.txt", "/dataX1/f.txt", "/pct%/f.txt", "/pctQ/f.txt"]:
+        add(store, path, [f"text of {path}"])
+
+    assert store.document_paths(under="/a/b") == ["/a/b/c/y.txt", "/a/b/x.txt"]
+    assert store.document_paths(under="/a/b/") == ["/a/b/c/y.txt", "/a/b/x.txt"]
+    assert store.document_paths(under="/a") == [
+        "/a/b.txt", "/a/b/c/y.txt", "/a/b/x.txt", "/a/bc/x.txt"
+    ]
+    assert store.document_paths(under="/a/b/c/y.txt") == []
+    assert store.document_paths(under="/data_1") == ["/data_1/f.txt"]
+    assert store.document_paths(under="/pct%") == ["/pct%/f.txt"]
+    assert store.document_paths(under="/nothing") == []
+    assert store.document_paths() == sorted(store.document_paths())
+    assert len(store.document_paths()) == 9
 
 
 def test_chunks_by_id_returns_stored_fields(store: Store) -> None:
-    written = chunks("docs/p.pdf", ["first page text", "second bit"], page=2)
-    store.replace_document(source("docs/p.pdf"), "pdf", 2, written)
-    ids = all_ids(store)
+    written = chunks("docs/p.pdf", ["first page text", "second bit"], page=2,
+                     headings=["", "Intro > Scope"])
+    store.replace_document(source("docs/p.pdf"), "pdf", written)
+    ids = sorted(store.chunk_ids().tolist())
 
     found = store.chunks_by_id([ids[1], ids[0], 10**9])
 
@@ -219,24 +469,223 @@ def test_chunks_by_id_returns_stored_fields(store: Store) -> None:
     assert store.chunks_by_id([]) == {}
 
 
+def test_chunk_ids_are_int64_and_live_only(store: Store) -> None:
+    assert store.chunk_ids().dtype == np.int64
+    assert store.chunk_ids().size == 0
+    add(store, "docs/a.txt", ["a1"])
+    b_ids = add(store, "docs/b.txt", ["b1", "b2"])
+    store.remove_documents(["docs/a.txt"])
+    assert store.chunk_ids().dtype == np.int64
+    assert sorted(store.chunk_ids().tolist()) == b_ids
+
+
+# -- the embedding cache --------------------------------------------------------------------
+
+
+def test_text_key_is_the_sha256_of_what_the_embedder_reads() -> None:
+    plain = Chunk("body", "a.txt", None, 1, 1, 0, 4)
+    headed = replace(plain, heading="Intro")
+
+    assert text_key(plain) == hashlib.sha256(b"body").hexdigest()
+    assert text_key(headed) == hashlib.sha256(b"Intro\nbody").hexdigest()
+    moved = replace(plain, path="other/b.txt", page=3, start_line=9, end_line=12,
+                    start_char=500, end_char=504, id=77)
+    assert text_key(moved) == text_key(plain)
+    assert text_key(headed) != text_key(plain)
+
+
+def test_iter_unembedded_yields_batches_in_id_order(store: Store) -> None:
+    ids = add(store, "docs/a.txt", [f"chunk {n}" for n in range(7)])
+
+    batches = list(store.iter_unembedded(3))
+
+    assert [len(b) for b in batches] == [3, 3, 1]
+    flat = [c for b in batches for c in b]
+    assert [c.text for c in flat] == [f"chunk {n}" for n in range(7)]
+    assert [c.id for c in flat] == ids
+    assert all(c.path == "docs/a.txt" for c in flat)
+    assert store.count_unembedded() == 7
+
+
+def test_iter_unembedded_skips_saved_and_survives_saving_while_iterating(store: Store) -> None:
+    add(store, "docs/a.txt", [f"chunk {n}" for n in range(10)])
+
+    embedded = embed(store, batch_size=4)
+
+    ids = [c.id for c in embedded]
+    assert len(ids) == len(set(ids)) == 10
+    assert list(store.iter_unembedded(4)) == []
+    assert store.count_unembedded() == 0
+    assert store.status().embedded == 10
+
+
+def test_iter_unembedded_yields_one_chunk_per_distinct_text(store: Store) -> None:
+    ids = add(store, "docs/a.txt", ["same", "other", "same", "other", "third"])
+    assert store.count_unembedded() == 3
+
+    [batch] = list(store.iter_unembedded(10))
+
+    assert sorted(c.text for c in batch) == ["other", "same", "third"]
+    store.save_embeddings(batch, np.stack([vector_for(c.embed_text) for c in batch]))
+    assert store.count_unembedded() == 0
+    assert sorted(store.embedded_ids().tolist()) == ids
+    assert store.status().embedded == 5
+    got_ids, vectors = store.embedded_vectors(DIM)
+    assert got_ids.tolist() == ids
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    np.testing.assert_array_equal(vectors[1], vectors[3])
+
+
+def test_duplicate_text_across_batches_is_embedded_once(store: Store) -> None:
+    add(store, "docs/a.txt", ["dup", "a", "b", "dup", "c", "dup"])
+
+    embedded = embed(store, batch_size=2)
+
+    assert sorted(c.text for c in embedded) == ["a", "b", "c", "dup"]
+    assert store.embedded_ids().size == 6
+
+
+def test_a_copied_document_reuses_the_cached_embeddings(store: Store) -> None:
+    texts = ["alpha", "beta", "gamma"]
+    headings = ["", "Part 1", "Part 1 > Detail"]
+    original = add(store, "docs/a.txt", texts, headings=headings)
+    assert len(embed(store)) == 3
+
+    copy = add(store, "backup/a-copy.txt", texts, sha="a", headings=headings)
+
+    assert store.count_unembedded() == 0
+    assert list(store.iter_unembedded(10)) == []
+    assert sorted(store.embedded_ids().tolist()) == sorted(original + copy)
+    got_ids, vectors = store.embedded_vectors(DIM)
+    by_id = dict(zip(got_ids.tolist(), vectors, strict=True))
+    for first, second in zip(original, copy, strict=True):
+        np.testing.assert_array_equal(by_id[first], by_id[second])
+    assert store.status().embedded == 6
+
+
+def test_same_text_under_another_heading_needs_its_own_embedding(store: Store) -> None:
+    add(store, "docs/a.txt", ["shared body"], headings=["Chapter 1"])
+    embed(store)
+
+    moved = add(store, "docs/b.txt", ["shared body"], headings=["Appendix"])
+    plain = add(store, "docs/c.txt", ["shared body"])
+
+    assert store.count_unembedded() == 2
+    assert sorted(unembedded_ids(store)) == moved + plain
+
+
+def test_saved_embeddings_come_back_exactly(store: Store) -> None:
+    ids = add(store, "docs/a.txt", [f"chunk {n}" for n in range(6)])
+    found = store.chunks_by_id(ids)
+    vectors = unit_vectors(6, seed=3)
+    store.save_embeddings([found[i] for i in ids[:4]], vectors[:4])
+
+    got_ids, got = store.embedded_vectors(DIM)
+
+    assert got_ids.dtype == np.int64 and got.dtype == np.float32
+    assert got_ids.tolist() == ids[:4]
+    np.testing.assert_array_equal(got, vectors[:4])
+    assert sorted(store.embedded_ids().tolist()) == ids[:4]
+    assert unembedded_ids(store) == ids[4:]
+    assert store.count_unembedded() == 2
+
+
+def test_embedded_vectors_honours_only(store: Store) -> None:
+    ids = add(store, "docs/a.txt", [f"chunk {n}" for n in range(5)])
+    found = store.chunks_by_id(ids)
+    vectors = unit_vectors(5, seed=4)
+    store.save_embeddings([found[i] for i in ids], vectors)
+
+    only = np.asarray([ids[3], ids[1], 10**9], dtype=np.int64)
+    got_ids, got = store.embedded_vectors(DIM, only=only)
+
+    assert got_ids.tolist() == [ids[1], ids[3]]
+    np.testing.assert_array_equal(got, vectors[[1, 3]])
+    none_ids, none = store.embedded_vectors(DIM, only=np.zeros(0, dtype=np.int64))
+    assert none_ids.shape == (0,) and none.shape == (0, DIM)
+
+
+def test_embedded_vectors_of_empty_store(store: Store) -> None:
+    ids, vectors = store.embedded_vectors(DIM)
+    assert ids.shape == (0,) and ids.dtype == np.int64
+    assert vectors.shape == (0, DIM) and vectors.dtype == np.float32
+    assert store.embedded_ids().size == 0
+    assert store.count_unembedded() == 0
+
+
+def test_removed_documents_keep_cached_vectors_until_pruned(store: Store) -> None:
+    add(store, "docs/a.txt", ["shared", "only in a"], headings=["", "H"])
+    b_ids = add(store, "docs/b.txt", ["shared", "only in b"], headings=["", "H"])
+    assert len(embed(store)) == 3
+
+    store.remove_documents(["docs/a.txt"])
+    assert sorted(store.embedded_ids().tolist()) == b_ids
+    add(store, "docs/a.txt", ["shared", "only in a"], headings=["", "H"])
+    assert store.count_unembedded() == 0  # the cache outlived the removal
+    store.remove_documents(["docs/a.txt"])
+
+    assert store.prune_embeddings() == 1
+    assert store.prune_embeddings() == 0
+    assert sorted(store.embedded_ids().tolist()) == b_ids
+    again = add(store, "docs/a.txt", ["shared", "only in a"], headings=["", "H"])
+    assert unembedded_ids(store) == [again[1]]
+
+
+def test_committed_rows_are_visible_to_a_new_connection(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as store:
+        ids = add(store, "docs/a.txt", ["durable"])
+        embed(store)
+
+    with Store.open(root) as reopened:
+        assert texts_of(reopened, ids) == ["durable"]
+        np.testing.assert_array_equal(reopened.embedded_vectors(DIM)[1], [vector_for("durable")])
+        assert reopened.count_unembedded() == 0
+
+
+# -- index file and status ------------------------------------------------------------------
+
+
 def test_status_counts_documents_chunks_embedded_and_indexed(store: Store) -> None:
     store.write_manifest(MANIFEST)
-    add(store, "docs/a.txt", ["a1", "a2", "a3"])
+    ids = add(store, "docs/a.txt", ["a1", "a2", "a3"])
     add(store, "docs/b.txt", ["b1", "b2"])
-    ids = all_ids(store)
-    store.save_embeddings(ids[:2], unit_vectors(2))
+    found = store.chunks_by_id(ids[:2])
+    store.save_embeddings([found[i] for i in ids[:2]], unit_vectors(2))
 
     before = store.status()
     index = FaissHnswIndex.create(DIM, MANIFEST.hnsw)
-    index.add(np.asarray(ids[:2], dtype=np.int64), unit_vectors(2))
+    index.add(*store.embedded_vectors(DIM))
     store.write_index(index)
     after = store.status()
 
     assert (before.documents, before.chunks, before.embedded, before.indexed) == (2, 5, 2, 0)
-    assert before.index_bytes == 0
+    assert (before.tombstones, before.index_bytes) == (0, 0)
     assert before.manifest == MANIFEST
-    assert after.indexed == 2
+    assert (after.indexed, after.tombstones) == (2, 0)
     assert after.index_bytes == store.index_path.stat().st_size > 0
+
+
+def test_removed_and_replaced_chunks_show_as_tombstones(store: Store) -> None:
+    store.write_manifest(MANIFEST)
+    add(store, "docs/a.txt", ["a1", "a2", "a3"])
+    add(store, "docs/b.txt", ["b1", "b2"])
+    embed(store)
+    write_full_index(store)
+    assert (store.status().indexed, store.status().tombstones) == (5, 0)
+
+    store.remove_documents(["docs/a.txt"])
+    status = store.status()
+    assert (status.documents, status.chunks, status.embedded) == (1, 2, 2)
+    assert (status.indexed, status.tombstones) == (2, 3)
+
+    # Re-ingesting b gives its chunks new ids: the old ones become tombstones too.
+    add(store, "docs/b.txt", ["b1", "b2"], sha="b")
+    status = store.status()
+    assert (status.embedded, status.indexed, status.tombstones) == (2, 0, 5)
+
+    write_full_index(store)
+    assert (store.status().indexed, store.status().tombstones) == (2, 0)
 
 
 def test_index_file_round_trip_through_store(store: Store) -> None:
@@ -278,42 +727,96 @@ def test_atomic_write_failure_keeps_old_content(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["index.faiss"]
 
 
-def test_failed_replace_document_leaves_no_partial_rows(store: Store) -> None:
-    add(store, "docs/a.txt", ["kept one", "kept two"], sha="a")
-    before = all_ids(store)
-    broken = chunks("docs/a.txt", ["new one", "new two"])
-    broken[1] = replace(broken[1], text=None)  # type: ignore[arg-type]
-
-    with pytest.raises(sqlite3.IntegrityError):
-        store.replace_document(source("docs/a.txt", sha="b"), "text", 1, broken)
-
-    assert store.fingerprint("docs/a.txt") == "a" * 64
-    assert all_ids(store) == before
-    assert [store.chunks_by_id(before)[i].text for i in before] == ["kept one", "kept two"]
-    status = store.status()
-    assert (status.documents, status.chunks) == (1, 2)
-    add(store, "docs/b.txt", ["still writable"])
-    assert store.status().chunks == 3
+# -- the writer lock ------------------------------------------------------------------------
 
 
-def test_transaction_rolls_back_on_keyboard_interrupt(store: Store) -> None:
-    add(store, "docs/a.txt", ["survives"])
+@contextmanager
+def lock_held_elsewhere(root: Path) -> Iterator[subprocess.Popen[str]]:
+    """Hold the store's lock in another process until its stdin is closed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(root / LOCK_NAME)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        yield holder
+    finally:
+        if holder.stdin is not None and not holder.stdin.closed:
+            holder.stdin.close()
+        try:
+            holder.wait(timeout=30)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+            if holder.stdout is not None:
+                holder.stdout.close()
 
-    with pytest.raises(KeyboardInterrupt), store._transaction():
-        store._db.execute("DELETE FROM documents")
-        raise KeyboardInterrupt
 
-    assert store.fingerprint("docs/a.txt") == "a" * 64
-    assert store.status().chunks == 1
+def lock_is_free(root: Path) -> bool:
+    probe = subprocess.run(
+        [sys.executable, "-c", TRY_LOCK, str(root)], timeout=30, check=False
+    )
+    assert probe.returncode in (0, 3)
+    return probe.returncode == 0
 
 
-def test_committed_rows_are_visible_to_a_new_connection(tmp_path: Path) -> None:
+def test_writer_lock_fails_at_once_when_another_process_writes(tmp_path: Path) -> None:
+    Store.open(tmp_path / "store", create=True).close()
     root = tmp_path / "store"
-    with Store.open(root, create=True) as store:
-        add(store, "docs/a.txt", ["durable"])
-        ids = all_ids(store)
-        store.save_embeddings(ids, unit_vectors(1))
+    notes: list[str] = []
 
-    with Store.open(root) as reopened:
-        assert [c.text for c in reopened.chunks_by_id(ids).values()] == ["durable"]
-        np.testing.assert_array_equal(reopened.embedded_vectors(DIM)[1], unit_vectors(1))
+    with lock_held_elsewhere(root) as holder:
+        with pytest.raises(StoreLockedError, match="another rag process"), writer_lock(
+            root, wait=False, on_wait=notes.append
+        ):
+            pytest.fail("the lock was taken while another process held it")
+        assert holder.poll() is None
+
+    assert notes == []
+    with writer_lock(root, wait=False, on_wait=notes.append):
+        assert not lock_is_free(root)
+    assert lock_is_free(root)
+
+
+def test_writer_lock_waits_for_another_process_and_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    notes: list[str] = []
+    entered = False
+
+    with lock_held_elsewhere(root) as holder:
+
+        def release_when_waiting(message: str) -> None:
+            notes.append(message)
+            assert holder.stdin is not None
+            holder.stdin.close()
+
+        with writer_lock(root, wait=True, on_wait=release_when_waiting):
+            entered = True
+            assert len(notes) == 1
+            assert holder.wait(timeout=30) == 0
+
+    assert entered
+    assert "waiting" in notes[0] and str(root) in notes[0]
+
+
+def test_writer_lock_is_released_when_the_body_raises(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+
+    with pytest.raises(RuntimeError), writer_lock(root, wait=False, on_wait=print):
+        assert not lock_is_free(root)
+        raise RuntimeError("boom")
+
+    assert lock_is_free(root)
+
+
+def test_writer_lock_on_a_missing_store(tmp_path: Path) -> None:
+    root = tmp_path / "absent"
+    with pytest.raises(StoreNotFoundError), writer_lock(root, wait=False, on_wait=print):
+        pytest.fail("entered the lock of a missing store")
+    assert not root.exists()
+
+    with writer_lock(root / "deeper", wait=False, on_wait=print, create=True):
+        assert (root / "deeper" / LOCK_NAME).is_file()

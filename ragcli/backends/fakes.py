@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,19 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class HashingEmbedder:
-    """Bag-of-words vectors by feature hashing: similar wording, similar vectors."""
+    """Bag-of-words vectors by feature hashing: similar wording, similar vectors.
 
-    def __init__(self, spec: str, dimension: int = 64, max_text_tokens: int = 128) -> None:
+    Spec `fake:DIM[:MAX_TOKENS[:DELAY_MS]]`; the delay per text imitates a real model's cost
+    so that crash tests can interrupt embedding.
+    """
+
+    def __init__(
+        self, spec: str, dimension: int = 64, max_text_tokens: int = 128, delay_ms: int = 0
+    ) -> None:
         self.spec = spec
         self.dimension = dimension
         self.max_text_tokens = max_text_tokens
+        self.delay_s = delay_ms / 1000
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(_TOKEN.findall(text)) for text in texts]
@@ -32,6 +40,7 @@ class HashingEmbedder:
         pass
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
+        time.sleep(self.delay_s * len(texts))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):

@@ -27,8 +27,10 @@ class VectorIndex(Protocol):
         """Add vectors under the given ids."""
         ...
 
-    def search(self, query: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        """Return up to k (id, score) pairs, best first."""
+    def search(
+        self, query: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
+    ) -> list[tuple[int, float]]:
+        """Return up to k (id, score) pairs, best first, never an id in `exclude`."""
         ...
 
     def to_bytes(self) -> bytes:
@@ -96,11 +98,25 @@ class FaissHnswIndex:
                 np.ascontiguousarray(ids, dtype=np.int64),
             )
 
-    def search(self, query: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    def search(
+        self, query: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
+    ) -> list[tuple[int, float]]:
+        import faiss
+
         if len(self) == 0 or k <= 0:
             return []
         matrix = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        scores, ids = self._index.search(matrix, min(k, len(self)))
+        if exclude is None or exclude.size == 0:
+            scores, ids = self._index.search(matrix, min(k, len(self)))
+        else:
+            # The selector filters inside the graph search, so k live results still come back
+            # (filtering afterwards could return fewer). Ids are translated by the IdMap.
+            banned = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
+            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+                sel=faiss.IDSelectorNot(banned), efSearch=self.settings.ef_search
+            )
+            scores, ids = self._index.search(matrix, min(k, len(self)), params=params)
+            del banned  # kept alive until the search has run
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def to_bytes(self) -> bytes:

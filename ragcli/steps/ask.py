@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
@@ -69,6 +71,8 @@ class Asker:
                     "run `rag index` (or `rag ingest PATH`) first",
                 )
             self._index: FaissHnswIndex = index
+            # Chunks removed since the index was built: filtered inside every search.
+            self._tombstones = np.setdiff1d(index.ids(), store.chunk_ids())
             self._llm: LLM = make_llm(options.llm_spec, options.llm, options.cache_dir)
             embedder.load()
         except BaseException:
@@ -89,7 +93,7 @@ class Asker:
     def retrieve(self, question: str) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
         vector = self._embedder.embed([question])[0]
-        found = self._index.search(vector, self.options.top_k)
+        found = self._index.search(vector, self.options.top_k, exclude=self._tombstones)
         chunks = self._store.chunks_by_id([chunk_id for chunk_id, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 

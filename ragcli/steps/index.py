@@ -1,4 +1,4 @@
-"""`rag index`: embed every chunk not yet embedded and bring the vector index up to date."""
+"""`rag index` and `rag compact`: embed what is missing, keep the vector index in step."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import numpy as np
 
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.vectors import FaissHnswIndex
+from ragcli.errors import StoreCorruptError
 from ragcli.records import IndexReport, Manifest
 from ragcli.steps.opening import BuildSettings, open_for_reading
 from ragcli.steps.progress import Progress
-from ragcli.store import Store
+from ragcli.store import Store, writer_lock
+
+# Rebuild the index from stored vectors once this share of its entries are tombstones.
+TOMBSTONE_REBUILD_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -24,15 +28,28 @@ class IndexOptions:
     build: BuildSettings
     batch_size: int = 64
     rebuild: bool = False
+    wait: bool = True
 
 
 def index(options: IndexOptions, progress: Progress) -> IndexReport:
     """Embed and index whatever the store holds that is not indexed yet."""
-    store, manifest, embedder = open_for_reading(options.store_dir, options.build.threads)
-    with store:
-        return index_chunks(
-            store, manifest, embedder, progress, options.batch_size, options.rebuild
-        )
+    with writer_lock(options.store_dir, options.wait, progress.note):
+        store, manifest, embedder = open_for_reading(options.store_dir, options.build.threads)
+        with store:
+            return index_chunks(
+                store, manifest, embedder, progress, options.batch_size, options.rebuild
+            )
+
+
+def compact(options: IndexOptions, progress: Progress) -> IndexReport:
+    """Drop unused cached vectors and rebuild the index without tombstones."""
+    with writer_lock(options.store_dir, options.wait, progress.note):
+        store, manifest, _ = open_for_reading(options.store_dir, options.build.threads)
+        with store:
+            started = time.perf_counter()
+            store.prune_embeddings()
+            indexed, removed, _ = update_index(store, manifest, rebuild=True)
+            return IndexReport(0, indexed, True, removed, time.perf_counter() - started)
 
 
 def index_chunks(
@@ -43,7 +60,7 @@ def index_chunks(
     batch_size: int,
     rebuild: bool = False,
 ) -> IndexReport:
-    """Embed missing vectors in committed batches, then add them to (or rebuild) the index."""
+    """Embed missing vectors in committed batches, then bring the index up to date."""
     started = time.perf_counter()
     pending = store.count_unembedded()
     embedded = 0
@@ -51,33 +68,37 @@ def index_chunks(
         progress.start("Embedding chunks", pending)
         for batch in store.iter_unembedded(batch_size):
             vectors = embedder.embed([c.embed_text for c in batch], batch_size)
-            store.save_embeddings([c.id for c in batch if c.id is not None], vectors)
+            store.save_embeddings(batch, vectors)
             embedded += len(batch)
             progress.advance(len(batch))
-    indexed, rebuilt = _update_index(store, manifest, rebuild)
-    return IndexReport(embedded, indexed, rebuilt, time.perf_counter() - started)
+    indexed, removed, rebuilt = update_index(store, manifest, rebuild)
+    return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
 
 
-def _update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, bool]:
-    """Add the vectors the index lacks; rebuild from stored vectors if it holds stale ids.
+def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, int, bool]:
+    """Add the vectors the index lacks, or rebuild it.
 
-    What the index holds is read from the index itself, so a crash between saving vectors
+    Returns the live entries, the tombstones dropped and whether the index was built anew.
+
+    What the index holds is read from the index itself, so a crash between caching vectors
     and writing the index is repaired on the next run instead of duplicating ids.
     """
-    index = None if rebuild else store.read_index(manifest.hnsw)
-    live = store.embedded_ids()
-    if index is not None:
+    try:
+        index = store.read_index(manifest.hnsw)
+    except StoreCorruptError:
+        index = None  # a damaged index file is rebuilt from the stored vectors
+    if not rebuild and index is not None and index.dimension == manifest.dimension:
         held = index.ids()
-        if np.setdiff1d(held, live).size == 0 and index.dimension == manifest.dimension:
-            missing = np.setdiff1d(live, held)
-            if missing.size == 0:
-                return len(index), False
-            ids, vectors = store.embedded_vectors(manifest.dimension, exclude=held.tolist())
-            index.add(ids, vectors)
-            store.write_index(index)
-            return len(index), False
+        dead = np.setdiff1d(held, store.chunk_ids())
+        if dead.size <= TOMBSTONE_REBUILD_FRACTION * len(held):
+            missing = np.setdiff1d(store.embedded_ids(), held)
+            if missing.size:
+                index.add(*store.embedded_vectors(manifest.dimension, only=missing))
+                store.write_index(index)
+            return len(index) - int(dead.size), 0, False
+    dropped = 0 if index is None else int(np.setdiff1d(index.ids(), store.chunk_ids()).size)
     ids, vectors = store.embedded_vectors(manifest.dimension)
-    index = FaissHnswIndex.create(manifest.dimension, manifest.hnsw)
-    index.add(ids, vectors)
-    store.write_index(index)
-    return len(index), True
+    fresh = FaissHnswIndex.create(manifest.dimension, manifest.hnsw)
+    fresh.add(ids, vectors)
+    store.write_index(fresh)
+    return len(fresh), dropped, True

@@ -1,20 +1,27 @@
-"""`rag ingest`: load files, split them into chunks, store them, then index."""
+"""`rag ingest`: keep the store in step with files and folders, then index.
+
+Sync rules: new files are added; a file whose size or mtime changed is hashed, and only a
+changed sha256 gets its chunks replaced; an unchanged file costs one stat. Files that
+disappeared from (or are now ignored in) a folder given to ingest are removed. Files that
+could not be read this time keep their stored version.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.discovery import DiscoveryOptions, Found, discover
 from ragcli.errors import InputNotFoundError, LoadError
 from ragcli.records import IndexReport, IngestReport, Manifest, Skipped
 from ragcli.steps.index import index_chunks
 from ragcli.steps.opening import BuildSettings, open_for_writing
 from ragcli.steps.progress import Progress
-from ragcli.store import Store
-from ragcli.text.chunking import ChunkBudget, split_into_chunks
-from ragcli.text.loaders import kind_of, load_document, read_source
+from ragcli.store import Store, writer_lock
+from ragcli.text.chunking import ChunkBudget, iter_chunks
+from ragcli.text.loaders import load_document, read_source
 
 
 @dataclass(frozen=True)
@@ -25,97 +32,120 @@ class IngestOptions:
     store_dir: Path
     build: BuildSettings
     defaults: Manifest
+    discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)
     index: bool = True
     batch_size: int = 64
+    dry_run: bool = False
+    wait: bool = True
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a sync will do: files to read, stored documents to remove."""
+
+    to_read: list[Found]
+    unchanged: int
+    to_remove: list[str]
+    stored: set[str]
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What ingest did, and what the indexing that followed did (if it ran)."""
+    """What ingest did (or, for a dry run, would do), and what indexing did."""
 
     report: IngestReport
     index: IndexReport | None
+    plan: SyncPlan | None = None
 
 
 def check_paths(paths: Sequence[Path]) -> None:
     """Fail before touching the store if any given path is missing."""
     for path in paths:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise InputNotFoundError(f"no such file or directory: {path}")
 
 
 def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
-    """Bring the given files into the store and (by default) index them."""
+    """Bring the store in step with the given files and folders; index unless told not to."""
     check_paths(options.paths)
-    store, manifest, embedder = open_for_writing(options.store_dir, options.build, options.defaults)
-    with store:
-        report = IngestReport()
-        files = sorted(set(_walk(options.paths, report)))
-        progress.start("Reading files", len(files))
-        budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
-        for path in files:
-            _ingest_file(store, path, budget, report, progress)
-            progress.advance(1)
-        index_report = None
-        if options.index:
-            index_report = index_chunks(store, manifest, embedder, progress, options.batch_size)
+    with writer_lock(options.store_dir, options.wait, progress.note, create=True):
+        store, manifest, embedder = open_for_writing(
+            options.store_dir, options.build, options.defaults
+        )
+        with store:
+            report = IngestReport()
+            found = list(discover(options.paths, options.discovery, report.skipped))
+            plan = plan_sync(store, found, options.paths, report.skipped)
+            if options.dry_run:
+                return IngestResult(report, None, plan)
+            report.removed = store.remove_documents(plan.to_remove)
+            report.unchanged = plan.unchanged
+            budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
+            progress.start("Reading files", len(plan.to_read))
+            for item in plan.to_read:
+                _sync_file(store, item, budget, report, progress)
+                progress.advance(1)
+            index_report = None
+            if options.index:
+                index_report = index_chunks(store, manifest, embedder, progress,
+                                            options.batch_size)
     return IngestResult(report, index_report)
 
 
-def _walk(paths: Sequence[Path], report: IngestReport) -> Iterator[Path]:
-    """Yield supported files under the given paths; note the ones passed over."""
-    for path in paths:
-        if path.is_dir():
-            for folder, subdirs, names in os.walk(path, onerror=_raise_unreadable(report)):
-                subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-                for name in names:
-                    if not name.startswith("."):
-                        yield from _supported(Path(folder, name).absolute(), report, False)
+def plan_sync(
+    store: Store, found: list[Found], roots: Sequence[Path], skipped: list[Skipped]
+) -> SyncPlan:
+    """Sort found files into unchanged (same size and mtime) and to-read; find removals."""
+    to_read: list[Found] = []
+    unchanged = 0
+    for item in found:
+        state = store.document_state(str(item.path))
+        try:
+            stat = item.path.stat()
+        except OSError:
+            to_read.append(item)  # reading it will report what is wrong
+            continue
+        if state is not None and state[0] == stat.st_size and state[1] == stat.st_mtime:
+            unchanged += 1
         else:
-            yield from _supported(path.absolute(), report, True)
+            to_read.append(item)
+    seen = {str(item.path) for item in found}
+    # Anything under a folder that could not be walked may still exist: never remove it.
+    protected = [s.path for s in skipped if s.failed]
+    to_remove = []
+    stored: set[str] = set()
+    for root in roots:
+        if root.is_dir():
+            for path in store.document_paths(under=str(root.absolute())):
+                stored.add(path)
+                if path not in seen and not _under_any(path, protected):
+                    to_remove.append(path)
+    return SyncPlan(to_read, unchanged, sorted(set(to_remove)), stored)
 
 
-def _raise_unreadable(report: IngestReport) -> Callable[[OSError], None]:
-    def on_error(error: OSError) -> None:
-        report.skipped.append(Skipped(str(error.filename), "cannot read directory", failed=True))
-
-    return on_error
+def _under_any(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
-def _supported(path: Path, report: IngestReport, named: bool) -> Iterator[Path]:
-    if kind_of(path) is None:
-        report.skipped.append(
-            Skipped(str(path), f"unsupported format {path.suffix or '(no extension)'}", named)
-        )
-    else:
-        yield path
-
-
-def _ingest_file(
-    store: Store, path: Path, budget: ChunkBudget, report: IngestReport, progress: Progress
+def _sync_file(
+    store: Store, item: Found, budget: ChunkBudget, report: IngestReport, progress: Progress
 ) -> None:
-    kind = kind_of(path)
-    assert kind is not None
+    path = str(item.path)
     try:
-        source, data = read_source(path)
-        previous = store.fingerprint(source.path)
-        if previous == source.sha256:
+        source = read_source(item.path)
+        state = store.document_state(path)
+        if state is not None and state[2] == source.sha256:
+            store.touch_document(source)
             report.unchanged += 1
             return
-        document = load_document(source, data, kind)
+        document = load_document(source, item.kind)
+        count = store.replace_document(source, item.kind, iter_chunks(document, budget))
     except LoadError as exc:
-        report.skipped.append(Skipped(str(path), exc.message, failed=True))
+        report.skipped.append(Skipped(path, exc.message, failed=True))
         progress.note(f"skipped {path}: {exc.message}")
         return
-    chunks = split_into_chunks(document, budget)
-    if not chunks:
-        reason = "no extractable text (a scanned PDF needs OCR)" if kind == "pdf" else "no text"
-        report.skipped.append(Skipped(str(path), reason))
-        progress.note(f"skipped {path}: {reason}")
-        return
-    store.replace_document(source, kind, len(tuple(document.pages)), chunks)
-    report.chunks_added += len(chunks)
-    if previous is None:
+    report.chunks_added += count
+    if state is None:
         report.added += 1
     else:
         report.updated += 1

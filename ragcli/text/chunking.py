@@ -19,6 +19,7 @@ _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _MD_FENCE = re.compile(r"^(```|~~~)")
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+_.:])\1{2,}[ \t]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_LINE_END = re.compile(r"\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
 
 
@@ -36,6 +37,8 @@ class _Section:
     heading: str
     start: int
     end: int
+    # Where a unit may end: after a sentence, or (for CSV rows) at every line end.
+    unit_end: re.Pattern[str] = _SENTENCE_END
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ def iter_chunks(document: Document, budget: ChunkBudget) -> Iterator[Chunk]:
         line_starts = [0] + [m.end() for m in re.finditer("\n", page.text)]
         for found in _sections(page.text, document.kind, outline):
             section = replace(found, heading=_fit_heading(found.heading, budget))
+            if document.kind == "csv":
+                section = replace(section, unit_end=_LINE_END)
             for start, end in _pack_section(page.text, section, budget):
                 yield _make_chunk(document, page, section.heading, start, end, line_starts)
 
@@ -151,7 +156,7 @@ def _pieces(text: str, section: _Section, budget: ChunkBudget, limit: int) -> li
     """Sentences of a section (split further where one alone is over the limit)."""
     spans: list[tuple[int, int, bool]] = []
     for paragraph in _spans(text, section.start, section.end, _PARAGRAPH_BREAK):
-        sentences = _spans(text, paragraph[0], paragraph[1], _SENTENCE_END)
+        sentences = _spans(text, paragraph[0], paragraph[1], section.unit_end)
         spans.extend((s, e, n == 0) for n, (s, e) in enumerate(sentences))
     counts = budget.count_tokens([text[s:e] for s, e, _ in spans])
     pieces: list[_Piece] = []

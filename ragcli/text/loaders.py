@@ -1,23 +1,89 @@
-"""Turn files into Documents: plain text, Markdown, reStructuredText, HTML and PDF."""
+"""Turn files into Documents whose pages are read lazily, checking the file stays the same.
+
+The formats themselves live beside this module: streams (text), delimited (CSV), html,
+docx and pdf.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from html.parser import HTMLParser
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ragcli.errors import LoadError
 from ragcli.records import Document, Page, SourceFile
+from ragcli.text.delimited import row_pages
+from ragcli.text.docx import docx_pages
+from ragcli.text.html import html_pages, html_to_text
+from ragcli.text.pdf import pdf_pages
+from ragcli.text.streams import (
+    READ_BYTES,
+    ByteReader,
+    decoded_text,
+    require_text,
+    split_into_blocks,
+)
 
+__all__ = [
+    "KINDS", "LoadLimits", "html_to_text", "kind_of", "load_document", "read_source",
+]
+
+_CODE = (
+    ".py .js .ts .tsx .jsx .java .c .h .cpp .hpp .cs .go .rs .rb .php .sh .bash .sql .swift"
+    " .kt .scala .r .lua .pl .toml .yaml .yml .ini .cfg"
+)
 KINDS: dict[str, str] = {
-    ".txt": "text",
-    ".text": "text",
-    ".md": "markdown",
-    ".markdown": "markdown",
+    ".txt": "text", ".text": "text", ".log": "text", ".json": "text", ".jsonl": "text",
+    # Markup whose headings the chunker does not know yet; read as plain text.
+    ".tex": "text", ".org": "text", ".adoc": "text",
+    ".md": "markdown", ".markdown": "markdown",
     ".rst": "rst",
-    ".html": "html",
-    ".htm": "html",
+    ".html": "html", ".htm": "html",
     ".pdf": "pdf",
+    ".docx": "docx",
+    ".csv": "csv", ".tsv": "csv",
+    # "code": source and configuration files, read as plain text without heading detection.
+    **{extension: "code" for extension in _CODE.split()},
+}
+
+_CHANGED = "changed while being read; ingest it again"
+_VANISHED = "vanished while being read"
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Bounds on the work one file may cost."""
+
+    block_chars: int = 1_000_000
+    pdf_page_timeout_s: float = 10.0
+
+
+_Streamed = Callable[[ByteReader, LoadLimits], Iterator[Page]]
+_Seeking = Callable[[BinaryIO, LoadLimits], Iterator[Page]]
+
+
+def _text_pages(stream: ByteReader, limits: LoadLimits) -> Iterator[Page]:
+    blocks = split_into_blocks(decoded_text(stream), limits.block_chars)
+    return require_text(blocks, "empty file")
+
+
+# Streamed kinds are read once, front to back, and hashed on the way.
+_STREAMED: dict[str, _Streamed] = {
+    "text": _text_pages,
+    "markdown": _text_pages,
+    "rst": _text_pages,
+    "code": _text_pages,
+    "csv": lambda stream, limits: row_pages(stream, limits.block_chars),
+    "html": lambda stream, limits: html_pages(stream, limits.block_chars),
+}
+# Seeking kinds jump about the file; it is hashed again once they are done.
+_SEEKING: dict[str, _Seeking] = {
+    "pdf": lambda stream, limits: pdf_pages(stream, limits.pdf_page_timeout_s),
+    "docx": lambda stream, limits: docx_pages(stream, limits.block_chars),
 }
 
 
@@ -26,126 +92,105 @@ def kind_of(path: Path) -> str | None:
     return KINDS.get(path.suffix.lower())
 
 
-def read_source(path: Path) -> tuple[SourceFile, bytes]:
-    """Read a file's bytes and fingerprint them (size, mtime, sha256)."""
+def read_source(path: Path) -> SourceFile:
+    """Fingerprint a file (size, mtime, sha256), reading it in blocks."""
     try:
-        stat = path.stat()
-        data = path.read_bytes()
+        with _open_regular(path) as stream:
+            before = os.fstat(stream.fileno())
+            digest = _sha256(stream)
+            after = os.fstat(stream.fileno())
     except OSError as exc:
-        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
-    source = SourceFile(str(path), len(data), stat.st_mtime, hashlib.sha256(data).hexdigest())
-    return source, data
+        raise LoadError(f"cannot read: {_reason(exc)}") from exc
+    if (after.st_size, after.st_mtime) != (before.st_size, before.st_mtime):
+        raise LoadError(_CHANGED)
+    return SourceFile(str(path), before.st_size, before.st_mtime, digest)
 
 
-def load_document(source: SourceFile, data: bytes, kind: str) -> Document:
-    """Extract a file's text page by page; raises LoadError when it cannot."""
-    if kind == "pdf":
-        pages = _pdf_pages(data)
-    elif kind == "html":
-        pages = (Page(None, html_to_text(_decode(data))),)
-    else:
-        pages = (Page(None, _decode(data)),)
-    return Document(source, kind, pages)
+def load_document(source: SourceFile, kind: str, limits: LoadLimits = LoadLimits()) -> Document:
+    """Return a Document whose pages are read as they are iterated; they raise LoadError."""
+    if kind not in _STREAMED and kind not in _SEEKING:
+        raise ValueError(f"unknown document kind: {kind!r}")
+    return Document(source, kind, _checked_pages(source, kind, limits))
 
 
-def _decode(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
-        raise LoadError("looks binary (NUL bytes), not text")
+def _checked_pages(source: SourceFile, kind: str, limits: LoadLimits) -> Iterator[Page]:
+    """Yield a file's pages, failing if it is not, or stops being, the file source describes."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Files that are not UTF-8 are nearly always Windows-1252 or Latin-1 in practice.
-        text = data.decode("cp1252", errors="replace")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        with _open_unchanged(source) as stream:
+            if kind in _SEEKING:
+                yield from _SEEKING[kind](stream, limits)
+                stream.seek(0)
+                digest = _sha256(stream)
+            else:
+                reader = _HashingReader(stream)
+                yield from _STREAMED[kind](reader, limits)
+                digest = reader.hexdigest_to_end()
+        after = os.stat(source.path)
+    except FileNotFoundError as exc:
+        raise LoadError(_VANISHED) from exc
+    except OSError as exc:
+        raise LoadError(f"cannot read: {_reason(exc)}") from exc
+    if not _same_stat(source, after) or digest != source.sha256:
+        raise LoadError(_CHANGED)
 
 
-def _pdf_pages(data: bytes) -> tuple[Page, ...]:
-    import io
-
-    from pypdf import PdfReader
-
+def _open_unchanged(source: SourceFile) -> BinaryIO:
+    stream = _open_regular(Path(source.path))
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("encrypted PDF that needs a password")
-        pages = []
-        for number, page in enumerate(reader.pages, start=1):
-            pages.append(Page(number, page.extract_text() or ""))
-    except LoadError:
+        if not _same_stat(source, os.fstat(stream.fileno())):
+            raise LoadError(_CHANGED)
+        if source.size == 0:
+            raise LoadError("empty file")
+    except BaseException:
+        stream.close()
         raise
-    except Exception as exc:  # pypdf raises many types on damaged files
-        raise LoadError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    return tuple(pages)
+    return stream
 
 
-_BLOCK_TAGS = {
-    "p", "div", "section", "article", "header", "footer", "li", "ul", "ol", "table", "tr",
-    "br", "blockquote", "pre", "dt", "dd", "figcaption", "title", "main", "aside", "nav",
-}
-_SKIP_TAGS = {"script", "style", "noscript", "template", "svg"}
-_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; anything else (FIFO, device, folder) is refused."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LoadError("not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
-class _TextExtractor(HTMLParser):
-    """Keeps visible text on the source lines it came from; headings become Markdown."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.line = 1
-        self.skip_depth = 0
-
-    def _newline(self) -> None:
-        if self.parts and not self.parts[-1].endswith("\n"):
-            self.parts.append("\n")
-            self.line += 1
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self.skip_depth += 1
-        elif tag in _HEADINGS:
-            self._newline()
-            self._pad_to(self.getpos()[0])
-            self.parts.append("#" * _HEADINGS[tag] + " ")
-        elif tag in _BLOCK_TAGS:
-            self._newline()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag in _HEADINGS or tag in _BLOCK_TAGS:
-            self._newline()
-
-    def _pad_to(self, line: int) -> None:
-        # Blank lines keep the text's line numbers on the HTML file's own lines.
-        if line > self.line:
-            self.parts.append("\n" * (line - self.line))
-            self.line = line
-
-    def handle_data(self, data: str) -> None:
-        if self.skip_depth:
-            return
-        at_line_start = not self.parts or self.parts[-1].endswith("\n")
-        if not data.strip():
-            # Whitespace between inline tags still separates the words on either side.
-            if not at_line_start and not self.parts[-1][-1:].isspace():
-                self.parts.append(" ")
-            return
-        if at_line_start:
-            self._pad_to(self.getpos()[0])
-        lines = [" ".join(line.split()) for line in data.strip("\n").split("\n")]
-        text = "\n".join(lines)
-        if data[0].isspace() and not at_line_start and not self.parts[-1][-1:].isspace():
-            text = " " + text
-        if data[-1].isspace():
-            text += " "
-        self.parts.append(text)
-        self.line += len(lines) - 1
+def _same_stat(source: SourceFile, now: os.stat_result) -> bool:
+    return now.st_size == source.size and now.st_mtime == source.mtime
 
 
-def html_to_text(html: str) -> str:
-    """Return the visible text of an HTML page, scripts and styles dropped."""
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    return "".join(extractor.parts)
+def _sha256(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while block := stream.read(READ_BYTES):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _reason(exc: OSError) -> str:
+    # strerror leaves out the file name, which the caller puts in front of the message.
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+class _HashingReader:
+    """A file read front to back whose bytes are hashed as they pass."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read and hash up to size bytes."""
+        data = self.stream.read(size)
+        self.digest.update(data)
+        return data
+
+    def hexdigest_to_end(self) -> str:
+        """Hash whatever the loader left unread, and return the whole file's sha256."""
+        while self.read(READ_BYTES):
+            pass
+        return self.digest.hexdigest()

@@ -1,0 +1,288 @@
+"""Find the files to ingest: walk directories, honour ignore files, follow only safe links."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pathspec import GitIgnoreSpec
+
+from ragcli.records import Skipped
+from ragcli.text.loaders import kind_of
+
+# Read in this order in each directory, so .ragignore overrides .gitignore at the same level.
+IGNORE_FILES = (".gitignore", ".ragignore")
+NEVER_WANTED = frozenset(
+    {".git", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "site-packages"}
+)
+VENV_ACTIVATE = ("bin/activate", "Scripts/activate")
+
+
+@dataclass(frozen=True)
+class DiscoveryOptions:
+    """Which files a walk takes; patterns use gitignore syntax, relative to the walked root."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    follow_symlinks: bool = True
+
+
+@dataclass(frozen=True)
+class Found:
+    """A supported file to ingest, as named or joined (not resolved through links)."""
+
+    path: Path
+    kind: str
+    root: Path
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The patterns of one ignore file and the directory (relative to the root) it sits in."""
+
+    base: str
+    spec: GitIgnoreSpec
+
+
+@dataclass
+class _Frame:
+    """A directory being walked: where it is, its real location, the rules in force there."""
+
+    path: Path
+    rel: str
+    real: str
+    rules: tuple[_Rules, ...]
+    entries: Iterator[os.DirEntry[str]]
+
+
+def discover(
+    paths: Sequence[Path], options: DiscoveryOptions, skipped: list[Skipped]
+) -> Iterator[Found]:
+    """Yield each supported file under the given paths once; record what is passed over.
+
+    A file named in `paths` is taken whatever the ignore files, hidden-name rules and
+    include/exclude patterns say: those only filter what a directory walk finds.
+    """
+    walker = _Walker(options, skipped)
+    for given in paths:
+        yield from walker.named(given.absolute())
+
+
+def read_path_list(stream: IO[bytes], nul_separated: bool) -> list[Path]:
+    """Read paths one per line (or NUL-separated), keeping any byte name intact."""
+    data = stream.read()
+    if nul_separated:
+        names = data.split(b"\0")
+    else:
+        names = [line.removesuffix(b"\r") for line in data.split(b"\n")]
+    return [Path(os.fsdecode(name)) for name in names if name]
+
+
+class _Walker:
+    """One discover() call: its filters, and the real files and directories already seen."""
+
+    def __init__(self, options: DiscoveryOptions, skipped: list[Skipped]) -> None:
+        self.skipped = skipped
+        self.follow_symlinks = options.follow_symlinks
+        self.include = GitIgnoreSpec.from_lines(options.include) if options.include else None
+        self.exclude = GitIgnoreSpec.from_lines(options.exclude) if options.exclude else None
+        self.seen_files: set[str] = set()
+        self.seen_dirs: set[str] = set()
+
+    def skip(self, path: Path, reason: str, failed: bool = False) -> None:
+        """Record a path passed over."""
+        self.skipped.append(Skipped(str(path), reason, failed))
+
+    def named(self, path: Path) -> Iterator[Found]:
+        """Take a path the user gave: a file as it is, a directory walked."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            self.skip(path, _stat_failure(path, exc), failed=True)
+            return
+        if stat.S_ISDIR(mode):
+            yield from self.walk(path)
+            return
+        found = self.take(path, os.path.realpath(path), stat.S_ISREG(mode), path.parent, True)
+        if found is not None:
+            yield found
+
+    def walk(self, root: Path) -> Iterator[Found]:
+        """Walk a directory depth first in name order, yielding the files it takes."""
+        real_root = os.path.realpath(root)
+        if real_root in self.seen_dirs:
+            return
+        top = self.enter(root, "", real_root, ())
+        stack = [top] if top is not None else []
+        while stack:
+            entry = next(stack[-1].entries, None)
+            if entry is None:
+                stack.pop()
+                continue
+            found = self.visit(entry, stack, root, real_root)
+            if found is not None:
+                yield found
+
+    def enter(self, path: Path, rel: str, real: str, rules: tuple[_Rules, ...]) -> _Frame | None:
+        """List a directory and read its ignore files; record it if it cannot be listed."""
+        try:
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            self.skip(path, _failure(exc), failed=True)
+            return None
+        self.seen_dirs.add(real)
+        rules += tuple(self.read_rules(path, rel, entries))
+        return _Frame(path, rel, real, rules, iter(entries))
+
+    def read_rules(self, path: Path, rel: str, entries: list[os.DirEntry[str]]) -> Iterator[_Rules]:
+        """Yield the rules of the ignore files among a directory's entries."""
+        names = {entry.name for entry in entries}
+        for name in IGNORE_FILES:
+            if name not in names or not os.path.isfile(path / name):
+                continue
+            try:
+                lines = (path / name).read_bytes().splitlines()
+            except OSError as exc:
+                self.skip(path / name, f"ignore file not read: {_failure(exc)}")
+                continue
+            yield _Rules(rel, GitIgnoreSpec.from_lines(os.fsdecode(line) for line in lines))
+
+    def visit(
+        self, entry: os.DirEntry[str], stack: list[_Frame], root: Path, real_root: str
+    ) -> Found | None:
+        """Judge one entry: take a file, push a directory to walk, or pass the entry over."""
+        frame = stack[-1]
+        path = frame.path / entry.name
+        rel = f"{frame.rel}/{entry.name}" if frame.rel else entry.name
+        is_dir = _is_dir(entry)
+        if _never_wanted(entry.name, path, is_dir) or self.filtered(frame.rules, rel, is_dir):
+            return None
+        real = os.path.join(frame.real, entry.name)
+        if entry.is_symlink():
+            linked = self.follow(path, root, real_root, {f.real for f in stack}, is_dir)
+            if linked is None:
+                return None
+            real = linked
+        if is_dir:
+            child = None if real in self.seen_dirs else self.enter(path, rel, real, frame.rules)
+            if child is not None:
+                stack.append(child)
+            return None
+        return self.take(path, real, _is_file(entry), root, False)
+
+    def filtered(self, rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
+        """Say whether ignore files or the include/exclude patterns leave this entry out."""
+        if _ignored(rules, rel, is_dir):
+            return True
+        if self.exclude is not None and self.exclude.match_file(_matchable(rel, is_dir)):
+            return True
+        return (
+            not is_dir
+            and self.include is not None
+            and not self.include.match_file(_matchable(rel, False))
+        )
+
+    def follow(
+        self, path: Path, root: Path, real_root: str, ancestors: set[str], is_dir: bool
+    ) -> str | None:
+        """Return where a link leads, or None (recorded) when it must not be followed."""
+        if not self.follow_symlinks:
+            self.skip(path, "symlink not followed")
+            return None
+        try:
+            os.stat(path)
+        except OSError as exc:
+            self.skip(path, _stat_failure(path, exc))
+            return None
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, real_root]) != real_root:
+            self.skip(path, f"link points outside {root}")
+            return None
+        if is_dir and real in ancestors:
+            self.skip(path, "symlink loop")
+            return None
+        return real
+
+    def take(self, path: Path, real: str, regular: bool, root: Path, named: bool) -> Found | None:
+        """Return the file as Found if it is wanted and new; record why when it is not."""
+        if not regular:
+            self.skip(path, "not a regular file")
+            return None
+        kind = kind_of(path)
+        if kind is None:
+            self.skip(path, f"unsupported format {path.suffix or '(no extension)'}", named)
+            return None
+        if not os.access(path, os.R_OK):
+            self.skip(path, "permission denied", failed=True)
+            return None
+        if real in self.seen_files:
+            return None
+        self.seen_files.add(real)
+        return Found(path, kind, root)
+
+
+def _ignored(rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
+    """Apply ignore files outermost first; the last pattern that matches decides, as in git."""
+    ignored = False
+    for rule in rules:
+        below = rel[len(rule.base) + 1 :] if rule.base else rel
+        verdict = rule.spec.check_file(_matchable(below, is_dir)).include
+        if verdict is not None:
+            ignored = verdict
+    return ignored
+
+
+def _matchable(rel: str, is_dir: bool) -> str:
+    """Spell a relative path for pathspec: a trailing slash marks a directory."""
+    # pathspec's regexes use `.` and `$`, which stop at a newline; NUL never occurs in a name.
+    return rel.replace("\n", "\0") + ("/" if is_dir else "")
+
+
+def _never_wanted(name: str, path: Path, is_dir: bool) -> bool:
+    """Say whether an entry is one nobody wants indexed: hidden, caches, virtual envs."""
+    if name.startswith(".") or name in NEVER_WANTED:
+        return True
+    if not is_dir:
+        return False
+    if os.path.exists(path / "pyvenv.cfg"):
+        return True
+    return name == "venv" and any(os.path.exists(path / script) for script in VENV_ACTIVATE)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Say whether an entry is a directory or a link to one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Say whether an entry is a regular file or a link to one."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _stat_failure(path: Path, exc: OSError) -> str:
+    """Explain why a path (perhaps a link) could not be followed to what it names."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "broken symlink"
+    return _failure(exc)
+
+
+def _failure(exc: OSError) -> str:
+    """Word an OS error as a short lower-case reason."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]

@@ -1,0 +1,146 @@
+"""ragcli.text.docx: Word files built by the test, read as paragraphs, headings and rows."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ragcli.errors import LoadError
+from ragcli.records import ChunkingSettings, Page
+from ragcli.text.chunking import ChunkBudget, split_into_chunks
+from ragcli.text.loaders import LoadLimits, load_document, read_source
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Override PartName="/word/document.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+
+DEFAULT_LIMITS = LoadLimits()
+
+
+def paragraph(text: str, style: str = "") -> str:
+    props = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
+    return f'<w:p>{props}<w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>'
+
+
+def table(rows: list[list[str]]) -> str:
+    cells = ("".join(f"<w:tc>{paragraph(cell)}</w:tc>" for cell in row) for row in rows)
+    return "<w:tbl>" + "".join(f"<w:tr>{row}</w:tr>" for row in cells) + "</w:tbl>"
+
+
+def write_docx(path: Path, body: str, styles: str | None = None) -> Path:
+    """Write a minimal .docx: content types, the document body and optionally styles."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr(
+            "word/document.xml",
+            f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{W_NS}">'
+            f"<w:body>{body}<w:sectPr/></w:body></w:document>",
+        )
+        if styles is not None:
+            archive.writestr("word/styles.xml", f'<w:styles xmlns:w="{W_NS}">{styles}</w:styles>')
+    return path
+
+
+def pages(path: Path, limits: LoadLimits = DEFAULT_LIMITS) -> list[Page]:
+    return list(load_document(read_source(path), "docx", limits).pages)
+
+
+def text_of(path: Path) -> str:
+    return "".join(p.text for p in pages(path))
+
+
+def test_docx_headings_paragraphs_and_table(tmp_path: Path) -> None:
+    body = (
+        paragraph("Annual report", "Title")
+        + paragraph("Sales", "Heading1")
+        + '<w:p><w:r><w:t xml:space="preserve">Sales grew </w:t></w:r>'
+        + "<w:r><w:tab/><w:t>fast.</w:t></w:r></w:p>"
+        + paragraph("")
+        + table([["Region", "Revenue"], ["North", "12"], ["", ""]])
+        + paragraph("By quarter", "Heading2")
+        + paragraph("Q1 was best.")
+    )
+    path = write_docx(tmp_path / "report.docx", body)
+
+    assert text_of(path) == (
+        "# Annual report\n\n## Sales\n\nSales grew \tfast.\n\n"
+        "Region | Revenue\nNorth | 12\n\n### By quarter\n\nQ1 was best.\n\n"
+    )
+
+
+def test_docx_headings_give_chunks_their_heading_path(tmp_path: Path) -> None:
+    body = paragraph("Manual", "Title") + paragraph("Search", "Heading1") + paragraph("Text.")
+    path = write_docx(tmp_path / "manual.docx", body)
+    document = load_document(read_source(path), "docx")
+    budget = ChunkBudget(ChunkingSettings(), 256, lambda texts: [len(t.split()) for t in texts])
+
+    chunks = split_into_chunks(document, budget)
+
+    assert [(c.heading, c.text) for c in chunks] == [("Manual > Search", "Text.")]
+
+
+def test_docx_heading_styles_are_found_by_name(tmp_path: Path) -> None:
+    # Word in German names the style id "berschrift1"; its name stays "heading 1".
+    styles = (
+        '<w:style w:type="paragraph" w:styleId="berschrift1"><w:name w:val="heading 1"/>'
+        '</w:style><w:style w:type="paragraph" w:styleId="Titel"><w:name w:val="Title"/>'
+        "</w:style>"
+    )
+    body = paragraph("Handbuch", "Titel") + paragraph("Suche", "berschrift1")
+    path = write_docx(tmp_path / "handbuch.docx", body, styles)
+
+    assert text_of(path) == "# Handbuch\n\n## Suche\n\n"
+
+
+def test_docx_tab_stops_in_paragraph_properties_are_not_text(tmp_path: Path) -> None:
+    body = (
+        '<w:p><w:pPr><w:tabs><w:tab w:val="left" w:pos="720"/></w:tabs></w:pPr>'
+        "<w:r><w:t>One</w:t><w:br/><w:t>Two</w:t></w:r></w:p>"
+    )
+    path = write_docx(tmp_path / "tabs.docx", body)
+
+    assert text_of(path) == "One\nTwo\n\n"
+
+
+def test_long_docx_is_read_in_blocks(tmp_path: Path) -> None:
+    body = "".join(paragraph(f"Paragraph number {n} of a long document.") for n in range(3000))
+    path = write_docx(tmp_path / "long.docx", body)
+
+    loaded = pages(path, LoadLimits(block_chars=10_000))
+
+    assert len(loaded) > 10
+    assert "".join(p.text for p in loaded).count("Paragraph number") == 3000
+
+
+@pytest.mark.parametrize(
+    "damage", ["not-a-zip", "truncated", "no-document-xml", "broken-xml"]
+)
+def test_damaged_docx_raises_load_error(tmp_path: Path, damage: str) -> None:
+    path = write_docx(tmp_path / "report.docx", paragraph("Some text") * 50)
+    if damage == "not-a-zip":
+        path.write_bytes(b"This is not a zip file at all.")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:150])
+    elif damage == "no-document-xml":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("word/document.xml", "<w:document><w:body><w:p>")
+
+    with pytest.raises(LoadError, match="^not a readable DOCX") as caught:
+        pages(path)
+    assert "\n" not in caught.value.message
+
+
+def test_docx_without_text_raises_load_error(tmp_path: Path) -> None:
+    path = write_docx(tmp_path / "blank.docx", paragraph("") + paragraph("   "))
+
+    with pytest.raises(LoadError, match="^no text in the document$"):
+        pages(path)
