@@ -7,8 +7,8 @@ This is the only module that reads or writes a store. Layout of a store director
     lock            held (flock) by the one process allowed to write at a time
 
 Chunks removed since the index was built stay in the index as tombstones: they are the
-index ids that are no longer chunk ids, derived on demand, so no crash can leave a stale
-list of them behind.
+index ids that are no longer indexable ids, derived on demand, so no crash can leave a
+stale list of them behind. Each distinct text is indexed once, under its lowest chunk id.
 """
 
 from __future__ import annotations
@@ -382,6 +382,19 @@ class Store:
         )
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
+    def indexable_ids(self) -> NDArray[np.int64]:
+        """Return the chunk ids the index should hold: the lowest live id of each embedded text.
+
+        Identical texts (boilerplate, copies) are indexed once: many identical vectors trap
+        HNSW's greedy search in a cluster of zero-distance neighbours, and duplicates would
+        only crowd the top k.
+        """
+        rows = self._query(
+            "SELECT MIN(c.id) FROM chunks c JOIN embeddings e ON e.text_sha256 = c.text_sha256 "
+            "GROUP BY c.text_sha256"
+        )
+        return np.asarray(sorted(r[0] for r in rows), dtype=np.int64)
+
     def embedded_vectors(
         self, dimension: int, only: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
@@ -438,7 +451,7 @@ class Store:
         if manifest is not None and index_bytes:
             index = self.read_index(manifest.hnsw)
             held = index.ids() if index is not None else np.zeros(0, dtype=np.int64)
-            tombstones = int(np.setdiff1d(held, self.chunk_ids()).size)
+            tombstones = int(np.setdiff1d(held, self.indexable_ids()).size)
             indexed = len(held) - tombstones
         return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
                            index_bytes, manifest)

@@ -204,3 +204,58 @@ def test_include_and_exclude(tmp_path: Path, capsys: Capture) -> None:
     code, out, _ = run(capsys, "ingest", str(docs), "--store", store, *FAKE_EMBEDDER,
                        "--include", "*.md", "--exclude", "notes/")
     assert code == 0 and "ingested 1 new" in out
+
+
+def test_messy_folder_reports_each_bad_file_and_keeps_the_good(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    import fpdf
+
+    from tests.conftest import build_pdf
+
+    docs = tmp_path / "messy"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("Outside the tree.\n")
+    write_docs(docs, {"good.md": "# Good\n\nKangaroos carry joeys in a pouch.\n"})
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "binary.txt").write_bytes(b"\x7fELF\x00\x00\x01binary")
+    (docs / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e recipe.\n".encode("cp1252"))
+    (docs / "corrupt.pdf").write_bytes(build_pdf(["Some text."])[:300])
+    (docs / "locked.pdf").write_bytes(build_pdf(["Hidden."], "owner", "secret"))
+    (docs / "open.pdf").write_bytes(build_pdf(["Platypus lay eggs."], "owner", ""))
+    scanned = fpdf.FPDF()
+    scanned.add_page()
+    scanned.rect(20, 20, 100, 60, style="F")
+    (docs / "scanned.pdf").write_bytes(bytes(scanned.output()))
+    (docs / "long.txt").write_text("wombat " * 400_000 + "\n")
+    (docs / 'spaces "quotes" and naïve\nnewline.md').write_text("Echidnas have spines.\n")
+    (docs / "loop").symlink_to(docs)
+    (docs / "escape").symlink_to(outside)
+    store = str(tmp_path / "store")
+
+    code, out, err = run(capsys, "ingest", str(docs), "--store", store, *FAKE_EMBEDDER)
+
+    assert code == ExitCode.FILES_SKIPPED
+    reasons = {
+        "empty.txt": "empty file",
+        "binary.txt": "looks binary",
+        "corrupt.pdf": "not a readable PDF",
+        "locked.pdf": "needs a password",
+        "scanned.pdf": "needs OCR",
+        "loop": "symlink loop",
+        "escape": "outside",
+    }
+    for name, reason in reasons.items():
+        line = next((text for text in err.splitlines() if f"{name}:" in text), "")
+        assert reason in line, (name, err)
+    assert "Traceback" not in err
+    assert "ingested 5 new" in out
+    listed = {Path(d["path"]).name for d in json.loads(run(capsys, "sources", "--store", store,
+                                                           "--json")[1])}
+    assert listed == {"good.md", "latin1.txt", "open.pdf", "long.txt",
+                      'spaces "quotes" and naïve\nnewline.md'}
+    assert "latin1.txt" in ask_paths(capsys, store, "Café crème brûlée recipe")
+    code, out, _ = run(capsys, "ask", "Café crème", "--store", store, "--model", "fake:",
+                       "--json")
+    assert "Café crème brûlée" in json.loads(out)["sources"][0]["text"]

@@ -72,7 +72,7 @@ class Asker:
                 )
             self._index: FaissHnswIndex = index
             # Chunks removed since the index was built: filtered inside every search.
-            self._tombstones = np.setdiff1d(index.ids(), store.chunk_ids())
+            self._tombstones = np.setdiff1d(index.ids(), store.indexable_ids())
             self._llm: LLM = make_llm(options.llm_spec, options.llm, options.cache_dir)
             embedder.load()
         except BaseException:

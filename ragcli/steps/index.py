@@ -89,15 +89,17 @@ def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, 
         index = None  # a damaged index file is rebuilt from the stored vectors
     if not rebuild and index is not None and index.dimension == manifest.dimension:
         held = index.ids()
-        dead = np.setdiff1d(held, store.chunk_ids())
+        wanted = store.indexable_ids()
+        dead = np.setdiff1d(held, wanted)
         if dead.size <= TOMBSTONE_REBUILD_FRACTION * len(held):
-            missing = np.setdiff1d(store.embedded_ids(), held)
+            missing = np.setdiff1d(wanted, held)
             if missing.size:
                 index.add(*store.embedded_vectors(manifest.dimension, only=missing))
                 store.write_index(index)
             return len(index) - int(dead.size), 0, False
-    dropped = 0 if index is None else int(np.setdiff1d(index.ids(), store.chunk_ids()).size)
-    ids, vectors = store.embedded_vectors(manifest.dimension)
+    wanted = store.indexable_ids()
+    dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
+    ids, vectors = store.embedded_vectors(manifest.dimension, only=wanted)
     fresh = FaissHnswIndex.create(manifest.dimension, manifest.hnsw)
     fresh.add(ids, vectors)
     store.write_index(fresh)
