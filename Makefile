@@ -34,6 +34,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/core_bench.py
 	$(BIN)/python bench/prompt_eval.py
+	$(BIN)/python bench/sync_bench.py
 
 sample-pdf: setup
 	$(BIN)/python tests/sample_pdf.py

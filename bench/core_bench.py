@@ -53,12 +53,18 @@ def measured(args: list[str], stdin: str | None = None) -> tuple[float, float]:
     return float(elapsed), int(peak_kb) / 1024
 
 
-def make_corpus(folder: Path, files: int) -> None:
-    """Write a deterministic corpus: sample_docs sentences recombined into new documents."""
+def sample_sentences() -> list[str]:
+    """Sentences of the Markdown and text files in sample_docs/, for generated corpora."""
     sentences = []
     for path in sorted((ROOT / "sample_docs").glob("*.[mt]*[dt]")):
         text = path.read_text(encoding="utf-8")
         sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s) > 40]
+    return sentences
+
+
+def make_corpus(folder: Path, files: int) -> None:
+    """Write a deterministic corpus: sample_docs sentences recombined into new documents."""
+    sentences = sample_sentences()
     rng = random.Random(7)
     folder.mkdir(parents=True)
     for number in range(files):

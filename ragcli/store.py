@@ -395,10 +395,13 @@ class Store:
         )
         return np.asarray(sorted(r[0] for r in rows), dtype=np.int64)
 
-    def embedded_vectors(
-        self, dimension: int, only: NDArray[np.int64] | None = None
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Return ids and cached vectors of embedded live chunks (all, or those in `only`)."""
+    def iter_embedded_vectors(
+        self, dimension: int, only: NDArray[np.int64] | None = None, batch_size: int = 50_000
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+        """Yield (ids, vectors) batches of embedded live chunks (all, or those in `only`).
+
+        Batches keep a rebuild from holding every vector twice (rows and matrix) at once.
+        """
         wanted = None if only is None else set(only.tolist())
         ids: list[int] = []
         blobs: list[bytes] = []
@@ -409,8 +412,20 @@ class Store:
             if wanted is None or chunk_id in wanted:
                 ids.append(chunk_id)
                 blobs.append(blob)
-        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dimension)
-        return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)
+            if len(ids) >= batch_size:
+                yield _as_matrix(ids, blobs, dimension)
+                ids, blobs = [], []
+        if ids:
+            yield _as_matrix(ids, blobs, dimension)
+
+    def embedded_vectors(
+        self, dimension: int, only: NDArray[np.int64] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Return ids and cached vectors of embedded live chunks (all, or those in `only`)."""
+        batches = list(self.iter_embedded_vectors(dimension, only))
+        if not batches:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dimension), dtype=np.float32)
+        return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
     def prune_embeddings(self) -> int:
         """Drop cached embeddings no live chunk uses; return how many went."""
@@ -455,6 +470,13 @@ class Store:
             indexed = len(held) - tombstones
         return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
                            index_bytes, manifest)
+
+
+def _as_matrix(
+    ids: list[int], blobs: list[bytes], dimension: int
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dimension)
+    return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)
 
 
 def _chunk_from_row(row: Sequence[Any]) -> Chunk:

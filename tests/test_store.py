@@ -605,6 +605,18 @@ def test_embedded_vectors_honours_only(store: Store) -> None:
     assert none_ids.shape == (0,) and none.shape == (0, DIM)
 
 
+def test_embedded_vectors_stream_in_batches(store: Store) -> None:
+    ids = add(store, "docs/a.txt", [f"chunk {n}" for n in range(5)])
+    found = store.chunks_by_id(ids)
+    vectors = unit_vectors(5, seed=5)
+    store.save_embeddings([found[i] for i in ids], vectors)
+
+    batches = list(store.iter_embedded_vectors(DIM, batch_size=2))
+
+    assert [b[0].tolist() for b in batches] == [ids[:2], ids[2:4], ids[4:]]
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), vectors)
+
+
 def test_embedded_vectors_of_empty_store(store: Store) -> None:
     ids, vectors = store.embedded_vectors(DIM)
     assert ids.shape == (0,) and ids.dtype == np.int64

@@ -94,13 +94,14 @@ def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, 
         if dead.size <= TOMBSTONE_REBUILD_FRACTION * len(held):
             missing = np.setdiff1d(wanted, held)
             if missing.size:
-                index.add(*store.embedded_vectors(manifest.dimension, only=missing))
+                for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
+                    index.add(ids, vectors)
                 store.write_index(index)
             return len(index) - int(dead.size), 0, False
     wanted = store.indexable_ids()
     dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
-    ids, vectors = store.embedded_vectors(manifest.dimension, only=wanted)
     fresh = FaissHnswIndex.create(manifest.dimension, manifest.hnsw)
-    fresh.add(ids, vectors)
+    for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
+        fresh.add(ids, vectors)
     store.write_index(fresh)
     return len(fresh), dropped, True
