@@ -131,9 +131,14 @@ def main() -> None:
                      f"{len(QUESTIONS) / seconds:.2f} questions/s"))
         rows.append(("batch ask peak RSS", f"{peak:.0f} MiB"))
 
+    print_table("ragcli core benchmark", "bundled models", rows)
+
+
+def print_table(title: str, models: str, rows: list[tuple[str, str]]) -> None:
+    """Print a titled two-column table of measures, naming the machine they ran on."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli core benchmark ({machine}, bundled models)")
-    width = max(len(name) for name, _ in rows)
+    print(f"{title} ({machine}, {models})")
+    width = max(len("measure"), *(len(name) for name, _ in rows))
     print(f"{'measure'.ljust(width)}  value")
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -19,7 +18,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from core_bench import RAG, ROOT, make_corpus, measured, sample_sentences  # noqa: E402
+from core_bench import (  # noqa: E402
+    RAG,
+    ROOT,
+    make_corpus,
+    measured,
+    print_table,
+    sample_sentences,
+)
 
 
 def ingest(corpus: Path, store: Path, *extra: str) -> tuple[float, float, str]:
@@ -88,11 +94,7 @@ def main() -> None:
         rows.append((f"ingest --no-index of {size / 1e6:,.0f} MB ({big_chunks:,} chunks)",
                      f"{seconds:.0f} s, {size / 1e6 / seconds:.1f} MB/s"))
         rows.append(("  peak RSS", f"{peak:.0f} MiB"))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli sync benchmark ({machine}, bundled embedder)")
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
+    print_table("ragcli sync benchmark", "bundled embedder", rows)
 
 
 if __name__ == "__main__":
