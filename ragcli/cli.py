@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -13,6 +12,7 @@ from ragcli import output
 
 if TYPE_CHECKING:
     from ragcli.records import ChunkingSettings, Manifest
+    from ragcli.steps.ask import Asker
 from ragcli.errors import ExitCode, InputNotFoundError, RagError
 from ragcli.settings import (
     DEFAULT_CONTEXT_TOKENS,
@@ -118,14 +118,14 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
-    from ragcli.discovery import DiscoveryOptions, read_path_list
+    from ragcli.discovery import DiscoveryOptions
     from ragcli.steps.ingest import IngestOptions
     from ragcli.steps.ingest import ingest as run_ingest
     from ragcli.steps.opening import BuildSettings
 
     targets = list(paths or [])
     if files_from is not None:
-        targets += _read_path_list(files_from, null, read_path_list)
+        targets += _read_path_list(files_from, null)
     if not targets:
         raise typer.BadParameter("give PATH... or --files-from FILE", param_hint="PATH")
     options = IngestOptions(
@@ -153,12 +153,14 @@ def ingest(
         raise typer.Exit(ExitCode.FILES_SKIPPED)
 
 
-def _read_path_list(name: str, null: bool, reader: Callable[..., list[Path]]) -> list[Path]:
+def _read_path_list(name: str, null: bool) -> list[Path]:
+    from ragcli.discovery import read_path_list
+
     if name == "-":
-        return reader(sys.stdin.buffer, null)
+        return read_path_list(sys.stdin.buffer, null)
     try:
         with open(name, "rb") as handle:
-            return reader(handle, null)
+            return read_path_list(handle, null)
     except OSError as exc:
         raise InputNotFoundError(f"cannot read --files-from {name}: {exc.strerror}") from exc
 
@@ -304,10 +306,7 @@ def ask(
                 first = False
 
 
-def _answer(asker: object, question: str, json_out: bool, heading: bool) -> bool:
-    from ragcli.steps.ask import Asker
-
-    assert isinstance(asker, Asker)
+def _answer(asker: Asker, question: str, json_out: bool, heading: bool) -> bool:
     if json_out:
         answer = asker.ask(question)
         output.print_json(output.answer_json(answer))

@@ -173,6 +173,7 @@ def test_second_writer_waits_or_exits_7(synced: tuple[Path, str], capsys: Captur
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         code, _, err = run(capsys, "ingest", str(docs), "--store", store, "--no-wait")
         assert code == ExitCode.LOCKED and "being written by another rag process" in err
+        assert "owl.txt" in ask_paths(capsys, store, "Owls hunt mice at night")
         code, out, err = run(capsys, "ingest", str(docs), "--store", store)
         assert code == 0 and "waiting for another rag process" in err
     finally:
