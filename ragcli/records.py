@@ -61,10 +61,38 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk and its cosine similarity to the question."""
+    """A retrieved chunk, the score that ranked it, and its score in each retrieval mode.
+
+    `score` is the cosine similarity in dense mode, BM25 in keyword mode and the fused
+    score in hybrid mode; `dense` and `keyword` are None where that mode did not score it.
+    """
 
     chunk: Chunk
     score: float
+    dense: float | None = None
+    keyword: float | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One numbered block of prompt context: retrieved chunks merged, deduplicated, cut.
+
+    `text` is exactly what the prompt holds; lines are those of `text` in the file.
+    """
+
+    number: int
+    path: str
+    page: int | None
+    start_line: int
+    end_line: int
+    heading: str
+    text: str
+    hits: tuple[Hit, ...]
+
+    @property
+    def score(self) -> float:
+        """The best score among the chunks this passage came from."""
+        return max(hit.score for hit in self.hits)
 
 
 @dataclass(frozen=True)
