@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -20,7 +21,10 @@ from ragcli.settings import (
     DEFAULT_EMBEDDER,
     DEFAULT_LLM,
     DEFAULT_MIN_SCORE,
+    DEFAULT_MODE,
+    DEFAULT_SEARCH_K,
     DEFAULT_TOP_K,
+    RETRIEVAL_MODES,
     STORE_ENV,
     default_store_dir,
 )
@@ -69,6 +73,13 @@ NoWaitOpt = Annotated[
     bool, typer.Option("--no-wait", help="Exit 7 at once if another process writes the store.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
+Mode = Enum("Mode", {mode: mode for mode in RETRIEVAL_MODES}, type=str)  # type: ignore[misc]
+ModeOpt = Annotated[
+    Mode,
+    typer.Option(
+        "--mode", help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one."
+    ),
+]
 
 
 def _store(store: Path | None) -> Path:
@@ -267,6 +278,11 @@ def ask(
         float,
         typer.Option("--min-score", help="Best cosine score below which nothing is relevant."),
     ] = DEFAULT_MIN_SCORE,
+    mode: ModeOpt = Mode(DEFAULT_MODE),
+    context_only: Annotated[
+        bool,
+        typer.Option("--context-only", help="Print the context the model would get; no LLM run."),
+    ] = False,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -275,6 +291,7 @@ def ask(
     from ragcli.records import GenerationSettings
     from ragcli.settings import model_cache_dir
     from ragcli.steps.ask import Asker, AskOptions
+    from ragcli.steps.search import RetrievalSettings
 
     batch = question == "-" or (question is None and not sys.stdin.isatty())
     if question is None and not batch:
@@ -289,12 +306,13 @@ def ask(
         generation=GenerationSettings(max_tokens=max_tokens, temperature=temperature),
         top_k=top_k,
         min_score=min_score,
+        retrieval=RetrievalSettings(mode=mode.value),
     )
+    reply = _context if context_only else _answer
     with Asker(options) as asker:
         if not batch:
             assert question is not None
-            answerable = _answer(asker, question, json_out, heading=False)
-            if not answerable:
+            if not reply(asker, question, json_out, heading=False):
                 raise typer.Exit(ExitCode.NOT_FOUND)
             return
         first = True
@@ -302,20 +320,73 @@ def ask(
             if line.strip():
                 if not first and not json_out:
                     output.write("\n")
-                _answer(asker, line.strip(), json_out, heading=True)
+                reply(asker, line.strip(), json_out, heading=True)
                 first = False
 
 
 def _answer(asker: Asker, question: str, json_out: bool, heading: bool) -> bool:
+    from ragcli.steps.ask import cited_numbers
+
     if json_out:
         answer = asker.ask(question)
-        output.print_json(output.answer_json(answer))
+        cited = cited_numbers(answer.text, answer.passages)
+        output.print_json(output.answer_json(answer, cited))
         return answer.answerable
     if heading:
         output.write(f"Q: {question}\n")
     answer = asker.ask(question, on_text=output.write)
-    output.write("\n" + output.format_sources(answer.hits))
+    cited = cited_numbers(answer.text, answer.passages)
+    output.write("\n" + output.format_sources(answer.passages, cited))
     return answer.answerable
+
+
+def _context(asker: Asker, question: str, json_out: bool, heading: bool) -> bool:
+    parts = asker.context(question)
+    if json_out:
+        output.print_json(output.context_json(question, parts.context, parts.passages))
+    elif parts.passages:
+        output.write(parts.context + "\n")
+    else:
+        output.note(f"nothing relevant found for: {question}")
+    return bool(parts.passages)
+
+
+@app.command()
+def search(
+    query: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="What to look for; '-' or none with piped stdin: one per line."),
+    ] = None,
+    store: StoreOpt = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results per query.")] = (
+        DEFAULT_SEARCH_K
+    ),
+    mode: ModeOpt = Mode(DEFAULT_MODE),
+    threads: ThreadsOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per result (NDJSON).")
+    ] = False,
+) -> None:
+    """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
+    from ragcli.steps.search import RetrievalSettings, SearchOptions
+    from ragcli.steps.search import search as run_search
+
+    batch = query == "-" or (query is None and not sys.stdin.isatty())
+    if query is None and not batch:
+        raise typer.BadParameter("give a QUERY, or '-' to read queries from stdin",
+                                 param_hint="QUERY")
+    queries = (line.strip() for line in sys.stdin if line.strip()) if batch else iter([query])
+    options = SearchOptions(_store(store), RetrievalSettings(mode=mode.value), top_k, threads)
+    found = False
+    for text, hits in run_search(options, queries):  # type: ignore[arg-type]
+        found = found or bool(hits)
+        for rank, hit in enumerate(hits, start=1):
+            if json_out:
+                output.print_json(output.hit_json(hit, text, rank, mode.value))
+            else:
+                output.write(output.format_hit(hit, text))
+    if not found:
+        raise typer.Exit(ExitCode.NOT_FOUND)
 
 
 @app.command()

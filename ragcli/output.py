@@ -26,6 +26,7 @@ from ragcli.records import (
     Hit,
     IndexReport,
     IngestReport,
+    Passage,
     StoredDocument,
     StoreStatus,
 )
@@ -66,43 +67,108 @@ def print_json(document: Any) -> None:
     write(json.dumps(document, ensure_ascii=False) + "\n")
 
 
-def hit_json(hit: Hit) -> dict[str, Any]:
-    """A source as it appears in --json output (keys are a stable contract)."""
+def hit_json(hit: Hit, query: str, rank: int, mode: str) -> dict[str, Any]:
+    """One `rag search` result as it appears in --json output (keys are a stable contract)."""
     chunk = hit.chunk
+    line, _ = snippet(hit, query)
+    scores = {"dense": _rounded(hit.dense), "keyword": _rounded(hit.keyword)}
+    if mode == "hybrid":
+        scores["hybrid"] = _rounded(hit.score)
     return {
+        "query": query,
+        "rank": rank,
         "path": chunk.path,
         "page": chunk.page,
+        "line": line,
         "start_line": chunk.start_line,
         "end_line": chunk.end_line,
-        "score": round(hit.score, 4),
+        "heading": chunk.heading,
+        "score": _rounded(hit.score),
+        "scores": scores,
         "text": chunk.text,
     }
 
 
-def answer_json(answer: Answer) -> dict[str, Any]:
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+_SNIPPET_CHARS = 160
+
+
+def snippet(hit: Hit, query: str) -> tuple[int, str]:
+    """Return the chunk's line that best shows the match (its line number and text)."""
+    from ragcli.text.keywords import query_terms
+
+    terms = query_terms(query)
+    lines = hit.chunk.text.split("\n")
+    best, best_count = 0, -1
+    for offset, text in enumerate(lines):
+        lowered = text.lower()
+        count = sum(term in lowered for term in terms) if text.strip() else -1
+        if count > best_count:
+            best, best_count = offset, count
+    text = " ".join(lines[best].split())
+    if len(text) > _SNIPPET_CHARS:
+        text = text[:_SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+    return hit.chunk.start_line + best, text
+
+
+def format_hit(hit: Hit, query: str) -> str:
+    """One `rag search` result as `path:line: snippet`, the format of `grep -n` and editors."""
+    line, text = snippet(hit, query)
+    page = f"[page {hit.chunk.page}] " if hit.chunk.page is not None else ""
+    return f"{display_path(hit.chunk.path)}:{line}: {page}{text}\n"
+
+
+def source_json(passage: Passage, cited: bool) -> dict[str, Any]:
+    """A source of an answer as it appears in --json output (keys are a stable contract)."""
+    return {
+        "number": passage.number,
+        "path": passage.path,
+        "page": passage.page,
+        "start_line": passage.start_line,
+        "end_line": passage.end_line,
+        "heading": passage.heading,
+        "score": round(passage.score, 4),
+        "cited": cited,
+        "text": passage.text,
+    }
+
+
+def answer_json(answer: Answer, cited: set[int]) -> dict[str, Any]:
     """An answer as it appears in --json output."""
     return {
         "question": answer.question,
         "answer": answer.text,
         "answerable": answer.answerable,
-        "sources": [hit_json(hit) for hit in answer.hits],
+        "sources": [source_json(p, p.number in cited) for p in answer.passages],
     }
 
 
-def format_sources(hits: tuple[Hit, ...]) -> str:
-    """The human list of sources printed after an answer."""
-    if not hits:
+def context_json(question: str, context: str, passages: tuple[Passage, ...]) -> dict[str, Any]:
+    """What `ask --context-only --json` prints: the context and its sources."""
+    return {
+        "question": question,
+        "context": context,
+        "sources": [source_json(p, False) for p in passages],
+    }
+
+
+def format_sources(passages: tuple[Passage, ...], cited: set[int]) -> str:
+    """The human list of sources printed after an answer, numbered as the prompt had them."""
+    if not passages:
         return ""
     lines = ["", "Sources:"]
-    for number, hit in enumerate(hits, start=1):
-        chunk = hit.chunk
-        where = display_path(chunk.path)
-        if chunk.page is not None:
-            where += f", page {chunk.page}"
-        span = f"line {chunk.start_line}" if chunk.start_line == chunk.end_line else (
-            f"lines {chunk.start_line}-{chunk.end_line}"
+    for passage in passages:
+        where = display_path(passage.path)
+        if passage.page is not None:
+            where += f", page {passage.page}"
+        span = f"line {passage.start_line}" if passage.start_line == passage.end_line else (
+            f"lines {passage.start_line}-{passage.end_line}"
         )
-        lines.append(f"  [{number}] {where}, {span} (score {hit.score:.2f})")
+        mark = " (cited)" if passage.number in cited else ""
+        lines.append(f"  [{passage.number}] {where}, {span}{mark}")
     return "\n".join(lines) + "\n"
 
 

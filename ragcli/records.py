@@ -191,11 +191,11 @@ class StoreStatus:
 
 @dataclass(frozen=True)
 class Answer:
-    """A generated answer and the chunks it was given."""
+    """A generated answer and the numbered passages it was given."""
 
     question: str
     text: str
-    hits: tuple[Hit, ...]
+    passages: tuple[Passage, ...]
     answerable: bool = True
 
 

@@ -18,6 +18,10 @@ DEFAULT_EMBED_BATCH = 64
 # with all-MiniLM-L6-v2 on bench/qa_sample_docs.jsonl: off-topic questions' best passage
 # scored 0.09-0.16, answerable questions' 0.24 and up.
 DEFAULT_MIN_SCORE = 0.2
+# Retrieval modes: dense (HNSW over embeddings), keyword (FTS5 BM25), or both fused.
+RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
+DEFAULT_MODE = "hybrid"
+DEFAULT_SEARCH_K = 10
 DEFAULT_CHUNKING = ChunkingSettings()
 DEFAULT_HNSW = HnswSettings()
 DEFAULT_GENERATION = GenerationSettings()

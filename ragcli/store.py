@@ -2,7 +2,8 @@
 
 This is the only module that reads or writes a store. Layout of a store directory:
 
-    store.sqlite3   documents, chunks, the embedding cache and the manifest (schema below)
+    store.sqlite3   documents, chunks, their FTS5 keyword index, the embedding cache and the
+                    manifest (schema below)
     index.faiss     the vector index, always replaced whole by an atomic rename
     lock            held (flock) by the one process allowed to write at a time
 
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 
     from ragcli.backends.vectors import FaissHnswIndex
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Older layouts this module upgrades in place (in one transaction) when it opens them.
+_UPGRADABLE_VERSIONS = (2,)
 DATABASE_NAME = "store.sqlite3"
 INDEX_NAME = "index.faiss"
 LOCK_NAME = "lock"
@@ -82,6 +85,25 @@ CREATE TABLE IF NOT EXISTS embeddings (
     text_sha256 TEXT PRIMARY KEY,
     vector BLOB NOT NULL
 ) WITHOUT ROWID;
+""" + """
+-- Keyword search (BM25) over the same chunks: an external-content FTS5 table that triggers
+-- keep in step with every insert and delete, cascades from documents included.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    heading, text, content='chunks', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, heading, text)
+    VALUES ('delete', old.id, old.heading, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_update AFTER UPDATE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, heading, text)
+    VALUES ('delete', old.id, old.heading, old.text);
+    INSERT INTO chunks_fts(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+END;
 """
 
 _CHUNK_COLUMNS = (
@@ -170,6 +192,7 @@ class Store:
         store = cls(root, connection)
         if existed:
             store._check_version()  # before the schema script touches an older layout
+            store._upgrade()
         if create:
             try:
                 connection.executescript(_SCHEMA)
@@ -201,12 +224,31 @@ class Store:
 
     def _check_version(self) -> None:
         version = self._manifest_values().get("format_version")
-        if version is not None and version != FORMAT_VERSION:
+        if version is not None and version not in (FORMAT_VERSION, *_UPGRADABLE_VERSIONS):
             raise StoreCorruptError(
                 f"store {self.root} has format version {version}; this ragcli reads "
                 f"version {FORMAT_VERSION}",
                 "ingest again into a new --store",
             )
+
+    def _upgrade(self) -> None:
+        """Bring a format-2 store to format 3: add and fill the keyword index."""
+        if self._manifest_values().get("format_version") not in _UPGRADABLE_VERSIONS:
+            return
+        try:
+            with self._transaction():
+                # Checked again inside the transaction: another process may have upgraded.
+                if self._manifest_values().get("format_version") == FORMAT_VERSION:
+                    return
+                for statement in _split_script(_SCHEMA):
+                    self._db.execute(statement)
+                self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+                self._db.execute(
+                    "UPDATE manifest SET value = ? WHERE key = 'format_version'",
+                    (json.dumps(FORMAT_VERSION),),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"cannot upgrade store {self.root}: {exc}") from exc
 
     @property
     def manifest(self) -> Manifest | None:
@@ -336,6 +378,37 @@ class Store:
             list(ids),
         )
         return {row[0]: _chunk_from_row(row) for row in rows}
+
+    def keyword_search(
+        self, match: str, k: int, heading_weight: float = 1.0
+    ) -> list[tuple[int, float]]:
+        """Return up to k (chunk id, BM25 score) pairs for an FTS5 MATCH expression, best first.
+
+        Scores are SQLite's bm25() negated, so higher is better.
+        """
+        if not match or k <= 0:
+            return []
+        rows = self._query(
+            "SELECT rowid, -bm25(chunks_fts, ?, 1.0) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, ?, 1.0) LIMIT ?",
+            (heading_weight, match, heading_weight, k),
+        )
+        return [(int(chunk_id), float(score)) for chunk_id, score in rows]
+
+    def chunk_vectors(
+        self, ids: Sequence[int], dimension: int
+    ) -> list[tuple[int, NDArray[np.float32]]]:
+        """Return (chunk id, cached vector) for those of the given chunks that are embedded."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._query(
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e "
+            f"ON e.text_sha256 = c.text_sha256 WHERE c.id IN ({marks})",
+            list(ids),
+        )
+        return [(int(chunk_id), np.frombuffer(blob, dtype="<f4", count=dimension)
+                 .astype(np.float32)) for chunk_id, blob in rows]
 
     def chunk_ids(self) -> NDArray[np.int64]:
         """Return the id of every live chunk."""
@@ -470,6 +543,20 @@ class Store:
             indexed = len(held) - tombstones
         return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
                            index_bytes, manifest)
+
+
+def _split_script(script: str) -> list[str]:
+    """Split the schema script into statements (trigger bodies keep their inner semicolons)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [statement for statement in statements if statement]
 
 
 def _as_matrix(

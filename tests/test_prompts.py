@@ -14,9 +14,11 @@ from ragcli.text.prompts import (
 )
 
 
-def hit(text: str, path: str = "/docs/a.md", page: int | None = None, score: float = 0.5) -> Hit:
-    chunk = Chunk(text=text, path=path, page=page, start_line=1, end_line=1, start_char=0,
-                  end_char=len(text), heading="Guide > Setup")
+def hit(text: str, path: str = "/docs/a.md", page: int | None = None, score: float = 0.5,
+        line: int = 1) -> Hit:
+    start = line * 1000  # far apart: separate chunks of one file, never merged
+    chunk = Chunk(text=text, path=path, page=page, start_line=line, end_line=line,
+                  start_char=start, end_char=start + len(text), heading="Guide > Setup")
     return Hit(chunk, score)
 
 
@@ -25,7 +27,7 @@ def words(text: str) -> int:
 
 
 def test_completion_prompt_has_examples_then_numbered_context_and_question() -> None:
-    parts = build_prompt("How tall?", [hit("First passage."), hit("Second passage.")],
+    parts = build_prompt("How tall?", [hit("First passage."), hit("Second passage.", line=9)],
                          words, 10_000, chat=False)
     text = parts.prompt.text
     assert not parts.prompt.is_chat
@@ -37,13 +39,23 @@ def test_completion_prompt_has_examples_then_numbered_context_and_question() -> 
 
 
 def test_passages_that_do_not_fit_the_budget_are_left_out() -> None:
-    small, large = hit("short text"), hit("word " * 500)
+    small, large = hit("short text"), hit("word " * 500, line=9)
     full = build_prompt("q?", [small], words, 10_000, chat=False)
     budget = words(full.prompt.text) + 20
     parts = build_prompt("q?", [large, small], words, budget, chat=False)
-    assert parts.hits == (small,)
+    assert [p.hits for p in parts.passages] == [(small,)]
     assert words(parts.prompt.text) <= budget
     assert "[1] (a.md, Guide > Setup)\nshort text" in parts.prompt.text
+    assert parts.context == "[1] (a.md, Guide > Setup)\nshort text"
+
+
+def test_the_whole_prompt_is_rechecked_against_the_budget() -> None:
+    hits = [hit(f"passage number {n} here.", line=n) for n in range(1, 6)]
+    full = build_prompt("q?", hits, words, 10_000, chat=False)
+    for budget in range(words(full.prompt.text) - 30, words(full.prompt.text) + 1):
+        parts = build_prompt("q?", hits, words, budget, chat=False)
+        assert words(parts.prompt.text) <= budget
+        assert [p.number for p in parts.passages] == list(range(1, len(parts.passages) + 1))
 
 
 def test_chat_prompt_uses_messages_without_examples() -> None:
@@ -55,7 +67,8 @@ def test_chat_prompt_uses_messages_without_examples() -> None:
 
 
 def test_passage_text_is_flattened_to_one_line() -> None:
-    assert format_passage(2, hit("line one\n\nline  two")).endswith("\nline one line two")
+    parts = build_prompt("q?", [hit("line one\n\nline  two")], words, 10_000, chat=False)
+    assert format_passage(parts.passages[0]).endswith("\nline one line two")
 
 
 @pytest.mark.parametrize(("text", "looping"), [

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ragcli.backends.embedders import Embedder
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
-from ragcli.backends.vectors import FaissHnswIndex
-from ragcli.errors import EmptyStoreError
-from ragcli.records import Answer, GenerationSettings, Hit, Manifest
-from ragcli.steps.opening import open_for_reading
-from ragcli.store import Store
+from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
+from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
 from ragcli.text.prompts import (
     DEFAULT_TEMPLATE,
     DEGENERATE,
     NOT_FOUND,
+    PromptParts,
     PromptTemplate,
     build_prompt,
     is_degenerate,
@@ -41,6 +37,7 @@ class AskOptions:
     generation: GenerationSettings
     top_k: int = 5
     min_score: float = 0.2
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
 @dataclass
@@ -59,30 +56,17 @@ class Asker:
     def __init__(self, options: AskOptions) -> None:
         started = time.perf_counter()
         self.options = options
-        store, manifest, embedder = open_for_reading(options.store_dir, options.llm.threads)
-        self._store: Store = store
-        self._manifest: Manifest = manifest
-        self._embedder: Embedder = embedder
+        self._retriever = Retriever(options.store_dir, options.retrieval, options.llm.threads)
         try:
-            index = store.read_index(manifest.hnsw)
-            if index is None or len(index) == 0:
-                raise EmptyStoreError(
-                    f"store {options.store_dir} has no indexed chunks",
-                    "run `rag index` (or `rag ingest PATH`) first",
-                )
-            self._index: FaissHnswIndex = index
-            # Chunks removed since the index was built: filtered inside every search.
-            self._tombstones = np.setdiff1d(index.ids(), store.indexable_ids())
             self._llm: LLM = make_llm(options.llm_spec, options.llm, options.cache_dir)
-            embedder.load()
         except BaseException:
-            store.close()
+            self._retriever.close()
             raise
         self.timings = Timings(load_s=time.perf_counter() - started)
 
     def close(self) -> None:
         """Release the store."""
-        self._store.close()
+        self._retriever.close()
 
     def __enter__(self) -> Asker:
         return self
@@ -92,25 +76,50 @@ class Asker:
 
     def retrieve(self, question: str) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
-        vector = self._embedder.embed([question])[0]
-        found = self._index.search(vector, self.options.top_k, exclude=self._tombstones)
-        chunks = self._store.chunks_by_id([chunk_id for chunk_id, _ in found])
-        return [Hit(chunks[i], score) for i, score in found if i in chunks]
+        return self._retriever.retrieve(question, self.options.top_k)
+
+    def relevant(self, question: str) -> list[Hit]:
+        """Return the top-k chunks that pass the relevance floor, best first.
+
+        A chunk passes when its cosine similarity reaches the floor, or when it contains one
+        of the question's exact terms (an identifier, a number, an acronym) that keyword
+        search matched: embeddings often miss those. Keyword mode has no cosine to check.
+        """
+        terms = distinctive_terms(question)
+        keyword_only = self.options.retrieval.mode == "keyword"
+        return [
+            hit for hit in self.retrieve(question)
+            if keyword_only
+            or (hit.dense is not None and hit.dense >= self.options.min_score)
+            or (hit.keyword is not None and names_term(hit.chunk, terms))
+        ]
+
+    def context(self, question: str) -> PromptParts:
+        """Build the prompt for a question: the relevant chunks packed into numbered passages."""
+        return self._prompt(question, self.relevant(question), DEFAULT_TEMPLATE)
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
         """Answer one question, passing the text to on_text as it is generated."""
         started = time.perf_counter()
-        # Passages under the relevance floor only distract a small model.
-        hits = [h for h in self.retrieve(question) if h.score >= self.options.min_score]
+        hits = self.relevant(question)
         self.timings.retrieve_s += time.perf_counter() - started
         if hits:
             answer = self.generate(question, hits, on_text)
         else:
+            # Nothing relevant: say so rather than let the model guess from noise.
             answer = Answer(question, NOT_FOUND, (), answerable=False)
             if on_text is not None:
                 on_text(answer.text)
         self.timings.per_question.append(time.perf_counter() - started)
         return answer
+
+    def _prompt(self, question: str, hits: Sequence[Hit], template: PromptTemplate) -> PromptParts:
+        budget = (
+            self._llm.context_tokens - self.options.generation.max_tokens - _PROMPT_MARGIN_TOKENS
+        )
+        return build_prompt(
+            question, hits, self._llm.count_tokens, budget, self._llm.has_chat_template, template
+        )
 
     def generate(
         self,
@@ -119,16 +128,19 @@ class Asker:
         on_text: Callable[[str], None] | None = None,
         template: PromptTemplate = DEFAULT_TEMPLATE,
     ) -> Answer:
-        """Have the LLM answer from the given hits (as many as fit its context window)."""
+        """Have the LLM answer from the given hits (packed to fit its context window)."""
         started = time.perf_counter()
-        budget = (
-            self._llm.context_tokens - self.options.generation.max_tokens - _PROMPT_MARGIN_TOKENS
-        )
-        parts = build_prompt(
-            question, hits, self._llm.count_tokens, budget, self._llm.has_chat_template, template
-        )
+        parts = self._prompt(question, hits, template)
+        text = self._stream(parts.prompt, on_text)
+        self.timings.generate_s += time.perf_counter() - started
+        if text is None:
+            return Answer(question, DEGENERATE, parts.passages, answerable=False)
+        return Answer(question, text, parts.passages, answerable=NOT_FOUND not in text)
+
+    def _stream(self, prompt: Prompt, on_text: Callable[[str], None] | None) -> str | None:
+        """Generate, passing text on as it comes; None when the model fell into a loop."""
         pieces: list[str] = []
-        for piece in self._llm.stream(parts.prompt, self.options.generation):
+        for piece in self._llm.stream(prompt, self.options.generation):
             if not pieces:
                 piece = piece.lstrip()
             pieces.append(piece)
@@ -137,8 +149,12 @@ class Asker:
             if is_degenerate("".join(pieces[-16:])):
                 if on_text is not None:
                     on_text(f"\n{DEGENERATE}")
-                self.timings.generate_s += time.perf_counter() - started
-                return Answer(question, DEGENERATE, parts.hits, answerable=False)
-        self.timings.generate_s += time.perf_counter() - started
-        text = "".join(pieces).strip()
-        return Answer(question, text, parts.hits, answerable=NOT_FOUND not in text)
+                return None
+        return "".join(pieces).strip()
+
+
+def cited_numbers(text: str, passages: Sequence[Passage]) -> set[int]:
+    """Return the passage numbers an answer cites as [n] or [n, m] (only numbers that exist)."""
+    numbers = {p.number for p in passages}
+    return {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text)
+            for n in group.split(",") if int(n) in numbers}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from ragcli.records import Hit, Prompt
+from ragcli.records import Hit, Passage, Prompt
+from ragcli.text.packing import format_passage, pack_passages
 
 NOT_FOUND = "The context does not say."
 DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"
@@ -67,22 +67,15 @@ DEFAULT_TEMPLATE = PromptTemplate(INSTRUCTIONS, SHOTS, STOP)
 
 @dataclass(frozen=True)
 class PromptParts:
-    """A built prompt and the hits it actually contains (those that fit the budget)."""
+    """A built prompt and the numbered passages it holds."""
 
     prompt: Prompt
-    hits: tuple[Hit, ...]
+    passages: tuple[Passage, ...]
 
-
-def format_passage(number: int, hit: Hit) -> str:
-    """One numbered context passage: a label line, then the chunk text on one line."""
-    chunk = hit.chunk
-    label = Path(chunk.path).name
-    if chunk.page is not None:
-        label += f", page {chunk.page}"
-    if chunk.heading:
-        label += f", {chunk.heading}"
-    body = " ".join(chunk.text.split())
-    return f"[{number}] ({label})\n{body}"
+    @property
+    def context(self) -> str:
+        """The passages exactly as the prompt shows them."""
+        return "\n".join(format_passage(passage) for passage in self.passages)
 
 
 def _completion(template: PromptTemplate, question: str, passages: Sequence[str]) -> str:
@@ -111,19 +104,19 @@ def build_prompt(
     chat: bool,
     template: PromptTemplate = DEFAULT_TEMPLATE,
 ) -> PromptParts:
-    """Fit as many of the best hits as the token budget allows into the model's prompt."""
+    """Pack the best hits into numbered passages that fit the token budget, then the prompt."""
     question = " ".join(question.split())
-    kept: list[Hit] = []
-    passages: list[str] = []
-    for hit in hits:
-        candidate = [*passages, format_passage(len(passages) + 1, hit)]
-        if count_tokens(_render(template, question, candidate, chat)) > budget_tokens:
-            continue
-        passages, kept = candidate, [*kept, hit]
+    room = budget_tokens - count_tokens(_render(template, question, [], chat))
+    passages = list(pack_passages(hits, count_tokens, room))
+    texts = [format_passage(passage) for passage in passages]
+    # Costs were counted block by block; the whole may tokenise a little differently.
+    while texts and count_tokens(_render(template, question, texts, chat)) > budget_tokens:
+        passages.pop()
+        texts.pop()
     if chat:
-        return PromptParts(Prompt(messages=_chat(template, question, passages)), tuple(kept))
-    text = _completion(template, question, passages)
-    return PromptParts(Prompt(text=text, stop=template.stop), tuple(kept))
+        return PromptParts(Prompt(messages=_chat(template, question, texts)), tuple(passages))
+    text = _completion(template, question, texts)
+    return PromptParts(Prompt(text=text, stop=template.stop), tuple(passages))
 
 
 def _render(template: PromptTemplate, question: str, passages: Sequence[str], chat: bool) -> str:

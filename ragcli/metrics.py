@@ -1,0 +1,103 @@
+"""Retrieval quality and latency figures, computed as BEIR and pytrec_eval compute them.
+
+Graded relevance is a gain as is (linear, like pytrec_eval's ndcg_cut), so nDCG figures are
+comparable with published BEIR tables. A grade of 0 or below means "judged, not relevant".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+Qrels = Mapping[str, Mapping[str, int]]
+"""Query id -> doc id -> relevance grade (above 0 is relevant)."""
+
+Run = Mapping[str, Sequence[str]]
+"""Query id -> ranked doc ids, best first, without duplicates."""
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    """Mean retrieval metrics over the judged queries of a run."""
+
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+    queries: int
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Return nDCG@k with linear gains and a 1/log2(rank + 1) discount; 0.0 if none relevant."""
+    _check_cutoff(k)
+    ideal_grades = sorted((grade for grade in relevant.values() if grade > 0), reverse=True)
+    ideal = _dcg(ideal_grades[:k])
+    if ideal == 0.0:
+        return 0.0
+    return _dcg([max(relevant.get(doc_id, 0), 0) for doc_id in ranked[:k]]) / ideal
+
+
+def recall_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Return the share of relevant docs found in the top k; 0.0 if none relevant."""
+    _check_cutoff(k)
+    wanted = {doc_id for doc_id, grade in relevant.items() if grade > 0}
+    if not wanted:
+        return 0.0
+    return len(wanted.intersection(ranked[:k])) / len(wanted)
+
+
+def mrr_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Return 1/rank of the first relevant doc in the top k, or 0.0 if there is none."""
+    _check_cutoff(k)
+    for rank, doc_id in enumerate(ranked[:k], start=1):
+        if relevant.get(doc_id, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def score_run(run: Run, qrels: Qrels) -> RetrievalScores:
+    """Average the metrics over qrels queries with a relevant doc; unanswered ones score 0."""
+    judged = [qid for qid, grades in qrels.items() if any(g > 0 for g in grades.values())]
+    if not judged:
+        return RetrievalScores(0.0, 0.0, 0.0, 0.0, queries=0)
+    totals = [0.0, 0.0, 0.0, 0.0]
+    for query_id in judged:
+        ranked, relevant = run.get(query_id, ()), qrels[query_id]
+        totals[0] += ndcg_at_k(ranked, relevant, 10)
+        totals[1] += recall_at_k(ranked, relevant, 10)
+        totals[2] += recall_at_k(ranked, relevant, 100)
+        totals[3] += mrr_at_k(ranked, relevant, 10)
+    ndcg, recall_10, recall_100, mrr = (total / len(judged) for total in totals)
+    return RetrievalScores(ndcg, recall_10, recall_100, mrr, queries=len(judged))
+
+
+def overlap_at_k(found: Sequence[int], exact: Sequence[int], k: int) -> float:
+    """Return how many of exact search's top k an approximate search found in its own top k."""
+    _check_cutoff(k)
+    if not exact:
+        return 1.0
+    return len(set(found[:k]).intersection(exact[:k])) / min(k, len(exact))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Return the q-th percentile (0..100) interpolated linearly, as numpy.percentile does."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    fraction = position - lower
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * fraction
+
+
+def _dcg(gains: Sequence[int]) -> float:
+    return sum(gain / math.log2(rank + 1) for rank, gain in enumerate(gains, start=1))
+
+
+def _check_cutoff(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"cut-off k must be at least 1, got {k}")

@@ -1,0 +1,166 @@
+"""`rag eval`: measure retrieval on a BEIR-format data set through the real pipeline.
+
+The corpus is written out as one Markdown file per document (title as heading), ingested
+and indexed like any folder, and every query of the split is run through the retriever in
+each mode. Documents are ranked by their best chunk.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ragcli.backends.vectors import exact_search
+from ragcli.metrics import RetrievalScores, overlap_at_k, percentile, score_run
+from ragcli.records import Hit, Manifest
+from ragcli.steps.ingest import IngestOptions, ingest
+from ragcli.steps.opening import BuildSettings
+from ragcli.steps.progress import Progress
+from ragcli.steps.search import RetrievalSettings, Retriever, check_mode
+from ragcli.text.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
+
+# Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
+EVAL_DEPTH_CHUNKS = 300
+HNSW_RECALL_K = 10
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Which data set, which modes, where to build the store."""
+
+    dataset: Path
+    modes: tuple[str, ...]
+    build: BuildSettings
+    defaults: Manifest
+    settings: RetrievalSettings = RetrievalSettings()
+    split: str = "test"
+    max_queries: int | None = None
+    max_documents: int | None = None
+    work_dir: Path | None = None  # kept between runs (re-runs skip embedding); else temporary
+
+
+@dataclass(frozen=True)
+class ModeReport:
+    """The figures of one retrieval mode."""
+
+    mode: str
+    scores: RetrievalScores
+    latency_p50_ms: float
+    latency_p95_ms: float
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What `rag eval` measured."""
+
+    dataset: str
+    split: str
+    documents: int
+    chunks: int
+    queries: int
+    modes: tuple[ModeReport, ...]
+    hnsw_recall_at_10: float | None
+    ingest_s: float
+
+
+def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
+    """Build a store from the data set's corpus and score every mode on its queries."""
+    for mode in options.modes:
+        check_mode(mode)
+    dataset = read_dataset(options.dataset, options.split, options.max_queries)
+    with _work_dir(options.work_dir) as work:
+        corpus, store_dir = work / "corpus", work / "store"
+        names = _write_corpus(options, dataset, corpus)
+        started = time.perf_counter()
+        ingest(IngestOptions((corpus,), store_dir, options.build, options.defaults), progress)
+        ingest_s = time.perf_counter() - started
+        reports = []
+        recall = None
+        for mode in options.modes:
+            settings = replace(options.settings, mode=mode,
+                               candidates=max(options.settings.candidates, EVAL_DEPTH_CHUNKS))
+            with Retriever(store_dir, settings, options.build.threads) as retriever:
+                reports.append(_run_mode(retriever, dataset, names, progress))
+                if recall is None and mode != "keyword":
+                    recall = _hnsw_recall(retriever, dataset, progress)
+                chunks = retriever.store.status().chunks
+    return EvalReport(str(options.dataset), options.split, len(names), chunks,
+                      len(dataset.queries), tuple(reports), recall, ingest_s)
+
+
+@contextmanager
+def _work_dir(kept: Path | None) -> Iterator[Path]:
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as temporary:
+        yield Path(temporary)
+
+
+def _write_corpus(options: EvalOptions, dataset: BeirDataset, folder: Path) -> dict[str, str]:
+    """Write the corpus (or a reduced one) as files; return file name -> document id."""
+    keep = None
+    if options.max_documents is not None:
+        # A reduced corpus keeps every judged document plus the first others as distractors.
+        judged = {doc for relevant in dataset.qrels.values() for doc in relevant}
+        room = max(0, options.max_documents - len(judged))
+        others = [d.id for d in iter_corpus(options.dataset) if d.id not in judged][:room]
+        chosen = judged | set(others)
+        keep = chosen.__contains__
+    folder.mkdir(parents=True, exist_ok=True)
+    names = write_corpus(iter_corpus(options.dataset), folder, keep)
+    for stale in folder.glob("*.md"):  # left by an earlier, larger run in a kept work dir
+        if stale.name not in names:
+            stale.unlink()
+    return names
+
+
+def _run_mode(
+    retriever: Retriever, dataset: BeirDataset, names: dict[str, str], progress: Progress
+) -> ModeReport:
+    run: dict[str, list[str]] = {}
+    latencies: list[float] = []
+    progress.start(f"Queries ({retriever.settings.mode})", len(dataset.queries))
+    for text in list(dataset.queries.values())[:1]:
+        retriever.retrieve(text, EVAL_DEPTH_CHUNKS)  # warm-up: first calls pay one-off costs
+    for query_id, text in dataset.queries.items():
+        started = time.perf_counter()
+        hits = retriever.retrieve(text, EVAL_DEPTH_CHUNKS)
+        latencies.append((time.perf_counter() - started) * 1000)
+        run[query_id] = rank_documents(hits, names)
+        progress.advance(1)
+    return ModeReport(retriever.settings.mode, score_run(run, dataset.qrels),
+                      percentile(latencies, 50), percentile(latencies, 95))
+
+
+def rank_documents(hits: Sequence[Hit], names: dict[str, str]) -> list[str]:
+    """Rank documents by their best chunk: the first time each appears in the hits."""
+    ranked: list[str] = []
+    seen: set[str] = set()
+    for hit in hits:
+        document = names.get(Path(hit.chunk.path).name)
+        if document is not None and document not in seen:
+            seen.add(document)
+            ranked.append(document)
+    return ranked
+
+
+def _hnsw_recall(retriever: Retriever, dataset: BeirDataset, progress: Progress) -> float:
+    """Mean overlap of HNSW's top 10 with exact search's, on the same query vectors."""
+    manifest = retriever.manifest
+    ids, vectors = retriever.store.embedded_vectors(manifest.dimension,
+                                                    retriever.live_index_ids())
+    overlaps = []
+    progress.start("HNSW recall", len(dataset.queries))
+    for text in dataset.queries.values():
+        vector = retriever.embed(text)
+        found = [i for i, _ in retriever.dense_search(vector, HNSW_RECALL_K)]
+        exact = [i for i, _ in exact_search(vectors, ids, vector, HNSW_RECALL_K)]
+        overlaps.append(overlap_at_k(found, exact, HNSW_RECALL_K))
+        progress.advance(1)
+    return sum(overlaps) / len(overlaps) if overlaps else 1.0

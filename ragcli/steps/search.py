@@ -1,0 +1,199 @@
+"""`rag search`: retrieval only, dense (HNSW), keyword (FTS5 BM25) or both fused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ragcli.errors import EmptyStoreError, UsageError
+from ragcli.records import Chunk, Hit, Manifest
+from ragcli.settings import RETRIEVAL_MODES
+from ragcli.store import Store
+from ragcli.text.keywords import fts_query, query_terms
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ragcli.backends.embedders import Embedder
+    from ragcli.backends.vectors import FaissHnswIndex
+
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How chunks are found and ranked. Fusion figures are tuned on SciFact train."""
+
+    mode: str = "hybrid"
+    # Candidates taken from each mode before fusion; results beyond it are never fused.
+    candidates: int = 100
+    # Reciprocal-rank fusion: score = sum of weight / (rrf_k + rank) over the modes.
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    # BM25 weight of a chunk's heading path against its text (1.0 for the text).
+    heading_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What `rag search` looks for and where."""
+
+    store_dir: Path
+    settings: RetrievalSettings
+    top_k: int = 10
+    threads: int | None = None
+
+
+def check_mode(mode: str) -> str:
+    """Return a valid retrieval mode or raise a usage error naming the valid ones."""
+    if mode not in RETRIEVAL_MODES:
+        raise UsageError(
+            f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(RETRIEVAL_MODES)}"
+        )
+    return mode
+
+
+class Retriever:
+    """A store opened for searching, with the embedder and index when the mode needs them."""
+
+    def __init__(self, store_dir: Path, settings: RetrievalSettings, threads: int | None) -> None:
+        check_mode(settings.mode)
+        self.settings = settings
+        self.store = Store.open(store_dir)
+        try:
+            manifest = self.store.manifest
+            if manifest is None:
+                raise EmptyStoreError(f"store {store_dir} is empty", "run `rag ingest PATH` first")
+            self.manifest: Manifest = manifest
+            self._embedder: Embedder | None = None
+            self._index: FaissHnswIndex | None = None
+            self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+            if settings.mode != "keyword":
+                self._open_dense(store_dir, threads)
+        except BaseException:
+            self.store.close()
+            raise
+
+    def _open_dense(self, store_dir: Path, threads: int | None) -> None:
+        from ragcli.backends.registry import make_embedder
+
+        index = self.store.read_index(self.manifest.hnsw)
+        if index is None or len(index) == 0:
+            raise EmptyStoreError(
+                f"store {store_dir} has no indexed chunks",
+                "run `rag index` (or `rag ingest PATH`) first, or use --mode keyword",
+            )
+        self._index = index
+        # Chunks removed since the index was built: filtered inside every search.
+        self._tombstones = np.setdiff1d(index.ids(), self.store.indexable_ids())
+        embedder = make_embedder(self.manifest.embedder, threads)
+        embedder.load()
+        self._embedder = embedder
+
+    def close(self) -> None:
+        """Release the store."""
+        self.store.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The store's embedder, loaded; None in keyword mode."""
+        return self._embedder
+
+    def embed(self, question: str) -> NDArray[np.float32]:
+        """Embed a question with the store's embedder."""
+        if self._embedder is None:
+            raise UsageError("keyword mode has no embedder")
+        return self._embedder.embed([question])[0]
+
+    def dense_search(self, vector: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+        """Return up to k (chunk id, cosine) pairs from the HNSW index, best first."""
+        if self._index is None:
+            return []
+        return self._index.search(vector, k, exclude=self._tombstones)
+
+    def live_index_ids(self) -> NDArray[np.int64]:
+        """Return the ids a dense search can return: indexed and not removed since."""
+        if self._index is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.setdiff1d(self._index.ids(), self._tombstones)
+
+    def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
+        """Return up to k (chunk id, BM25) pairs, best first; any text is a safe query."""
+        match = fts_query(query_terms(question))
+        return self.store.keyword_search(match, k, self.settings.heading_weight)
+
+    def retrieve(self, question: str, k: int) -> list[Hit]:
+        """Return the k best chunks for a question in the configured mode, best first."""
+        mode = self.settings.mode
+        depth = max(k, self.settings.candidates)
+        vector = self.embed(question) if mode != "keyword" else None
+        dense = self.dense_search(vector, depth) if vector is not None else []
+        keyword = self.keyword_search(question, depth) if mode != "dense" else []
+        if mode == "dense":
+            ranked = dense[:k]
+        elif mode == "keyword":
+            ranked = keyword[:k]
+        else:
+            ranked = fuse(dense, keyword, self.settings)[:k]
+        return self._hits(ranked, dict(dense), dict(keyword), vector)
+
+    def _hits(
+        self,
+        ranked: list[tuple[int, float]],
+        dense: dict[int, float],
+        keyword: dict[int, float],
+        vector: NDArray[np.float32] | None,
+    ) -> list[Hit]:
+        ids = [chunk_id for chunk_id, _ in ranked]
+        chunks = self.store.chunks_by_id(ids)
+        if vector is not None:
+            # Keyword-only hits get their cosine too, from the stored vectors: it is the
+            # relevance signal `ask` gates on.
+            missing = [i for i in ids if i not in dense]
+            for chunk_id, stored in self.store.chunk_vectors(missing, self.manifest.dimension):
+                dense[chunk_id] = float(stored @ vector)
+        return [Hit(chunks[i], score, dense.get(i), keyword.get(i))
+                for i, score in ranked if i in chunks]
+
+
+def fuse(
+    dense: list[tuple[int, float]], keyword: list[tuple[int, float]], settings: RetrievalSettings
+) -> list[tuple[int, float]]:
+    """Combine two ranked lists by weighted reciprocal-rank fusion, best first."""
+    fused: dict[int, float] = {}
+    for ranked, weight in ((dense, settings.dense_weight), (keyword, settings.keyword_weight)):
+        for rank, (chunk_id, _) in enumerate(ranked, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (settings.rrf_k + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+_DISTINCTIVE = re.compile(r"\w*\d\w*|\w+(?:[-_.:/]\w+)+|[A-Z]{2,}\w*|\w+[a-z][A-Z]\w*")
+
+
+def distinctive_terms(question: str) -> list[str]:
+    """Return the question's exact-match terms: identifiers, numbers, acronyms, CamelCase."""
+    return [m.group().lower() for m in _DISTINCTIVE.finditer(question)]
+
+
+def names_term(chunk: Chunk, terms: list[str]) -> bool:
+    """Whether a chunk's text or heading contains any of the given exact terms."""
+    haystack = f"{chunk.heading}\n{chunk.text}".lower()
+    return any(term in haystack for term in terms)
+
+
+def search(options: SearchOptions, queries: Iterable[str]) -> Iterator[tuple[str, list[Hit]]]:
+    """Retrieve the hits of each query in turn, loading the store and models once."""
+    with Retriever(options.store_dir, options.settings, options.threads) as retriever:
+        for query in queries:
+            yield query, retriever.retrieve(query, options.top_k)
