@@ -30,6 +30,7 @@ from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
+from ragcli.steps.search import RetrievalSettings  # noqa: E402
 from ragcli.text import prompts  # noqa: E402
 
 TEMPLATES = {
@@ -37,8 +38,8 @@ TEMPLATES = {
     "2 shots (no counting)": replace(
         prompts.DEFAULT_TEMPLATE, shots=(prompts.SHOTS[0], prompts.SHOTS[2])
     ),
-    "default (3 shots)": prompts.DEFAULT_TEMPLATE,
-    "3 shots, best last": replace(prompts.DEFAULT_TEMPLATE, best_last=True),
+    "3 shots, best first": replace(prompts.DEFAULT_TEMPLATE, best_last=False),
+    "default (3 shots, best last)": prompts.DEFAULT_TEMPLATE,
 }
 
 
@@ -83,11 +84,16 @@ def gold_hit(asker: Asker, evidence: str) -> Hit | None:
     return None
 
 
-def evaluate(asker: Asker, items: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Score every template in both modes."""
+def evaluate(
+    askers: dict[str, Asker], items: list[dict[str, object]], templates: list[str]
+) -> list[dict[str, object]]:
+    """Score each template with the oracle passage and with each retrieval mode."""
     rows = []
-    for name, template in TEMPLATES.items():
-        for mode in ("oracle", "retrieved"):
+    oracle_asker = next(iter(askers.values()))
+    for name in templates:
+        template = TEMPLATES[name]
+        for mode in ("oracle", *(f"retrieved ({m})" for m in askers)):
+            asker = oracle_asker if mode == "oracle" else askers[mode[11:-1]]
             f1s, found, declined, answerable_n, unanswerable_n = [], 0, 0, 0, 0
             started = time.perf_counter()
             for item in items:
@@ -96,8 +102,7 @@ def evaluate(asker: Asker, items: list[dict[str, object]]) -> list[dict[str, obj
                     gold = gold_hit(asker, str(item["evidence"]))
                     hits = [gold] if gold else []
                 else:
-                    hits = [h for h in asker.retrieve(question)
-                            if h.score >= asker.options.min_score]
+                    hits = asker.relevant(question)
                 text = asker.generate(question, hits, template=template).text if hits else (
                     prompts.NOT_FOUND
                 )
@@ -124,24 +129,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qa", type=Path, default=ROOT / "bench" / "qa_sample_docs.jsonl")
     parser.add_argument("--store", type=Path, default=None)
+    parser.add_argument("--template", action="append", choices=list(TEMPLATES),
+                        help="template to score (repeatable) [default: all]")
+    parser.add_argument("--retrieval", action="append", choices=["hybrid", "dense", "keyword"],
+                        help="retrieval mode for the retrieved runs (repeatable) [hybrid]")
     args = parser.parse_args()
     items = [json.loads(line) for line in args.qa.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as scratch:
         store_dir = args.store or Path(scratch) / "store"
         if args.store is None:
             build_store(store_dir)
-        options = AskOptions(
-            store_dir=store_dir, llm_spec="default", llm=LlmOptions(),
-            cache_dir=model_cache_dir(), generation=GenerationSettings(max_tokens=48),
-        )
-        with Asker(options) as asker:
-            rows = evaluate(asker, items)
+        askers = {}
+        for retrieval in args.retrieval or ["hybrid"]:
+            options = AskOptions(
+                store_dir=store_dir, llm_spec="default", llm=LlmOptions(),
+                cache_dir=model_cache_dir(), generation=GenerationSettings(max_tokens=48),
+                retrieval=RetrievalSettings(mode=retrieval),
+            )
+            askers[retrieval] = Asker(options)
+        try:
+            rows = evaluate(askers, items, args.template or list(TEMPLATES))
+        finally:
+            for asker in askers.values():
+                asker.close()
     answerable = sum(1 for i in items if i["answers"])
     print(f"{len(items)} questions ({answerable} answerable), bundled models, max_tokens 48")
-    print(f"{'template':22} {'mode':10} {'F1':>6} {'gold in answer':>15} "
+    print(f"{'template':28} {'mode':20} {'F1':>6} {'gold in answer':>15} "
           f"{'declined unanswerable':>22} {'s/question':>11}")
     for row in rows:
-        print(f"{row['template']:22} {row['mode']:10} {row['f1']:6.1f} "
+        print(f"{row['template']:28} {row['mode']:20} {row['f1']:6.1f} "
               f"{row['contains_gold']:14.1f}% {row['declined_unanswerable']:21.1f}% "
               f"{row['s_per_question']:11.2f}")
 

@@ -74,6 +74,7 @@ NoWaitOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
 Mode = Enum("Mode", {mode: mode for mode in RETRIEVAL_MODES}, type=str)  # type: ignore[misc]
+_DEFAULT_MODE = Mode(DEFAULT_MODE)
 ModeOpt = Annotated[
     Mode,
     typer.Option(
@@ -278,7 +279,7 @@ def ask(
         float,
         typer.Option("--min-score", help="Best cosine score below which nothing is relevant."),
     ] = DEFAULT_MIN_SCORE,
-    mode: ModeOpt = Mode(DEFAULT_MODE),
+    mode: ModeOpt = _DEFAULT_MODE,
     context_only: Annotated[
         bool,
         typer.Option("--context-only", help="Print the context the model would get; no LLM run."),
@@ -361,7 +362,7 @@ def search(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results per query.")] = (
         DEFAULT_SEARCH_K
     ),
-    mode: ModeOpt = Mode(DEFAULT_MODE),
+    mode: ModeOpt = _DEFAULT_MODE,
     threads: ThreadsOpt = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per result (NDJSON).")
@@ -387,6 +388,64 @@ def search(
                 output.write(output.format_hit(hit, text))
     if not found:
         raise typer.Exit(ExitCode.NOT_FOUND)
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[
+        Path, typer.Argument(help="A BEIR data set: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.")
+    ],
+    split: Annotated[str, typer.Option("--split", help="Which qrels/SPLIT.tsv to score.")] = (
+        "test"
+    ),
+    modes: Annotated[
+        Optional[list[Mode]],  # noqa: UP045
+        typer.Option("--mode", help="Retrieval mode to score (repeatable) [default: all three]."),
+    ] = None,
+    max_queries: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-queries", min=1, help="Score only the split's first N queries."),
+    ] = None,
+    max_docs: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-docs", min=1,
+                     help="Reduced corpus: the judged documents plus others up to N."),
+    ] = None,
+    work_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--work-dir", file_okay=False,
+                     help="Keep the corpus and store here; a re-run embeds nothing again "
+                     "[default: a temporary folder].", show_default=False),
+    ] = None,
+    embed_model: EmbedOpt = None,
+    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
+    from ragcli.steps.evaluate import EvalOptions
+    from ragcli.steps.evaluate import evaluate as run_eval
+    from ragcli.steps.opening import BuildSettings
+
+    chosen = tuple(m.value for m in modes) if modes else RETRIEVAL_MODES
+    options = EvalOptions(
+        dataset=dataset,
+        modes=tuple(dict.fromkeys(chosen)),
+        build=BuildSettings(embed_model, None, None, threads),
+        defaults=_default_manifest(),
+        split=split,
+        max_queries=max_queries,
+        max_documents=max_docs,
+        work_dir=work_dir,
+        batch_size=batch_size,
+    )
+    with output.ProgressBar(quiet) as progress:
+        report = run_eval(options, progress)
+    if json_out:
+        output.print_json(output.eval_json(report))
+    else:
+        output.write(output.format_eval(report))
 
 
 @app.command()

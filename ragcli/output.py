@@ -32,6 +32,7 @@ from ragcli.records import (
 )
 
 if TYPE_CHECKING:
+    from ragcli.steps.evaluate import EvalReport
     from ragcli.steps.ingest import SyncPlan
 
 stderr = Console(stderr=True, highlight=False)
@@ -108,10 +109,22 @@ def snippet(hit: Hit, query: str) -> tuple[int, str]:
         count = sum(term in lowered for term in terms) if text.strip() else -1
         if count > best_count:
             best, best_count = offset, count
-    text = " ".join(lines[best].split())
-    if len(text) > _SNIPPET_CHARS:
-        text = text[:_SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
-    return hit.chunk.start_line + best, text
+    return hit.chunk.start_line + best, _window(" ".join(lines[best].split()), terms)
+
+
+def _window(text: str, terms: list[str]) -> str:
+    """Cut a long line to about _SNIPPET_CHARS around its first query term, at spaces."""
+    if len(text) <= _SNIPPET_CHARS:
+        return text
+    lowered = text.lower()
+    found = [p for p in (lowered.find(term) for term in terms) if p >= 0]
+    start = max(0, min(found, default=0) - _SNIPPET_CHARS // 4)
+    if start:
+        start = text.find(" ", start) + 1 or start
+    piece = text[start:start + _SNIPPET_CHARS]
+    if start + _SNIPPET_CHARS < len(text):
+        piece = piece.rsplit(" ", 1)[0] + " …"
+    return ("… " if start else "") + piece
 
 
 def format_hit(hit: Hit, query: str) -> str:
@@ -247,6 +260,50 @@ def status_json(status: StoreStatus, llm: str) -> dict[str, Any]:
         "hnsw": vars(manifest.hnsw) if manifest else None,
         "llm": llm,
     }
+
+
+def eval_json(report: EvalReport) -> dict[str, Any]:
+    """What `rag eval --json` prints (keys are a stable contract)."""
+    return {
+        "dataset": report.dataset,
+        "split": report.split,
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "queries": report.queries,
+        "hnsw_recall_at_10": _rounded(report.hnsw_recall_at_10),
+        "ingest_s": round(report.ingest_s, 2),
+        "modes": {
+            mode.mode: {
+                "ndcg_at_10": round(mode.scores.ndcg_at_10, 4),
+                "recall_at_10": round(mode.scores.recall_at_10, 4),
+                "recall_at_100": round(mode.scores.recall_at_100, 4),
+                "mrr_at_10": round(mode.scores.mrr_at_10, 4),
+                "latency_p50_ms": round(mode.latency_p50_ms, 2),
+                "latency_p95_ms": round(mode.latency_p95_ms, 2),
+            }
+            for mode in report.modes
+        },
+    }
+
+
+def format_eval(report: EvalReport) -> str:
+    """The human table of `rag eval`."""
+    lines = [
+        f"{report.dataset} ({report.split}): {report.queries} queries, "
+        f"{report.documents:,} documents, {report.chunks:,} chunks",
+        f"{'mode':<8} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7} "
+        f"{'p50 ms':>7} {'p95 ms':>7}",
+    ]
+    for mode in report.modes:
+        scores = mode.scores
+        lines.append(
+            f"{mode.mode:<8} {scores.ndcg_at_10:>8.4f} {scores.recall_at_10:>7.4f} "
+            f"{scores.recall_at_100:>7.4f} {scores.mrr_at_10:>7.4f} "
+            f"{mode.latency_p50_ms:>7.1f} {mode.latency_p95_ms:>7.1f}"
+        )
+    if report.hnsw_recall_at_10 is not None:
+        lines.append(f"HNSW recall@10 against exact search: {report.hnsw_recall_at_10:.4f}")
+    return "\n".join(lines) + "\n"
 
 
 def format_status(status: StoreStatus, llm: str) -> str:

@@ -95,10 +95,10 @@ def test_ask_json_shape(store: Path, capsys: Capture) -> None:
                                "score", "cited", "text"}
         assert Path(source["path"]).is_file()
         assert 1 <= source["start_line"] <= source["end_line"]
-        # The lines given are exactly the lines the passage's text came from.
-        lines = Path(source["path"]).read_text().splitlines()
-        first = lines[source["start_line"] - 1]
-        assert source["text"].split("\n")[0].strip() in first
+        if source["page"] is None:  # the lines given are those the passage's text came from
+            lines = Path(source["path"]).read_text().splitlines()
+            first = lines[source["start_line"] - 1]
+            assert source["text"].split("\n")[0].strip() in first
     assert [s["number"] for s in answer["sources"]] == list(range(1, len(answer["sources"]) + 1))
     assert any(s["path"].endswith("grok-announcement.md") for s in answer["sources"])
 

@@ -31,8 +31,9 @@ def test_completion_prompt_has_examples_then_numbered_context_and_question() -> 
                          words, 10_000, chat=False)
     text = parts.prompt.text
     assert not parts.prompt.is_chat
-    assert text.endswith("Context:\n[1] (a.md, Guide > Setup)\nFirst passage.\n"
-                         "[2] (a.md, Guide > Setup)\nSecond passage.\nQuestion: How tall?\nAnswer:")
+    # The best passage sits last, next to the question; numbers still rank the passages.
+    assert text.endswith("Context:\n[2] (a.md, Guide > Setup)\nSecond passage.\n"
+                         "[1] (a.md, Guide > Setup)\nFirst passage.\nQuestion: How tall?\nAnswer:")
     assert text.count("Question:") == len(DEFAULT_TEMPLATE.shots) + 1
     assert NOT_FOUND in text
     assert "\n[" in parts.prompt.stop and "\nQuestion:" in parts.prompt.stop

@@ -28,6 +28,7 @@ from ragcli.store import (
     text_key,
     writer_lock,
 )
+from ragcli.text.keywords import fts_query
 
 DIM = 8
 
@@ -832,3 +833,80 @@ def test_writer_lock_on_a_missing_store(tmp_path: Path) -> None:
 
     with writer_lock(root / "deeper", wait=False, on_wait=print, create=True):
         assert (root / "deeper" / LOCK_NAME).is_file()
+
+
+# -- keyword index (FTS5) ------------------------------------------------------------------
+
+
+def keyword_ids(store: Store, *terms: str) -> list[int]:
+    return [i for i, _ in store.keyword_search(fts_query(list(terms)), 50)]
+
+
+def fts_is_consistent(store: Store) -> bool:
+    store._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+    return True
+
+
+def test_keyword_index_follows_inserts_replacements_and_removals(store: Store) -> None:
+    first = add(store, "/d/a.md", ["the walrus sleeps", "zebras graze"])
+    assert keyword_ids(store, "walrus") == [first[0]]
+
+    second = add(store, "/d/a.md", ["the walrus swims", "an okapi hides"], sha="b")
+    assert keyword_ids(store, "walrus") == [second[0]]
+    assert keyword_ids(store, "zebras") == []
+    assert keyword_ids(store, "okapi") == [second[1]]
+
+    store.remove_documents(["/d/a.md"])  # chunks go by ON DELETE CASCADE
+    assert keyword_ids(store, "walrus", "okapi") == []
+    assert fts_is_consistent(store)
+
+
+def test_keyword_search_stems_folds_diacritics_and_ranks_by_bm25(store: Store) -> None:
+    ids = add(store, "/d/a.md", ["Running shoes at the café", "a runner ran", "shoes shoes shoes"])
+    assert set(keyword_ids(store, "run")) == {ids[0]}  # porter: running -> run; ran is not
+    assert keyword_ids(store, "cafe") == [ids[0]]
+    assert keyword_ids(store, "shoes")[0] == ids[2]  # more occurrences in a shorter text
+    scores = [score for _, score in store.keyword_search(fts_query(["shoes"]), 5)]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+
+
+def test_heading_weight_lifts_heading_matches(store: Store) -> None:
+    ids = add(store, "/d/a.md", ["alpha beta gamma delta", "nothing to see"],
+              headings=["", "Guide > Alpha"])
+    weighted = [i for i, _ in store.keyword_search(fts_query(["alpha"]), 5, heading_weight=10)]
+    assert weighted[0] == ids[1]
+
+
+def test_keyword_search_with_an_empty_query_returns_nothing(store: Store) -> None:
+    add(store, "/d/a.md", ["some text"])
+    assert store.keyword_search("", 10) == []
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_format_2_store_is_upgraded_with_its_keyword_index(tmp_path: Path, create: bool) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as store:
+        store.write_manifest(MANIFEST)
+        ids = add(store, "/d/a.md", ["the walrus sleeps", "zebras graze"])
+    # What a format-2 store was: the same tables without the keyword index.
+    run_sql(root, "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
+                  "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
+                  "UPDATE manifest SET value = '2' WHERE key = 'format_version';")
+
+    with Store.open(root, create=create) as upgraded:
+        assert upgraded.manifest == MANIFEST
+        assert keyword_ids(upgraded, "zebras") == [ids[1]]
+        new = add(upgraded, "/d/b.md", ["a walrus again"])
+        assert set(keyword_ids(upgraded, "walrus")) == {ids[0], new[0]}
+        assert fts_is_consistent(upgraded)
+    with Store.open(root) as reopened:
+        assert reopened.manifest == MANIFEST
+
+
+def test_chunk_vectors_returns_cached_vectors_of_embedded_chunks(store: Store) -> None:
+    ids = add(store, "/d/a.md", ["one", "two"])
+    embedded = embed(store)
+    add(store, "/d/b.md", ["three"])
+    found = dict(store.chunk_vectors([*ids, 999], DIM))
+    assert set(found) == set(ids) and len(embedded) == 2
+    np.testing.assert_array_equal(found[ids[0]], vector_for("one"))

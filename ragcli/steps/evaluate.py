@@ -41,6 +41,7 @@ class EvalOptions:
     max_queries: int | None = None
     max_documents: int | None = None
     work_dir: Path | None = None  # kept between runs (re-runs skip embedding); else temporary
+    batch_size: int = 64
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         corpus, store_dir = work / "corpus", work / "store"
         names = _write_corpus(options, dataset, corpus)
         started = time.perf_counter()
-        ingest(IngestOptions((corpus,), store_dir, options.build, options.defaults), progress)
+        ingest(IngestOptions((corpus,), store_dir, options.build, options.defaults,
+                             batch_size=options.batch_size), progress)
         ingest_s = time.perf_counter() - started
         reports = []
         recall = None
