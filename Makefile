@@ -33,8 +33,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/core_bench.py
-	$(BIN)/python bench/prompt_eval.py
+	$(BIN)/python bench/prompt_eval.py --retrieval hybrid --retrieval dense
 	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/eval_bench.py
 
 sample-pdf: setup
 	$(BIN)/python tests/sample_pdf.py

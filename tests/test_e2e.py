@@ -90,3 +90,51 @@ def test_status_reports_the_bundled_models(store: str) -> None:
     status = json.loads(rag("status", "--json", "--store", store).stdout)
     assert status["embedder"] == "all-MiniLM-L6-v2" and status["dimension"] == 384
     assert status["documents"] == 6 and status["chunks"] == status["indexed"]
+
+
+def test_context_only_prints_the_numbered_passages_the_model_would_get(store: str) -> None:
+    done = rag("ask", "How many parameters does Grok-0 have?", "--context-only",
+               "--store", store)
+    assert done.returncode == 0, done.stderr
+    blocks = re.findall(r"^\[(\d+)\] \(([^)]*)\)$", done.stdout, re.M)
+    assert blocks and "33 billion parameters" in done.stdout
+    # The best passage sits last, next to the question; numbers run down to 1.
+    assert [int(n) for n, _ in blocks] == list(range(len(blocks), 0, -1))
+    as_json = json.loads(rag("ask", "How many parameters does Grok-0 have?", "--context-only",
+                             "--json", "--store", store).stdout)
+    assert as_json["context"] + "\n" == done.stdout
+    assert len(as_json["sources"]) == len(blocks)
+
+
+def test_search_finds_the_pdf_page_for_an_acronym(store: str) -> None:
+    done = rag("search", "HNSW", "--store", store)
+    first = done.stdout.splitlines()[0]
+    assert done.returncode == 0, done.stderr
+    assert re.match(r"^sample_docs/vector-search\.pdf:\d+: \[page \d\] .*HNSW", first), first
+
+
+def readme_subset_table() -> dict[str, dict[str, float]]:
+    """The reduced SciFact figures the README states (between the eval-subset markers)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- eval-subset:begin -->")[1].split("<!-- eval-subset:end -->")[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in ("hybrid", "dense", "keyword"):
+            rows[cells[0]] = dict(zip(["ndcg_at_10", "recall_at_10", "recall_at_100",
+                                       "mrr_at_10"], map(float, cells[1:5]), strict=True))
+    return rows
+
+
+def test_eval_on_the_scifact_subset_reproduces_the_readme_table() -> None:
+    done = rag("eval", "tests/data/scifact-subset", "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["queries"], report["documents"]) == (40, 300)
+    assert report["hnsw_recall_at_10"] >= 0.99
+    expected = readme_subset_table()
+    assert set(expected) == set(report["modes"])
+    for mode, figures in expected.items():
+        for name, value in figures.items():
+            # Different CPUs round MiniLM's floats differently; ties may flip a rank.
+            assert report["modes"][mode][name] == pytest.approx(value, abs=0.01), (mode, name)

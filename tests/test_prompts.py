@@ -50,6 +50,16 @@ def test_passages_that_do_not_fit_the_budget_are_left_out() -> None:
     assert parts.context == "[1] (a.md, Guide > Setup)\nshort text"
 
 
+def test_context_is_exactly_the_passages_as_the_prompt_shows_them() -> None:
+    hits = [hit("Best one.", line=1), hit("Second one.", line=5)]
+    completion = build_prompt("q?", hits, words, 10_000, chat=False)
+    assert f"Context:\n{completion.context}\nQuestion: q?" in completion.prompt.text
+    assert completion.context.startswith("[2]")
+    chat = build_prompt("q?", hits, words, 10_000, chat=True)
+    assert f"Context:\n{chat.context}\n" in chat.prompt.messages[1][1]
+    assert chat.context.startswith("[1]")
+
+
 def test_the_whole_prompt_is_rechecked_against_the_budget() -> None:
     hits = [hit(f"passage number {n} here.", line=n) for n in range(1, 6)]
     full = build_prompt("q?", hits, words, 10_000, chat=False)

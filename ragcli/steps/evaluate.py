@@ -104,17 +104,19 @@ def _work_dir(kept: Path | None) -> Iterator[Path]:
         yield Path(temporary)
 
 
+def select_documents(dataset: BeirDataset, max_documents: int) -> set[str]:
+    """Pick a reduced corpus: every judged document, then the first others as distractors."""
+    judged = {doc for relevant in dataset.qrels.values() for doc in relevant}
+    room = max(0, max_documents - len(judged))
+    others = [d.id for d in iter_corpus(dataset.root) if d.id not in judged][:room]
+    return judged | set(others)
+
+
 def _write_corpus(options: EvalOptions, dataset: BeirDataset, folder: Path) -> dict[str, str]:
     """Write the corpus (or a reduced one) as files; return file name -> document id."""
     keep = None
     if options.max_documents is not None:
-        # A reduced corpus keeps every judged document plus the first others as distractors.
-        judged = {doc for relevant in dataset.qrels.values() for doc in relevant}
-        room = max(0, options.max_documents - len(judged))
-        others = [d.id for d in iter_corpus(options.dataset) if d.id not in judged][:room]
-        chosen = judged | set(others)
-        keep = chosen.__contains__
-    folder.mkdir(parents=True, exist_ok=True)
+        keep = select_documents(dataset, options.max_documents).__contains__
     names = write_corpus(iter_corpus(options.dataset), folder, keep)
     for stale in folder.glob("*.md"):  # left by an earlier, larger run in a kept work dir
         if stale.name not in names:

@@ -154,7 +154,8 @@ class Retriever:
         elif mode == "keyword":
             ranked = _best(keyword)
         else:
-            ranked = _best(fuse(dense, keyword, self.settings.dense_weight))
+            fused = fuse(dense, keyword, self.settings.dense_weight)
+            ranked = keep_each_best(_best(fused), [_best(dense), _best(keyword)], k)
         chunks = self.store.chunks_by_id([chunk_id for chunk_id, _ in ranked[:k]])
         return [Hit(chunks[i], score, dense.get(i), keyword.get(i))
                 for i, score in ranked[:k] if i in chunks]
@@ -162,6 +163,26 @@ class Retriever:
 
 def _best(scores: dict[int, float]) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def keep_each_best(
+    ranked: list[tuple[int, float]], modes: list[list[tuple[int, float]]], k: int
+) -> list[tuple[int, float]]:
+    """Make sure each mode's best chunk is in the top k, taking the last places if need be.
+
+    An exact identifier that only BM25 finds (or a paraphrase only the embedding finds)
+    can score low in the fused sum; its mode's first place still makes the cut.
+    """
+    top = ranked[:k]
+    scores = dict(ranked)
+    missing = [m[0][0] for m in modes if m and m[0][0] not in {i for i, _ in top}]
+    for slot, chunk_id in enumerate(dict.fromkeys(missing), start=1):
+        if slot > len(top) - 1:  # never push out the fused first place
+            break
+        top[-slot] = (chunk_id, scores[chunk_id])
+    top.sort(key=lambda item: (-item[1], item[0]))
+    kept = {chunk_id for chunk_id, _ in top}
+    return top + [item for item in ranked if item[0] not in kept]
 
 
 def fuse(

@@ -73,7 +73,10 @@ def write_corpus(
         if keep is not None and not keep(document.id):
             continue
         name = f"{len(written):06d}.md"
-        (folder / name).write_text(_markdown(document), encoding="utf-8")
+        target, content = folder / name, _markdown(document).encode("utf-8")
+        # An unchanged file is left alone, so re-ingesting a kept folder costs one stat each.
+        if not target.is_file() or target.read_bytes() != content:
+            target.write_bytes(content)
         written[name] = document.id
     return written
 

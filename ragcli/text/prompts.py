@@ -74,25 +74,27 @@ class PromptParts:
 
     prompt: Prompt
     passages: tuple[Passage, ...]
+    context: str  # the passages exactly as the prompt shows them, in its order
 
-    @property
-    def context(self) -> str:
-        """The passages exactly as the prompt shows them."""
-        return "\n".join(format_passage(passage) for passage in self.passages)
+
+def _context(template: PromptTemplate, passages: Sequence[str], chat: bool) -> str:
+    # Only the completion prompt puts the best passage last; chat models get it first.
+    ordered = reversed(passages) if template.best_last and not chat else passages
+    return "\n".join(ordered)
 
 
 def _completion(template: PromptTemplate, question: str, passages: Sequence[str]) -> str:
     shots = "".join(
         f"Context:\n{context}\nQuestion: {q}\nAnswer: {a}\n\n" for context, q, a in template.shots
     )
-    context = "\n".join(reversed(passages) if template.best_last else passages)
+    context = _context(template, passages, chat=False)
     return f"{template.instructions}\n\n{shots}Context:\n{context}\nQuestion: {question}\nAnswer:"
 
 
 def _chat(
     template: PromptTemplate, question: str, passages: Sequence[str]
 ) -> tuple[tuple[str, str], ...]:
-    context = "\n".join(passages)
+    context = _context(template, passages, chat=True)
     return (
         ("system", template.instructions),
         ("user", f"Context:\n{context}\n\nQuestion: {question}"),
@@ -116,10 +118,12 @@ def build_prompt(
     while texts and count_tokens(_render(template, question, texts, chat)) > budget_tokens:
         passages.pop()
         texts.pop()
+    context = _context(template, texts, chat)
     if chat:
-        return PromptParts(Prompt(messages=_chat(template, question, texts)), tuple(passages))
+        messages = _chat(template, question, texts)
+        return PromptParts(Prompt(messages=messages), tuple(passages), context)
     text = _completion(template, question, texts)
-    return PromptParts(Prompt(text=text, stop=template.stop), tuple(passages))
+    return PromptParts(Prompt(text=text, stop=template.stop), tuple(passages), context)
 
 
 def _render(template: PromptTemplate, question: str, passages: Sequence[str], chat: bool) -> str:
