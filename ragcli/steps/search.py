@@ -29,8 +29,8 @@ class RetrievalSettings:
     """How chunks are found and ranked; the figures were tuned on SciFact's train split.
 
     Hybrid score = dense_weight * cosine + (1 - dense_weight) * BM25 / best BM25 of the
-    query. On SciFact train this convex fusion scored nDCG@10 0.745 against 0.735 for the
-    best reciprocal-rank fusion (bench/eval_bench.py; table in the README).
+    query. On SciFact train the weight 0.7 scored best, nDCG@10 0.745 (bench/eval_bench.py
+    --tune; table in the README); reciprocal-rank fusion reached 0.736 in a trial run.
     """
 
     mode: str = "hybrid"
