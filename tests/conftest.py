@@ -1,4 +1,4 @@
-"""Shared fixtures: small real PDFs built with fpdf2."""
+"""Shared helpers: running `rag` in-process, small real PDFs built with fpdf2."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ import fpdf
 import pytest
 
 MakePdf = Callable[..., bytes]
+Capture = pytest.CaptureFixture[str]
+
+
+def run_rag(capsys: Capture, *args: str) -> tuple[int, str, str]:
+    """Run `rag ARGS` in-process; return exit code, stdout, stderr."""
+    from ragcli.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(stopped.value.code or 0), captured.out, captured.err
 
 
 def build_pdf(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.cli import main
 from ragcli.errors import ExitCode
+from tests.conftest import run_rag as run
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "sample_docs"
@@ -19,12 +19,6 @@ FAKE = ["--model", "fake:"]
 Capture = pytest.CaptureFixture[str]
 
 
-def run(capsys: Capture, *args: str) -> tuple[int, str, str]:
-    """Run `rag ARGS` in-process; return exit code, stdout, stderr."""
-    with pytest.raises(SystemExit) as stopped:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(stopped.value.code or 0), captured.out, captured.err
 
 
 def run_process(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> (

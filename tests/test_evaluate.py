@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.cli import main
 from ragcli.errors import ExitCode
 from ragcli.records import Chunk, Hit
 from ragcli.steps.evaluate import rank_documents
+from tests.conftest import run_rag as run
 
 Capture = pytest.CaptureFixture[str]
 FAKE = ["--embed-model", "fake:64"]
@@ -27,11 +27,6 @@ QUERIES = {"q1": ("owls hunt at night", "d3"), "q2": ("camels humps deserts", "d
            "q3": ("bees dance flowers", "d6")}
 
 
-def run(capsys: Capture, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stopped:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(stopped.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture

@@ -11,19 +11,14 @@ from pathlib import Path
 import pytest
 
 import ragcli.steps.ingest as ingest_step
-from ragcli.cli import main
 from ragcli.errors import ExitCode
+from tests.conftest import run_rag as run
 
 ROOT = Path(__file__).resolve().parent.parent
 Capture = pytest.CaptureFixture[str]
 FAKE_EMBEDDER = ["--embed-model", "fake:64"]
 
 
-def run(capsys: Capture, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stopped:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(stopped.value.code or 0), captured.out, captured.err
 
 
 def write_docs(folder: Path, docs: dict[str, str]) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.cli import main
 from ragcli.errors import ExitCode
 from ragcli.steps.search import fuse, keep_each_best
+from tests.conftest import run_rag as run
 
 ROOT = Path(__file__).resolve().parent.parent
 Capture = pytest.CaptureFixture[str]
@@ -24,11 +24,6 @@ ANIMALS = [
 ]
 
 
-def run(capsys: Capture, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stopped:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(stopped.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture
