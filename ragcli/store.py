@@ -190,14 +190,20 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"cannot open store database {database}: {exc}") from exc
         store = cls(root, connection)
-        if existed:
-            store._check_version()  # before the schema script touches an older layout
-            store._upgrade()
-        if create:
-            try:
-                connection.executescript(_SCHEMA)
-            except sqlite3.DatabaseError as exc:
-                raise StoreCorruptError(f"cannot open store database {database}: {exc}") from exc
+        try:
+            if existed and store._has_schema():
+                store._check_version()  # before the schema script touches an older layout
+                store._upgrade()
+            elif not create:
+                # A file left by a first run killed before its schema was committed.
+                raise StoreNotFoundError(
+                    f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
+                )
+            if create:
+                store._create_schema()
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -221,6 +227,19 @@ class Store:
     def _manifest_values(self) -> dict[str, Any]:
         rows = self._query("SELECT key, value FROM manifest")
         return {key: json.loads(value) for key, value in rows}
+
+    def _has_schema(self) -> bool:
+        rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest'")
+        return bool(rows)
+
+    def _create_schema(self) -> None:
+        """Create missing tables in one transaction: a kill never leaves half a schema."""
+        try:
+            self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+        except sqlite3.DatabaseError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreCorruptError(f"cannot open store database {self.root}: {exc}") from exc
 
     def _check_version(self) -> None:
         version = self._manifest_values().get("format_version")

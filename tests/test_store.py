@@ -910,3 +910,18 @@ def test_chunk_vectors_returns_cached_vectors_of_embedded_chunks(store: Store) -
     found = dict(store.chunk_vectors([*ids, 999], DIM))
     assert set(found) == set(ids) and len(embedded) == 2
     np.testing.assert_array_equal(found[ids[0]], vector_for("one"))
+
+
+def test_a_database_left_before_its_schema_was_committed_is_no_store_yet(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    # What a first `rag ingest` killed between creating the file and committing the schema
+    # leaves: a database with no tables.
+    run_sql(root, "PRAGMA journal_mode=WAL;")
+    with pytest.raises(StoreNotFoundError):
+        Store.open(root)
+    with Store.open(root, create=True) as store:
+        assert store.manifest is None
+        assert {"manifest", "documents", "chunks", "embeddings", "chunks_fts"} <= table_names(root)
