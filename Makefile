@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STORE := .demo-store
 QUESTION ?= How many parameters does Grok-0 have?
 
-.PHONY: setup demo test test-fast lint bench sample-pdf clean
+.PHONY: setup demo test test-fast lint bench sample-pdf clean jq
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
 $(STAMP): pyproject.toml constraints.txt
@@ -21,7 +21,15 @@ demo: setup
 	$(BIN)/rag ingest sample_docs --store $(DEMO_STORE)
 	$(BIN)/rag ask "$(QUESTION)" --store $(DEMO_STORE)
 
-test: setup
+# The pipeline tests run rag in bash with jq; Debian's package when it is missing.
+JQ := $(shell command -v jq)
+
+jq:
+ifeq ($(JQ),)
+	apt-get install -y jq || sudo apt-get install -y jq || (apt-get update && apt-get install -y jq)
+endif
+
+test: setup jq
 	$(BIN)/python -m pytest
 
 test-fast: setup

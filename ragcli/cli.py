@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -12,8 +13,10 @@ import typer
 from ragcli import output
 
 if TYPE_CHECKING:
-    from ragcli.records import ChunkingSettings, Manifest
+    from ragcli.config import Config
+    from ragcli.records import ChunkingSettings, IndexReport, Manifest
     from ragcli.steps.ask import Asker
+from ragcli.config import API_KEY_ENV
 from ragcli.errors import ExitCode, InputNotFoundError, RagError
 from ragcli.settings import (
     DEFAULT_CONTEXT_TOKENS,
@@ -25,8 +28,7 @@ from ragcli.settings import (
     DEFAULT_SEARCH_K,
     DEFAULT_TOP_K,
     RETRIEVAL_MODES,
-    STORE_ENV,
-    default_store_dir,
+        default_store_dir,
 )
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error or settings that disagree
@@ -48,13 +50,24 @@ app = typer.Typer(
 StoreOpt = Annotated[
     Optional[Path],  # noqa: UP045 - Typer needs Optional on Python 3.10
     typer.Option(
-        "--store", envvar=STORE_ENV, help="Store directory [default: the user data dir].",
-        file_okay=False, show_default=False,
+        "--store", help="Store directory [env RAG_STORE, config `store`; default: the user "
+        "data dir].", file_okay=False, show_default=False,
     ),
+]
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--config", help="TOML config file [env RAG_CONFIG; default: config.toml in the user "
+        "config dir].", dir_okay=False, show_default=False,
+    ),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Timings and details on stderr.")
 ]
 ThreadsOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--threads", min=1, help="CPU threads [default: all cores].", show_default=False),
+    typer.Option("--threads", min=1, help="CPU threads [env RAG_THREADS; default: all cores].",
+                 show_default=False),
 ]
 EmbedOpt = Annotated[
     Optional[str],  # noqa: UP045
@@ -74,17 +87,36 @@ NoWaitOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
 Mode = Enum("Mode", {mode: mode for mode in RETRIEVAL_MODES}, type=str)  # type: ignore[misc]
-_DEFAULT_MODE = Mode(DEFAULT_MODE)
 ModeOpt = Annotated[
-    Mode,
+    Optional[Mode],  # noqa: UP045
     typer.Option(
-        "--mode", help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one."
+        "--mode", help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one "
+        f"[env RAG_MODE; default: {DEFAULT_MODE}].", show_default=False,
     ),
 ]
+LlmApi = Enum("LlmApi", {"chat": "chat", "completion": "completion"}, type=str)
+_DEFAULT_LLM_API = LlmApi("chat")
 
 
-def _store(store: Path | None) -> Path:
-    return store if store is not None else default_store_dir()
+def _config(path: Path | None) -> Config:
+    """Read the config file and the environment (cheap: one small file, read per use)."""
+    from ragcli.config import load_config
+
+    return load_config(path, os.environ)
+
+
+def _store(store: Path | None, config: Path | None) -> Path:
+    return Path(_config(config).value("store", store, default_store_dir()))
+
+
+def _threads(threads: int | None, config: Path | None) -> int | None:
+    value = _config(config).value("threads", threads, None)
+    return None if value is None else int(value)
+
+
+def _embedder(embed_model: str | None, config: Path | None) -> str | None:
+    value = _config(config).value("embedder", embed_model, None)
+    return None if value is None else str(value)
 
 
 @app.command()
@@ -94,6 +126,7 @@ def ingest(
         typer.Argument(help="Files and directories (recursive).", show_default=False),
     ] = None,
     store: StoreOpt = None,
+    config: ConfigOpt = None,
     files_from: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--files-from", help="Read more paths from FILE, one a line ('-': stdin)."),
@@ -127,6 +160,7 @@ def ingest(
     batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
     threads: ThreadsOpt = None,
     no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
@@ -142,8 +176,9 @@ def ingest(
         raise typer.BadParameter("give PATH... or --files-from FILE", param_hint="PATH")
     options = IngestOptions(
         paths=tuple(targets),
-        store_dir=_store(store),
-        build=BuildSettings(embed_model, _chunking(chunk_tokens, overlap_tokens), None, threads),
+        store_dir=_store(store, config),
+        build=BuildSettings(_embedder(embed_model, config), _chunking(chunk_tokens, overlap_tokens),
+                            None, _threads(threads, config)),
         defaults=_default_manifest(),
         discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ())),
         index=index,
@@ -153,14 +188,21 @@ def ingest(
     )
     with output.ProgressBar(quiet) as progress:
         result = run_ingest(options, progress)
-    if not quiet:
-        for skipped in result.report.skipped:
-            if not skipped.failed:
-                output.note(f"skipped {skipped.path}: {skipped.reason}")
+    for skipped in result.report.skipped:
+        # Files that failed are errors, said even with --quiet (progress said them already
+        # otherwise); files passed over on purpose are only notes.
+        if skipped.failed == quiet:
+            output.note(f"skipped {skipped.path}: {skipped.reason}")
     if result.plan is not None:
-        output.write(output.format_plan(result.plan))
+        if json_out:
+            output.print_json(output.plan_json(result.plan))
+        else:
+            output.write(output.format_plan(result.plan))
         return
-    output.write(output.format_ingest(result.report, result.index))
+    if json_out:
+        output.print_json(output.ingest_json(result.report, result.index))
+    else:
+        output.write(output.format_ingest(result.report, result.index))
     if result.report.failed:
         raise typer.Exit(ExitCode.FILES_SKIPPED)
 
@@ -192,6 +234,7 @@ def _chunking(chunk_tokens: int | None, overlap_tokens: int | None) -> ChunkingS
 @app.command("index")
 def index_command(
     store: StoreOpt = None,
+    config: ConfigOpt = None,
     embed_model: EmbedOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the index from stored vectors.")
@@ -199,6 +242,7 @@ def index_command(
     batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
     threads: ThreadsOpt = None,
     no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
@@ -206,34 +250,50 @@ def index_command(
     from ragcli.steps.index import index as run_index
     from ragcli.steps.opening import BuildSettings, check_embedder
 
-    options = IndexOptions(_store(store), BuildSettings(embed_model, None, None, threads),
-                           batch_size, rebuild, wait=not no_wait)
-    if embed_model is not None:
-        check_embedder(options.store_dir, embed_model)
+    embedder = _embedder(embed_model, config)
+    build = BuildSettings(embedder, None, None, _threads(threads, config))
+    options = IndexOptions(_store(store, config), build, batch_size, rebuild, wait=not no_wait)
+    if embedder is not None:
+        check_embedder(options.store_dir, embedder)
     with output.ProgressBar(quiet) as progress:
         report = run_index(options, progress)
-    output.write(output.format_index(report) + "\n")
+    _print_index(report, json_out)
 
 
 @app.command()
-def compact(store: StoreOpt = None, no_wait: NoWaitOpt = False, quiet: QuietOpt = False) -> None:
+def compact(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
     """Rebuild the index without removed chunks and drop vectors nothing uses."""
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import compact as run_compact
     from ragcli.steps.opening import BuildSettings
 
-    options = IndexOptions(_store(store), BuildSettings(), wait=not no_wait)
+    options = IndexOptions(_store(store, config), BuildSettings(), wait=not no_wait)
     with output.ProgressBar(quiet) as progress:
         report = run_compact(options, progress)
-    output.write(output.format_index(report) + "\n")
+    _print_index(report, json_out)
+
+
+def _print_index(report: IndexReport, json_out: bool) -> None:
+    if json_out:
+        output.print_json(output.index_json(report))
+    else:
+        output.write(output.format_index(report) + "\n")
 
 
 @app.command()
-def sources(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+def sources(
+    store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
+) -> None:
     """List the stored documents with their chunk counts."""
     from ragcli.steps.documents import list_documents
 
-    documents = list_documents(_store(store))
+    documents = list_documents(_store(store, config))
     if json_out:
         output.print_json([output.document_json(d) for d in documents])
     else:
@@ -244,13 +304,21 @@ def sources(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
 def rm(
     paths: Annotated[list[Path], typer.Argument(help="Stored files, or folders to empty.")],
     store: StoreOpt = None,
+    config: ConfigOpt = None,
     no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Remove documents (and everything stored under a folder) from the store."""
     from ragcli.steps.documents import remove_documents
 
-    result = remove_documents(_store(store), paths, not no_wait, output.note)
-    output.write(f"removed {len(result.paths)} documents; index holds {result.indexed} vectors\n")
+    note = (lambda _: None) if quiet else output.note
+    result = remove_documents(_store(store, config), paths, not no_wait, note)
+    if json_out:
+        output.print_json({"removed": result.paths, "indexed": result.indexed})
+    else:
+        output.write(f"removed {len(result.paths)} documents; index holds {result.indexed} "
+                     "vectors\n")
 
 
 @app.command()
@@ -260,32 +328,62 @@ def ask(
         typer.Argument(help="The question; '-' or none with piped stdin: one per line."),
     ] = None,
     store: StoreOpt = None,
+    config: ConfigOpt = None,
     model: Annotated[
-        str, typer.Option("--model", help="A .gguf file [default: bundled Gemma 3 270M].")
-    ] = DEFAULT_LLM,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Chunks retrieved.")] = (
-        DEFAULT_TOP_K
-    ),
+        Optional[str],  # noqa: UP045
+        typer.Option("--model", help="A .gguf file [env RAG_MODEL; default: bundled Gemma 3 "
+                     "270M].", show_default=False),
+    ] = None,
+    llm_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--llm-url", help="An OpenAI-compatible server, e.g. http://host:8000/v1, "
+                     "instead of --model [env RAG_LLM_URL; key: RAG_LLM_API_KEY].",
+                     show_default=False),
+    ] = None,
+    llm_model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--llm-model", help="Model name on that server [env RAG_LLM_MODEL; "
+                     "default: the first it lists].", show_default=False),
+    ] = None,
+    llm_api: Annotated[
+        LlmApi, typer.Option("--llm-api", help="Server endpoint: chat (messages) or completion "
+                             "(raw prompt, for base models).")
+    ] = _DEFAULT_LLM_API,
+    top_k: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--top-k", "-k", min=1, help=f"Chunks retrieved [env RAG_TOP_K; default: "
+                     f"{DEFAULT_TOP_K}].", show_default=False),
+    ] = None,
+    mode: ModeOpt = None,
     max_tokens: Annotated[
         int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")
     ] = 256,
     temperature: Annotated[
-        float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")
-    ] = 0.0,
+        Optional[float],  # noqa: UP045
+        typer.Option("--temperature", min=0.0, help="Sampling temperature [env RAG_TEMPERATURE; "
+                     "default: 0].", show_default=False),
+    ] = None,
     context_tokens: Annotated[
-        int, typer.Option("--context-tokens", min=256, help="Model context window.")
-    ] = DEFAULT_CONTEXT_TOKENS,
+        Optional[int],  # noqa: UP045
+        typer.Option("--context-tokens", min=256, help="Model context window [env "
+                     f"RAG_CONTEXT_TOKENS; default: {DEFAULT_CONTEXT_TOKENS}].",
+                     show_default=False),
+    ] = None,
     min_score: Annotated[
         float,
         typer.Option("--min-score", help="Best cosine score below which nothing is relevant."),
     ] = DEFAULT_MIN_SCORE,
-    mode: ModeOpt = _DEFAULT_MODE,
     context_only: Annotated[
         bool,
-        typer.Option("--context-only", help="Print the context the model would get; no LLM run."),
+        typer.Option("--context-only", help="Print the context the model would get; no answer."),
     ] = False,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
+    stream_json: Annotated[
+        bool, typer.Option("--stream-json", help="NDJSON events: token..., sources, done.")
+    ] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Answer a question from the store's documents and list the sources used."""
     from ragcli.backends.llms import LlmOptions
@@ -299,39 +397,76 @@ def ask(
         raise typer.BadParameter(
             "give a QUESTION, or '-' to read questions from stdin", param_hint="QUESTION"
         )
-    options = AskOptions(
-        store_dir=_store(store),
-        llm_spec=model,
-        llm=LlmOptions(context_tokens=context_tokens, threads=threads),
-        cache_dir=model_cache_dir(),
-        generation=GenerationSettings(max_tokens=max_tokens, temperature=temperature),
-        top_k=top_k,
-        min_score=min_score,
-        retrieval=RetrievalSettings(mode=mode.value),
+    settings = _config(config)
+    llm = LlmOptions(
+        context_tokens=int(settings.value("context_tokens", context_tokens,
+                                          DEFAULT_CONTEXT_TOKENS)),
+        threads=_threads(threads, config),
+        server_url=settings.value("llm_url", llm_url, None),
+        server_model=settings.value("llm_model", llm_model, None),
+        server_api=llm_api.value,
+        api_key=os.environ.get(API_KEY_ENV) or None,
     )
+    options = AskOptions(
+        store_dir=_store(store, config),
+        llm_spec=str(settings.value("model", model, DEFAULT_LLM)),
+        llm=llm,
+        cache_dir=model_cache_dir(),
+        generation=GenerationSettings(
+            max_tokens=max_tokens,
+            temperature=float(settings.value("temperature", temperature, 0.0)),
+        ),
+        top_k=int(settings.value("top_k", top_k, DEFAULT_TOP_K)),
+        min_score=min_score,
+        retrieval=RetrievalSettings(mode=_mode(mode, config)),
+    )
+    style = "stream" if stream_json else "json" if json_out else "text"
     reply = _context if context_only else _answer
     with Asker(options) as asker:
+        if verbose and not quiet:
+            output.note(f"loaded store and models in {asker.timings.load_s:.2f} s "
+                        f"({asker.llm_spec}, mode {options.retrieval.mode})")
         if not batch:
             assert question is not None
-            if not reply(asker, question, json_out, heading=False):
+            answered = reply(asker, question, style, heading=False)
+            _timings(asker, verbose and not quiet)
+            if not answered:
                 raise typer.Exit(ExitCode.NOT_FOUND)
             return
         first = True
         for line in sys.stdin:
             if line.strip():
-                if not first and not json_out:
+                if not first and style == "text":
                     output.write("\n")
-                reply(asker, line.strip(), json_out, heading=True)
+                reply(asker, line.strip(), style, heading=True)
+                _timings(asker, verbose and not quiet)
                 first = False
 
 
-def _answer(asker: Asker, question: str, json_out: bool, heading: bool) -> bool:
+def _timings(asker: Asker, verbose: bool) -> None:
+    if verbose and asker.timings.per_question:
+        t = asker.timings
+        output.note(f"question took {t.per_question[-1]:.2f} s (total retrieval "
+                    f"{t.retrieve_s * 1000:.0f} ms, generation {t.generate_s:.2f} s)")
+
+
+def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
     from ragcli.steps.ask import cited_numbers
 
-    if json_out:
+    if style == "json":
         answer = asker.ask(question)
         cited = cited_numbers(answer.text, answer.passages)
         output.print_json(output.answer_json(answer, cited))
+        return answer.answerable
+    if style == "stream":
+        answer = asker.ask(question, on_text=lambda text: output.print_json(
+            {"type": "token", "text": text}))
+        cited = cited_numbers(answer.text, answer.passages)
+        document = output.answer_json(answer, cited)
+        output.print_json({"type": "sources", "question": question,
+                           "sources": document["sources"]})
+        output.print_json({"type": "done", **{k: v for k, v in document.items()
+                                              if k != "sources"}})
         return answer.answerable
     if heading:
         output.write(f"Q: {question}\n")
@@ -341,15 +476,19 @@ def _answer(asker: Asker, question: str, json_out: bool, heading: bool) -> bool:
     return answer.answerable
 
 
-def _context(asker: Asker, question: str, json_out: bool, heading: bool) -> bool:
+def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
     parts = asker.context(question)
-    if json_out:
+    if style != "text":
         output.print_json(output.context_json(question, parts.context, parts.passages))
     elif parts.passages:
         output.write(parts.context + "\n")
     else:
         output.note(f"nothing relevant found for: {question}")
     return bool(parts.passages)
+
+
+def _mode(mode: Mode | None, config: Path | None) -> str:
+    return str(_config(config).value("mode", None if mode is None else mode.value, DEFAULT_MODE))
 
 
 @app.command()
@@ -359,16 +498,20 @@ def search(
         typer.Argument(help="What to look for; '-' or none with piped stdin: one per line."),
     ] = None,
     store: StoreOpt = None,
+    config: ConfigOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results per query.")] = (
         DEFAULT_SEARCH_K
     ),
-    mode: ModeOpt = _DEFAULT_MODE,
+    mode: ModeOpt = None,
     threads: ThreadsOpt = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per result (NDJSON).")
     ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
+    import time
+
     from ragcli.steps.search import RetrievalSettings, SearchOptions
     from ragcli.steps.search import search as run_search
 
@@ -377,15 +520,21 @@ def search(
         raise typer.BadParameter("give a QUERY, or '-' to read queries from stdin",
                                  param_hint="QUERY")
     queries = (line.strip() for line in sys.stdin if line.strip()) if batch else iter([query])
-    options = SearchOptions(_store(store), RetrievalSettings(mode=mode.value), top_k, threads)
+    chosen = _mode(mode, config)
+    options = SearchOptions(_store(store, config), RetrievalSettings(mode=chosen), top_k,
+                            _threads(threads, config))
     found = False
+    started = time.perf_counter()
     for text, hits in run_search(options, queries):  # type: ignore[arg-type]
         found = found or bool(hits)
         for rank, hit in enumerate(hits, start=1):
             if json_out:
-                output.print_json(output.hit_json(hit, text, rank, mode.value))
+                output.print_json(output.hit_json(hit, text, rank, chosen))
             else:
                 output.write(output.format_hit(hit, text))
+        if verbose:
+            output.note(f"{len(hits)} results for {text!r} after "
+                        f"{time.perf_counter() - started:.2f} s (mode {chosen})")
     if not found:
         raise typer.Exit(ExitCode.NOT_FOUND)
 
@@ -420,6 +569,7 @@ def evaluate(
     embed_model: EmbedOpt = None,
     batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
     threads: ThreadsOpt = None,
+    config: ConfigOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -432,7 +582,8 @@ def evaluate(
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
-        build=BuildSettings(embed_model, None, None, threads),
+        build=BuildSettings(_embedder(embed_model, config), None, None,
+                            _threads(threads, config)),
         defaults=_default_manifest(),
         split=split,
         max_queries=max_queries,
@@ -448,16 +599,39 @@ def evaluate(
         output.write(output.format_eval(report))
 
 
+@app.command("config")
+def config_command(
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the effective settings and where each comes from: flag, env, config file, default."""
+    from ragcli.config import KEYS
+
+    settings = _config(config)
+    defaults = {"store": default_store_dir(), "embedder": DEFAULT_EMBEDDER, "model": DEFAULT_LLM,
+                "top_k": DEFAULT_TOP_K, "threads": None, "context_tokens": DEFAULT_CONTEXT_TOKENS,
+                "temperature": 0.0, "mode": DEFAULT_MODE, "llm_url": None, "llm_model": None}
+    effective = [settings.setting(key, None, defaults[key]) for key in KEYS]
+    exists = settings.path.is_file()
+    if json_out:
+        output.print_json(output.settings_json(effective, settings.path, exists))
+    else:
+        output.write(output.format_settings(effective, settings.path, exists))
+
+
 @app.command()
-def status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+def status(
+    store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
+) -> None:
     """Show what the store holds: documents, chunks, vectors, index, models."""
     from ragcli.steps.status import status as run_status
 
-    report = run_status(_store(store))
+    report = run_status(_store(store, config))
+    llm = str(_config(config).value("model", None, DEFAULT_LLM))
     if json_out:
-        output.print_json(output.status_json(report, DEFAULT_LLM))
+        output.print_json(output.status_json(report, llm))
     else:
-        output.write(output.format_status(report, DEFAULT_LLM))
+        output.write(output.format_status(report, llm))
 
 
 def _default_manifest() -> Manifest:
@@ -472,6 +646,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into a message and an exit code."""
     try:
         code = app(args=argv, prog_name="rag", standalone_mode=False)
+        if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)
+            output.error("interrupted")
     except RagError as exc:
         output.error(str(exc))
         code = exc.exit_code
@@ -483,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, typer.Abort):
         output.error("interrupted")
         code = ExitCode.INTERRUPTED
-    except BrokenPipeError:
+    except (output.OutputClosed, BrokenPipeError):
         _silence_broken_pipe()
         code = ExitCode.OK
     except Exception as exc:  # a bug: say so in one line, never a traceback

@@ -32,6 +32,7 @@ from ragcli.records import (
 )
 
 if TYPE_CHECKING:
+    from ragcli.config import Setting
     from ragcli.steps.evaluate import EvalReport
     from ragcli.steps.ingest import SyncPlan
 
@@ -56,11 +57,21 @@ def note(message: str) -> None:
     stderr.print(f"rag: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
+class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
+    """Whoever read stdout has gone (`| head`): stop quietly.
+
+    Not an OSError on purpose: Typer turns a broken pipe into a silent exit code 1.
+    """
+
+
 def write(text: str, stream: TextIO | None = None) -> None:
     """Write result text to stdout and flush, so pipes see it at once."""
     target = stream or sys.stdout
-    target.write(text)
-    target.flush()
+    try:
+        target.write(text)
+        target.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
 
 
 def print_json(document: Any) -> None:
@@ -207,6 +218,65 @@ def format_index(report: IndexReport) -> str:
     if report.tombstones_dropped:
         text += f" ({report.tombstones_dropped} removed chunks dropped)"
     return text
+
+
+def index_json(report: IndexReport) -> dict[str, Any]:
+    """What `index --json` and `compact --json` print (keys are a stable contract)."""
+    return {
+        "embedded": report.embedded,
+        "indexed": report.indexed,
+        "rebuilt": report.rebuilt,
+        "tombstones_dropped": report.tombstones_dropped,
+        "seconds": round(report.seconds, 3),
+    }
+
+
+def ingest_json(report: IngestReport, index: IndexReport | None) -> dict[str, Any]:
+    """What `ingest --json` prints."""
+    return {
+        "added": report.added,
+        "changed": report.updated,
+        "unchanged": report.unchanged,
+        "removed": report.removed,
+        "chunks_added": report.chunks_added,
+        "skipped": [{"path": s.path, "reason": s.reason, "failed": s.failed}
+                    for s in report.skipped],
+        "index": None if index is None else index_json(index),
+    }
+
+
+def plan_json(plan: SyncPlan) -> dict[str, Any]:
+    """What `ingest --dry-run --json` prints."""
+    return {
+        "add": [str(i.path) for i in plan.to_read if str(i.path) not in plan.stored],
+        "change": [str(i.path) for i in plan.to_read if str(i.path) in plan.stored],
+        "remove": list(plan.to_remove),
+        "unchanged": plan.unchanged,
+    }
+
+
+def format_settings(settings: list[Setting], config_path: Path, exists: bool) -> str:
+    """What `rag config` prints: each setting, its value and where it came from."""
+    state = "" if exists else " (not present)"
+    lines = [f"config file: {config_path}{state}"]
+    width = max(len(s.key) for s in settings)
+    for setting in settings:
+        value = "(none)" if setting.value is None else str(setting.value)
+        lines.append(f"{setting.key.ljust(width)}  {value}  [{setting.source}]")
+    return "\n".join(lines) + "\n"
+
+
+def settings_json(settings: list[Setting], config_path: Path, exists: bool) -> dict[str, Any]:
+    """What `rag config --json` prints."""
+    return {
+        "config_file": str(config_path),
+        "config_file_exists": exists,
+        "settings": {
+            s.key: {"value": str(s.value) if isinstance(s.value, Path) else s.value,
+                    "source": s.source}
+            for s in settings
+        },
+    }
 
 
 def format_plan(plan: SyncPlan) -> str:

@@ -79,3 +79,11 @@ class LoopingLLM(ExtractiveLLM):
         yield "1"
         for _ in range(settings.max_tokens - 1):
             yield "0"
+
+
+class CrashingLLM(ExtractiveLLM):
+    """Fails with an unexpected error, as a bug would: `fake:crash` (tests exit code 1)."""
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        raise RuntimeError("simulated bug in a backend")
+        yield ""  # pragma: no cover - makes this a generator, like the real backends

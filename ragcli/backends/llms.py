@@ -31,11 +31,15 @@ class LLM(Protocol):
 
 @dataclass(frozen=True)
 class LlmOptions:
-    """How to run a local model."""
+    """How to run a local model, or which OpenAI-compatible server to use instead."""
 
     context_tokens: int = 4096
     threads: int | None = None
     seed: int = 0
+    server_url: str | None = None
+    server_model: str | None = None
+    server_api: str = "chat"
+    api_key: str | None = None
 
 
 class LlamaCppLLM:

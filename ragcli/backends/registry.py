@@ -56,12 +56,20 @@ def make_embedder(spec: str, threads: int | None = None) -> Embedder:
 
 
 def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
-    """Build the LLM a spec names: the bundled model, a .gguf path, or `fake:`."""
+    """Build the LLM: a server when options name one, else the bundled model, a .gguf, `fake:`."""
+    if options.server_url:
+        from ragcli.backends.server import OpenAICompatibleLLM, ServerOptions
+
+        return OpenAICompatibleLLM(ServerOptions(
+            url=options.server_url, model=options.server_model, api_key=options.api_key,
+            api=options.server_api, context_tokens=options.context_tokens,
+        ))
     scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
     if scheme == "fake":
-        from ragcli.backends.fakes import ExtractiveLLM, LoopingLLM
+        from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM
 
-        return LoopingLLM(spec) if rest == "loop" else ExtractiveLLM(spec)
+        fakes = {"loop": LoopingLLM, "crash": CrashingLLM}
+        return fakes.get(rest, ExtractiveLLM)(spec)
     from ragcli.backends.llms import LlamaCppLLM
     from ragcli.backends.models import bundled_llm_path
 

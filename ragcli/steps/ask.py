@@ -74,6 +74,11 @@ class Asker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def llm_spec(self) -> str:
+        """Which LLM answers: a model name or path, or a model at a server."""
+        return self._llm.spec
+
     def retrieve(self, question: str) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
         return self._retriever.retrieve(question, self.options.top_k)
