@@ -31,10 +31,11 @@ from ragcli.settings import (
         default_store_dir,
 )
 
-EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error or settings that disagree
-with the store; 3 no store or empty store; 4 input path not found; 5 model missing, corrupt
-or failed; 6 finished but some files were skipped; 7 store locked by another writer (--no-wait);
-8 nothing relevant found; 9 store unreadable; 130 interrupted."""
+EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
+that disagree with the store; 3 no store or empty store; 4 input path or file not found;
+5 model or LLM server failed; 6 finished but some files were skipped; 7 store locked by
+another writer (--no-wait); 8 nothing relevant found; 9 store unreadable; 130 interrupted.
+Settings: flag > RAG_* environment > config file (rag config shows them) > default."""
 
 app = typer.Typer(
     name="rag",

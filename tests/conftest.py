@@ -39,3 +39,16 @@ def build_pdf(
 def make_pdf() -> MakePdf:
     """Factory: make_pdf(["page one text", ...], owner_password=..., user_password=...)."""
     return build_pdf
+
+
+@pytest.fixture(autouse=True)
+def no_user_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the developer's own config file and RAG_* variables out of every test."""
+    import os
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-config"))
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name)

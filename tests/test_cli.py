@@ -250,3 +250,58 @@ def test_repetition_loop_is_cut_off_and_not_answerable(
     code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
                        "--store", str(store), "--model", "fake:loop")
     assert len(out.splitlines()[0]) < 40 and "repetition" in out
+
+
+def test_every_writing_command_has_json_output(tmp_path: Path, capsys: Capture) -> None:
+    store = str(tmp_path / "store")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nWalruses sleep on ice.\n")
+    (docs / "b.md").write_text("# B\n\nZebras graze.\n")
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:64",
+                       "--dry-run", "--json")
+    assert code == 0
+    assert json.loads(out) == {"add": [str(docs / "a.md"), str(docs / "b.md")], "change": [],
+                               "remove": [], "unchanged": 0}
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:64",
+                       "--json", "--no-index")
+    report = json.loads(out)
+    assert code == 0 and report["added"] == 2 and report["index"] is None
+    assert set(report) == {"added", "changed", "unchanged", "removed", "chunks_added", "skipped",
+                           "index"}
+    code, out, _ = run(capsys, "index", "--store", store, "--json")
+    assert json.loads(out) == {"embedded": 2, "indexed": 2, "rebuilt": True,
+                               "tombstones_dropped": 0, "seconds": json.loads(out)["seconds"]}
+    code, out, _ = run(capsys, "rm", str(docs / "a.md"), "--store", store, "--json")
+    assert json.loads(out) == {"removed": [str(docs / "a.md")], "indexed": 1}
+    code, out, _ = run(capsys, "compact", "--store", store, "--json")
+    assert json.loads(out)["indexed"] == 1 and json.loads(out)["rebuilt"] is True
+
+
+def test_config_shows_each_setting_and_its_source(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "rag.toml"
+    config.write_text('store = "stores/main"\ntemperature = 0.5\n')
+    monkeypatch.setenv("RAG_MODEL", "/models/big.gguf")
+    code, out, _ = run(capsys, "config", "--config", str(config), "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["config_file"] == str(config) and shown["config_file_exists"]
+    settings = shown["settings"]
+    assert settings["store"] == {"value": str(tmp_path / "stores/main"),
+                                 "source": f"config {config}"}
+    assert settings["temperature"] == {"value": 0.5, "source": f"config {config}"}
+    assert settings["model"] == {"value": "/models/big.gguf", "source": "env RAG_MODEL"}
+    assert settings["top_k"] == {"value": 5, "source": "default"}
+    code, out, _ = run(capsys, "config", "--config", str(config))
+    assert "temperature     0.5  [config " in out
+
+
+def test_a_named_config_file_that_is_missing_is_exit_4(tmp_path: Path, capsys: Capture) -> None:
+    code, _, err = run(capsys, "status", "--config", str(tmp_path / "nope.toml"))
+    assert code == ExitCode.INPUT_NOT_FOUND and "nope.toml" in err
+
+
+def test_shell_completion_script_is_available(capsys: Capture) -> None:
+    code, out, _ = run(capsys, "--show-completion", "bash")
+    assert code == 0 and "complete" in out and "rag" in out
