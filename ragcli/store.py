@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragcli.errors import StoreCorruptError, StoreLockedError, StoreNotFoundError
+from ragcli.files import atomic_write_bytes
 from ragcli.records import (
     Chunk,
     ChunkingSettings,
@@ -110,24 +111,6 @@ _CHUNK_COLUMNS = (
     "c.id, c.text, d.path, c.page, c.start_line, c.end_line, c.start_char, c.end_char, c.heading"
 )
 _UNEMBEDDED = "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_sha256 = c.text_sha256)"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never a torn one."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with partial.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 @contextlib.contextmanager
@@ -428,6 +411,15 @@ class Store:
         )
         return [(int(chunk_id), np.frombuffer(blob, dtype="<f4", count=dimension)
                  .astype(np.float32)) for chunk_id, blob in rows]
+
+    def sample_texts(self, count: int) -> list[str]:
+        """Return up to count chunk texts, spread over the store (every n-th chunk)."""
+        total = int(self._query("SELECT COUNT(*) FROM chunks")[0][0])
+        step = max(1, total // max(1, count))
+        rows = self._query("SELECT text FROM chunks WHERE id % ? = 0 LIMIT ?", (step, count))
+        if len(rows) < min(count, total):  # ids are not dense after removals
+            rows = self._query("SELECT text FROM chunks ORDER BY id LIMIT ?", (count,))
+        return [str(row[0]) for row in rows]
 
     def chunk_ids(self) -> NDArray[np.int64]:
         """Return the id of every live chunk."""

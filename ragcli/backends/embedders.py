@@ -45,13 +45,8 @@ class SentenceTransformerEmbedder:
         self.threads = threads
         self._tokenizer: Any = None
         self._model: Any = None
-        config = _read_json(folder / "sentence_bert_config.json")
-        pooling = _read_json(folder / "1_Pooling" / "config.json")
-        self.max_seq_tokens = int(config.get("max_seq_length", 256))
-        dimension = pooling.get("word_embedding_dimension")
-        self.dimension = (
-            int(dimension) if dimension else self._load_model().get_embedding_dimension()
-        )
+        dimension, self.max_seq_tokens = read_sentence_config(folder)
+        self.dimension = dimension or self._load_model().get_embedding_dimension()
         self.max_text_tokens = self.max_seq_tokens - self._special_tokens()
 
     def _load_tokenizer(self) -> Any:
@@ -95,6 +90,11 @@ class SentenceTransformerEmbedder:
     def load(self) -> None:
         self._load_model()
 
+    @property
+    def model(self) -> Any:
+        """The loaded SentenceTransformer (for exporting it)."""
+        return self._load_model()
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encodings = self._load_tokenizer().encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encodings]
@@ -110,6 +110,14 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def read_sentence_config(folder: Path) -> tuple[int, int]:
+    """Return (dimension or 0 if unrecorded, max sequence tokens) of a Sentence-BERT folder."""
+    config = _read_json(folder / "sentence_bert_config.json")
+    pooling = _read_json(folder / "1_Pooling" / "config.json")
+    return int(pooling.get("word_embedding_dimension") or 0), int(
+        config.get("max_seq_length", 256))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

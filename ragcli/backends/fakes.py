@@ -63,6 +63,9 @@ class ExtractiveLLM:
     def count_tokens(self, text: str) -> int:
         return len(_TOKEN.findall(text)) + 1
 
+    def prepare_prefix(self, text: str) -> None:
+        pass
+
     def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
         text = prompt.text or "\n".join(content for _, content in prompt.messages)
         passages = re.findall(r"^\[1\][^\n]*\n(.+?)$", text, flags=re.MULTILINE)

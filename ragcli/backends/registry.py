@@ -55,6 +55,47 @@ def make_embedder(spec: str, threads: int | None = None) -> Embedder:
     return SentenceTransformerEmbedder(canonical_embedder_spec(spec), folder.resolve(), threads)
 
 
+def make_query_embedder(spec: str, threads: int | None, cache_dir: Path) -> Embedder:
+    """Build the embedder for questions: the verified ONNX export when there is one.
+
+    It gives the same vectors (cosine >= 0.9999, checked at export) without importing torch.
+    """
+    embedder = make_embedder(spec, threads)
+    from ragcli.backends.embedders import SentenceTransformerEmbedder
+
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        from ragcli.backends.onnx import OnnxEmbedder, export_dir, verified_export
+
+        model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder))
+        if model is not None:
+            return OnnxEmbedder(embedder.spec, embedder.folder, model, threads)
+    return embedder
+
+
+def prepare_query_embedder(
+    embedder: Embedder, cache_dir: Path, texts: list[str]
+) -> float | None:
+    """Export and check the ONNX query model once; return its lowest cosine, None if n/a.
+
+    Raises nothing: a model that cannot be exported keeps answering through torch.
+    """
+    from ragcli.backends.embedders import SentenceTransformerEmbedder
+
+    if not isinstance(embedder, SentenceTransformerEmbedder) or not texts:
+        return None
+    from ragcli.backends.onnx import export_dir, export_query_model, exportable, verified_export
+
+    directory = export_dir(cache_dir, embedder.spec, embedder.folder)
+    if verified_export(directory) is not None or (directory / "verified.json").is_file():
+        return None
+    if not exportable(embedder.folder):
+        return None
+    try:
+        return export_query_model(embedder, directory, texts)
+    except Exception:  # noqa: BLE001 - an optional speed-up must never fail an index run
+        return None
+
+
 def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     """Build the LLM: a server when options name one, else the bundled model, a .gguf, `fake:`."""
     if options.server_url:
@@ -74,8 +115,8 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     from ragcli.backends.models import bundled_llm_path
 
     if rest in (BUNDLED_LLM, "default"):
-        return LlamaCppLLM(BUNDLED_LLM, bundled_llm_path(cache_dir), options)
+        return LlamaCppLLM(BUNDLED_LLM, bundled_llm_path(cache_dir), options, cache_dir)
     path = Path(rest).expanduser()
     if path.suffix.lower() != ".gguf":
         raise UsageError(f"--model {rest!r} is not a .gguf file")
-    return LlamaCppLLM(str(path), path, options)
+    return LlamaCppLLM(str(path), path, options, cache_dir)

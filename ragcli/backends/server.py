@@ -70,6 +70,9 @@ class OpenAICompatibleLLM:
         """Estimate the tokens a text takes, erring high: the API has no tokenizer."""
         return math.ceil(len(text.encode("utf-8")) / _BYTES_PER_TOKEN)
 
+    def prepare_prefix(self, text: str) -> None:
+        """Do nothing: a server keeps (or not) its own prompt cache."""
+
     def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
         """Yield the answer's text piece by piece as the server sends it."""
         chat = self.options.api == "chat"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ragcli.text.prompts import (
     PromptParts,
     PromptTemplate,
     build_prompt,
+    completion_prefix,
     is_degenerate,
 )
 
@@ -56,13 +58,28 @@ class Asker:
     def __init__(self, options: AskOptions) -> None:
         started = time.perf_counter()
         self.options = options
-        self._retriever = Retriever(options.store_dir, options.retrieval, options.llm.threads)
-        try:
-            self._llm: LLM = make_llm(options.llm_spec, options.llm, options.cache_dir)
-        except BaseException:
-            self._retriever.close()
-            raise
+        # The LLM loads in a thread while the store, index and embedder load here: both
+        # spend their time in C code that releases the GIL.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            llm = pool.submit(self._load_llm)
+            try:
+                self._retriever = Retriever(options.store_dir, options.retrieval,
+                                            options.llm.threads)
+            except BaseException:
+                llm.cancel()
+                raise
+            try:
+                self._llm: LLM = llm.result()
+            except BaseException:
+                self._retriever.close()
+                raise
         self.timings = Timings(load_s=time.perf_counter() - started)
+
+    def _load_llm(self) -> LLM:
+        llm = make_llm(self.options.llm_spec, self.options.llm, self.options.cache_dir)
+        if not llm.has_chat_template:
+            llm.prepare_prefix(completion_prefix(DEFAULT_TEMPLATE))
+        return llm
 
     def close(self) -> None:
         """Release the store."""

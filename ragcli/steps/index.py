@@ -71,8 +71,27 @@ def index_chunks(
             store.save_embeddings(batch, vectors)
             embedded += len(batch)
             progress.advance(len(batch))
+    if embedded:
+        _prepare_queries(store, embedder, progress)
     indexed, removed, rebuilt = update_index(store, manifest, rebuild)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
+
+
+# Texts the ONNX query model is checked on: a few hundred of the store's own, query-sized.
+_CHECK_TEXTS = 300
+_CHECK_CHARS = 300
+
+
+def _prepare_queries(store: Store, embedder: Embedder, progress: Progress) -> None:
+    """Export the embedder for torch-free queries once, while torch is loaded anyway."""
+    from ragcli.backends.registry import prepare_query_embedder
+    from ragcli.settings import model_cache_dir
+
+    texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]
+    lowest = prepare_query_embedder(embedder, model_cache_dir(), texts)
+    if lowest is not None:
+        progress.note(f"exported the embedder for fast queries (lowest cosine against "
+                      f"sentence-transformers on {len(texts)} texts: {lowest:.6f})")
 
 
 def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, int, bool]:

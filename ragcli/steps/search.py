@@ -83,7 +83,8 @@ class Retriever:
             raise
 
     def _open_dense(self, store_dir: Path, threads: int | None) -> None:
-        from ragcli.backends.registry import make_embedder
+        from ragcli.backends.registry import make_query_embedder
+        from ragcli.settings import model_cache_dir
 
         index = self.store.read_index(self.manifest.hnsw)
         if index is None or len(index) == 0:
@@ -94,7 +95,7 @@ class Retriever:
         self._index = index
         # Chunks removed since the index was built: filtered inside every search.
         self._tombstones = np.setdiff1d(index.ids(), self.store.indexable_ids())
-        embedder = make_embedder(self.manifest.embedder, threads)
+        embedder = make_query_embedder(self.manifest.embedder, threads, model_cache_dir())
         embedder.load()
         self._embedder = embedder
 

@@ -84,12 +84,21 @@ def _context(template: PromptTemplate, passages: Sequence[str], chat: bool) -> s
     return "\n".join(ordered)
 
 
-def _completion(template: PromptTemplate, question: str, passages: Sequence[str]) -> str:
+def completion_prefix(template: PromptTemplate) -> str:
+    """The fixed start of every completion prompt: instructions and worked examples.
+
+    LLM backends evaluate it once and keep its state, so each question pays only for its
+    passages and itself.
+    """
     shots = "".join(
         f"Context:\n{context}\nQuestion: {q}\nAnswer: {a}\n\n" for context, q, a in template.shots
     )
+    return f"{template.instructions}\n\n{shots}Context:\n"
+
+
+def _completion(template: PromptTemplate, question: str, passages: Sequence[str]) -> str:
     context = _context(template, passages, chat=False)
-    return f"{template.instructions}\n\n{shots}Context:\n{context}\nQuestion: {question}\nAnswer:"
+    return f"{completion_prefix(template)}{context}\nQuestion: {question}\nAnswer:"
 
 
 def _chat(

@@ -1,0 +1,193 @@
+"""Query embedding without torch: a Sentence-BERT model exported once to ONNX.
+
+`rag ask` and `rag search` embed one short text; importing torch for that costs seconds.
+At index time (torch already loaded) the store's model is exported, checked against
+sentence-transformers on a few hundred texts, and cached; queries then run on onnxruntime
+with the model's own tokenizer. Only the common layout is exported (Transformer, mean
+pooling, Normalize); anything else keeps using sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragcli.errors import ModelError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ragcli.backends.embedders import SentenceTransformerEmbedder
+
+MODEL_FILE = "model.onnx"
+CHECK_FILE = "verified.json"
+# Export is accepted only if every checked text's vector is this close to the original.
+MIN_COSINE = 0.9999
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def export_dir(cache_dir: Path, spec: str, folder: Path) -> Path:
+    """Where the export of one model lives: keyed by its spec and its weights' size/mtime."""
+    stamp = [spec, str(folder)]
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
+        path = folder / name
+        if path.is_file():
+            stat = path.stat()
+            stamp.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    key = hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:16]
+    return cache_dir / "onnx" / key
+
+
+def verified_export(directory: Path) -> Path | None:
+    """Return the exported model if it exists and passed its check, else None."""
+    try:
+        check = json.loads((directory / CHECK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    model = directory / MODEL_FILE
+    return model if check.get("ok") and model.is_file() else None
+
+
+def exportable(folder: Path) -> bool:
+    """Whether the folder is Transformer + mean pooling (+ Normalize), what we can export."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+        v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != (
+            "pooling_mode_mean_tokens"))
+    return kinds[:2] == ["Transformer", "Pooling"] and set(kinds[2:]) <= {"Normalize"} and bool(
+        mean_only)
+
+
+def export_query_model(
+    embedder: SentenceTransformerEmbedder, directory: Path, texts: Sequence[str]
+) -> float:
+    """Export the embedder to ONNX in directory and check it; return the lowest cosine.
+
+    The check is recorded either way, so a model that does not export cleanly is tried once.
+    """
+    import torch
+
+    model: Any = embedder.model
+    transformer = model[0].auto_model.eval()
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".{MODEL_FILE}.{os.getpid()}.part"
+    sample = model.tokenizer(["a short text", "and a second, longer one"], padding=True,
+                             return_tensors="pt")
+    try:
+        # The tracer warns about Python branches in the attention code; they are fixed for
+        # encoders, and the check below compares real outputs anyway. stderr stays quiet.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _last_hidden_state(transformer), tuple(sample[n] for n in _INPUTS), str(partial),
+                input_names=list(_INPUTS), output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in (*_INPUTS,
+                                                                    "last_hidden_state")},
+                opset_version=17, dynamo=False,
+            )
+        os.replace(partial, directory / MODEL_FILE)
+    finally:
+        partial.unlink(missing_ok=True)
+    exported = OnnxEmbedder(embedder.spec, embedder.folder, directory / MODEL_FILE,
+                            embedder.threads)
+    lowest = float(np.min(np.sum(exported.embed(texts) * embedder.embed(texts), axis=1)))
+    check = {"ok": lowest >= MIN_COSINE, "min_cosine": lowest, "texts": len(texts),
+             "spec": embedder.spec}
+    (directory / CHECK_FILE).write_text(json.dumps(check), encoding="utf-8")
+    return lowest
+
+
+def _last_hidden_state(transformer: Any) -> Any:
+    """Wrap a Hugging Face encoder so its export takes positional inputs, returns one tensor."""
+    import torch
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                    token_type_ids=token_type_ids).last_hidden_state
+
+    return LastHiddenState()
+
+
+class OnnxEmbedder:
+    """Embeds with an exported model on onnxruntime: mean pooling, L2 normalisation."""
+
+    def __init__(self, spec: str, folder: Path, model_path: Path, threads: int | None) -> None:
+        from ragcli.backends.embedders import read_sentence_config
+
+        self.spec = spec
+        self.folder = folder
+        self.model_path = model_path
+        self.threads = threads
+        self.dimension, self.max_seq_tokens = read_sentence_config(folder)
+        self._tokenizer: Any = None
+        self._session: Any = None
+        self.max_text_tokens = self.max_seq_tokens - len(self._tokens().encode("").ids)
+
+    def _tokens(self) -> Any:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def load(self) -> None:
+        if self._session is None:
+            try:
+                import onnxruntime
+
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = self.threads or os.cpu_count() or 1
+                options.log_severity_level = 3
+                self._session = onnxruntime.InferenceSession(
+                    str(self.model_path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # any failure to load is a model problem
+                raise ModelError(f"cannot load query model {self.model_path}: {exc}") from exc
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encodings = self._tokens().encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
+        self.load()
+        vectors = [self._embed_batch(texts[i:i + batch_size])
+                   for i in range(0, len(texts), batch_size)]
+        if not vectors:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.concatenate(vectors).astype(np.float32)
+
+    def _embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        encodings = self._tokens().encode_batch(list(texts))
+        longest = min(self.max_seq_tokens, max(len(e.ids) for e in encodings))
+        ids = np.zeros((len(texts), longest), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            # Truncate as sentence-transformers does: keep the start, end with [SEP].
+            pieces = encoding.ids if len(encoding.ids) <= longest else [
+                *encoding.ids[:longest - 1], encoding.ids[-1]]
+            ids[row, :len(pieces)] = pieces
+            mask[row, :len(pieces)] = 1
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                          "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)

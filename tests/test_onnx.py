@@ -1,0 +1,108 @@
+"""Torch-free query embedding: the ONNX export matches sentence-transformers (real model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragcli.backends.embedders import SentenceTransformerEmbedder
+from ragcli.backends.models import BUNDLED_EMBEDDER, bundled_embedder_dir
+from ragcli.backends.onnx import (
+    MIN_COSINE,
+    OnnxEmbedder,
+    export_query_model,
+    exportable,
+    verified_export,
+)
+from ragcli.backends.registry import make_embedder, prepare_query_embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scifact_texts() -> list[str]:
+    lines = (ROOT / "tests/data/scifact-subset/corpus.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return [r["title"] for r in records] + [r["text"][:400] for r in records]
+
+
+def test_only_transformer_mean_pooling_folders_are_exported(tmp_path: Path) -> None:
+    assert exportable(bundled_embedder_dir())
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"type": "sentence_transformers.models.Transformer"},
+        {"type": "sentence_transformers.models.Pooling"}]))
+    (tmp_path / "1_Pooling/config.json").write_text(json.dumps(
+        {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    assert not exportable(tmp_path)
+
+
+def test_fake_embedders_are_never_exported(tmp_path: Path) -> None:
+    assert prepare_query_embedder(make_embedder("fake:64"), tmp_path, ["text"]) is None
+    assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.e2e
+def test_onnx_vectors_match_sentence_transformers_on_hundreds_of_texts(tmp_path: Path) -> None:
+    texts = scifact_texts()
+    check, held_out = texts[:300], texts[300:600]
+    original = SentenceTransformerEmbedder(BUNDLED_EMBEDDER, bundled_embedder_dir())
+    lowest = export_query_model(original, tmp_path, check)
+    model = verified_export(tmp_path)
+    assert lowest >= MIN_COSINE and model is not None
+    exported = OnnxEmbedder(BUNDLED_EMBEDDER, bundled_embedder_dir(), model, None)
+    assert exported.dimension == original.dimension == 384
+    assert exported.max_text_tokens == original.max_text_tokens
+    cosines = np.sum(exported.embed(held_out) * original.embed(held_out), axis=1)
+    assert len(held_out) == 300 and float(cosines.min()) >= MIN_COSINE
+    long_text = ["word " * 600]  # truncated the same way (256 word pieces) on both sides
+    assert float(exported.embed(long_text)[0] @ original.embed(long_text)[0]) >= MIN_COSINE
+
+
+@pytest.mark.e2e
+def test_a_cold_ask_never_imports_torch(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "ragcli", "ingest", "sample_docs", "--store",
+                           str(store), "-q"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    probe = (
+        "import sys\nfrom ragcli.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n"
+        "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', exit.code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "ask", "How many parameters does Grok-0 have?",
+         "--store", str(store)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.stdout.strip().endswith("NO-TORCH 0"), done.stdout + done.stderr
+    assert "33 billion" in done.stdout
+
+
+@pytest.mark.e2e
+def test_a_damaged_prefix_state_is_ignored(tmp_path: Path) -> None:
+    from ragcli.settings import model_cache_dir
+
+    store = tmp_path / "store"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    rag = [sys.executable, "-m", "ragcli"]
+    subprocess.run([*rag, "ingest", "sample_docs", "--store", str(store), "-q"], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
+    ask = [*rag, "ask", "How many parameters does Grok-0 have?", "--store", str(store), "--json"]
+    first = subprocess.run(ask, cwd=ROOT, env=env, capture_output=True, text=True)
+    states = list((model_cache_dir() / "prefix-state").glob("*.bin"))
+    assert first.returncode == 0 and states
+    saved = {path: path.read_bytes() for path in states}
+    try:
+        for path in states:
+            path.write_bytes(b"garbage")
+        damaged = subprocess.run(ask, cwd=ROOT, env=env, capture_output=True, text=True)
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+    assert damaged.returncode == 0, damaged.stderr
+    assert json.loads(damaged.stdout)["answer"] == json.loads(first.stdout)["answer"]
