@@ -9,17 +9,19 @@ pooling, Normalize); anything else keeps using sentence-transformers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ragcli.errors import ModelError
+from ragcli.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -27,15 +29,21 @@ if TYPE_CHECKING:
     from ragcli.backends.embedders import SentenceTransformerEmbedder
 
 MODEL_FILE = "model.onnx"
+INT8_FILE = "model-int8.onnx"
 CHECK_FILE = "verified.json"
 # Export is accepted only if every checked text's vector is this close to the original.
 MIN_COSINE = 0.9999
+# The int8 model embeds documents about twice as fast. Its vectors are close, not equal:
+# on SciFact it measured mean cosine 0.995 and moved nDCG@10 by -0.002 (dense) and
+# +0.002 (hybrid), so it is accepted only when it stays at least this close.
+INT8_MEAN_COSINE = 0.99
+INT8_MIN_COSINE = 0.95
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def export_dir(cache_dir: Path, spec: str, folder: Path) -> Path:
     """Where the export of one model lives: keyed by its spec and its weights' size/mtime."""
-    stamp = [spec, str(folder)]
+    stamp = ["export v2: fp32 + int8", spec, str(folder)]
     for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
         path = folder / name
         if path.is_file():
@@ -45,14 +53,17 @@ def export_dir(cache_dir: Path, spec: str, folder: Path) -> Path:
     return cache_dir / "onnx" / key
 
 
-def verified_export(directory: Path) -> Path | None:
-    """Return the exported model if it exists and passed its check, else None."""
+def verified_export(directory: Path, int8: bool = False) -> Path | None:
+    """Return the exported (or int8) model if it exists and passed its check, else None."""
     try:
         check = json.loads((directory / CHECK_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    model = directory / MODEL_FILE
-    return model if check.get("ok") and model.is_file() else None
+    if int8:
+        model, ok = directory / INT8_FILE, check.get("int8", {}).get("ok")
+    else:
+        model, ok = directory / MODEL_FILE, check.get("ok")
+    return model if ok and model.is_file() else None
 
 
 def exportable(folder: Path) -> bool:
@@ -100,13 +111,54 @@ def export_query_model(
         os.replace(partial, directory / MODEL_FILE)
     finally:
         partial.unlink(missing_ok=True)
+    reference = embedder.embed(texts)
     exported = OnnxEmbedder(embedder.spec, embedder.folder, directory / MODEL_FILE,
                             embedder.threads)
-    lowest = float(np.min(np.sum(exported.embed(texts) * embedder.embed(texts), axis=1)))
-    check = {"ok": lowest >= MIN_COSINE, "min_cosine": lowest, "texts": len(texts),
-             "spec": embedder.spec}
-    (directory / CHECK_FILE).write_text(json.dumps(check), encoding="utf-8")
+    lowest = float(np.min(np.sum(exported.embed(texts) * reference, axis=1)))
+    check: dict[str, Any] = {"ok": lowest >= MIN_COSINE, "min_cosine": lowest,
+                             "texts": len(texts), "spec": embedder.spec}
+    if check["ok"]:
+        check["int8"] = _quantize(directory, embedder, texts, reference)
+    atomic_write_bytes(directory / CHECK_FILE, json.dumps(check).encode("utf-8"))
     return lowest
+
+
+def _quantize(
+    directory: Path, embedder: SentenceTransformerEmbedder, texts: Sequence[str],
+    reference: NDArray[np.float32],
+) -> dict[str, Any]:
+    """Write an int8 copy (per-channel weights of the matrix products) and check it."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    partial = directory / f".{INT8_FILE}.{os.getpid()}.part"
+    try:
+        with warnings.catch_warnings(), _quiet_logging():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(directory / MODEL_FILE), str(partial), per_channel=True,
+                             weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+        os.replace(partial, directory / INT8_FILE)
+    finally:
+        partial.unlink(missing_ok=True)
+    quantized = OnnxEmbedder(embedder.spec, embedder.folder, directory / INT8_FILE,
+                             embedder.threads)
+    cosines = np.sum(quantized.embed(texts) * reference, axis=1)
+    mean, lowest = float(cosines.mean()), float(cosines.min())
+    return {"ok": mean >= INT8_MEAN_COSINE and lowest >= INT8_MIN_COSINE,
+            "mean_cosine": mean, "min_cosine": lowest}
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """Silence onnxruntime.quantization's advice, logged on the root logger."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _last_hidden_state(transformer: Any) -> Any:

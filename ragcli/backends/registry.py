@@ -72,6 +72,25 @@ def make_query_embedder(spec: str, threads: int | None, cache_dir: Path) -> Embe
     return embedder
 
 
+def make_document_embedder(
+    embedder: Embedder, threads: int | None, cache_dir: Path
+) -> Embedder:
+    """Return the checked int8 ONNX copy of the embedder for documents, when there is one.
+
+    It embeds about twice as fast as sentence-transformers in fp32 and was checked against
+    it at export (mean cosine >= 0.99); otherwise the embedder itself.
+    """
+    from ragcli.backends.embedders import SentenceTransformerEmbedder
+
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        from ragcli.backends.onnx import OnnxEmbedder, export_dir, verified_export
+
+        model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8=True)
+        if model is not None:
+            return OnnxEmbedder(embedder.spec, embedder.folder, model, threads)
+    return embedder
+
+
 def prepare_query_embedder(
     embedder: Embedder, cache_dir: Path, texts: list[str]
 ) -> float | None:

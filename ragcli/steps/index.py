@@ -36,9 +36,8 @@ def index(options: IndexOptions, progress: Progress) -> IndexReport:
     with writer_lock(options.store_dir, options.wait, progress.note):
         store, manifest, embedder = open_for_reading(options.store_dir, options.build.threads)
         with store:
-            return index_chunks(
-                store, manifest, embedder, progress, options.batch_size, options.rebuild
-            )
+            return index_chunks(store, manifest, embedder, progress, options.batch_size,
+                                options.rebuild, options.build.int8)
 
 
 def compact(options: IndexOptions, progress: Progress) -> IndexReport:
@@ -59,20 +58,20 @@ def index_chunks(
     progress: Progress,
     batch_size: int,
     rebuild: bool = False,
+    int8: bool = True,
 ) -> IndexReport:
     """Embed missing vectors in committed batches, then bring the index up to date."""
     started = time.perf_counter()
     pending = store.count_unembedded()
     embedded = 0
     if pending:
+        embedder = _fast_embedder(store, embedder, progress, int8)
         progress.start("Embedding chunks", pending)
         for batch in store.iter_unembedded(batch_size):
             vectors = embedder.embed([c.embed_text for c in batch], batch_size)
             store.save_embeddings(batch, vectors)
             embedded += len(batch)
             progress.advance(len(batch))
-    if embedded:
-        _prepare_queries(store, embedder, progress)
     indexed, removed, rebuilt = update_index(store, manifest, rebuild)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
 
@@ -82,16 +81,20 @@ _CHECK_TEXTS = 300
 _CHECK_CHARS = 300
 
 
-def _prepare_queries(store: Store, embedder: Embedder, progress: Progress) -> None:
-    """Export the embedder for torch-free queries once, while torch is loaded anyway."""
-    from ragcli.backends.registry import prepare_query_embedder
+def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: bool) -> Embedder:
+    """Export the model once (torch-free queries, int8 documents); pick the document one."""
+    from ragcli.backends.registry import make_document_embedder, prepare_query_embedder
     from ragcli.settings import model_cache_dir
 
     texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]
     lowest = prepare_query_embedder(embedder, model_cache_dir(), texts)
     if lowest is not None:
-        progress.note(f"exported the embedder for fast queries (lowest cosine against "
-                      f"sentence-transformers on {len(texts)} texts: {lowest:.6f})")
+        progress.note(f"exported the embedder to ONNX for fast queries and int8 ingest "
+                      f"(checked on {len(texts)} texts; lowest cosine {lowest:.6f})")
+    if not int8:
+        return embedder
+    return make_document_embedder(embedder, getattr(embedder, "threads", None),
+                                  model_cache_dir())
 
 
 def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, int, bool]:

@@ -88,7 +88,7 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
             index_report = None
             if options.index:
                 index_report = index_chunks(store, manifest, embedder, progress,
-                                            options.batch_size)
+                                            options.batch_size, int8=options.build.int8)
     return IngestResult(report, index_report)
 
 

@@ -20,6 +20,8 @@ class BuildSettings:
     chunking: ChunkingSettings | None = None
     hnsw: HnswSettings | None = None
     threads: int | None = None
+    # Embed documents with the checked int8 ONNX copy of the model when there is one.
+    int8: bool = True
 
 
 def open_for_writing(

@@ -1,0 +1,340 @@
+"""Scale benchmark: how index build, search latency, recall and memory grow with the store.
+
+Prints one table. Run: python bench/scale_bench.py [--sizes 10000,100000,1000000]
+    [--work-dir DIR] [--queries 200] [--clusters 1000] [--noise 1.0]
+Each size is a real store (SQLite rows, FTS5, embedding cache) filled with synthetic
+chunks and clustered unit vectors, so no embedding model runs: the store's embedder is the
+`fake:384` hashing embedder, which `rag search` loads in no time. The full run (1M) needs
+about 7 GB of disk (TMPDIR, or --work-dir) and 3-4 GiB of memory.
+
+The vectors are drawn around --clusters random unit centres with isotropic gaussian noise;
+neighbours of a query are then points of its own cluster, so the search gets harder as the
+clusters grow (N / --clusters points each), not with N alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import faiss
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from core_bench import RAG, measured, sample_sentences  # noqa: E402
+
+from ragcli.backends.vectors import FaissHnswIndex  # noqa: E402
+from ragcli.records import Chunk, Manifest, SourceFile  # noqa: E402
+from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW  # noqa: E402
+from ragcli.steps.index import update_index  # noqa: E402
+from ragcli.steps.search import RetrievalSettings  # noqa: E402
+from ragcli.store import DATABASE_NAME, FORMAT_VERSION, Store  # noqa: E402
+from ragcli.text.keywords import STOPWORDS  # noqa: E402
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+DIMENSION = 384
+EMBEDDER = f"fake:{DIMENSION}"
+CHUNKS_PER_DOCUMENT = 1_000
+WORDS_PER_CHUNK = 8
+TOP_K = 10
+WARM_UP_QUERIES = 20
+# Targets from the scaling issue, for a 1M-chunk store (reported, never asserted).
+TARGET_P50_MS = 5.0
+TARGET_RECALL = 0.95
+EF_SEARCH_TRADE_OFF = (64, 128)
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """How the synthetic corpus is drawn: seed and spread of the vectors around centres."""
+
+    seed: int = 7
+    clusters: int = 1_000
+    # Norm of the gaussian noise added to a unit centre before normalising: 1.0 puts a
+    # point at cosine ~0.7 from its centre and ~0.5 from its cluster's other points.
+    noise: float = 1.0
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-query search times and recall@k against exact search, at one efSearch and k."""
+
+    p50_ms: float
+    p95_ms: float
+    recall: float
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """What one store size measured."""
+
+    chunks: int
+    fill_s: float
+    build_s: float
+    index_mib: float
+    sqlite_mib: float
+    search: Latency
+    dense_rss_mib: float
+    dense_wall_s: float
+    keyword_rss_mib: float
+    keyword_wall_s: float
+
+
+def vocabulary() -> list[str]:
+    """Distinct lower-case words of sample_docs/, so FTS5 indexes real-looking text."""
+    words = re.findall(r"[a-z]{3,}", " ".join(sample_sentences()).lower())
+    return sorted(set(words) - STOPWORDS)
+
+
+def unit_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Scale each row to length 1."""
+    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+
+
+def near(centres: NDArray[np.float32], count: int, noise: float,
+         rng: np.random.Generator) -> NDArray[np.float32]:
+    """Draw count unit vectors around randomly chosen centres."""
+    picked = centres[rng.integers(0, len(centres), size=count)]
+    spread = rng.standard_normal((count, DIMENSION), dtype=np.float32)
+    return unit_rows(picked + spread * (noise / np.sqrt(DIMENSION)))
+
+
+def synthetic_documents(
+    count: int, synthetic: Synthetic
+) -> Iterator[tuple[SourceFile, list[Chunk], NDArray[np.float32]]]:
+    """Yield documents of CHUNKS_PER_DOCUMENT distinct chunks, with one vector per chunk."""
+    rng = np.random.default_rng(synthetic.seed)
+    centres = unit_rows(rng.standard_normal((synthetic.clusters, DIMENSION), dtype=np.float32))
+    words, pick = vocabulary(), random.Random(synthetic.seed)
+    for first in range(0, count, CHUNKS_PER_DOCUMENT):
+        path = f"/synthetic/doc{first // CHUNKS_PER_DOCUMENT:05d}.txt"
+        chunks, offset = [], 0
+        for ordinal, number in enumerate(range(first, min(count, first + CHUNKS_PER_DOCUMENT))):
+            text = f"synthetic chunk {number} " + " ".join(pick.choices(words, k=WORDS_PER_CHUNK))
+            chunks.append(Chunk(text, path, None, ordinal + 1, ordinal + 1, offset,
+                                offset + len(text)))
+            offset += len(text) + 1
+        digest = hashlib.sha256(path.encode()).hexdigest()
+        yield (SourceFile(path, offset, 0.0, digest), chunks,
+               near(centres, len(chunks), synthetic.noise, rng))
+
+
+def query_vectors(count: int, synthetic: Synthetic) -> NDArray[np.float32]:
+    """Queries drawn like the stored vectors (same centres), but not among them."""
+    centres_rng = np.random.default_rng(synthetic.seed)
+    centres = unit_rows(
+        centres_rng.standard_normal((synthetic.clusters, DIMENSION), dtype=np.float32)
+    )
+    return near(centres, count, synthetic.noise, np.random.default_rng(synthetic.seed + 1))
+
+
+def store_dir(work: Path, chunks: int, synthetic: Synthetic) -> Path:
+    """Where the store of one size and corpus lives, so a kept store is reused only as is."""
+    return work / f"n{chunks}-c{synthetic.clusters}-noise{synthetic.noise:g}-s{synthetic.seed}"
+
+
+def fill_store(root: Path, chunks: int, synthetic: Synthetic) -> float:
+    """Create a store of synthetic chunks and cached vectors; return seconds (0 if reused)."""
+    if (root / DATABASE_NAME).is_file():
+        with Store.open(root) as store:
+            if store.chunk_ids().size == chunks:
+                return 0.0
+        raise SystemExit(f"{root} holds another store; pass an empty --work-dir")
+    started = time.perf_counter()
+    with Store.open(root, create=True) as store:
+        store.write_manifest(Manifest(FORMAT_VERSION, EMBEDDER, DIMENSION, 256, True,
+                                      DEFAULT_CHUNKING, DEFAULT_HNSW))
+        for source, batch, vectors in synthetic_documents(chunks, synthetic):
+            store.replace_document(source, "text", batch)
+            store.save_embeddings(batch, vectors)
+    return time.perf_counter() - started
+
+
+def exact_top_k(store: Store, queries: NDArray[np.float32], k: int) -> list[set[int]]:
+    """The true k nearest ids of each query: `exact_search`'s inner product, in batches."""
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_ids = np.zeros((len(queries), 0), dtype=np.int64)
+    for ids, vectors in store.iter_embedded_vectors(DIMENSION):
+        scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
+        candidates = np.concatenate([best_ids, np.broadcast_to(ids, (len(queries), len(ids)))],
+                                    axis=1)
+        keep = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else \
+            np.argsort(-scores, axis=1)
+        best_scores = np.take_along_axis(scores, keep, axis=1)
+        best_ids = np.take_along_axis(candidates, keep, axis=1)
+    return [set(row.tolist()) for row in best_ids]
+
+
+def timed_searches(index: FaissHnswIndex, queries: NDArray[np.float32], k: int,
+                   truth: list[set[int]]) -> Latency:
+    """Time one search call per query, as `rag search` makes them; recall@TOP_K of each.
+
+    The first queries are run once untimed: the first searches fault the index's pages in.
+    """
+    for query in queries[:WARM_UP_QUERIES]:
+        index.search(query, k)
+    times, recalls = [], []
+    for query, expected in zip(queries, truth, strict=True):
+        started = time.perf_counter()
+        hits = index.search(query, k)
+        times.append(time.perf_counter() - started)
+        found = {chunk_id for chunk_id, _ in hits[:TOP_K]}
+        recalls.append(len(found & expected) / len(expected))
+    times_ms = sorted(t * 1000 for t in times)
+    p95 = times_ms[min(len(times_ms) - 1, round(0.95 * len(times_ms)) - 1)]
+    return Latency(statistics.median(times_ms), p95, statistics.fmean(recalls))
+
+
+def rag_search(root: Path, mode: str, query: str) -> tuple[float, float]:
+    """Run the real `rag search` once in a fresh process; return (wall s, peak RSS MiB)."""
+    return measured([*RAG, "search", query, "--store", str(root), "--mode", mode])
+
+
+def mebibytes(*paths: Path) -> float:
+    """Total size on disk of the files that exist among paths, in MiB."""
+    return sum(p.stat().st_size for p in paths if p.is_file()) / 2**20
+
+
+def measure_size(root: Path, chunks: int, queries: NDArray[np.float32],
+                 synthetic: Synthetic) -> tuple[SizeResult, list[set[int]]]:
+    """Fill (or reuse) one store, build its index and measure search in and out of process."""
+    note(f"{chunks:,} chunks: filling the store in {root}")
+    fill_s = fill_store(root, chunks, synthetic)
+    with Store.open(root) as store:
+        manifest = store.manifest
+        assert manifest is not None
+        note(f"{chunks:,} chunks: building the index (filled in {fill_s:.0f} s)")
+        started = time.perf_counter()
+        update_index(store, manifest, rebuild=True)
+        build_s = time.perf_counter() - started
+        index_path = store.index_path
+        note(f"{chunks:,} chunks: exact search for recall (built in {build_s:.0f} s)")
+        truth = exact_top_k(store, queries, TOP_K)
+    index = FaissHnswIndex.read(index_path, manifest.hnsw)
+    search = timed_searches(index, queries, TOP_K, truth)
+    del index
+    words = vocabulary()
+    dense_wall, dense_rss = rag_search(root, "dense", " ".join(words[:3]))
+    keyword_wall, keyword_rss = rag_search(root, "keyword", " ".join(words[-2:]))
+    database = root / DATABASE_NAME
+    sqlite_mib = mebibytes(database, database.with_name(DATABASE_NAME + "-wal"))
+    result = SizeResult(chunks, fill_s, build_s, mebibytes(index_path), sqlite_mib, search,
+                        dense_rss, dense_wall, keyword_rss, keyword_wall)
+    return result, truth
+
+
+def trade_off(root: Path, queries: NDArray[np.float32],
+              truth: list[set[int]]) -> list[tuple[str, Latency]]:
+    """Latency and recall at lower efSearch, and at the depth `rag search` really asks for."""
+    with Store.open(root) as store:
+        manifest = store.manifest
+        index_path = store.index_path
+    assert manifest is not None
+    rows = []
+    for ef_search in EF_SEARCH_TRADE_OFF:
+        index = FaissHnswIndex.read(index_path, replace(manifest.hnsw, ef_search=ef_search))
+        rows.append((f"efSearch {ef_search}, k {TOP_K}",
+                     timed_searches(index, queries, TOP_K, truth)))
+        del index
+    # Dense and hybrid retrieval take this many candidates, and FAISS searches with
+    # max(efSearch, k): this is the search a `rag search` or `rag ask` query makes.
+    depth = RetrievalSettings().candidates
+    index = FaissHnswIndex.read(index_path, manifest.hnsw)
+    rows.append((f"efSearch {manifest.hnsw.ef_search}, k {depth} (rag search's depth)",
+                 timed_searches(index, queries, depth, truth)))
+    # IndexIDMap opens an OpenMP team for every search, even of one query: on a busy
+    # machine waiting for the second thread costs a scheduler slice (several ms).
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        rows.append((f"efSearch {manifest.hnsw.ef_search}, k {TOP_K}, 1 OpenMP thread",
+                     timed_searches(index, queries, TOP_K, truth)))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return rows
+
+
+def note(message: str) -> None:
+    """Progress on stderr; stdout carries the table only."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def print_results(results: list[SizeResult], extra: list[tuple[str, Latency]],
+                  synthetic: Synthetic) -> None:
+    """Print the table, the latency growth between sizes and the largest size's trade-off."""
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"ragcli scale benchmark ({machine}, {faiss.omp_get_max_threads()} OpenMP threads; "
+          f"{EMBEDDER} store, vectors around "
+          f"{synthetic.clusters} centres, noise {synthetic.noise:g}; HNSW M {DEFAULT_HNSW.m}, "
+          f"efConstruction {DEFAULT_HNSW.ef_construction}, efSearch {DEFAULT_HNSW.ef_search})")
+    header = ("chunks", "fill s", "build s", "index MiB", "sqlite MiB", "p50 ms", "p95 ms",
+              f"recall@{TOP_K}", "dense RSS MiB", "dense wall s", "kw RSS MiB", "kw wall s")
+    rows = [(f"{r.chunks:,}", f"{r.fill_s:.1f}", f"{r.build_s:.1f}", f"{r.index_mib:.0f}",
+             f"{r.sqlite_mib:.0f}", f"{r.search.p50_ms:.2f}", f"{r.search.p95_ms:.2f}",
+             f"{r.search.recall:.3f}", f"{r.dense_rss_mib:.0f}", f"{r.dense_wall_s:.2f}",
+             f"{r.keyword_rss_mib:.0f}", f"{r.keyword_wall_s:.2f}") for r in results]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    for smaller, larger in zip(results, results[1:], strict=False):
+        size_ratio = larger.chunks / smaller.chunks
+        p50_ratio = larger.search.p50_ms / smaller.search.p50_ms
+        verdict = "sub-linear" if p50_ratio < size_ratio else "NOT sub-linear"
+        print(f"p50 {smaller.chunks:,} -> {larger.chunks:,}: x{p50_ratio:.2f} for x"
+              f"{size_ratio:.0f} the chunks ({verdict})")
+    largest = results[-1]
+    print(f"targets at 1,000,000: p50 <= {TARGET_P50_MS:g} ms, recall@{TOP_K} >= "
+          f"{TARGET_RECALL:g}; at {largest.chunks:,}: p50 {largest.search.p50_ms:.2f} ms, "
+          f"recall {largest.search.recall:.3f}")
+    for name, latency in extra:
+        print(f"at {largest.chunks:,}, {name}: p50 {latency.p50_ms:.2f} ms, "
+              f"p95 {latency.p95_ms:.2f} ms, recall@{TOP_K} {latency.recall:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        help="comma-separated chunk counts, multiples of 1000")
+    parser.add_argument("--work-dir", type=Path,
+                        help="keep the stores here; a later run reuses them (not the index)")
+    parser.add_argument("--queries", type=int, default=200, help="query vectors per size")
+    parser.add_argument("--clusters", type=int, default=Synthetic.clusters,
+                        help="cluster centres the vectors are drawn around")
+    parser.add_argument("--noise", type=float, default=Synthetic.noise,
+                        help="noise norm around the unit cluster centres")
+    args = parser.parse_args()
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    synthetic = Synthetic(clusters=args.clusters, noise=args.noise)
+    queries = query_vectors(args.queries, synthetic)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        work = args.work_dir or Path(scratch)
+        results: list[SizeResult] = []
+        truth: list[set[int]] = []
+        for size in sizes:
+            result, truth = measure_size(store_dir(work, size, synthetic), size, queries,
+                                         synthetic)
+            results.append(result)
+        extra = trade_off(store_dir(work, sizes[-1], synthetic), queries, truth)
+    print_results(results, extra, synthetic)
+    note(f"scale benchmark took {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
