@@ -1,6 +1,7 @@
 """Retrieval quality on BEIR SciFact: the README's table, each mode and each figure.
 
-Runs `rag eval` (the real pipeline, bundled MiniLM) on the full test split, on the reduced
+Runs `rag eval` (the real pipeline, bundled MiniLM) on the full test split (int8 document
+embeddings, the default, and --fp32 ones, each in its own kept store), on the reduced
 subset CI runs (tests/data/scifact-subset, written by --write-subset from the same data),
 and with --tune sweeps the hybrid dense weight on the train split, where it was chosen.
 Prints Markdown tables. A kept work folder (bench/out/scifact) makes re-runs skip embedding.
@@ -88,7 +89,8 @@ def tune(dataset: Path, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared/data/scifact")
-    parser.add_argument("--work-dir", type=Path, default=ROOT / "bench/out/scifact")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "bench/out/scifact-int8")
+    parser.add_argument("--fp32-work-dir", type=Path, default=ROOT / "bench/out/scifact")
     parser.add_argument("--tune", action="store_true", help="sweep the weight on train")
     parser.add_argument("--write-subset", action="store_true", help=f"write {SUBSET}")
     args = parser.parse_args()
@@ -99,9 +101,15 @@ def main() -> None:
     print(f"SciFact retrieval, bundled all-MiniLM-L6-v2 ({machine})")
     if args.write_subset:
         write_subset(args.dataset, SUBSET)
-    print_modes("SciFact test, full", run(args.dataset, args.work_dir))
+    default = run(args.dataset, args.work_dir)
+    print_modes("SciFact test, full (default: int8 document embeddings)", default)
+    fp32 = run(args.dataset, args.fp32_work_dir, build=BuildSettings(int8=False))
+    print_modes("SciFact test, full, --fp32 document embeddings", fp32)
+    print("\nnDCG@10 change from fp32 to int8 document embeddings: " + ", ".join(
+        f"{a.mode} {a.scores.ndcg_at_10 - b.scores.ndcg_at_10:+.4f}"
+        for a, b in zip(default.modes, fp32.modes, strict=True)))
     print_modes(f"SciFact test, CI subset ({SUBSET.relative_to(ROOT)})",
-                run(SUBSET, args.work_dir.with_name("scifact-subset")))
+                run(SUBSET, args.work_dir.with_name("scifact-subset-int8")))
     if args.tune:
         tune(args.dataset, args.work_dir)
 

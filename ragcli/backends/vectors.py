@@ -119,6 +119,18 @@ class FaissHnswIndex:
             del banned  # kept alive until the search has run
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
+    @staticmethod
+    def single_query_threads() -> None:
+        """Search with one OpenMP thread: the process only ever asks one query at a time.
+
+        faiss starts a team of threads for every call, even for one query; when another
+        process holds the other core, each search then waits milliseconds for that thread
+        (bench/scale_bench.py measured p50 0.35 ms become 8-12 ms on a shared machine).
+        """
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+
     def to_bytes(self) -> bytes:
         import faiss
 

@@ -92,6 +92,7 @@ class Retriever:
                 f"store {store_dir} has no indexed chunks",
                 "run `rag index` (or `rag ingest PATH`) first, or use --mode keyword",
             )
+        index.single_query_threads()
         self._index = index
         # Chunks removed since the index was built: filtered inside every search.
         self._tombstones = np.setdiff1d(index.ids(), self.store.indexable_ids())
