@@ -44,6 +44,8 @@ bench: setup
 	$(BIN)/python bench/prompt_eval.py --retrieval hybrid --retrieval dense
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/eval_bench.py
+	$(BIN)/python bench/llamaindex_bench.py
+	$(BIN)/python bench/scale_bench.py --sizes 10000,100000,1000000
 
 sample-pdf: setup
 	$(BIN)/python tests/sample_pdf.py
