@@ -105,23 +105,23 @@ _DEFAULT_LLM_API = LlmApi("chat")
 
 
 def _config(path: Path | None) -> Config:
-    """Read the config file and the environment (cheap: one small file, read per use)."""
+    """Read the config file and the environment: once per command."""
     from ragcli.config import load_config
 
     return load_config(path, os.environ)
 
 
-def _store(store: Path | None, config: Path | None) -> Path:
-    return Path(_config(config).value("store", store, default_store_dir()))
+def _store(store: Path | None, settings: Config) -> Path:
+    return Path(settings.value("store", store, default_store_dir()))
 
 
-def _threads(threads: int | None, config: Path | None) -> int | None:
-    value = _config(config).value("threads", threads, None)
+def _threads(threads: int | None, settings: Config) -> int | None:
+    value = settings.value("threads", threads, None)
     return None if value is None else int(value)
 
 
-def _embedder(embed_model: str | None, config: Path | None) -> str | None:
-    value = _config(config).value("embedder", embed_model, None)
+def _embedder(embed_model: str | None, settings: Config) -> str | None:
+    value = settings.value("embedder", embed_model, None)
     return None if value is None else str(value)
 
 
@@ -176,6 +176,7 @@ def ingest(
     from ragcli.steps.ingest import ingest as run_ingest
     from ragcli.steps.opening import BuildSettings
 
+    settings = _config(config)
     targets = list(paths or [])
     if files_from is not None:
         targets += _read_path_list(files_from, null)
@@ -183,9 +184,10 @@ def ingest(
         raise typer.BadParameter("give PATH... or --files-from FILE", param_hint="PATH")
     options = IngestOptions(
         paths=tuple(targets),
-        store_dir=_store(store, config),
-        build=BuildSettings(_embedder(embed_model, config), _chunking(chunk_tokens, overlap_tokens),
-                            None, _threads(threads, config), int8=not fp32),
+        store_dir=_store(store, settings),
+        build=BuildSettings(_embedder(embed_model, settings),
+                            _chunking(chunk_tokens, overlap_tokens), None,
+                            _threads(threads, settings), int8=not fp32),
         defaults=_default_manifest(),
         discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ())),
         index=index,
@@ -258,9 +260,10 @@ def index_command(
     from ragcli.steps.index import index as run_index
     from ragcli.steps.opening import BuildSettings, check_embedder
 
-    embedder = _embedder(embed_model, config)
-    build = BuildSettings(embedder, None, None, _threads(threads, config), int8=not fp32)
-    options = IndexOptions(_store(store, config), build, batch_size, rebuild, wait=not no_wait)
+    settings = _config(config)
+    embedder = _embedder(embed_model, settings)
+    build = BuildSettings(embedder, None, None, _threads(threads, settings), int8=not fp32)
+    options = IndexOptions(_store(store, settings), build, batch_size, rebuild, wait=not no_wait)
     if embedder is not None:
         check_embedder(options.store_dir, embedder)
     with output.ProgressBar(quiet) as progress:
@@ -281,7 +284,8 @@ def compact(
     from ragcli.steps.index import compact as run_compact
     from ragcli.steps.opening import BuildSettings
 
-    options = IndexOptions(_store(store, config), BuildSettings(), wait=not no_wait)
+    settings = _config(config)
+    options = IndexOptions(_store(store, settings), BuildSettings(), wait=not no_wait)
     with output.ProgressBar(quiet) as progress:
         report = run_compact(options, progress)
     _print_index(report, json_out)
@@ -301,7 +305,8 @@ def sources(
     """List the stored documents with their chunk counts."""
     from ragcli.steps.documents import list_documents
 
-    documents = list_documents(_store(store, config))
+    settings = _config(config)
+    documents = list_documents(_store(store, settings))
     if json_out:
         output.print_json([output.document_json(d) for d in documents])
     else:
@@ -320,8 +325,9 @@ def rm(
     """Remove documents (and everything stored under a folder) from the store."""
     from ragcli.steps.documents import remove_documents
 
+    settings = _config(config)
     note = (lambda _: None) if quiet else output.note
-    result = remove_documents(_store(store, config), paths, not no_wait, note)
+    result = remove_documents(_store(store, settings), paths, not no_wait, note)
     if json_out:
         output.print_json({"removed": result.paths, "indexed": result.indexed})
     else:
@@ -400,23 +406,19 @@ def ask(
     from ragcli.steps.ask import Asker, AskOptions
     from ragcli.steps.search import RetrievalSettings
 
-    batch = question == "-" or (question is None and not sys.stdin.isatty())
-    if question is None and not batch:
-        raise typer.BadParameter(
-            "give a QUESTION, or '-' to read questions from stdin", param_hint="QUESTION"
-        )
+    batch = _from_stdin(question, "QUESTION", "questions")
     settings = _config(config)
     llm = LlmOptions(
         context_tokens=int(settings.value("context_tokens", context_tokens,
                                           DEFAULT_CONTEXT_TOKENS)),
-        threads=_threads(threads, config),
+        threads=_threads(threads, settings),
         server_url=settings.value("llm_url", llm_url, None),
         server_model=settings.value("llm_model", llm_model, None),
         server_api=llm_api.value,
         api_key=os.environ.get(API_KEY_ENV) or None,
     )
     options = AskOptions(
-        store_dir=_store(store, config),
+        store_dir=_store(store, settings),
         llm_spec=str(settings.value("model", model, DEFAULT_LLM)),
         llm=llm,
         cache_dir=model_cache_dir(),
@@ -426,7 +428,7 @@ def ask(
         ),
         top_k=int(settings.value("top_k", top_k, DEFAULT_TOP_K)),
         min_score=min_score,
-        retrieval=RetrievalSettings(mode=_mode(mode, config)),
+        retrieval=RetrievalSettings(mode=_mode(mode, settings)),
     )
     style = "stream" if stream_json else "json" if json_out else "text"
     reply = _context if context_only else _answer
@@ -449,6 +451,15 @@ def ask(
                 reply(asker, line.strip(), style, heading=True)
                 _timings(asker, verbose and not quiet)
                 first = False
+
+
+def _from_stdin(argument: str | None, name: str, plural: str) -> bool:
+    """Whether lines come from stdin: '-' or no argument with piped input; else need one."""
+    batch = argument == "-" or (argument is None and not sys.stdin.isatty())
+    if argument is None and not batch:
+        raise typer.BadParameter(f"give a {name}, or '-' to read {plural} from stdin",
+                                 param_hint=name)
+    return batch
 
 
 def _timings(asker: Asker, verbose: bool) -> None:
@@ -495,8 +506,8 @@ def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
     return bool(parts.passages)
 
 
-def _mode(mode: Mode | None, config: Path | None) -> str:
-    return str(_config(config).value("mode", None if mode is None else mode.value, DEFAULT_MODE))
+def _mode(mode: Mode | None, settings: Config) -> str:
+    return str(settings.value("mode", None if mode is None else mode.value, DEFAULT_MODE))
 
 
 @app.command()
@@ -523,14 +534,12 @@ def search(
     from ragcli.steps.search import RetrievalSettings, SearchOptions
     from ragcli.steps.search import search as run_search
 
-    batch = query == "-" or (query is None and not sys.stdin.isatty())
-    if query is None and not batch:
-        raise typer.BadParameter("give a QUERY, or '-' to read queries from stdin",
-                                 param_hint="QUERY")
+    settings = _config(config)
+    batch = _from_stdin(query, "QUERY", "queries")
     queries = (line.strip() for line in sys.stdin if line.strip()) if batch else iter([query])
-    chosen = _mode(mode, config)
-    options = SearchOptions(_store(store, config), RetrievalSettings(mode=chosen), top_k,
-                            _threads(threads, config))
+    chosen = _mode(mode, settings)
+    options = SearchOptions(_store(store, settings), RetrievalSettings(mode=chosen), top_k,
+                            _threads(threads, settings))
     found = False
     started = time.perf_counter()
     for text, hits in run_search(options, queries):  # type: ignore[arg-type]
@@ -586,12 +595,13 @@ def evaluate(
     from ragcli.steps.evaluate import evaluate as run_eval
     from ragcli.steps.opening import BuildSettings
 
+    settings = _config(config)
     chosen = tuple(m.value for m in modes) if modes else RETRIEVAL_MODES
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
-        build=BuildSettings(_embedder(embed_model, config), None, None,
-                            _threads(threads, config)),
+        build=BuildSettings(_embedder(embed_model, settings), None, None,
+                            _threads(threads, settings)),
         defaults=_default_manifest(),
         split=split,
         max_queries=max_queries,
@@ -634,8 +644,9 @@ def status(
     """Show what the store holds: documents, chunks, vectors, index, models."""
     from ragcli.steps.status import status as run_status
 
-    report = run_status(_store(store, config))
-    llm = str(_config(config).value("model", None, DEFAULT_LLM))
+    settings = _config(config)
+    report = run_status(_store(store, settings))
+    llm = str(settings.value("model", None, DEFAULT_LLM))
     if json_out:
         output.print_json(output.status_json(report, llm))
     else:

@@ -215,10 +215,10 @@ class Store:
         rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest'")
         return bool(rows)
 
-    def _create_schema(self) -> None:
-        """Create missing tables in one transaction: a kill never leaves half a schema."""
+    def _create_schema(self, then: str = "") -> None:
+        """Create missing tables (then run `then`) in one transaction: never half a schema."""
         try:
-            self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+            self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\n{then}\nCOMMIT;")
         except sqlite3.DatabaseError as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -237,20 +237,11 @@ class Store:
         """Bring a format-2 store to format 3: add and fill the keyword index."""
         if self._manifest_values().get("format_version") not in _UPGRADABLE_VERSIONS:
             return
-        try:
-            with self._transaction():
-                # Checked again inside the transaction: another process may have upgraded.
-                if self._manifest_values().get("format_version") == FORMAT_VERSION:
-                    return
-                for statement in _split_script(_SCHEMA):
-                    self._db.execute(statement)
-                self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
-                self._db.execute(
-                    "UPDATE manifest SET value = ? WHERE key = 'format_version'",
-                    (json.dumps(FORMAT_VERSION),),
-                )
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"cannot upgrade store {self.root}: {exc}") from exc
+        # Idempotent: if another process upgraded meanwhile, this rebuilds the same index.
+        self._create_schema(
+            "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');\n"
+            f"UPDATE manifest SET value = '{FORMAT_VERSION}' WHERE key = 'format_version';"
+        )
 
     @property
     def manifest(self) -> Manifest | None:
@@ -554,20 +545,6 @@ class Store:
             indexed = len(held) - tombstones
         return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
                            index_bytes, manifest)
-
-
-def _split_script(script: str) -> list[str]:
-    """Split the schema script into statements (trigger bodies keep their inner semicolons)."""
-    statements: list[str] = []
-    current = ""
-    for line in script.splitlines(keepends=True):
-        if line.lstrip().startswith("--"):
-            continue
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return [statement for statement in statements if statement]
 
 
 def _as_matrix(

@@ -51,15 +51,7 @@ class SentenceTransformerEmbedder:
 
     def _load_tokenizer(self) -> Any:
         if self._tokenizer is None:
-            from tokenizers import Tokenizer
-
-            path = self.folder / "tokenizer.json"
-            if not path.is_file():
-                raise ModelError(f"embedder folder {self.folder} has no tokenizer.json")
-            tokenizer = Tokenizer.from_file(str(path))
-            tokenizer.no_truncation()
-            tokenizer.no_padding()
-            self._tokenizer = tokenizer
+            self._tokenizer = load_tokenizer(self.folder)
         return self._tokenizer
 
     def _special_tokens(self) -> int:
@@ -110,6 +102,19 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """Load a model folder's own tokenizer.json, with no truncation and no padding."""
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"embedder folder {folder} has no tokenizer.json")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def read_sentence_config(folder: Path) -> tuple[int, int]:

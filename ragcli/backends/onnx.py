@@ -194,12 +194,9 @@ class OnnxEmbedder:
 
     def _tokens(self) -> Any:
         if self._tokenizer is None:
-            from tokenizers import Tokenizer
+            from ragcli.backends.embedders import load_tokenizer
 
-            tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            tokenizer.no_padding()
-            tokenizer.no_truncation()
-            self._tokenizer = tokenizer
+            self._tokenizer = load_tokenizer(self.folder)
         return self._tokenizer
 
     def load(self) -> None:

@@ -60,34 +60,28 @@ def make_query_embedder(spec: str, threads: int | None, cache_dir: Path) -> Embe
 
     It gives the same vectors (cosine >= 0.9999, checked at export) without importing torch.
     """
-    embedder = make_embedder(spec, threads)
-    from ragcli.backends.embedders import SentenceTransformerEmbedder
-
-    if isinstance(embedder, SentenceTransformerEmbedder):
-        from ragcli.backends.onnx import OnnxEmbedder, export_dir, verified_export
-
-        model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder))
-        if model is not None:
-            return OnnxEmbedder(embedder.spec, embedder.folder, model, threads)
-    return embedder
+    return onnx_copy(make_embedder(spec, threads), cache_dir, int8=False)
 
 
-def make_document_embedder(
-    embedder: Embedder, threads: int | None, cache_dir: Path
-) -> Embedder:
+def make_document_embedder(embedder: Embedder, cache_dir: Path) -> Embedder:
     """Return the checked int8 ONNX copy of the embedder for documents, when there is one.
 
     It embeds about twice as fast as sentence-transformers in fp32 and was checked against
     it at export (mean cosine >= 0.99); otherwise the embedder itself.
     """
+    return onnx_copy(embedder, cache_dir, int8=True)
+
+
+def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool) -> Embedder:
+    """Return the checked ONNX (or int8) export of a Sentence-BERT embedder, else itself."""
     from ragcli.backends.embedders import SentenceTransformerEmbedder
 
     if isinstance(embedder, SentenceTransformerEmbedder):
         from ragcli.backends.onnx import OnnxEmbedder, export_dir, verified_export
 
-        model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8=True)
+        model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8)
         if model is not None:
-            return OnnxEmbedder(embedder.spec, embedder.folder, model, threads)
+            return OnnxEmbedder(embedder.spec, embedder.folder, model, embedder.threads)
     return embedder
 
 

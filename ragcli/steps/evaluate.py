@@ -89,7 +89,7 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
                 reports.append(_run_mode(retriever, dataset, names, progress))
                 if recall is None and mode != "keyword":
                     recall = _hnsw_recall(retriever, dataset, progress)
-                chunks = retriever.store.status().chunks
+                chunks = len(retriever.store.chunk_ids())
     return EvalReport(str(options.dataset), options.split, len(names), chunks,
                       len(dataset.queries), tuple(reports), recall, ingest_s)
 

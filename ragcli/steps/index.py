@@ -93,8 +93,7 @@ def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: b
                       f"(checked on {len(texts)} texts; lowest cosine {lowest:.6f})")
     if not int8:
         return embedder
-    return make_document_embedder(embedder, getattr(embedder, "threads", None),
-                                  model_cache_dir())
+    return make_document_embedder(embedder, model_cache_dir())
 
 
 def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, int, bool]:
