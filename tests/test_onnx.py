@@ -106,3 +106,32 @@ def test_a_damaged_prefix_state_is_ignored(tmp_path: Path) -> None:
             path.write_bytes(data)
     assert damaged.returncode == 0, damaged.stderr
     assert json.loads(damaged.stdout)["answer"] == json.loads(first.stdout)["answer"]
+
+
+@pytest.mark.e2e
+def test_ingest_exports_once_and_embeds_documents_with_int8_unless_fp32(tmp_path: Path) -> None:
+    from ragcli.store import Store
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def ingest(store: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ragcli", "ingest", "sample_docs",
+                               "--store", str(store), *flags], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+
+    first = ingest(tmp_path / "int8")
+    assert first.returncode == 0, first.stderr
+    assert "exported the embedder to ONNX" in first.stderr
+    checks = list((tmp_path / "cache").rglob("verified.json"))
+    assert len(checks) == 1 and json.loads(checks[0].read_text())["int8"]["ok"] is True
+    second = ingest(tmp_path / "fp32", "--fp32")
+    assert second.returncode == 0 and "exported" not in second.stderr
+
+    def vectors(store: Path) -> np.ndarray:
+        with Store.open(store) as opened:
+            return opened.embedded_vectors(384)[1]
+
+    int8, fp32 = vectors(tmp_path / "int8"), vectors(tmp_path / "fp32")
+    cosines = np.sum(int8 * fp32, axis=1)
+    assert float(cosines.mean()) >= 0.99  # the same model ...
+    assert not np.allclose(int8, fp32, atol=1e-4)  # ... through two different paths
