@@ -77,7 +77,8 @@ class Hit:
 class Passage:
     """One numbered block of prompt context: retrieved chunks merged, deduplicated, cut.
 
-    `text` is exactly what the prompt holds; lines are those of `text` in the file.
+    `text` is exactly what the prompt holds; lines are those of `text` in the file, and
+    `start_char` is where `text` starts in the file's (or the PDF page's) text.
     """
 
     number: int
@@ -88,6 +89,7 @@ class Passage:
     heading: str
     text: str
     hits: tuple[Hit, ...]
+    start_char: int = 0
 
     @property
     def score(self) -> float:
@@ -190,13 +192,37 @@ class StoreStatus:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """Where an answer stands in a passage: the exact span and the sentence around it.
+
+    `line` is the file line of the span; `start_char`/`end_char` place the span in the
+    file's text (a PDF page's text for PDFs).
+    """
+
+    passage: int
+    path: str
+    page: int | None
+    line: int
+    sentence: str
+    start_char: int
+    end_char: int
+
+
+@dataclass(frozen=True)
 class Answer:
-    """A generated answer and the numbered passages it was given."""
+    """A generated answer, the numbered passages it was given, and what supports it.
+
+    `grounded` is True when the answer's content words (numbers, names, links) all appear in
+    the passages; `evidence` is the sentence it was found in, when one was.
+    """
 
     question: str
     text: str
     passages: tuple[Passage, ...]
     answerable: bool = True
+    evidence: Evidence | None = None
+    grounded: bool = False
+    strategy: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,6 +237,21 @@ class Prompt:
     def is_chat(self) -> bool:
         """Whether this prompt goes through the model's chat template."""
         return bool(self.messages)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole generated answer and how likely the model found it.
+
+    `logprob` is the sum of the log-probabilities of its tokens and of the token that ended
+    it (None from a backend that does not report them); `looped` says generation was cut
+    at a repetition loop, `text` then holds what came before it.
+    """
+
+    text: str
+    logprob: float | None
+    tokens: int
+    looped: bool = False
 
 
 @dataclass(frozen=True)
