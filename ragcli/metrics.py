@@ -1,4 +1,4 @@
-"""Retrieval quality and latency figures, computed as BEIR and pytrec_eval compute them.
+"""Retrieval and answer quality figures, computed as BEIR, pytrec_eval and SQuAD compute them.
 
 Graded relevance is a gain as is (linear, like pytrec_eval's ndcg_cut), so nDCG figures are
 comparable with published BEIR tables. A grade of 0 or below means "judged, not relevant".
@@ -7,6 +7,9 @@ comparable with published BEIR tables. A grade of 0 or below means "judged, not 
 from __future__ import annotations
 
 import math
+import re
+import string
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -101,3 +104,36 @@ def _dcg(gains: Sequence[int]) -> float:
 def _check_cutoff(k: int) -> None:
     if k < 1:
         raise ValueError(f"cut-off k must be at least 1, got {k}")
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def squad_normalize(text: str) -> str:
+    """Normalise an answer as the official SQuAD v1.1 script does.
+
+    Lower-case, drop punctuation and the articles a/an/the, collapse white space.
+    """
+    text = "".join(char for char in text.lower() if char not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """Return 1.0 when the normalised prediction equals any normalised gold answer."""
+    predicted = squad_normalize(prediction)
+    return float(any(predicted == squad_normalize(gold) for gold in golds))
+
+
+def answer_f1(prediction: str, golds: Sequence[str]) -> float:
+    """Return the best token-overlap F1 of the prediction against any gold answer."""
+    return max((_token_f1(prediction, gold) for gold in golds), default=0.0)
+
+
+def _token_f1(prediction: str, gold: str) -> float:
+    predicted, expected = squad_normalize(prediction).split(), squad_normalize(gold).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
