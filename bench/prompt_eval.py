@@ -1,10 +1,11 @@
-"""Measure prompt templates on a reading-comprehension set over sample_docs/.
+"""Measure answering strategies and prompt templates on a QA set over sample_docs/.
 
-For each template, each question is answered twice by the real bundled models: once with
-only the passage holding the answer (`oracle`, the measurement the prompt is designed on)
-and once with what `rag ask` retrieves (`retrieved`). Prints token F1 (SQuAD-style),
-the share of answers containing a gold answer, and how often unanswerable questions are
-declined. Run: python bench/prompt_eval.py [--qa FILE] [--store DIR]
+For each strategy (the `sequence` strategy, and the `packed` strategy with each of its
+templates), each question is answered twice by the real bundled models: once with only the
+passage holding the answer (`oracle`, the measurement the prompt is designed on) and once
+with what `rag ask` retrieves (`retrieved`). Prints token F1 (SQuAD-style), the share of
+answers containing a gold answer, and how often unanswerable questions are declined.
+Run: python bench/prompt_eval.py [--qa FILE] [--store DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
+from ragcli.answering.packed import PackedStrategy  # noqa: E402
+from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
 from ragcli.backends.llms import LlmOptions  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
 from ragcli.settings import model_cache_dir  # noqa: E402
@@ -33,14 +37,24 @@ from ragcli.steps.progress import SilentProgress  # noqa: E402
 from ragcli.steps.search import RetrievalSettings  # noqa: E402
 from ragcli.text import prompts  # noqa: E402
 
-TEMPLATES = {
-    "instructions only": replace(prompts.DEFAULT_TEMPLATE, shots=()),
-    "2 shots (no counting)": replace(
+TEMPLATES: dict[str, prompts.PromptTemplate | None] = {
+    "sequence (default)": None,
+    "packed: instructions only": replace(prompts.DEFAULT_TEMPLATE, shots=()),
+    "packed: 2 shots (no counting)": replace(
         prompts.DEFAULT_TEMPLATE, shots=(prompts.SHOTS[0], prompts.SHOTS[2])
     ),
-    "3 shots, best first": replace(prompts.DEFAULT_TEMPLATE, best_last=False),
-    "default (3 shots, best last)": prompts.DEFAULT_TEMPLATE,
+    "packed: 3 shots, best first": replace(prompts.DEFAULT_TEMPLATE, best_last=False),
+    "packed (3 shots, best last)": prompts.DEFAULT_TEMPLATE,
 }
+
+
+def strategy_for(asker: Asker, name: str) -> Strategy:
+    """The sequence strategy, or the packed strategy with one of its templates."""
+    settings = AnswerSettings(asker.options.generation, strict=False)
+    template = TEMPLATES[name]
+    if template is None:
+        return SequenceStrategy(asker._llm, settings)
+    return PackedStrategy(asker._llm, settings, template)
 
 
 def normalise(text: str) -> list[str]:
@@ -91,7 +105,6 @@ def evaluate(
     rows = []
     oracle_asker = next(iter(askers.values()))
     for name in templates:
-        template = TEMPLATES[name]
         for mode in ("oracle", *(f"retrieved ({m})" for m in askers)):
             asker = oracle_asker if mode == "oracle" else askers[mode[11:-1]]
             f1s, found, declined, answerable_n, unanswerable_n = [], 0, 0, 0, 0
@@ -103,7 +116,8 @@ def evaluate(
                     hits = [gold] if gold else []
                 else:
                     hits = asker.relevant(question)
-                text = asker.generate(question, hits, template=template).text if hits else (
+                strategy = strategy_for(asker, name)
+                text = asker.generate(question, hits, strategy=strategy).text if hits else (
                     prompts.NOT_FOUND
                 )
                 if answers:
@@ -154,10 +168,10 @@ def main() -> None:
                 asker.close()
     answerable = sum(1 for i in items if i["answers"])
     print(f"{len(items)} questions ({answerable} answerable), bundled models, max_tokens 48")
-    print(f"{'template':28} {'mode':20} {'F1':>6} {'gold in answer':>15} "
+    print(f"{'strategy / template':32} {'mode':20} {'F1':>6} {'gold in answer':>15} "
           f"{'declined unanswerable':>22} {'s/question':>11}")
     for row in rows:
-        print(f"{row['template']:28} {row['mode']:20} {row['f1']:6.1f} "
+        print(f"{row['template']:32} {row['mode']:20} {row['f1']:6.1f} "
               f"{row['contains_gold']:14.1f}% {row['declined_unanswerable']:21.1f}% "
               f"{row['s_per_question']:11.2f}")
 

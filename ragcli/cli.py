@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from ragcli.config import API_KEY_ENV
 from ragcli.errors import ExitCode, InputNotFoundError, RagError
 from ragcli.settings import (
+    ANSWER_STRATEGIES,
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_EMBED_BATCH,
     DEFAULT_EMBEDDER,
@@ -26,9 +27,10 @@ from ragcli.settings import (
     DEFAULT_MIN_SCORE,
     DEFAULT_MODE,
     DEFAULT_SEARCH_K,
+    DEFAULT_STRATEGY,
     DEFAULT_TOP_K,
     RETRIEVAL_MODES,
-        default_store_dir,
+    default_store_dir,
 )
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
@@ -100,6 +102,9 @@ ModeOpt = Annotated[
         f"[env RAG_MODE; default: {DEFAULT_MODE}].", show_default=False,
     ),
 ]
+StrategyChoice = Enum(  # type: ignore[misc]
+    "StrategyChoice", {name: name for name in ANSWER_STRATEGIES}, type=str
+)
 LlmApi = Enum("LlmApi", {"chat": "chat", "completion": "completion"}, type=str)
 _DEFAULT_LLM_API = LlmApi("chat")
 
@@ -387,6 +392,20 @@ def ask(
         float,
         typer.Option("--min-score", help="Best cosine score below which nothing is relevant."),
     ] = DEFAULT_MIN_SCORE,
+    strategy: Annotated[
+        Optional[StrategyChoice],  # noqa: UP045
+        typer.Option(
+            "--strategy", help="How the model reads the passages: sequence (one at a time, "
+            "answers weighed by retrieval score and model probability) or packed (all in one "
+            f"prompt, streamed) [env RAG_STRATEGY; default: {DEFAULT_STRATEGY}].",
+            show_default=False,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Say \"The context does not say.\" rather than give an "
+                     "answer whose names or numbers are in no passage."),
+    ] = False,
     context_only: Annotated[
         bool,
         typer.Option("--context-only", help="Print the context the model would get; no answer."),
@@ -426,6 +445,9 @@ def ask(
             max_tokens=max_tokens,
             temperature=float(settings.value("temperature", temperature, 0.0)),
         ),
+        strategy=str(settings.value("strategy", None if strategy is None else strategy.value,
+                                    DEFAULT_STRATEGY)),
+        strict=strict,
         top_k=int(settings.value("top_k", top_k, DEFAULT_TOP_K)),
         min_score=min_score,
         retrieval=RetrievalSettings(mode=_mode(mode, settings)),
@@ -435,7 +457,8 @@ def ask(
     with Asker(options) as asker:
         if verbose and not quiet:
             output.note(f"loaded store and models in {asker.timings.load_s:.2f} s "
-                        f"({asker.llm_spec}, mode {options.retrieval.mode})")
+                        f"({asker.llm_spec}, mode {options.retrieval.mode}, "
+                        f"strategy {options.strategy})")
         if not batch:
             assert question is not None
             answered = reply(asker, question, style, heading=False)
@@ -491,7 +514,8 @@ def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
         output.write(f"Q: {question}\n")
     answer = asker.ask(question, on_text=output.write)
     cited = cited_numbers(answer.text, answer.passages)
-    output.write("\n" + output.format_sources(answer.passages, cited))
+    output.write("\n" + output.format_support(answer)
+                 + output.format_sources(answer.passages, cited))
     return answer.answerable
 
 
@@ -628,7 +652,8 @@ def config_command(
     settings = _config(config)
     defaults = {"store": default_store_dir(), "embedder": DEFAULT_EMBEDDER, "model": DEFAULT_LLM,
                 "top_k": DEFAULT_TOP_K, "threads": None, "context_tokens": DEFAULT_CONTEXT_TOKENS,
-                "temperature": 0.0, "mode": DEFAULT_MODE, "llm_url": None, "llm_model": None}
+                "temperature": 0.0, "mode": DEFAULT_MODE, "strategy": DEFAULT_STRATEGY,
+                "llm_url": None, "llm_model": None}
     effective = [settings.setting(key, None, defaults[key]) for key in KEYS]
     exists = settings.path.is_file()
     if json_out:

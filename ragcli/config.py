@@ -65,6 +65,14 @@ def _mode(value: Any) -> str:
     return str(value)
 
 
+def _strategy(value: Any) -> str:
+    from ragcli.settings import ANSWER_STRATEGIES
+
+    if value not in ANSWER_STRATEGIES:
+        raise ValueError(f"must be one of {', '.join(ANSWER_STRATEGIES)}")
+    return str(value)
+
+
 def _url(value: Any) -> str:
     text = _text(value)
     parsed = urlparse(text)
@@ -93,6 +101,7 @@ KEYS: dict[str, Key] = {key.name: key for key in (
     Key("context_tokens", "RAG_CONTEXT_TOKENS", "--context-tokens", _positive_int(256)),
     Key("temperature", "RAG_TEMPERATURE", "--temperature", _temperature),
     Key("mode", "RAG_MODE", "--mode", _mode),
+    Key("strategy", "RAG_STRATEGY", "--strategy", _strategy),
     Key("llm_url", "RAG_LLM_URL", "--llm-url", _url),
     Key("llm_model", "RAG_LLM_MODEL", "--llm-model", _text),
 )}

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from ragcli.records import (
     Answer,
+    Evidence,
     Hit,
     IndexReport,
     IngestReport,
@@ -166,8 +167,40 @@ def answer_json(answer: Answer, cited: set[int]) -> dict[str, Any]:
         "question": answer.question,
         "answer": answer.text,
         "answerable": answer.answerable,
+        "grounded": answer.grounded,
+        "evidence": None if answer.evidence is None else evidence_json(answer.evidence),
+        "strategy": answer.strategy,
         "sources": [source_json(p, p.number in cited) for p in answer.passages],
     }
+
+
+def evidence_json(evidence: Evidence) -> dict[str, Any]:
+    """The passage sentence that supports an answer, as it appears in --json output."""
+    return {
+        "passage": evidence.passage,
+        "path": evidence.path,
+        "page": evidence.page,
+        "line": evidence.line,
+        "sentence": evidence.sentence,
+        "start_char": evidence.start_char,
+        "end_char": evidence.end_char,
+    }
+
+
+def format_support(answer: Answer) -> str:
+    """The lines under an answer: its quoted evidence, or a warning that nothing supports it."""
+    if not answer.answerable:
+        return ""
+    if answer.evidence is not None:
+        evidence = answer.evidence
+        where = f"{display_path(evidence.path)}:{evidence.line}"
+        if evidence.page is not None:
+            where += f" [page {evidence.page}]"
+        return f'  "{evidence.sentence}" [{evidence.passage}] ({where})\n'
+    if not answer.grounded:
+        return "  (!) not found in the passages: names or numbers in this answer may be " \
+            "invented; --strict declines such answers\n"
+    return ""
 
 
 def context_json(question: str, context: str, passages: tuple[Passage, ...]) -> dict[str, Any]:

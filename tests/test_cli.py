@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,9 +81,19 @@ def test_ask_json_shape(store: Path, capsys: Capture) -> None:
                          "--store", str(store), *FAKE, "--json", "--top-k", "3")
     answer = json.loads(out)
     assert code == 0, err
-    assert set(answer) == {"question", "answer", "answerable", "sources"}
+    assert set(answer) == {"question", "answer", "answerable", "grounded", "evidence",
+                           "strategy", "sources"}
     assert answer["question"] == "How many parameters does Grok-0 have?"
-    assert answer["answer"]
+    assert answer["answer"] and answer["strategy"] == "sequence"
+    evidence = answer["evidence"]
+    assert answer["grounded"] is True and set(evidence) == {
+        "passage", "path", "page", "line", "sentence", "start_char", "end_char"}
+    # The answer is a span of the file, at the offsets and on the line the evidence gives.
+    if evidence["page"] is None:
+        text = Path(evidence["path"]).read_text()
+        assert text[evidence["start_char"]:evidence["end_char"]] == answer["answer"]
+        assert answer["answer"] in text.splitlines()[evidence["line"] - 1]
+    assert answer["answer"] in evidence["sentence"]
     assert 1 <= len(answer["sources"]) <= 3
     for source in answer["sources"]:
         assert set(source) == {"number", "path", "page", "start_line", "end_line", "heading",
@@ -106,6 +117,37 @@ def test_ask_text_streams_answer_then_sources(
     assert answer.strip()
     assert "vector-search.pdf, page" in sources
     assert err == ""
+
+
+@pytest.mark.parametrize("strategy", ["sequence", "packed"])
+def test_text_answer_quotes_its_evidence(store: Path, capsys: Capture, strategy: str) -> None:
+    code, out, err = run(capsys, "ask", "How many parameters does Grok-0 have?", "--store",
+                         str(store), *FAKE, "--strategy", strategy, "--top-k", "2")
+    assert code == 0, err
+    answer, quote = out.splitlines()[:2]
+    assert answer.strip()
+    assert re.fullmatch(r'  ".+" \[\d\] \(.+:\d+( \[page \d+\])?\)', quote), quote
+
+
+def test_strict_declines_an_answer_found_in_no_passage(store: Path, capsys: Capture) -> None:
+    question = "How many parameters does Grok-0 have? {p1=13B@-0.1}"
+    # The fake answers as the question plans only from passages tagged [p1]: none here, so it
+    # answers with a sentence of the passage; tag one by planting the tag in a document.
+    docs = store.parent / "planted"
+    docs.mkdir(exist_ok=True)
+    (docs / "grok.md").write_text("Grok-0 is a model with many parameters. [p1]\n")
+    planted = str(store.parent / "planted-store")
+    assert run(capsys, "ingest", str(docs), "--store", planted, "--embed-model", "fake:64")[0] == 0
+    code, out, _ = run(capsys, "ask", question, "--store", planted, *FAKE, "--json")
+    loose = json.loads(out)
+    assert code == 0 and loose["answer"] == "13B"
+    assert loose["grounded"] is False and loose["evidence"] is None
+    code, out, _ = run(capsys, "ask", question, "--store", planted, *FAKE)
+    assert "(!) not found in the passages" in out
+    code, out, _ = run(capsys, "ask", question, "--store", planted, *FAKE, "--json", "--strict")
+    strict = json.loads(out)
+    assert code == ExitCode.NOT_FOUND and strict["answerable"] is False
+    assert strict["answer"] == "The context does not say."
 
 
 def test_unrelated_question_is_declined(store: Path, capsys: Capture) -> None:
@@ -249,6 +291,10 @@ def test_repetition_loop_is_cut_off_and_not_answerable(
     assert answer["answerable"] is False and "repetition" in answer["answer"]
     code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
                        "--store", str(store), "--model", "fake:loop")
+    assert out.splitlines()[0].startswith("(The model's answer broke down into repetition")
+    # Streamed (packed), the loop is cut as soon as it shows.
+    code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
+                       "--store", str(store), "--model", "fake:loop", "--strategy", "packed")
     assert len(out.splitlines()[0]) < 40 and "repetition" in out
 
 
@@ -293,6 +339,15 @@ def test_config_shows_each_setting_and_its_source(
     assert settings["temperature"] == {"value": 0.5, "source": f"config {config}"}
     assert settings["model"] == {"value": "/models/big.gguf", "source": "env RAG_MODEL"}
     assert settings["top_k"] == {"value": 5, "source": "default"}
+    assert settings["strategy"] == {"value": "sequence", "source": "default"}
+    monkeypatch.setenv("RAG_STRATEGY", "packed")
+    code, out, _ = run(capsys, "config", "--config", str(config), "--json")
+    assert json.loads(out)["settings"]["strategy"] == {"value": "packed",
+                                                       "source": "env RAG_STRATEGY"}
+    monkeypatch.setenv("RAG_STRATEGY", "vote")
+    code, _, err = run(capsys, "config", "--config", str(config))
+    assert code == ExitCode.USAGE and "RAG_STRATEGY" in err
+    monkeypatch.delenv("RAG_STRATEGY")
     code, out, _ = run(capsys, "config", "--config", str(config))
     assert "temperature     0.5  [config " in out
 

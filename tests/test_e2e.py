@@ -38,9 +38,81 @@ def test_grok_question_answered_from_the_grok_document(store: str) -> None:
     done = rag("ask", "How many parameters does Grok-0 have?", "--json", "--store", store)
     answer = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
-    assert "33 billion" in answer["answer"]
+    assert answer["answer"] == "33 billion" and answer["grounded"] is True
     assert answer["sources"][0]["path"].endswith("grok-announcement.md")
     assert any("33 billion" in s["text"] for s in answer["sources"])
+    evidence = answer["evidence"]
+    assert evidence["sentence"] == (
+        "Grok-0 is a prototype language model with 33 billion parameters.")
+    text = Path(evidence["path"]).read_text(encoding="utf-8")
+    assert text[evidence["start_char"]:evidence["end_char"]] == "33 billion"
+    assert evidence["sentence"] in text.splitlines()[evidence["line"] - 1]
+
+
+def test_text_answer_is_short_then_quotes_its_sentence(store: str) -> None:
+    done = rag("ask", "How many parameters does Grok-0 have?", "--store", store)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "33 billion"
+    assert lines[1] == ('  "Grok-0 is a prototype language model with 33 billion parameters." '
+                        f"[{lines[1].split('[')[1].split(']')[0]}] "
+                        "(sample_docs/grok-announcement.md:19)")
+
+
+def test_packed_strategy_still_answers(store: str) -> None:
+    done = rag("ask", "How many parameters does Grok-0 have?", "--json", "--strategy",
+               "packed", "--store", store)
+    answer = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert "33 billion" in answer["answer"] and answer["strategy"] == "packed"
+
+
+SPANISH_DOCS = {
+    "grok.md": (
+        "# Anuncio de Grok\n\nGrok es un modelo de inteligencia artificial creado por xAI. "
+        "Poco después de fundar xAI, entrenamos un prototipo de modelo de lenguaje llamado "
+        "Grok-0. Grok-0 es un prototipo de modelo de lenguaje con 33 mil millones de "
+        "parámetros. En las pruebas habituales, Grok-0 se acercó a LLaMA 2 (70B) usando la "
+        "mitad de los recursos de entrenamiento.\n\n## Grok-1\n\nGrok-1 obtuvo un 63,2 % en "
+        "la prueba de programación HumanEval y un 73 % en MMLU.\n"
+    ),
+    # A distractor: the 270M model once answered "13B" from a passage like this one.
+    "llama.md": (
+        "# Modelos LLaMA\n\nLLaMA es una familia de modelos de lenguaje publicada por Meta en "
+        "2023. La primera versión se publicó en cuatro tamaños: 7B, 13B, 33B y 65B "
+        "parámetros. El modelo de 13B superó a GPT-3 en la mayoría de las pruebas.\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def spanish_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two Spanish documents, ingested with the bundled models."""
+    root = tmp_path_factory.mktemp("es")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in SPANISH_DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    done = rag("ingest", str(docs), "--store", str(root / "store"))
+    assert done.returncode == 0, done.stderr
+    return str(root / "store")
+
+
+def test_spanish_question_on_a_spanish_document(spanish_store: str) -> None:
+    done = rag("ask", "¿Cuántos parámetros tiene Grok-0?", "--json", "--store", spanish_store)
+    answer = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"33 (mil millones|billion)", answer["answer"]), answer["answer"]
+    assert answer["grounded"] is True
+    assert "33 mil millones de parámetros" in answer["evidence"]["sentence"]
+    assert answer["evidence"]["path"].endswith("grok.md")
+
+
+def test_spanish_keywords_drop_function_words(spanish_store: str) -> None:
+    done = rag("search", "¿Cuántos parámetros tiene Grok-0?", "--mode", "keyword", "--json",
+               "--store", spanish_store)
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["path"].endswith("grok.md")
 
 
 def test_pdf_question_cites_a_pdf_page(store: str) -> None:

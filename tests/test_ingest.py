@@ -50,8 +50,9 @@ def status(capsys: Capture, store: str) -> dict[str, object]:
 
 
 def ask_paths(capsys: Capture, store: str, question: str) -> list[str]:
+    # The packed strategy gives the model (and lists) every retrieved passage.
     code, out, _ = run(capsys, "ask", question, "--store", store, "--model", "fake:", "--json",
-                       "--min-score", "0")
+                       "--min-score", "0", "--strategy", "packed")
     return [Path(s["path"]).name for s in json.loads(out)["sources"]]
 
 

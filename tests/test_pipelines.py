@@ -87,7 +87,9 @@ def test_stream_json_events_end_with_sources_and_done(store: str) -> None:
                   f"--store {store}").stdout.splitlines()
     tokens = "".join(json.loads(e)["text"] for e in events[:-2])
     final = json.loads(events[-1])
+    # sequence sends its chosen answer as one token event; it is the final answer.
     assert final["answer"] == tokens.strip() and final["answerable"] is True
+    assert final["grounded"] is True and final["evidence"]["sentence"]
 
 
 def test_quiet_and_verbose_never_touch_stdout(store: str, tmp_path: Path) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ragcli.records import Chunk, Hit
 from ragcli.text.prompts import (
     DEFAULT_TEMPLATE,
     NOT_FOUND,
     build_prompt,
     format_passage,
-    is_degenerate,
 )
 
 
@@ -80,14 +77,3 @@ def test_chat_prompt_uses_messages_without_examples() -> None:
 def test_passage_text_is_flattened_to_one_line() -> None:
     parts = build_prompt("q?", [hit("line one\n\nline  two")], words, 10_000, chat=False)
     assert format_passage(parts.passages[0]).endswith("\nline one line two")
-
-
-@pytest.mark.parametrize(("text", "looping"), [
-    ("1" + "0" * 40, True),
-    ("ab" * 12, True),
-    ("33 billion.", False),
-    ("It has 100000000 parameters.", False),
-    ("| --- | --- | --- |", False),
-])
-def test_repetition_loops_are_detected(text: str, looping: bool) -> None:
-    assert is_degenerate(text) is looping

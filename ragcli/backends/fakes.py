@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli.records import GenerationSettings, Prompt
+from ragcli.backends.llms import complete_by_streaming
+from ragcli.records import Completion, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -51,8 +52,22 @@ class HashingEmbedder:
         return vectors
 
 
+# A test tags a passage `[p1]` and writes in the question `{p1=X@Y}`: the fake then answers X
+# from that passage, with log-probability Y. The answer stays out of the passage's text.
+_TAG = re.compile(r"\[(p\d+)\]")
+_TABLE = re.compile(r"(p\d+)=([^@{}]+)@(-?[\d.]+)")
+# Log-probabilities the fake gives a continuation it did not propose: found in the passage,
+# or not.
+FAKE_LOGP_IN_PASSAGE = -3.0
+FAKE_LOGP_ABSENT = -30.0
+
+
 class ExtractiveLLM:
-    """Answers with the first sentence of the first numbered context passage."""
+    """Answers with the first sentence of the first numbered context passage.
+
+    With one passage a prompt (`Passage (...): text`), it answers from that passage, with a
+    known log-probability: -1, unless the passage is tagged and the question says otherwise.
+    """
 
     has_chat_template = False
 
@@ -75,6 +90,43 @@ class ExtractiveLLM:
             yield word + " "
 
 
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        passage = _single_passage(prompt.text)
+        if passage is None:
+            text = "".join(self.stream(prompt, settings)).strip()
+            return Completion(text, None, len(text.split()))
+        planned = _planned(prompt.text, passage)
+        if planned:
+            answer, logprob = next(iter(planned.items()))
+            return Completion(answer, logprob, 3)
+        sentence = re.split(r"(?<=[.!?])\s", passage.strip(), maxsplit=1)[0]
+        return Completion(sentence, -1.0, len(sentence.split()))
+
+    def score(self, prompt: Prompt, continuation: str) -> float | None:
+        passage = _single_passage(prompt.text)
+        if passage is None:
+            return None
+        wanted = continuation.strip()
+        planned = _planned(prompt.text, passage)
+        if wanted in planned:
+            return planned[wanted]
+        return FAKE_LOGP_IN_PASSAGE if wanted and wanted in passage else FAKE_LOGP_ABSENT
+
+
+def _planned(prompt: str, passage: str) -> dict[str, float]:
+    """The answer a test planned for this passage: {text: log-probability}, or nothing."""
+    questions = re.findall(r"^Question: (.*)$", prompt, flags=re.MULTILINE)
+    tags = set(_TAG.findall(passage))
+    return {m.group(2).strip(): float(m.group(3)) for m in _TABLE.finditer(questions[-1])
+            if m.group(1) in tags} if questions else {}
+
+
+def _single_passage(prompt: str) -> str | None:
+    """The passage of a one-passage prompt (the last `Passage (...): ` block), if it is one."""
+    found = re.findall(r"^Passage \([^)]*\): (.*)$", prompt, flags=re.MULTILINE)
+    return found[-1] if found else None
+
+
 class LoopingLLM(ExtractiveLLM):
     """Falls into a repetition loop, as small models do: `fake:loop`."""
 
@@ -83,6 +135,9 @@ class LoopingLLM(ExtractiveLLM):
         for _ in range(settings.max_tokens - 1):
             yield "0"
 
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        return complete_by_streaming(self, prompt, settings)
+
 
 class CrashingLLM(ExtractiveLLM):
     """Fails with an unexpected error, as a bug would: `fake:crash` (tests exit code 1)."""
@@ -90,3 +145,6 @@ class CrashingLLM(ExtractiveLLM):
     def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
         raise RuntimeError("simulated bug in a backend")
         yield ""  # pragma: no cover - makes this a generator, like the real backends
+
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        raise RuntimeError("simulated bug in a backend")

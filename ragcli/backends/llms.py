@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ragcli.errors import ModelError
-from ragcli.records import GenerationSettings, Prompt
+from ragcli.records import Completion, GenerationSettings, Prompt
 
 
 class LLM(Protocol):
@@ -30,6 +30,14 @@ class LLM(Protocol):
 
     def prepare_prefix(self, text: str) -> None:
         """Get ready for prompts that start with text (a backend may do nothing)."""
+        ...
+
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        """Generate a whole answer with the log-probability the model gave its tokens."""
+        ...
+
+    def score(self, prompt: Prompt, continuation: str) -> float | None:
+        """Return log p(continuation | prompt), or None when the backend cannot tell."""
         ...
 
 
@@ -102,6 +110,26 @@ class LlamaCppLLM:
                     yield text
 
 
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        """Decode token by token, keeping each chosen token's log-probability.
+
+        Only the newest position's logits are computed at each step, so the log-probabilities
+        cost one softmax over the vocabulary a token instead of `logits_all`, which would
+        hold a vocabulary-wide row for every prompt token (gigabytes for Gemma's 262k).
+        """
+        if prompt.is_chat:
+            return complete_by_streaming(self, prompt, settings)
+        from ragcli.backends.decoding import greedy_decode
+
+        return greedy_decode(_LlamaSession(self._llama), prompt, settings)
+
+    def score(self, prompt: Prompt, continuation: str) -> float | None:
+        if prompt.is_chat:
+            return None
+        from ragcli.backends.decoding import score_continuation
+
+        return score_continuation(_LlamaSession(self._llama), prompt.text, continuation)
+
     def prepare_prefix(self, text: str) -> None:
         """Restore the state of a fixed prompt start from disk, or evaluate and save it.
 
@@ -161,6 +189,72 @@ class LlamaCppLLM:
             atomic_write_bytes(state_file, bytes(buffer)[:written])
         except OSError:
             pass  # a read-only cache only costs speed
+
+
+def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings) -> Completion:
+    """A completion with no log-probability, for backends that only stream text."""
+    from ragcli.text.repetition import find_loop
+
+    pieces: list[str] = []
+    for piece in llm.stream(prompt, settings):
+        pieces.append(piece)
+        loop = find_loop("".join(pieces))
+        if loop is not None:
+            return Completion(loop.kept if loop.usable else "", None, len(pieces), looped=True)
+    return Completion("".join(pieces).strip(), None, len(pieces))
+
+
+class _LlamaSession:
+    """The few llama.cpp calls greedy decoding needs, over one loaded model."""
+
+    def __init__(self, llama: Any) -> None:
+        self._llama = llama
+
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def detokenize(self, tokens: list[int]) -> bytes:
+        return bytes(self._llama.detokenize(tokens))
+
+    def is_end(self, token: int) -> bool:
+        return bool(self._llama._model.token_is_eog(token)) if hasattr(
+            self._llama._model, "token_is_eog") else token == self._llama.token_eos()
+
+    def evaluate(self, tokens: list[int], logits_from: int) -> Any:
+        """Extend the cached tokens to `tokens`; return logits of positions logits_from.. .
+
+        The longest prefix already in the cache is kept (so the instructions and worked
+        examples are evaluated once per process, a passage once per question).
+        """
+        import llama_cpp
+        import numpy as np
+
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens].tolist()
+        keep = 0
+        limit = min(len(cached), logits_from, len(tokens) - 1)
+        while keep < limit and cached[keep] == tokens[keep]:
+            keep += 1
+        if not llama._ctx.kv_cache_seq_rm(-1, keep, -1):
+            # A cache that cannot drop its tail (sliding-window layers) starts over.
+            llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+            keep = 0
+        llama.n_tokens = keep
+        rows = []
+        vocab = llama.n_vocab()
+        for start in range(keep, len(tokens), llama.n_batch):
+            batch = tokens[start : start + llama.n_batch]
+            llama._batch.set_batch(batch=batch, n_past=start, logits_all=False)
+            wanted = [i for i in range(len(batch)) if start + i >= logits_from]
+            for i in wanted:
+                llama._batch.batch.logits[i] = True
+            llama._ctx.decode(llama._batch)
+            llama.input_ids[start : start + len(batch)] = batch
+            llama.n_tokens = start + len(batch)
+            for i in wanted:
+                pointer = llama_cpp.llama_get_logits_ith(llama._ctx.ctx, i)
+                rows.append(np.ctypeslib.as_array(pointer, shape=(vocab,)).copy())
+        return np.stack(rows) if rows else np.zeros((0, vocab), dtype=np.float32)
 
 
 @contextlib.contextmanager

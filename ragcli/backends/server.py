@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragcli.errors import ModelError, UsageError
-from ragcli.records import GenerationSettings, Prompt
+from ragcli.records import Completion, GenerationSettings, Prompt
 
 APIS = ("chat", "completion")
 # Byte-level BPE and SentencePiece vocabularies average well over 3 bytes per token on
@@ -72,6 +72,15 @@ class OpenAICompatibleLLM:
 
     def prepare_prefix(self, text: str) -> None:
         """Do nothing: a server keeps (or not) its own prompt cache."""
+
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        """The streamed answer whole; servers are not asked for log-probabilities."""
+        from ragcli.backends.llms import complete_by_streaming
+
+        return complete_by_streaming(self, prompt, settings)
+
+    def score(self, prompt: Prompt, continuation: str) -> float | None:
+        return None
 
     def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
         """Yield the answer's text piece by piece as the server sends it."""

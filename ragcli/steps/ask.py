@@ -9,23 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.answering import AnswerSettings, Strategy, make_strategy
+from ragcli.answering.packed import PackedStrategy
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
-from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
+from ragcli.records import Answer, GenerationSettings, Hit, Passage
 from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
-from ragcli.text.prompts import (
-    DEFAULT_TEMPLATE,
-    DEGENERATE,
-    NOT_FOUND,
-    PromptParts,
-    PromptTemplate,
-    build_prompt,
-    completion_prefix,
-    is_degenerate,
-)
-
-# Tokens kept free between the prompt and the answer, for the model's own special tokens.
-_PROMPT_MARGIN_TOKENS = 16
+from ragcli.text.prompts import NOT_FOUND, PromptParts
 
 
 @dataclass(frozen=True)
@@ -37,6 +27,8 @@ class AskOptions:
     llm: LlmOptions
     cache_dir: Path
     generation: GenerationSettings
+    strategy: str = "sequence"
+    strict: bool = False
     top_k: int = 5
     min_score: float = 0.2
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
@@ -77,9 +69,12 @@ class Asker:
 
     def _load_llm(self) -> LLM:
         llm = make_llm(self.options.llm_spec, self.options.llm, self.options.cache_dir)
-        if not llm.has_chat_template:
-            llm.prepare_prefix(completion_prefix(DEFAULT_TEMPLATE))
+        self.strategy: Strategy = make_strategy(self.options.strategy, llm, self._answer_settings)
         return llm
+
+    @property
+    def _answer_settings(self) -> AnswerSettings:
+        return AnswerSettings(self.options.generation, self.options.strict)
 
     def close(self) -> None:
         """Release the store."""
@@ -118,7 +113,8 @@ class Asker:
 
     def context(self, question: str) -> PromptParts:
         """Build the prompt for a question: the relevant chunks packed into numbered passages."""
-        return self._prompt(question, self.relevant(question), DEFAULT_TEMPLATE)
+        packed = PackedStrategy(self._llm, self._answer_settings)
+        return packed.prompt(question, self.relevant(question))
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
         """Answer one question, passing the text to on_text as it is generated."""
@@ -129,50 +125,25 @@ class Asker:
             answer = self.generate(question, hits, on_text)
         else:
             # Nothing relevant: say so rather than let the model guess from noise.
-            answer = Answer(question, NOT_FOUND, (), answerable=False)
+            answer = Answer(question, NOT_FOUND, (), answerable=False,
+                            strategy=self.options.strategy)
             if on_text is not None:
                 on_text(answer.text)
         self.timings.per_question.append(time.perf_counter() - started)
         return answer
-
-    def _prompt(self, question: str, hits: Sequence[Hit], template: PromptTemplate) -> PromptParts:
-        budget = (
-            self._llm.context_tokens - self.options.generation.max_tokens - _PROMPT_MARGIN_TOKENS
-        )
-        return build_prompt(
-            question, hits, self._llm.count_tokens, budget, self._llm.has_chat_template, template
-        )
 
     def generate(
         self,
         question: str,
         hits: Sequence[Hit],
         on_text: Callable[[str], None] | None = None,
-        template: PromptTemplate = DEFAULT_TEMPLATE,
+        strategy: Strategy | None = None,
     ) -> Answer:
-        """Have the LLM answer from the given hits (packed to fit its context window)."""
+        """Have the LLM answer from the given hits with the session's (or another) strategy."""
         started = time.perf_counter()
-        parts = self._prompt(question, hits, template)
-        text = self._stream(parts.prompt, on_text)
+        answer = (strategy or self.strategy).answer(question, hits, on_text)
         self.timings.generate_s += time.perf_counter() - started
-        if text is None:
-            return Answer(question, DEGENERATE, parts.passages, answerable=False)
-        return Answer(question, text, parts.passages, answerable=NOT_FOUND not in text)
-
-    def _stream(self, prompt: Prompt, on_text: Callable[[str], None] | None) -> str | None:
-        """Generate, passing text on as it comes; None when the model fell into a loop."""
-        pieces: list[str] = []
-        for piece in self._llm.stream(prompt, self.options.generation):
-            if not pieces:
-                piece = piece.lstrip()
-            pieces.append(piece)
-            if on_text is not None and piece:
-                on_text(piece)
-            if is_degenerate("".join(pieces[-16:])):
-                if on_text is not None:
-                    on_text(f"\n{DEGENERATE}")
-                return None
-        return "".join(pieces).strip()
+        return answer
 
 
 def cited_numbers(text: str, passages: Sequence[Passage]) -> set[int]:

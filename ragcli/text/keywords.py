@@ -20,7 +20,16 @@ themselves then there these they this those through to too under until up very w
 what when where which while who whom why will with would you your yours yourself yourselves
 s t don
 """
-STOPWORDS = frozenset(_STOPWORD_LIST.split())
+# Spanish function words (accents folded by the index, so both spellings are listed where
+# people drop them); words that are also English content words ("sin", "son") are kept.
+_SPANISH_STOPWORDS = """
+el la los las un una unos unas de del al en con por para que qué cual cuál cuales
+cuáles quien quién quienes quiénes como cómo cuando cuándo donde dónde cuanto cuánto cuanta
+cuánta cuantos cuántos cuantas cuántas es está están esta este estos estas ese esa esos esas
+fue fueron ser era eran ha han hay se su sus lo le les me mi mis nos ya muy más mas pero
+sino ni también tiene tienen tenía
+"""
+STOPWORDS = frozenset(_STOPWORD_LIST.split()) | frozenset(_SPANISH_STOPWORDS.split())
 
 
 def query_terms(text: str) -> list[str]:

@@ -47,6 +47,22 @@ def pack_passages(
     )
 
 
+def separate_passages(
+    hits: Sequence[Hit], count_tokens: CountTokens, max_tokens_each: int, limit: int
+) -> tuple[Passage, ...]:
+    """Turn ranked hits into at most `limit` numbered passages, each cut to fit alone."""
+    if not hits or max_tokens_each <= 0:
+        return ()
+    kept: list[Passage] = []
+    for passage in _merge_spans(_drop_duplicates(hits)):
+        fitted = _fit(replace(passage, number=len(kept) + 1), max_tokens_each, count_tokens)
+        if fitted is not None:
+            kept.append(fitted)
+        if len(kept) == limit:
+            break
+    return tuple(kept)
+
+
 def _cost(passage: Passage, count_tokens: CountTokens) -> int:
     """Count the tokens a passage takes in the prompt, with the newline after its block."""
     return count_tokens(format_passage(passage)) + 1
@@ -103,7 +119,8 @@ def _join_run(chunks: list[Chunk], hits: list[Hit]) -> Passage:
         if chunk.start_char <= end_char:
             text += chunk.text[end_char - chunk.start_char :]
         else:
-            text += "\n" + chunk.text
+            # The whitespace the chunker dropped, as line breaks: offsets stay the file's.
+            text += "\n" * (chunk.start_char - end_char) + chunk.text
         end_char = chunk.end_char
     return Passage(
         number=0,
@@ -114,6 +131,7 @@ def _join_run(chunks: list[Chunk], hits: list[Hit]) -> Passage:
         heading=first.heading,
         text=text,
         hits=tuple(hits),
+        start_char=first.start_char,
     )
 
 

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ragcli.records import Hit, Passage, Prompt
 from ragcli.text.packing import format_passage, pack_passages
 
 NOT_FOUND = "The context does not say."
 DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"
-
-# A unit of 1-8 characters repeated 8 or more times, 16 characters at least, at the end of
-# the text: small models fall into such loops ("1000000000...") and never recover.
-_REPEAT_LOOP = re.compile(r"(.{1,8}?)\1{7,}$", re.DOTALL)
-_REPEAT_MIN_CHARS = 16
-
 
 @dataclass(frozen=True)
 class PromptTemplate:
@@ -67,6 +61,72 @@ STOP = ("\nQuestion:", "\nContext:", "\n\n", "\n[")
 # and best-first loops on a flattened table ranked first ("How many parameters does
 # Grok-0 have?"). Figures: bench/prompt_eval.py, table in the README.
 DEFAULT_TEMPLATE = PromptTemplate(INSTRUCTIONS, SHOTS, STOP, best_last=True)
+
+
+# One passage a prompt (the `sequence` strategy): the answer is a short phrase copied from
+# the passage, on one line. The examples cover the kinds of question people ask (how much,
+# who, when, what) and a passage in Spanish, so the model copies the passage's own words in
+# its own language; the "does not say" example is the abstention the strategy scores.
+SEQUENCE_INSTRUCTIONS = (
+    "Answer the question with the shortest phrase from the passage that answers it, copied "
+    f'word for word. If the passage does not answer it, write "{NOT_FOUND}"'
+)
+SEQUENCE_SHOTS = (
+    (
+        "tower.txt",
+        "The Eiffel Tower in Paris was completed in 1889. It is 330 metres tall and was the "
+        "tallest man-made structure in the world for 41 years.",
+        "How tall is the Eiffel Tower?",
+        "330 metres",
+    ),
+    (
+        "history.md",
+        "The printing press was invented around 1440 by Johannes Gutenberg, a goldsmith "
+        "from Mainz. It spread to over 200 cities within fifty years.",
+        "Who invented the printing press?",
+        "Johannes Gutenberg",
+    ),
+    (
+        "abejas.md",
+        "Las abejas indican a otras abejas dónde están las flores con una danza. Una colmena "
+        "puede albergar hasta 60.000 abejas.",
+        "¿Cuántas abejas puede albergar una colmena?",
+        "hasta 60.000 abejas",
+    ),
+    (
+        "bees.txt",
+        "Honey bees tell other bees where flowers are with a waggle dance. A colony can hold "
+        "up to 60,000 bees.",
+        "Who was the first person to keep bees in Europe?",
+        NOT_FOUND,
+    ),
+)
+SEQUENCE_STOP = ("\n",)
+
+
+def sequence_prefix() -> str:
+    """The fixed start of every one-passage prompt: instructions and worked examples."""
+    shots = "".join(
+        f"Passage ({label}): {text}\nQuestion: {q}\nAnswer: {a}\n\n"
+        for label, text, q, a in SEQUENCE_SHOTS
+    )
+    return f"{SEQUENCE_INSTRUCTIONS}\n\n{shots}"
+
+
+def single_passage_prompt(question: str, passage: Passage, chat: bool = False) -> Prompt:
+    """The prompt asking a question of one passage: completion text, or chat messages."""
+    label = Path(passage.path).name
+    if passage.page is not None:
+        label += f", page {passage.page}"
+    if passage.heading:
+        label += f", {passage.heading}"
+    body = " ".join(passage.text.split())
+    question = " ".join(question.split())
+    if chat:
+        user = f"Passage ({label}): {body}\n\nQuestion: {question}"
+        return Prompt(messages=(("system", SEQUENCE_INSTRUCTIONS), ("user", user)))
+    text = f"{sequence_prefix()}Passage ({label}): {body}\nQuestion: {question}\nAnswer:"
+    return Prompt(text=text, stop=SEQUENCE_STOP)
 
 
 @dataclass(frozen=True)
@@ -140,9 +200,3 @@ def _render(template: PromptTemplate, question: str, passages: Sequence[str], ch
     if chat:
         return "\n".join(content for _, content in _chat(template, question, passages))
     return _completion(template, question, passages)
-
-
-def is_degenerate(text: str) -> bool:
-    """Whether generated text has fallen into a repetition loop."""
-    loop = _REPEAT_LOOP.search(text)
-    return loop is not None and len(loop.group()) >= _REPEAT_MIN_CHARS

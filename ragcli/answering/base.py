@@ -1,0 +1,76 @@
+"""What every answering strategy shares: its interface, its settings, and the last step."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ragcli.answering.grounding import ground
+from ragcli.records import Answer, GenerationSettings, Hit, Passage
+from ragcli.settings import ANSWER_STRATEGIES
+from ragcli.text.prompts import DEGENERATE, NOT_FOUND
+
+STRATEGIES = ANSWER_STRATEGIES
+
+OnText = Callable[[str], None]
+
+_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_TRAILING = re.compile(r"[\s.;,:]+$")
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How answers are generated and judged."""
+
+    generation: GenerationSettings
+    strict: bool
+    # Tokens kept free between the prompt and the answer, for the model's own special tokens.
+    margin_tokens: int = 16
+
+
+class Strategy(Protocol):
+    """One way of answering a question from ranked hits."""
+
+    name: str
+
+    def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
+        """Answer from the hits; on_text gets the answer's text (as it comes, if it can)."""
+        ...
+
+
+def clean_answer(text: str) -> str:
+    """Drop citation marks and trailing punctuation the model adds to a short answer."""
+    return _TRAILING.sub("", _CITATION.sub("", text)).strip()
+
+
+def abstains(text: str) -> bool:
+    """Whether a generated answer says the passages do not hold the answer."""
+    return not text.strip() or NOT_FOUND.rstrip(".").lower() in text.lower()
+
+
+def finish(
+    question: str,
+    text: str | None,
+    passages: tuple[Passage, ...],
+    settings: AnswerSettings,
+    strategy: str,
+    prefer: int | None = None,
+) -> Answer:
+    """Ground a generated answer: the exact passage span when there is one, else a verdict.
+
+    None means the generation broke down into a loop with nothing usable before it.
+    """
+    if text is None:
+        return Answer(question, DEGENERATE, passages, answerable=False, strategy=strategy)
+    if abstains(text):
+        return Answer(question, NOT_FOUND, passages, answerable=False, strategy=strategy)
+    short = clean_answer(text)
+    grounding = ground(short, passages, prefer, question)
+    if not grounding.grounded and settings.strict:
+        return Answer(question, NOT_FOUND, passages, answerable=False, strategy=strategy)
+    # The passage's own words, on one line even where the span crosses a line break.
+    text = " ".join((grounding.span or short).split())
+    return Answer(question, text, passages, answerable=True,
+                  evidence=grounding.evidence, grounded=grounding.grounded, strategy=strategy)
