@@ -408,7 +408,8 @@ def ask(
     ] = False,
     context_only: Annotated[
         bool,
-        typer.Option("--context-only", help="Print the context the model would get; no answer."),
+        typer.Option("--context-only", help="Print the packed, numbered context (what --strategy "
+                     "packed gives the model); no answer."),
     ] = False,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,

@@ -70,14 +70,15 @@ def test_thorough_decoding_scores_each_answer_under_every_passage() -> None:
     passages = strategy.passages(question, hits)
     prompts = [strategy._prompt(question, p) for p in passages]
     completions = [strategy.llm.complete(p, strategy.generation) for p in prompts]
-    best, abstain = strategy.choose(question, prompts, passages, completions)
+    choice = strategy.choose(question, prompts, passages, completions)
+    best, abstain = choice.best, choice.abstain
     weights = retrieval_prior([0.90, 0.89], 0.1)
     expected = weights[1] * math.exp(-1.0) + weights[0] * math.exp(FAKE_LOGP_IN_PASSAGE)
     assert best is not None and best.text == "Paris"
     assert best.probability == pytest.approx(expected)
     assert abstain == pytest.approx(math.exp(FAKE_LOGP_ABSENT))  # scored under both
     fast = sequence(thorough=False)
-    fast_best, _ = fast.choose(question, prompts, passages, completions)
+    fast_best = fast.choose(question, prompts, passages, completions).best
     assert fast_best is not None and fast_best.text == "Lyon"  # its own proposal only
 
 
@@ -112,6 +113,12 @@ def test_an_invented_answer_is_marked_and_strict_declines_it() -> None:
     strict = SequenceStrategy(llm, AnswerSettings(SETTINGS.generation, strict=True))
     answer = strict.answer(question, hits, None)
     assert answer.text == NOT_FOUND and not answer.answerable
+
+
+def test_an_unsupported_answer_does_not_outvote_a_passage_that_does_not_know() -> None:
+    hits = [hit("Nothing on size.", 0.90, line=1), hit("The model is large.", 0.90, line=2)]
+    question = plan("How many parameters?", (1, NOT_FOUND, -3.0), (2, "13B", -0.1))
+    assert not sequence().answer(question, hits, None).answerable
 
 
 def test_a_supported_answer_is_preferred_over_a_likelier_invented_one() -> None:
@@ -176,3 +183,33 @@ def test_retrieval_prior_is_a_softmax() -> None:
     weights = retrieval_prior([0.9, 0.8], 0.1)
     assert sum(weights) == pytest.approx(1.0)
     assert weights[0] / weights[1] == pytest.approx(math.e)
+
+
+class CountingLLM:
+    """The registry's fake LLM, counting the passages it is asked about."""
+
+    def __init__(self) -> None:
+        self.inner = make_llm("fake:", LlmOptions(), Path("/nonexistent-cache"))
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def complete(self, prompt, settings):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.inner.complete(prompt, settings)
+
+
+def test_reading_stops_once_the_unread_passages_cannot_change_the_answer() -> None:
+    hits = [hit("Paris.", 0.95, line=1), hit("Lyon.", 0.60, line=2), hit("Nice.", 0.55, line=3)]
+    llm = CountingLLM()
+    strategy = SequenceStrategy(llm, SETTINGS)  # type: ignore[arg-type]
+    answer = strategy.answer(plan("Capital?", (1, "Paris", -0.05), (2, "Lyon", -0.05),
+                                  (3, "Nice", -0.05)), hits, None)
+    assert answer.text == "Paris" and llm.calls == 1
+    # Close scores: the second passage could still outweigh the first, so it is read.
+    close = [hit("Paris.", 0.90, line=1), hit("Lyon.", 0.895, line=2)]
+    llm = CountingLLM()
+    strategy = SequenceStrategy(llm, SETTINGS)  # type: ignore[arg-type]
+    strategy.answer(plan("Capital?", (1, "Paris", -0.2), (2, "Lyon", -0.2)), close, None)
+    assert llm.calls == 2

@@ -6,7 +6,7 @@ import math
 import random
 
 from ragcli.records import Chunk, Hit, Passage
-from ragcli.text.packing import format_passage, pack_passages
+from ragcli.text.packing import format_passage, pack_passages, separate_passages
 
 DOC = """# Bees
 Honey bees live in colonies. A colony can hold up to 60,000 bees.
@@ -266,3 +266,24 @@ def test_format_passage_pdf_page_with_heading() -> None:
 def test_format_passage_plain_file() -> None:
     passage = Passage(1, "notes/todo.txt", None, 1, 1, "", "Buy\tmilk.", ())
     assert format_passage(passage) == "[1] (todo.txt)\nBuy milk."
+
+
+def test_merged_passages_keep_the_file_offsets_of_their_text() -> None:
+    # Two chunks with the line break between them dropped by the chunker, then merged.
+    first = span("Honey bees", "60,000 bees.")
+    second = span("The queen", "summer long.")
+    passage = pack_passages([Hit(first, 0.9), Hit(second, 0.8)], words, 1000)[0]
+    assert passage.start_char == first.start_char
+    assert DOC[passage.start_char:passage.start_char + len(passage.text)] == passage.text
+    at = passage.text.index("queen")
+    assert DOC[passage.start_char + at:].startswith("queen")
+
+
+def test_separate_passages_are_numbered_capped_and_limited() -> None:
+    hits = [Hit(span("Honey bees", "60,000 bees."), 0.9),
+            Hit(span("Workers tell", "waggle dance!"), 0.8),
+            Hit(span("Scouts", "ever close?"), 0.7)]
+    passages = separate_passages(hits, words, 6, 2)
+    assert [p.number for p in passages] == [1, 2]
+    assert all(cost(p) <= 6 for p in passages)
+    assert passages[0].text.startswith("Honey bees")

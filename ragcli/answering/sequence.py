@@ -52,6 +52,16 @@ class Candidate:
     text: str
     probability: float
     best_passage: int
+    grounded: bool = True
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The best answer so far, the mass of abstaining, and of the strongest other answer."""
+
+    best: Candidate | None
+    abstain: float
+    runner_up: float = 0.0
 
 
 class SequenceStrategy:
@@ -83,9 +93,20 @@ class SequenceStrategy:
         if not passages:
             return finish(question, NOT_FOUND, passages, self.settings, self.name)
         prompts = [self._prompt(question, passage) for passage in passages]
-        completions = [self.llm.complete(prompt, self.generation) for prompt in prompts]
-        best, abstain = self.choose(question, prompts, passages, completions)
-        if best is None or abstain >= self.sequence.abstain_ratio * best.probability:
+        weights = retrieval_prior([p.score for p in passages],
+                                  self.sequence.retrieval_temperature)
+        completions: list[Completion] = []
+        for prompt in prompts:
+            completions.append(self.llm.complete(prompt, self.generation))
+            choice = self.choose(question, prompts, passages, completions)
+            if self._settled(choice, sum(weights[len(completions):])):
+                break
+        best, abstain = choice.best, choice.abstain
+        # An answer no passage supports does not outvote a passage that says it does not
+        # know: only the ratio applies to supported answers.
+        unsupported = best is not None and not best.grounded and abstain > 0
+        if best is None or unsupported or abstain >= self.sequence.abstain_ratio * (
+                best.probability):
             text: str | None = NOT_FOUND
             if best is None and all(c.looped for c in completions):
                 text = None
@@ -97,11 +118,29 @@ class SequenceStrategy:
             on_text(answer.text)
         return answer
 
+    def _settled(self, choice: Choice, unread: float) -> bool:
+        """Whether the passages not yet read cannot change the answer.
+
+        Each can add at most its weight p(z|x) to any answer's marginal, so once the best
+        supported answer leads every other by more than the unread weight, and abstaining
+        could not reach the ratio even with all of it, reading on is wasted time. Thorough
+        decoding scores after all passages are read, so it always reads them all.
+        """
+        best = choice.best
+        if self.sequence.thorough or best is None or not best.grounded:
+            return False
+        return (best.probability >= choice.runner_up + unread
+                and choice.abstain + unread < self.sequence.abstain_ratio * best.probability)
+
     def choose(
         self, question: str, prompts: list[Prompt], passages: Sequence[Passage],
         completions: list[Completion],
-    ) -> tuple[Candidate | None, float]:
-        """Return the best answer candidate and the marginal probability of abstaining."""
+    ) -> Choice:
+        """Pick the best answer from the completions of the first passages read.
+
+        Weights p(z|x) come from all the passages, read or not, so marginals keep their
+        scale as more passages are read.
+        """
         weights = retrieval_prior([p.score for p in passages],
                                   self.sequence.retrieval_temperature)
         texts: dict[str, str] = {}
@@ -120,7 +159,7 @@ class SequenceStrategy:
                 logprobs.setdefault(key, {})[z] = completion.logprob
             else:  # no log-probabilities from this backend: each proposal counts fully
                 logprobs.setdefault(key, {})[z] = 0.0
-        if self.sequence.thorough:
+        if self.sequence.thorough and len(completions) == len(prompts):
             texts.setdefault(_ABSTAIN, NOT_FOUND)
             logprobs.setdefault(_ABSTAIN, {})
             self._score_missing(prompts, texts, logprobs)
@@ -130,13 +169,16 @@ class SequenceStrategy:
         }
         abstain = marginal.pop(_ABSTAIN, 0.0)
         if not marginal:
-            return None, abstain
+            return Choice(None, abstain)
         # The most probable answer that the passages support; an invented one only if no
         # answer is supported (finish() then marks it ungrounded).
         ranked = sorted(marginal, key=lambda k: marginal[k], reverse=True)
         key = next((k for k in ranked if ground(texts[k], passages).grounded), ranked[0])
         best_z = max(logprobs[key], key=lambda z: weights[z] * math.exp(logprobs[key][z]))
-        return Candidate(texts[key], marginal[key], passages[best_z].number), abstain
+        grounded = ground(texts[key], passages).grounded
+        runner_up = max((marginal[k] for k in ranked if k != key), default=0.0)
+        best = Candidate(texts[key], marginal[key], passages[best_z].number, grounded)
+        return Choice(best, abstain, runner_up)
 
     def _score_missing(
         self, prompts: list[Prompt], texts: dict[str, str], logprobs: dict[str, dict[int, float]]
