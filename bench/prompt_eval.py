@@ -52,9 +52,10 @@ def strategy_for(asker: Asker, name: str) -> Strategy:
     """The sequence strategy, or the packed strategy with one of its templates."""
     settings = AnswerSettings(asker.options.generation, strict=False)
     template = TEMPLATES[name]
-    if template is None:
-        return SequenceStrategy(asker._llm, settings)
-    return PackedStrategy(asker._llm, settings, template)
+    strategy: Strategy = (SequenceStrategy(asker._llm, settings) if template is None
+                          else PackedStrategy(asker._llm, settings, template))
+    strategy.prepare()
+    return strategy
 
 
 def normalise(text: str) -> list[str]:
@@ -109,6 +110,7 @@ def evaluate(
             asker = oracle_asker if mode == "oracle" else askers[mode[11:-1]]
             f1s, found, declined, answerable_n, unanswerable_n = [], 0, 0, 0, 0
             started = time.perf_counter()
+            strategy = strategy_for(asker, name)
             for item in items:
                 question, answers = str(item["question"]), list(item["answers"])  # type: ignore[call-overload]
                 if mode == "oracle" and answers:
@@ -116,7 +118,6 @@ def evaluate(
                     hits = [gold] if gold else []
                 else:
                     hits = asker.relevant(question)
-                strategy = strategy_for(asker, name)
                 text = asker.generate(question, hits, strategy=strategy).text if hits else (
                     prompts.NOT_FOUND
                 )

@@ -102,9 +102,10 @@ def oracle_hit(question: str, answers: list[str], blocks: list[tuple[str, str]])
 def make_variant(asker: Asker, variant: Variant) -> Strategy:
     settings = AnswerSettings(GENERATION, strict=False)
     llm = asker._llm
-    if variant.strategy == "packed":
-        return PackedStrategy(llm, settings)
-    return SequenceStrategy(llm, settings, variant.sequence)
+    strategy: Strategy = (PackedStrategy(llm, settings) if variant.strategy == "packed"
+                          else SequenceStrategy(llm, settings, variant.sequence))
+    strategy.prepare()
+    return strategy
 
 
 def run(asker: Asker, strategy: Strategy, items: list[dict[str, object]],

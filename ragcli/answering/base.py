@@ -35,6 +35,10 @@ class Strategy(Protocol):
 
     name: str
 
+    def prepare(self) -> None:
+        """Get the model ready before the first question (restore cached prompt state)."""
+        ...
+
     def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
         """Answer from the hits; on_text gets the answer's text (as it comes, if it can)."""
         ...

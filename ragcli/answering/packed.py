@@ -28,8 +28,11 @@ class PackedStrategy:
         self.llm = llm
         self.settings = settings
         self.template = template
-        if not llm.has_chat_template:
-            llm.prepare_prefix(completion_prefix(template))
+
+    def prepare(self) -> None:
+        """Have the model ready for the fixed start of every packed prompt."""
+        if not self.llm.has_chat_template:
+            self.llm.prepare_prefix(completion_prefix(self.template))
 
     def prompt(self, question: str, hits: Sequence[Hit]) -> PromptParts:
         """Pack the hits into numbered passages that fit the model's window, then the prompt."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ragcli.answering.base import AnswerSettings, OnText, abstains, clean_answer, finish
-from ragcli.answering.grounding import ground, tokenize
+from ragcli.answering.grounding import Grounding, ground, tokenize
 from ragcli.backends.llms import LLM
 from ragcli.records import Answer, Completion, Hit, Passage, Prompt
 from ragcli.text.packing import separate_passages
@@ -76,8 +76,11 @@ class SequenceStrategy:
         self.sequence = sequence or SequenceSettings()
         self.generation = replace(settings.generation, max_tokens=min(
             settings.generation.max_tokens, self.sequence.answer_tokens))
-        if not llm.has_chat_template:
-            llm.prepare_prefix(sequence_prefix())
+
+    def prepare(self) -> None:
+        """Have the model ready for the fixed start of every one-passage prompt."""
+        if not self.llm.has_chat_template:
+            self.llm.prepare_prefix(sequence_prefix())
 
     def passages(self, question: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
         """The passages, each cut to fit its own prompt with room for the answer."""
@@ -96,9 +99,10 @@ class SequenceStrategy:
         weights = retrieval_prior([p.score for p in passages],
                                   self.sequence.retrieval_temperature)
         completions: list[Completion] = []
+        groundings: dict[str, Grounding] = {}  # by answer text, across the passages read
         for prompt in prompts:
             completions.append(self.llm.complete(prompt, self.generation))
-            choice = self.choose(question, prompts, passages, completions)
+            choice = self.choose(question, prompts, passages, completions, groundings)
             if self._settled(choice, sum(weights[len(completions):])):
                 break
         best, abstain = choice.best, choice.abstain
@@ -134,13 +138,21 @@ class SequenceStrategy:
 
     def choose(
         self, question: str, prompts: list[Prompt], passages: Sequence[Passage],
-        completions: list[Completion],
+        completions: list[Completion], groundings: dict[str, Grounding] | None = None,
     ) -> Choice:
         """Pick the best answer from the completions of the first passages read.
 
         Weights p(z|x) come from all the passages, read or not, so marginals keep their
-        scale as more passages are read.
+        scale as more passages are read. `groundings` keeps each answer's grounding between
+        calls, so one answer is matched against the passages once.
         """
+        known = {} if groundings is None else groundings
+
+        def grounding(text: str) -> Grounding:
+            if text not in known:
+                known[text] = ground(text, passages)
+            return known[text]
+
         weights = retrieval_prior([p.score for p in passages],
                                   self.sequence.retrieval_temperature)
         texts: dict[str, str] = {}
@@ -150,8 +162,7 @@ class SequenceStrategy:
             key, text = _candidate(completion)
             if key is None:
                 continue
-            if key != _ABSTAIN and set(key.split()) <= asked and not ground(
-                    text, passages).span:
+            if key != _ABSTAIN and set(key.split()) <= asked and not grounding(text).span:
                 # The question's own words, found in no passage: no answer, a vote to abstain.
                 key, text = _ABSTAIN, NOT_FOUND
             texts.setdefault(key, text)
@@ -173,9 +184,9 @@ class SequenceStrategy:
         # The most probable answer that the passages support; an invented one only if no
         # answer is supported (finish() then marks it ungrounded).
         ranked = sorted(marginal, key=lambda k: marginal[k], reverse=True)
-        key = next((k for k in ranked if ground(texts[k], passages).grounded), ranked[0])
+        key = next((k for k in ranked if grounding(texts[k]).grounded), ranked[0])
         best_z = max(logprobs[key], key=lambda z: weights[z] * math.exp(logprobs[key][z]))
-        grounded = ground(texts[key], passages).grounded
+        grounded = grounding(texts[key]).grounded
         runner_up = max((marginal[k] for k in ranked if k != key), default=0.0)
         best = Candidate(texts[key], marginal[key], passages[best_z].number, grounded)
         return Choice(best, abstain, runner_up)

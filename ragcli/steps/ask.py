@@ -14,6 +14,7 @@ from ragcli.answering.packed import PackedStrategy
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Passage
+from ragcli.settings import DEFAULT_STRATEGY
 from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
 from ragcli.text.prompts import NOT_FOUND, PromptParts
 
@@ -27,7 +28,7 @@ class AskOptions:
     llm: LlmOptions
     cache_dir: Path
     generation: GenerationSettings
-    strategy: str = "sequence"
+    strategy: str = DEFAULT_STRATEGY
     strict: bool = False
     top_k: int = 5
     min_score: float = 0.2
@@ -70,6 +71,7 @@ class Asker:
     def _load_llm(self) -> LLM:
         llm = make_llm(self.options.llm_spec, self.options.llm, self.options.cache_dir)
         self.strategy: Strategy = make_strategy(self.options.strategy, llm, self._answer_settings)
+        self.strategy.prepare()  # in the loading thread, beside the store and index
         return llm
 
     @property
