@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
 
 import typer
 
@@ -17,13 +18,14 @@ if TYPE_CHECKING:
     from ragcli.records import ChunkingSettings, IndexReport, Manifest
     from ragcli.steps.ask import Asker
 from ragcli.config import API_KEY_ENV
-from ragcli.errors import ExitCode, InputNotFoundError, RagError
+from ragcli.errors import ExitCode, InputNotFoundError, RagError, UsageError
 from ragcli.settings import (
     ANSWER_STRATEGIES,
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_EMBED_BATCH,
     DEFAULT_EMBEDDER,
     DEFAULT_LLM,
+    DEFAULT_MAX_TOKENS,
     DEFAULT_MIN_SCORE,
     DEFAULT_MODE,
     DEFAULT_SEARCH_K,
@@ -32,6 +34,7 @@ from ragcli.settings import (
     RETRIEVAL_MODES,
     default_store_dir,
 )
+from ragcli.text.questions import QuestionLine, check_question, read_questions
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
 that disagree with the store; 3 no store or empty store; 4 input path or file not found;
@@ -69,8 +72,8 @@ VerboseOpt = Annotated[
 ]
 ThreadsOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--threads", min=1, help="CPU threads [env RAG_THREADS; default: all cores].",
-                 show_default=False),
+    typer.Option("--threads", help="CPU threads, 1 to 4 x the cores [env RAG_THREADS; "
+                 "default: all cores].", show_default=False),
 ]
 EmbedOpt = Annotated[
     Optional[str],  # noqa: UP045
@@ -82,7 +85,9 @@ EmbedOpt = Annotated[
     ),
 ]
 BatchOpt = Annotated[
-    int, typer.Option("--batch-size", min=1, help="Chunks embedded per batch.")
+    Optional[int],  # noqa: UP045
+    typer.Option("--batch-size", help=f"Chunks embedded per batch, 1-4096 [env RAG_BATCH_SIZE; "
+                 f"default: {DEFAULT_EMBED_BATCH}].", show_default=False),
 ]
 Fp32Opt = Annotated[
     bool,
@@ -162,13 +167,14 @@ def ingest(
     ] = False,
     chunk_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(min=16, help="Target chunk size in word pieces, for a new store [200]."),
+        typer.Option(help="Target chunk size in word pieces, 16-4096, for a new store [200]."),
     ] = None,
     overlap_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(min=0, help="Overlap between chunks in word pieces, new store [32]."),
+        typer.Option(help="Overlap between chunks in word pieces, 0-2048 and less than the "
+                     "chunk size, for a new store [32]."),
     ] = None,
-    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     fp32: Fp32Opt = False,
     no_wait: NoWaitOpt = False,
@@ -196,7 +202,7 @@ def ingest(
         defaults=_default_manifest(),
         discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ())),
         index=index,
-        batch_size=batch_size,
+        batch_size=_batch_size(batch_size, settings),
         dry_run=dry_run,
         wait=not no_wait,
     )
@@ -234,15 +240,27 @@ def _read_path_list(name: str, null: bool) -> list[Path]:
 
 
 def _chunking(chunk_tokens: int | None, overlap_tokens: int | None) -> ChunkingSettings | None:
+    from ragcli.config import check_number
+    from ragcli.errors import UsageError
     from ragcli.records import ChunkingSettings
 
+    check_number("chunk_tokens", "--chunk-tokens", chunk_tokens)
+    check_number("overlap_tokens", "--overlap-tokens", overlap_tokens)
     if chunk_tokens is None and overlap_tokens is None:
         return None
     base = ChunkingSettings()
-    return ChunkingSettings(
+    chosen = ChunkingSettings(
         chunk_tokens if chunk_tokens is not None else base.chunk_tokens,
         overlap_tokens if overlap_tokens is not None else base.overlap_tokens,
     )
+    if chosen.overlap_tokens >= chosen.chunk_tokens:
+        raise UsageError(f"--overlap-tokens must be less than the chunk size "
+                         f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}")
+    return chosen
+
+
+def _batch_size(batch_size: int | None, settings: Config) -> int:
+    return int(settings.value("batch_size", batch_size, DEFAULT_EMBED_BATCH))
 
 
 @app.command("index")
@@ -253,7 +271,7 @@ def index_command(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the index from stored vectors.")
     ] = False,
-    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     fp32: Fp32Opt = False,
     no_wait: NoWaitOpt = False,
@@ -268,7 +286,8 @@ def index_command(
     settings = _config(config)
     embedder = _embedder(embed_model, settings)
     build = BuildSettings(embedder, None, None, _threads(threads, settings), int8=not fp32)
-    options = IndexOptions(_store(store, settings), build, batch_size, rebuild, wait=not no_wait)
+    options = IndexOptions(_store(store, settings), build, _batch_size(batch_size, settings),
+                           rebuild, wait=not no_wait)
     if embedder is not None:
         check_embedder(options.store_dir, embedder)
     with output.ProgressBar(quiet) as progress:
@@ -370,28 +389,33 @@ def ask(
     ] = _DEFAULT_LLM_API,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--top-k", "-k", min=1, help=f"Chunks retrieved [env RAG_TOP_K; default: "
+        typer.Option("--top-k", "-k", help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: "
                      f"{DEFAULT_TOP_K}].", show_default=False),
     ] = None,
     mode: ModeOpt = None,
     max_tokens: Annotated[
-        int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")
-    ] = 256,
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-tokens", help="Longest answer, in tokens: at least 1, at most the "
+                     f"context less the prompt [env RAG_MAX_TOKENS; default: "
+                     f"{DEFAULT_MAX_TOKENS}].", show_default=False),
+    ] = None,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--temperature", min=0.0, help="Sampling temperature [env RAG_TEMPERATURE; "
+        typer.Option("--temperature", help="Sampling temperature, 0-2 [env RAG_TEMPERATURE; "
                      "default: 0].", show_default=False),
     ] = None,
     context_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--context-tokens", min=256, help="Model context window [env "
-                     f"RAG_CONTEXT_TOKENS; default: {DEFAULT_CONTEXT_TOKENS}].",
-                     show_default=False),
+        typer.Option("--context-tokens", help="Model context window, 512-131072 and at most "
+                     f"what the model was trained on [env RAG_CONTEXT_TOKENS; default: "
+                     f"{DEFAULT_CONTEXT_TOKENS}].", show_default=False),
     ] = None,
     min_score: Annotated[
-        float,
-        typer.Option("--min-score", help="Best cosine score below which nothing is relevant."),
-    ] = DEFAULT_MIN_SCORE,
+        Optional[float],  # noqa: UP045
+        typer.Option("--min-score", help="Best cosine score below which nothing is relevant, "
+                     f"-1 to 1 [env RAG_MIN_SCORE; default: {DEFAULT_MIN_SCORE}].",
+                     show_default=False),
+    ] = None,
     strategy: Annotated[
         Optional[StrategyChoice],  # noqa: UP045
         typer.Option(
@@ -428,6 +452,9 @@ def ask(
 
     batch = _from_stdin(question, "QUESTION", "questions")
     settings = _config(config)
+    if not batch:
+        assert question is not None
+        question = check_question(question)
     llm = LlmOptions(
         context_tokens=int(settings.value("context_tokens", context_tokens,
                                           DEFAULT_CONTEXT_TOKENS)),
@@ -443,14 +470,14 @@ def ask(
         llm=llm,
         cache_dir=model_cache_dir(),
         generation=GenerationSettings(
-            max_tokens=max_tokens,
+            max_tokens=int(settings.value("max_tokens", max_tokens, DEFAULT_MAX_TOKENS)),
             temperature=float(settings.value("temperature", temperature, 0.0)),
         ),
         strategy=str(settings.value("strategy", None if strategy is None else strategy.value,
                                     DEFAULT_STRATEGY)),
         strict=strict,
         top_k=int(settings.value("top_k", top_k, DEFAULT_TOP_K)),
-        min_score=min_score,
+        min_score=float(settings.value("min_score", min_score, DEFAULT_MIN_SCORE)),
         retrieval=RetrievalSettings(mode=_mode(mode, settings)),
     )
     style = "stream" if stream_json else "json" if json_out else "text"
@@ -467,14 +494,29 @@ def ask(
             if not answered:
                 raise typer.Exit(ExitCode.NOT_FOUND)
             return
-        first = True
-        for line in sys.stdin:
-            if line.strip():
-                if not first and style == "text":
-                    output.write("\n")
-                reply(asker, line.strip(), style, heading=True)
-                _timings(asker, verbose and not quiet)
-                first = False
+        first, refused = True, False
+        for line in read_questions(_stdin_bytes()):
+            if line.text is None:
+                output.error(f"stdin {line.problem}; skipped")
+                refused = True
+                continue
+            if not first and style == "text":
+                output.write("\n")
+            first = False
+            try:
+                reply(asker, line.text, style, heading=True)
+            except UsageError as exc:  # this question cannot be asked; the next may be
+                output.error(f"stdin line {line.number}: {exc}; skipped")
+                refused = True
+                continue
+            _timings(asker, verbose and not quiet)
+    if refused:
+        raise typer.Exit(ExitCode.USAGE)
+
+
+def _stdin_bytes() -> BinaryIO:
+    """Standard input as bytes: lines are bounded and decoded by ragcli, not by Python."""
+    return sys.stdin.buffer
 
 
 def _from_stdin(argument: str | None, name: str, plural: str) -> bool:
@@ -543,9 +585,11 @@ def search(
     ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results per query.")] = (
-        DEFAULT_SEARCH_K
-    ),
+    top_k: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--top-k", "-k", help=f"Results per query, 1-10000 [env RAG_SEARCH_K; "
+                     f"default: {DEFAULT_SEARCH_K}].", show_default=False),
+    ] = None,
     mode: ModeOpt = None,
     threads: ThreadsOpt = None,
     json_out: Annotated[
@@ -561,13 +605,19 @@ def search(
 
     settings = _config(config)
     batch = _from_stdin(query, "QUERY", "queries")
-    queries = (line.strip() for line in sys.stdin if line.strip()) if batch else iter([query])
+    refused: list[str] = []
+    if batch:
+        queries = _checked_lines(read_questions(_stdin_bytes(), "query"), refused)
+    else:
+        assert query is not None
+        queries = iter([check_question(query, "query")])
     chosen = _mode(mode, settings)
-    options = SearchOptions(_store(store, settings), RetrievalSettings(mode=chosen), top_k,
+    options = SearchOptions(_store(store, settings), RetrievalSettings(mode=chosen),
+                            int(settings.value("search_k", top_k, DEFAULT_SEARCH_K)),
                             _threads(threads, settings))
     found = False
     started = time.perf_counter()
-    for text, hits in run_search(options, queries):  # type: ignore[arg-type]
+    for text, hits in run_search(options, queries):
         found = found or bool(hits)
         for rank, hit in enumerate(hits, start=1):
             if json_out:
@@ -577,8 +627,20 @@ def search(
         if verbose:
             output.note(f"{len(hits)} results for {text!r} after "
                         f"{time.perf_counter() - started:.2f} s (mode {chosen})")
+    if refused:
+        raise typer.Exit(ExitCode.USAGE)
     if not found:
         raise typer.Exit(ExitCode.NOT_FOUND)
+
+
+def _checked_lines(lines: Iterator[QuestionLine], refused: list[str]) -> Iterator[str]:
+    """The usable lines' text; each refused line is said on stderr and remembered."""
+    for line in lines:
+        if line.text is None:
+            output.error(f"stdin {line.problem}; skipped")
+            refused.append(line.problem or "")
+        else:
+            yield line.text
 
 
 @app.command("eval")
@@ -595,12 +657,12 @@ def evaluate(
     ] = None,
     max_queries: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--max-queries", min=1, help="Score only the split's first N queries."),
+        typer.Option("--max-queries", help="Score only the split's first N queries (N >= 1)."),
     ] = None,
     max_docs: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--max-docs", min=1,
-                     help="Reduced corpus: the judged documents plus others up to N."),
+        typer.Option("--max-docs",
+                     help="Reduced corpus: the judged documents plus others up to N (N >= 1)."),
     ] = None,
     work_dir: Annotated[
         Optional[Path],  # noqa: UP045
@@ -609,18 +671,21 @@ def evaluate(
                      "[default: a temporary folder].", show_default=False),
     ] = None,
     embed_model: EmbedOpt = None,
-    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
+    from ragcli.config import check_number
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
     from ragcli.steps.opening import BuildSettings
 
     settings = _config(config)
+    check_number("max_queries", "--max-queries", max_queries)
+    check_number("max_docs", "--max-docs", max_docs)
     chosen = tuple(m.value for m in modes) if modes else RETRIEVAL_MODES
     options = EvalOptions(
         dataset=dataset,
@@ -632,7 +697,7 @@ def evaluate(
         max_queries=max_queries,
         max_documents=max_docs,
         work_dir=work_dir,
-        batch_size=batch_size,
+        batch_size=_batch_size(batch_size, settings),
     )
     with output.ProgressBar(quiet) as progress:
         report = run_eval(options, progress)
@@ -652,9 +717,11 @@ def config_command(
 
     settings = _config(config)
     defaults = {"store": default_store_dir(), "embedder": DEFAULT_EMBEDDER, "model": DEFAULT_LLM,
-                "top_k": DEFAULT_TOP_K, "threads": None, "context_tokens": DEFAULT_CONTEXT_TOKENS,
-                "temperature": 0.0, "mode": DEFAULT_MODE, "strategy": DEFAULT_STRATEGY,
-                "llm_url": None, "llm_model": None}
+                "top_k": DEFAULT_TOP_K, "search_k": DEFAULT_SEARCH_K, "threads": None,
+                "context_tokens": DEFAULT_CONTEXT_TOKENS, "max_tokens": DEFAULT_MAX_TOKENS,
+                "temperature": 0.0, "min_score": DEFAULT_MIN_SCORE,
+                "batch_size": DEFAULT_EMBED_BATCH, "mode": DEFAULT_MODE,
+                "strategy": DEFAULT_STRATEGY, "llm_url": None, "llm_model": None}
     effective = [settings.setting(key, None, defaults[key]) for key in KEYS]
     exists = settings.path.is_file()
     if json_out:
@@ -699,7 +766,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.TyperException as exc:  # Click's usage errors, as Typer re-exports them
-        exc.show()  # type: ignore[attr-defined]
+        _usage_error(exc)
         code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
         output.error("interrupted")
@@ -711,6 +778,18 @@ def main(argv: list[str] | None = None) -> None:
         output.error(f"internal error: {type(exc).__name__}: {exc}")
         code = ExitCode.INTERNAL
     sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> None:
+    """Say a malformed command line in one line; help only where it was asked for."""
+    import click
+
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError) or not isinstance(
+            exc, click.UsageError):
+        exc.show()  # type: ignore[attr-defined]
+        return
+    where = exc.ctx.command_path if exc.ctx is not None else "rag"
+    output.error(f"{exc.format_message()} (see '{where} --help')")
 
 
 def _silence_broken_pipe() -> None:

@@ -7,6 +7,7 @@ passed in, never read here, so every source is explicit and testable.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,30 +26,87 @@ CONFIG_ENV = "RAG_CONFIG"
 API_KEY_ENV = "RAG_LLM_API_KEY"
 
 
-def _positive_int(minimum: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"must be a whole number >= {minimum}")
+# Every number a user can set has a range, declared here once and checked for flags,
+# RAG_* variables and the config file alike (README, "Options and their ranges").
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take, both ends included."""
+
+    low: float
+    high: float
+    whole: bool = True
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} from {_number(self.low)} to {_number(self.high)}"
+
+    def check(self, value: Any) -> int | float:
+        """Return the value as a number within the range; ValueError naming the range."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"must be {self.describe()}")
         try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"must be a whole number >= {minimum}") from None
-        if number < minimum:
-            raise ValueError(f"must be a whole number >= {minimum}")
+            number: int | float = (_whole(value) if self.whole else float(value))
+        except (ValueError, OverflowError):
+            raise ValueError(f"must be {self.describe()}") from None
+        if not (self.low <= number <= self.high):  # also false for NaN
+            raise ValueError(f"must be {self.describe()}")
         return number
-    return check
 
 
-def _temperature(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("must be a number >= 0")
+def _whole(value: int | float | str) -> int:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    text = str(value).strip()
+    if len(text) > 30:  # int() of a huge digit string costs time and says nothing useful
+        raise ValueError(value)
+    return int(text)
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+RANGES: dict[str, Range] = {
+    "top_k": Range(1, 1000),
+    "search_k": Range(1, 10_000),
+    "threads": Range(1, MAX_THREADS),
+    # At least what the fixed prompt and one passage need (checked again against the
+    # model's own prompt when it loads), at most what any bundled-size model is trained on.
+    "context_tokens": Range(512, 131_072),
+    # At most the context window less the prompt: checked when the model loads.
+    "max_tokens": Range(1, 131_072),
+    "temperature": Range(0.0, 2.0, whole=False),
+    "min_score": Range(-1.0, 1.0, whole=False),
+    "batch_size": Range(1, 4096),
+    "chunk_tokens": Range(16, 4096),
+    "overlap_tokens": Range(0, 2048),
+    "max_queries": Range(1, 1_000_000_000),
+    "max_docs": Range(1, 1_000_000_000),
+}
+
+
+def check_number(name: str, flag: str, value: int | float | None) -> Any:
+    """Check a flag-only number against its range; UsageError naming the flag."""
+    if value is None:
+        return None
     try:
-        number = float(value)
-    except ValueError:
-        raise ValueError("must be a number >= 0") from None
-    if not number >= 0:
-        raise ValueError("must be a number >= 0")
-    return number
+        return RANGES[name].check(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {exc}, not {_shown(value)}") from None
+
+
+def _shown(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _ranged(name: str) -> Callable[[Any], Any]:
+    return RANGES[name].check
 
 
 def _text(value: Any) -> str:
@@ -96,10 +154,14 @@ KEYS: dict[str, Key] = {key.name: key for key in (
     Key("store", "RAG_STORE", "--store", _text, path=True),
     Key("embedder", "RAG_EMBEDDER", "--embed-model", _text),
     Key("model", "RAG_MODEL", "--model", _text),
-    Key("top_k", "RAG_TOP_K", "--top-k", _positive_int(1)),
-    Key("threads", "RAG_THREADS", "--threads", _positive_int(1)),
-    Key("context_tokens", "RAG_CONTEXT_TOKENS", "--context-tokens", _positive_int(256)),
-    Key("temperature", "RAG_TEMPERATURE", "--temperature", _temperature),
+    Key("top_k", "RAG_TOP_K", "--top-k", _ranged("top_k")),
+    Key("search_k", "RAG_SEARCH_K", "search --top-k", _ranged("search_k")),
+    Key("threads", "RAG_THREADS", "--threads", _ranged("threads")),
+    Key("context_tokens", "RAG_CONTEXT_TOKENS", "--context-tokens", _ranged("context_tokens")),
+    Key("max_tokens", "RAG_MAX_TOKENS", "--max-tokens", _ranged("max_tokens")),
+    Key("temperature", "RAG_TEMPERATURE", "--temperature", _ranged("temperature")),
+    Key("min_score", "RAG_MIN_SCORE", "--min-score", _ranged("min_score")),
+    Key("batch_size", "RAG_BATCH_SIZE", "--batch-size", _ranged("batch_size")),
     Key("mode", "RAG_MODE", "--mode", _mode),
     Key("strategy", "RAG_STRATEGY", "--strategy", _strategy),
     Key("llm_url", "RAG_LLM_URL", "--llm-url", _url),
@@ -128,7 +190,8 @@ class Config:
         """Return the effective value of a key: flag, environment, file, then default."""
         spec = KEYS[key]
         if flag_value is not None:
-            return Setting(key, flag_value, f"flag {spec.flag}")
+            value = _checked(spec, flag_value, spec.flag, None) if key in RANGES else flag_value
+            return Setting(key, value, f"flag {spec.flag}")
         raw = self._env.get(spec.env)
         if raw is not None and raw != "":
             return Setting(key, _checked(spec, raw, spec.env, None), f"env {spec.env}")
@@ -176,7 +239,7 @@ def _checked(spec: Key, raw: Any, where: str, relative_to: Path | None) -> Any:
     try:
         value = spec.check(raw)
     except ValueError as exc:
-        raise UsageError(f"{where} {exc}, not {raw!r}") from None
+        raise UsageError(f"{where} {exc}, not {_shown(raw)}") from None
     if spec.path:
         # A relative path in the file means relative to the file, not to where rag runs.
         path = Path(value).expanduser()

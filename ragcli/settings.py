@@ -13,6 +13,7 @@ STORE_ENV = "RAG_STORE"
 
 DEFAULT_TOP_K = 5
 DEFAULT_CONTEXT_TOKENS = 4096
+DEFAULT_MAX_TOKENS = 256
 DEFAULT_EMBED_BATCH = 64
 # Cosine similarity below which a passage is taken as unrelated to the question. Measured
 # with all-MiniLM-L6-v2 on bench/qa_sample_docs.jsonl: off-topic questions' best passage

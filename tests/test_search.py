@@ -140,7 +140,7 @@ def test_queries_from_stdin_each_get_their_results(
 ) -> None:
     import io
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("owls\n\nzebras\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"owls\n\nzebras\n")))
     code, out, _ = run(capsys, "search", "-", "--store", str(store), "--json", "-k", "1")
     assert code == 0
     assert [json.loads(line)["query"] for line in out.splitlines()] == ["owls", "zebras"]

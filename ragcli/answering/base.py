@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragcli.answering.grounding import ground
+from ragcli.errors import UsageError
 from ragcli.records import Answer, GenerationSettings, Hit, Passage
 from ragcli.settings import ANSWER_STRATEGIES
 from ragcli.text.prompts import DEGENERATE, NOT_FOUND
@@ -42,6 +43,44 @@ class Strategy(Protocol):
     def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
         """Answer from the hits; on_text gets the answer's text (as it comes, if it can)."""
         ...
+
+
+# Below this many tokens left for passages a prompt has no useful context: a short
+# paragraph of prose is 60-100 tokens.
+MIN_PASSAGE_TOKENS = 64
+
+
+def check_room(fixed_tokens: int, context_tokens: int, settings: AnswerSettings,
+               answer_tokens: int) -> None:
+    """Refuse settings that leave no room for a passage beside the prompt and the answer.
+
+    Without this the passages would all be dropped and the model asked with no context.
+    """
+    room = context_tokens - fixed_tokens - answer_tokens - settings.margin_tokens
+    if room >= MIN_PASSAGE_TOKENS:
+        return
+    most = context_tokens - fixed_tokens - settings.margin_tokens - MIN_PASSAGE_TOKENS
+    raise UsageError(
+        f"--max-tokens {answer_tokens} leaves no room for passages in a {context_tokens}-token "
+        f"context (the prompt takes {fixed_tokens})",
+        f"use --max-tokens {most} or less" if most >= 1 else "raise --context-tokens")
+
+
+def question_room(question: str, fixed_tokens: int, context_tokens: int,
+                  settings: AnswerSettings, answer_tokens: int) -> int:
+    """Tokens left for passages once this question is in the prompt; UsageError if none."""
+    room = context_tokens - fixed_tokens - answer_tokens - settings.margin_tokens
+    if room < MIN_PASSAGE_TOKENS:
+        raise question_too_long(fixed_tokens, context_tokens)
+    return room
+
+
+def question_too_long(prompt_tokens: int, context_tokens: int) -> UsageError:
+    """The error for a question that leaves no room for any passage."""
+    return UsageError(
+        f"the question is too long for the model's {context_tokens}-token context: with "
+        f"it the prompt takes {prompt_tokens} tokens and no passage fits",
+        "shorten the question or raise --context-tokens")
 
 
 def clean_answer(text: str) -> str:

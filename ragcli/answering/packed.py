@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ragcli.answering.base import AnswerSettings, OnText, finish
+from ragcli.answering.base import (
+    AnswerSettings,
+    OnText,
+    check_room,
+    finish,
+    question_too_long,
+)
 from ragcli.backends.llms import LLM
 from ragcli.records import Answer, Hit, Prompt
 from ragcli.text.prompts import (
@@ -30,7 +36,12 @@ class PackedStrategy:
         self.template = template
 
     def prepare(self) -> None:
-        """Have the model ready for the fixed start of every packed prompt."""
+        """Check the prompt fits the context; have the model ready for its fixed start."""
+        bare = build_prompt("", (), self.llm.count_tokens, self.llm.context_tokens,
+                            self.llm.has_chat_template, self.template).prompt
+        fixed = self.llm.count_tokens(bare.text or "\n".join(t for _, t in bare.messages))
+        check_room(fixed, self.llm.context_tokens, self.settings,
+                   self.settings.generation.max_tokens)
         if not self.llm.has_chat_template:
             self.llm.prepare_prefix(completion_prefix(self.template))
 
@@ -43,6 +54,10 @@ class PackedStrategy:
 
     def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
         parts = self.prompt(question, hits)
+        if hits and not parts.passages:
+            # Never ask the model with no context: it would answer from nothing.
+            raise question_too_long(self.llm.count_tokens(parts.prompt.text or question),
+                                    self.llm.context_tokens)
         text = self._stream(parts.prompt, on_text)
         return finish(question, text, parts.passages, self.settings, self.name)
 

@@ -15,7 +15,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ragcli.answering.base import AnswerSettings, OnText, abstains, clean_answer, finish
+from ragcli.answering.base import (
+    AnswerSettings,
+    OnText,
+    abstains,
+    check_room,
+    clean_answer,
+    finish,
+    question_room,
+)
 from ragcli.answering.grounding import Grounding, ground, tokenize
 from ragcli.backends.llms import LLM
 from ragcli.records import Answer, Completion, Hit, Passage, Prompt
@@ -78,16 +86,21 @@ class SequenceStrategy:
             settings.generation.max_tokens, self.sequence.answer_tokens))
 
     def prepare(self) -> None:
-        """Have the model ready for the fixed start of every one-passage prompt."""
+        """Check the prompt fits the context; have the model ready for its fixed start."""
+        check_room(self._fixed_tokens(""), self.llm.context_tokens, self.settings,
+                   self.generation.max_tokens)
         if not self.llm.has_chat_template:
             self.llm.prepare_prefix(sequence_prefix())
 
+    def _fixed_tokens(self, question: str) -> int:
+        empty = Passage(0, "", None, 1, 1, "", "", ())
+        prompt = self._prompt(question, empty)
+        return self.llm.count_tokens(prompt.text or "\n".join(t for _, t in prompt.messages))
+
     def passages(self, question: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
         """The passages, each cut to fit its own prompt with room for the answer."""
-        empty = Passage(0, "", None, 1, 1, "", "", ())
-        fixed = self.llm.count_tokens(self._prompt(question, empty).text or question)
-        room = (self.llm.context_tokens - fixed - self.generation.max_tokens
-                - self.settings.margin_tokens)
+        room = question_room(question, self._fixed_tokens(question), self.llm.context_tokens,
+                             self.settings, self.generation.max_tokens)
         return separate_passages(hits, self.llm.count_tokens,
                                  min(room, self.sequence.passage_tokens), self.sequence.passages)
 

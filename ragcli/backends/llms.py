@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragcli.errors import ModelError
+from ragcli.errors import ModelError, UsageError
 from ragcli.records import Completion, GenerationSettings, Prompt
 
 
@@ -54,6 +54,24 @@ class LlmOptions:
     api_key: str | None = None
 
 
+# Every GGUF model worth answering with was trained on at least this many tokens; a larger
+# --context-tokens is checked against the model's own metadata before memory is taken.
+_SURELY_TRAINED_TOKENS = 8192
+
+
+def _check_trained_context(llama: Any, path: Path, context_tokens: int) -> None:
+    """Refuse a context longer than the model was trained on (read without loading weights)."""
+    with _quiet_stderr():
+        header = llama(model_path=str(path), vocab_only=True, verbose=False)
+    arch = header.metadata.get("general.architecture", "")
+    trained = header.metadata.get(f"{arch}.context_length")
+    del header
+    if trained is not None and str(trained).isdigit() and context_tokens > int(trained):
+        raise UsageError(f"--context-tokens {context_tokens} is more than {path.name} was "
+                         f"trained on ({int(trained)} tokens)",
+                         f"use --context-tokens {int(trained)} or less")
+
+
 class LlamaCppLLM:
     """A GGUF model run by llama.cpp through llama-cpp-python."""
 
@@ -69,6 +87,8 @@ class LlamaCppLLM:
         try:
             from llama_cpp import Llama
 
+            if options.context_tokens > _SURELY_TRAINED_TOKENS:
+                _check_trained_context(Llama, path, options.context_tokens)
             with _quiet_stderr():
                 self._llama: Any = Llama(
                     model_path=str(path),

@@ -10,6 +10,7 @@ import http.client
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,9 @@ APIS = ("chat", "completion")
 _BYTES_PER_TOKEN = 3
 _DETAIL_CHARS = 200
 _ERROR_BODY_BYTES = 64 * 1024
+# One SSE line or a whole non-streamed reply: a server's answer to one question is far
+# smaller, so more is a broken or hostile server, not an answer to hold in memory.
+_REPLY_BYTES = 8 * 1024 * 1024
 _LOG_HINT = "check the LLM server's log"
 
 
@@ -38,6 +42,9 @@ class ServerOptions:
     context_tokens: int = 4096
     timeout_s: float = 120.0  # per socket read while generating
     connect_timeout_s: float = 10.0
+    # The whole answer, however steadily a server keeps sending: a server that streams
+    # forever (or trickles a byte at a time under the read timeout) is cut off here.
+    answer_timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -87,14 +94,18 @@ class OpenAICompatibleLLM:
         chat = self.options.api == "chat"
         path = "/chat/completions" if chat else "/completions"
         timeout_s = self.options.timeout_s
+        deadline = _Deadline(time.monotonic() + self.options.answer_timeout_s,
+                             self.options.answer_timeout_s)
         connection, response = self._send("POST", path, self._payload(prompt, settings), timeout_s)
         try:
             kind = (response.getheader("Content-Type") or "").lower()
             if kind.startswith("application/json"):
-                reply = _decode_json(_read(response.read, self.url, timeout_s), self.url)
-                yield from _pieces([reply], chat, False, self.url)
+                body = _read(lambda: response.read(_REPLY_BYTES + 1), self.url, timeout_s)
+                _check_size(body, self.url)
+                yield from _pieces([_decode_json(body, self.url)], chat, False, self.url)
             else:
-                yield from _pieces(_events(response, self.url, timeout_s), chat, True, self.url)
+                events = _events(response, self.url, timeout_s, deadline)
+                yield from _pieces(events, chat, True, self.url)
         finally:
             response.close()
             connection.close()
@@ -201,24 +212,42 @@ def _first_model(listing: Any, url: str) -> str:
     )
 
 
-def _events(response: http.client.HTTPResponse, url: str, timeout_s: float) -> Iterator[Any]:
+@dataclass(frozen=True)
+class _Deadline:
+    """When a whole answer must have arrived."""
+
+    at: float  # time.monotonic()
+    seconds: float
+
+
+def _events(
+    response: http.client.HTTPResponse, url: str, timeout_s: float, deadline: _Deadline
+) -> Iterator[Any]:
     """Yield the decoded JSON of each Server-Sent Event until [DONE] or the stream's end."""
     data: list[str] = []
+    held = 0  # bytes of the event being gathered
     seen_event = False
     stray = ""
     while True:
-        raw = _read(response.readline, url, timeout_s)
+        if time.monotonic() > deadline.at:
+            raise ModelError(f"the LLM server at {url} was still sending after "
+                             f"{deadline.seconds:g} s", _LOG_HINT)
+        raw = _read(lambda: response.readline(_REPLY_BYTES + 1), url, timeout_s)
+        _check_size(raw, url)
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if raw and line:
             field, _, value = line.partition(":")
             if field == "data":
                 data.append(value[1:] if value.startswith(" ") else value)
+                held += len(raw)
+                if held > _REPLY_BYTES:
+                    raise _too_long(url)
             elif field and not stray:
                 stray = line  # not an SSE field we use; remembered to explain a bad reply
             continue
         if data:
             # A blank line (or the stream's end) dispatches the event, per the SSE spec.
-            text, data = "\n".join(data), []
+            text, data, held = "\n".join(data), [], 0
             seen_event = True
             if text.strip() == "[DONE]":
                 return
@@ -274,6 +303,15 @@ def _read(read: Callable[[], bytes], url: str, timeout_s: float) -> bytes:
         return read()
     except (OSError, http.client.HTTPException) as exc:
         raise _transport_error(exc, url, timeout_s) from exc
+
+
+def _check_size(body: bytes, url: str) -> None:
+    if len(body) > _REPLY_BYTES:
+        raise _too_long(url)
+
+
+def _too_long(url: str) -> ModelError:
+    return _incompatible(url, f"a reply or event longer than {_REPLY_BYTES // 2**20} MiB")
 
 
 def _decode_json(body: bytes, url: str) -> Any:

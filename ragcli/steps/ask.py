@@ -17,6 +17,7 @@ from ragcli.records import Answer, GenerationSettings, Hit, Passage
 from ragcli.settings import DEFAULT_STRATEGY
 from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
 from ragcli.text.prompts import NOT_FOUND, PromptParts
+from ragcli.text.questions import check_question
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class Asker:
     def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
         """Answer one question, passing the text to on_text as it is generated."""
         started = time.perf_counter()
+        question = check_question(question)
         hits = self.relevant(question)
         self.timings.retrieve_s += time.perf_counter() - started
         if hits:

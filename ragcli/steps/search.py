@@ -207,9 +207,15 @@ def fuse(
 _DISTINCTIVE = re.compile(r"\w*\d\w*|\w+(?:[-_.:/]\w+)+|[A-Z]{2,}\w*|\w+[a-z][A-Z]\w*")
 
 
+# Longer runs of word characters name nothing a chunk could match, and _DISTINCTIVE's
+# backtracking over one costs time quadratic in its length.
+_OVERLONG_WORD = re.compile(r"\w{65,}")
+
+
 def distinctive_terms(question: str) -> list[str]:
     """Return the question's exact-match terms: identifiers, numbers, acronyms, CamelCase."""
-    return [m.group().lower() for m in _DISTINCTIVE.finditer(question)]
+    bounded = _OVERLONG_WORD.sub(" ", question)
+    return [m.group().lower() for m in _DISTINCTIVE.finditer(bounded)]
 
 
 def names_term(chunk: Chunk, terms: list[str]) -> bool:
