@@ -782,13 +782,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def _usage_error(exc: typer.TyperException) -> None:
     """Say a malformed command line in one line; help only where it was asked for."""
-    import click
-
-    if isinstance(exc, click.exceptions.NoArgsIsHelpError) or not isinstance(
-            exc, click.UsageError):
+    # Typer vendors its own Click: its exception classes are known by shape, not import.
+    context = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "ctx"):
         exc.show()  # type: ignore[attr-defined]
         return
-    where = exc.ctx.command_path if exc.ctx is not None else "rag"
+    where = getattr(context, "command_path", "") or "rag"
     output.error(f"{exc.format_message()} (see '{where} --help')")
 
 

@@ -213,3 +213,29 @@ def test_reading_stops_once_the_unread_passages_cannot_change_the_answer() -> No
     strategy = SequenceStrategy(llm, SETTINGS)  # type: ignore[arg-type]
     strategy.answer(plan("Capital?", (1, "Paris", -0.2), (2, "Lyon", -0.2)), close, None)
     assert llm.calls == 2
+
+
+@pytest.mark.parametrize("name", ["sequence", "packed"])
+def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_question(
+    name: str,
+) -> None:
+    llm = make_llm("fake:", LlmOptions(context_tokens=1024), Path("/nonexistent-cache"))
+    roomy = AnswerSettings(GenerationSettings(max_tokens=200), strict=False)
+    make_strategy(name, llm, roomy).prepare()
+    greedy = AnswerSettings(GenerationSettings(max_tokens=1000), strict=False)
+    strategy = make_strategy(name, llm, greedy)
+    if name == "sequence":  # it answers in at most 32 tokens whatever --max-tokens says
+        strategy.prepare()
+        return
+    with pytest.raises(UsageError, match=r"--max-tokens 1000 leaves no room for passages"):
+        strategy.prepare()
+
+
+@pytest.mark.parametrize("name", ["sequence", "packed"])
+def test_a_question_too_long_for_the_context_is_refused_not_answered_blind(name: str) -> None:
+    llm = make_llm("fake:", LlmOptions(context_tokens=1024), Path("/nonexistent-cache"))
+    strategy = make_strategy(name, llm, SETTINGS)
+    strategy.prepare()
+    question = "why " * 1000
+    with pytest.raises(UsageError, match="question is too long"):
+        strategy.answer(question, [hit("Owls hunt at night.", 0.9)], None)

@@ -526,3 +526,40 @@ def test_ask_with_the_server_down_is_exit_5_in_one_line(sample_store: str) -> No
     assert done.returncode == 5
     assert done.stdout == "" and done.stderr.count("\n") == 1
     assert "cannot reach the LLM server" in done.stderr
+
+
+def test_a_server_that_streams_forever_meets_the_overall_deadline(fake: FakeServer) -> None:
+    def forever(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.end_headers()
+        try:
+            while True:  # well inside the per-read timeout, never done
+                handler.wfile.write(b": keep-alive\n\n" + sse(chat_chunk("\x1b[2J more")))
+                handler.wfile.flush()
+                time.sleep(0.01)
+        except OSError:
+            pass
+
+    fake.reply = Reply(write=forever)
+    pieces: list[str] = []
+    with pytest.raises(ModelError, match="still sending after 0.5 s"):
+        pieces.extend(connect(fake, timeout_s=0.3, answer_timeout_s=0.5).stream(CHAT, SETTINGS))
+    assert pieces  # what came before the deadline was passed on
+
+
+def test_an_endless_line_is_refused_not_held(fake: FakeServer) -> None:
+    def endless(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.end_headers()
+        try:
+            handler.wfile.write(b"data: ")
+            for _ in range(10 * 1024):  # 10 MiB without a newline
+                handler.wfile.write(b"x" * 1024)
+        except OSError:
+            pass
+
+    fake.reply = Reply(write=endless)
+    with pytest.raises(ModelError, match="longer than 8 MiB"):
+        list(connect(fake).stream(CHAT, SETTINGS))

@@ -123,7 +123,7 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
         from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM
 
         fakes = {"loop": LoopingLLM, "crash": CrashingLLM}
-        return fakes.get(rest, ExtractiveLLM)(spec)
+        return fakes.get(rest, ExtractiveLLM)(spec, options.context_tokens)
     from ragcli.backends.llms import LlamaCppLLM
     from ragcli.backends.models import bundled_llm_path
 

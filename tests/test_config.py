@@ -1,0 +1,107 @@
+"""Settings' ranges: every number is checked in one place, for flags, RAG_* and the file."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from ragcli.config import MAX_THREADS, RANGES, Range, check_number, load_config
+from ragcli.errors import ExitCode, UsageError
+from tests.conftest import run_rag as run
+
+Capture = pytest.CaptureFixture[str]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("value", [0, -1, 1001, 10**30, "ten", "1.5", True, None, "", "9" * 40])
+def test_out_of_range_whole_numbers_are_refused_with_the_range(value: object) -> None:
+    with pytest.raises(ValueError, match="whole number from 1 to 1,000"):
+        RANGES["top_k"].check(value)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.1, 2.5, 1e308, "nan"])
+def test_temperature_must_be_finite_and_in_range(value: object) -> None:
+    with pytest.raises(ValueError, match="number from 0 to 2"):
+        RANGES["temperature"].check(value)
+
+
+def test_values_in_range_come_back_as_numbers() -> None:
+    assert RANGES["top_k"].check("7") == 7
+    assert RANGES["top_k"].check(7.0) == 7
+    assert RANGES["temperature"].check("0.7") == pytest.approx(0.7)
+    assert RANGES["threads"].check(MAX_THREADS) == MAX_THREADS
+    assert Range(0, 1, whole=False).describe() == "a number from 0 to 1"
+
+
+def test_flag_only_numbers_name_the_flag() -> None:
+    assert check_number("chunk_tokens", "--chunk-tokens", None) is None
+    with pytest.raises(UsageError, match=r"--chunk-tokens must be a whole number from 16"):
+        check_number("chunk_tokens", "--chunk-tokens", 8)
+
+
+def test_flag_environment_and_file_are_checked_alike(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("top_k = 5000\n")
+    with pytest.raises(UsageError, match=r"key 'top_k' must be a whole number from 1 to 1,000"):
+        load_config(config, {})
+    with pytest.raises(UsageError, match=r"RAG_THREADS must be a whole number from 1 to"):
+        load_config(None, {"RAG_THREADS": "10000", "RAG_CONFIG": ""}).setting("threads", None, 1)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(UsageError, match=r"--max-tokens must be a whole number from 1"):
+        load_config(empty, {}).value("max_tokens", 0, 256)
+
+
+@pytest.mark.parametrize("args", [
+    ["ask", "q", "--top-k", str(10**30)],
+    ["ask", "q", "--top-k", "0"],
+    ["ask", "q", "--max-tokens", "0"],
+    ["ask", "q", "--max-tokens", "1000000"],
+    ["ask", "q", "--temperature", "inf"],
+    ["ask", "q", "--temperature", "nan"],
+    ["ask", "q", "--threads", "10000"],
+    ["ask", "q", "--context-tokens", "256"],
+    ["ask", "q", "--min-score", "2"],
+    ["search", "q", "-k", str(10**30)],
+    ["search", "q", "--threads", "0"],
+    ["ingest", ".", "--batch-size", "0"],
+    ["ingest", ".", "--chunk-tokens", "4"],
+    ["ingest", ".", "--chunk-tokens", "64", "--overlap-tokens", "64"],
+    ["index", "--batch-size", "100000"],
+    ["eval", ".", "--max-queries", "0"],
+])
+def test_out_of_range_flags_exit_2_with_one_line(
+    args: list[str], tmp_path: Path, capsys: Capture
+) -> None:
+    store = [] if args[0] == "eval" else ["--store", str(tmp_path / "none")]
+    code, out, err = run(capsys, *args, *store)
+    assert code == ExitCode.USAGE, err
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("rag: error: "), err
+    flag = [a for a in args if a.startswith("-")][-1]
+    assert flag in err and ("from" in err or "less than" in err), err
+
+
+def test_out_of_range_environment_exits_2(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_TEMPERATURE", "inf")
+    code, _, err = run(capsys, "ask", "q", "--store", str(tmp_path / "none"))
+    assert code == ExitCode.USAGE and "RAG_TEMPERATURE must be a number from 0 to 2" in err
+
+
+def test_malformed_flags_are_one_line_too(capsys: Capture) -> None:
+    code, _, err = run(capsys, "ask", "q", "--top-k", "many")
+    assert code == ExitCode.USAGE
+    assert err.count("\n") == 1 and "--top-k" in err and "rag ask --help" in err
+
+
+def test_config_command_lists_every_ranged_key(capsys: Capture, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("max_tokens = 64\nmin_score = 0.3\nbatch_size = 8\nsearch_k = 3\n")
+    code, out, _ = run(capsys, "config", "--config", str(config))
+    assert code == 0
+    for key in ("max_tokens", "min_score", "batch_size", "search_k"):
+        assert key in out
