@@ -23,6 +23,7 @@ else:  # pragma: no cover - the same parser, before it joined the standard libra
     import tomli as tomllib
 
 CONFIG_ENV = "RAG_CONFIG"
+MAX_CONFIG_BYTES = 1024 * 1024
 API_KEY_ENV = "RAG_LLM_API_KEY"
 
 
@@ -216,15 +217,24 @@ def load_config(explicit: Path | None, env: Mapping[str, str]) -> Config:
     named = explicit or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
     path = (named or default_config_path()).expanduser()
     if not path.is_file():
+        if named is not None and path.exists():
+            raise UsageError(f"config file {path} is not a regular file")
         if named is not None:
             raise InputNotFoundError(f"config file {path} does not exist")
         return Config(path, {}, env)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UsageError(f"config {path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                             "a config file holds a few keys")
+        document = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"config {path}: cannot be read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config {path}: not valid TOML: {exc}") from exc
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise UsageError(f"config {path}: nested too deeply to be a config file") from None
     values: dict[str, Any] = {}
     for name, raw in document.items():
         spec = KEYS.get(name)

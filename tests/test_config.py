@@ -105,3 +105,20 @@ def test_config_command_lists_every_ranged_key(capsys: Capture, tmp_path: Path) 
     assert code == 0
     for key in ("max_tokens", "min_score", "batch_size", "search_k"):
         assert key in out
+
+
+@pytest.mark.parametrize("content", [
+    "top_k = " + "[" * 100_000 + "]" * 100_000,
+    "top_k = " + "{a=" * 5000 + "1" + "}" * 5000,
+    "#" * (2 * 1024 * 1024),
+])
+def test_hostile_config_files_are_usage_errors(content: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(content)
+    with pytest.raises(UsageError):
+        load_config(config, {})
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused() -> None:
+    with pytest.raises(UsageError, match="not a regular file"):
+        load_config(Path("/dev/zero"), {})
