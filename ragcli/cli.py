@@ -222,11 +222,17 @@ def ingest(
 
 
 def _read_path_list(name: str, null: bool) -> list[Path]:
+    import stat
+
     from ragcli.discovery import read_path_list
+    from ragcli.errors import UsageError
 
     if name == "-":
         return read_path_list(sys.stdin.buffer, null)
     try:
+        # A pipe or process substitution is a fine list; a folder never is.
+        if stat.S_ISDIR(os.stat(name).st_mode):
+            raise UsageError(f"--files-from {name} is a directory, not a list of paths")
         with open(name, "rb") as handle:
             return read_path_list(handle, null)
     except OSError as exc:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.discovery import DiscoveryOptions, Found, discover, read_path_list
+from ragcli import discovery
+from ragcli.discovery import (
+    DiscoveryOptions,
+    Found,
+    discover,
+    iter_path_records,
+    read_path_list,
+)
+from ragcli.errors import InputNotFoundError, UsageError
 from ragcli.records import Skipped
 
 
@@ -356,7 +364,9 @@ def test_undecodable_byte_names_round_trip(tmp_path: Path) -> None:
     assert [os.fsencode(f.path) for f in found] == [raw]
 
 
-def test_read_path_list_by_lines() -> None:
+def test_read_path_list_by_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, "a.md", "some dir/b c.txt", "  lead.md", "last.md")
     stream = io.BytesIO(b"a.md\r\n\nsome dir/b c.txt\n  lead.md\nlast.md")
     assert read_path_list(stream, nul_separated=False) == [
         Path("a.md"),
@@ -366,10 +376,70 @@ def test_read_path_list_by_lines() -> None:
     ]
 
 
-def test_read_path_list_nul_separated_keeps_newlines_and_odd_bytes() -> None:
+def test_read_path_list_nul_separated_keeps_newlines_and_odd_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, "new\nline.txt", "naïve.md", "trailing\r")
+    try:
+        Path(os.fsdecode(b"caf\xe9.md")).write_text("x")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
     stream = io.BytesIO(b"new\nline.txt\0\0na\xc3\xafve.md\0caf\xe9.md\0trailing\r\0")
     paths = read_path_list(stream, nul_separated=True)
     assert paths[:3] == [Path("new\nline.txt"), Path("naïve.md"), Path(os.fsdecode(b"caf\xe9.md"))]
     assert os.fsencode(paths[2]) == b"caf\xe9.md"
     assert paths[3] == Path("trailing\r")
     assert len(paths) == 4
+
+
+def test_read_path_list_reads_in_blocks_and_takes_records_up_to_path_max() -> None:
+    name = b"d/" * 30_000 + b"x.md"
+    records = list(iter_path_records(io.BytesIO(b"\n" * 70_000 + name + b"\n"), False, 70_000))
+    assert records == [(70_001, name)]  # a record split across blocks is joined again
+
+
+@pytest.mark.parametrize("nul_separated", [False, True])
+def test_an_overlong_record_is_a_usage_error_naming_it(nul_separated: bool) -> None:
+    end = b"\0" if nul_separated else b"\n"
+    stream = io.BytesIO(b"a.md" + end + b"b" * 5000 + end)
+    with pytest.raises(UsageError, match="record 2 is longer than PATH_MAX \\(4096 bytes\\)"):
+        list(iter_path_records(stream, nul_separated, 4096))
+
+
+class EndlessZeros(io.RawIOBase):
+    """/dev/zero as a stream that fails the test if read far beyond what is needed."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        assert self.budget > 0, "read far past the record limit"
+        size = min(len(buffer), self.budget)
+        buffer[:size] = bytes(size)
+        self.budget -= size
+        return size
+
+
+def test_an_endless_record_stops_after_path_max_bytes() -> None:
+    with pytest.raises(UsageError, match="record 1 is longer than PATH_MAX"):
+        read_path_list(io.BufferedReader(EndlessZeros(1 << 20)), nul_separated=False)
+
+
+def test_too_many_records_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "MAX_PATH_RECORDS", 1000)
+    with pytest.raises(UsageError, match="more than 1,000 records"):
+        read_path_list(io.BufferedReader(EndlessZeros(1 << 20)), nul_separated=True)
+
+
+def test_a_missing_listed_path_fails_at_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, "a.md")
+    (tmp_path / "gone.md").symlink_to("nowhere.md")  # a broken link is named, reported later
+    with pytest.raises(InputNotFoundError, match="record 3: no such file or directory: b\\\\x1b.md"):
+        read_path_list(io.BytesIO(b"a.md\ngone.md\nb\x1b.md\n"), nul_separated=False)
