@@ -441,5 +441,6 @@ def test_a_missing_listed_path_fails_at_its_record(
     monkeypatch.chdir(tmp_path)
     make(tmp_path, "a.md")
     (tmp_path / "gone.md").symlink_to("nowhere.md")  # a broken link is named, reported later
-    with pytest.raises(InputNotFoundError, match="record 3: no such file or directory: b\\\\x1b.md"):
+    missing = "record 3: no such file or directory: b\\\\x1b.md"
+    with pytest.raises(InputNotFoundError, match=missing):
         read_path_list(io.BytesIO(b"a.md\ngone.md\nb\x1b.md\n"), nul_separated=False)
