@@ -178,7 +178,10 @@ class _Walker:
         if stat.S_ISDIR(mode):
             yield from self.walk(path)
             return
-        found = self.take(path, os.path.realpath(path), stat.S_ISREG(mode), path.parent, True)
+        if not stat.S_ISREG(mode):
+            self.skip(path, _not_regular(mode), failed=True)  # never opened: a FIFO would block
+            return
+        found = self.take(path, os.path.realpath(path), path.parent, True)
         if found is not None:
             yield found
 
@@ -244,7 +247,10 @@ class _Walker:
             if child is not None:
                 stack.append(child)
             return None
-        return self.take(path, real, _is_file(entry), root, False)
+        if not _is_file(entry):
+            self.skip(path, _not_regular(_mode(entry)))
+            return None
+        return self.take(path, real, root, False)
 
     def filtered(self, rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
         """Say whether ignore files or the include/exclude patterns leave this entry out."""
@@ -279,11 +285,8 @@ class _Walker:
             return None
         return real
 
-    def take(self, path: Path, real: str, regular: bool, root: Path, named: bool) -> Found | None:
-        """Return the file as Found if it is wanted and new; record why when it is not."""
-        if not regular:
-            self.skip(path, "not a regular file")
-            return None
+    def take(self, path: Path, real: str, root: Path, named: bool) -> Found | None:
+        """Return a regular file as Found if it is wanted and new; record why when it is not."""
         kind = kind_of(path)
         if kind is None:
             self.skip(path, f"unsupported format {path.suffix or '(no extension)'}", named)
@@ -339,6 +342,22 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return entry.is_file()
     except OSError:
         return False
+
+
+def _mode(entry: os.DirEntry[str]) -> int:
+    """The mode of what an entry names (through a link), 0 if it cannot be read."""
+    try:
+        return entry.stat().st_mode
+    except OSError:
+        return 0
+
+
+def _not_regular(mode: int) -> str:
+    """Say what a file that is not a regular file is, as a reason to pass it over."""
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    what = next((name for test, name in kinds if test(mode)), "")
+    return f"not a regular file ({what})" if what else "not a regular file"
 
 
 def _stat_failure(path: Path, exc: OSError) -> str:

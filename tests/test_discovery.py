@@ -262,7 +262,7 @@ def test_links_are_passed_over_when_not_followed(tmp_path: Path) -> None:
     }
 
 
-def test_fifo_is_reported_and_never_opened(tmp_path: Path) -> None:
+def test_fifo_is_passed_over_in_a_walk_fails_when_named_and_is_never_opened(tmp_path: Path) -> None:
     make(tmp_path, "a.md")
     os.mkfifo(tmp_path / "pipe.md")
     # Opening a fifo with no writer blocks; a child with a timeout turns a hang into a failure.
@@ -282,7 +282,7 @@ def test_fifo_is_reported_and_never_opened(tmp_path: Path) -> None:
     )
     assert result.stdout.splitlines() == [
         "['a.md']",
-        "[('not a regular file', False), ('not a regular file', False)]",
+        "[('not a regular file (a FIFO)', False), ('not a regular file (a FIFO)', True)]",
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -58,3 +59,32 @@ def test_files_from_a_directory_is_a_usage_error(tmp_path: Path, capsys: Capture
     code, _, err = run(capsys, "ingest", "--files-from", str(tmp_path), "--store",
                        str(tmp_path / "store"))
     assert code == ExitCode.USAGE and "is a directory, not a list of paths" in err
+
+
+def test_special_files_named_are_skipped_with_exit_6_and_never_opened(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "good.md").write_text("Capybaras are large rodents.\n")
+    os.mkfifo(tmp_path / "pipe.md")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "sock.md"))
+    try:
+        # A FIFO with no writer blocks whoever opens it: the child's timeout catches a hang.
+        done = rag_process("ingest", "good.md", "pipe.md", "--files-from", "-", "--store",
+                           "store", *FAKE_EMBEDDER, cwd=tmp_path, stdin="sock.md\n/dev/null\n")
+    finally:
+        listener.close()
+    assert done.returncode == ExitCode.FILES_SKIPPED, done.stderr
+    assert "ingested 1 new" in done.stdout
+    assert "pipe.md: not a regular file (a FIFO)" in done.stderr
+    assert "sock.md: not a regular file (a socket)" in done.stderr
+    assert "skipped /dev/null: not a regular file (a character device)" in done.stderr
+
+
+def test_special_files_in_a_folder_are_passed_over_with_a_note(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "good.md").write_text("Capybaras are large rodents.\n")
+    os.mkfifo(tmp_path / "docs" / "pipe.md")
+    done = rag_process("ingest", "docs", "--store", "store", *FAKE_EMBEDDER, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "docs/pipe.md: not a regular file (a FIFO)" in done.stderr

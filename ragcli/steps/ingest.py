@@ -75,6 +75,9 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
         with store:
             report = IngestReport()
             found = list(discover(options.paths, options.discovery, report.skipped))
+            for skipped in report.skipped:
+                if skipped.failed:
+                    progress.note(f"skipped {skipped.path}: {skipped.reason}")
             plan = plan_sync(store, found, options.paths, report.skipped)
             if options.dry_run:
                 return IngestResult(report, None, plan)
