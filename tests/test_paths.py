@@ -88,3 +88,62 @@ def test_special_files_in_a_folder_are_passed_over_with_a_note(tmp_path: Path) -
     done = rag_process("ingest", "docs", "--store", "store", *FAKE_EMBEDDER, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "docs/pipe.md: not a regular file (a FIFO)" in done.stderr
+
+
+def undecodable_name(folder: Path, text: str) -> Path:
+    """Create a file whose name is not valid UTF-8 (b'caf\\xe9.txt'); skip if refused."""
+    raw = os.fsencode(folder) + b"/caf\xe9.txt"
+    try:
+        with open(raw, "wb") as handle:
+            handle.write(text.encode())
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return Path(os.fsdecode(raw))
+
+
+def test_a_name_that_is_not_utf8_is_stored_and_given_back_losslessly(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    from ragcli.store import Store
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plain.md").write_text("Tapirs have short trunks.\n")
+    odd = undecodable_name(docs, "Axolotls regrow their limbs.\n")
+    store = str(tmp_path / "store")
+    code, out, err = run(capsys, "ingest", str(docs), "--store", store, *FAKE_EMBEDDER)
+    assert code == 0 and "ingested 2 new" in out, err
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", store)
+    assert code == 0 and "2 unchanged" in out  # found again under the same stored name
+    with Store.open(Path(store)) as opened:
+        assert [os.fsencode(d.path) for d in opened.documents()] == [
+            os.fsencode(docs / "caf\udce9.txt"), os.fsencode(docs / "plain.md")]
+        assert opened.document_paths(under=str(docs)) == [str(odd), str(docs / "plain.md")]
+        chunks = opened.chunks_by_id(list(map(int, opened.chunk_ids())))
+        assert sorted(c.path for c in chunks.values()) == [str(odd), str(docs / "plain.md")]
+        hits = opened.keyword_search('"Axolotls"', 1)
+        assert [chunks[chunk_id].path for chunk_id, _ in hits] == [str(odd)]
+    # Printing such a name is output.py's job (escaped); here the store gives it back intact.
+    code, out, _ = run(capsys, "rm", str(odd), "--store", store)
+    assert code == 0 and "removed 1 documents" in out
+    code, out, _ = run(capsys, "ingest", str(odd), "--store", store)  # named alone
+    assert code == 0 and "ingested 1 new" in out
+
+
+def test_a_folder_whose_name_is_not_utf8_syncs(tmp_path: Path, capsys: Capture) -> None:
+    raw = os.fsencode(tmp_path) + b"/d\xff"
+    try:
+        os.mkdir(raw)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    folder = Path(os.fsdecode(raw))
+    undecodable_name(folder, "Okapis have striped legs.\n")
+    (folder / "b.md").write_text("Pangolins have scales.\n")
+    store = str(tmp_path / "store")
+    code, out, _ = run(capsys, "ingest", str(folder), "--store", store, *FAKE_EMBEDDER)
+    assert code == 0 and "ingested 2 new" in out
+    (folder / "b.md").unlink()
+    code, out, _ = run(capsys, "ingest", str(folder), "--store", store)
+    assert code == 0 and "1 unchanged; 1 removed" in out
+    code, out, _ = run(capsys, "rm", str(folder), "--store", store)
+    assert code == 0 and "removed 1 documents" in out
