@@ -326,7 +326,14 @@ def sources(
 
 @app.command()
 def rm(
-    paths: Annotated[list[Path], typer.Argument(help="Stored files, or folders to empty.")],
+    paths: Annotated[
+        Optional[list[str]],  # noqa: UP045 - str, not Path: Path("") would read as "."
+        typer.Argument(help="Stored files, or folders to empty ('', '/', '.' are refused).",
+                       show_default=False),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Remove every document in the store.")
+    ] = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     no_wait: NoWaitOpt = False,
@@ -338,7 +345,8 @@ def rm(
 
     settings = _config(config)
     note = (lambda _: None) if quiet else output.note
-    result = remove_documents(_store(store, settings), paths, not no_wait, note)
+    result = remove_documents(_store(store, settings), paths or [], not no_wait, note,
+                              everything)
     if json_out:
         output.print_json({"removed": result.paths, "indexed": result.indexed})
     else:

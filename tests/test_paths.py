@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -147,3 +148,35 @@ def test_a_folder_whose_name_is_not_utf8_syncs(tmp_path: Path, capsys: Capture) 
     assert code == 0 and "1 unchanged; 1 removed" in out
     code, out, _ = run(capsys, "rm", str(folder), "--store", store)
     assert code == 0 and "removed 1 documents" in out
+
+
+@pytest.mark.parametrize("target", ["", " ", ".", "./", "/", "//", "..", "../..", "/tmp/.."])
+def test_rm_refuses_an_empty_or_root_like_target(
+    target: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("Quokkas smile.\n")
+    monkeypatch.chdir(tmp_path / "docs")
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", ".", "--store", store, *FAKE_EMBEDDER)[0] == 0
+    code, out, err = run(capsys, "rm", target, "--store", store)
+    assert code == ExitCode.USAGE and "refusing" in err and len(err.splitlines()) == 1
+    assert "1 documents" in run(capsys, "sources", "--store", store)[1]
+
+
+def test_rm_all_empties_the_store_and_a_named_folder_still_works(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("docs/a.md", "docs/sub/b.md", "other/c.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"Wombats dig burrows {name}.\n")
+    monkeypatch.chdir(tmp_path)
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", "docs", "other", "--store", store, *FAKE_EMBEDDER)[0] == 0
+    code, out, _ = run(capsys, "rm", "docs/sub/", "--store", store)
+    assert code == 0 and "removed 1 documents" in out
+    assert run(capsys, "rm", "docs", "--all", "--store", store)[0] == ExitCode.USAGE
+    assert run(capsys, "rm", "--store", store)[0] == ExitCode.USAGE
+    code, out, _ = run(capsys, "rm", "--all", "--store", store, "--json")
+    assert code == 0 and len(json.loads(out)["removed"]) == 2
+    assert "0 documents" in run(capsys, "sources", "--store", store)[1]
