@@ -153,6 +153,10 @@ def ingest(
         Optional[list[str]],  # noqa: UP045
         typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable)."),
     ] = None,
+    follow_links: Annotated[
+        bool, typer.Option("--follow-links", help="Follow symlinks that lead outside the "
+                           "folders given (or, for files named, the current directory).")
+    ] = False,
     embed_model: EmbedOpt = None,
     index: Annotated[
         bool, typer.Option("--index/--no-index", help="Embed and index right away.")
@@ -194,7 +198,8 @@ def ingest(
                             _chunking(chunk_tokens, overlap_tokens), None,
                             _threads(threads, settings), int8=not fp32),
         defaults=_default_manifest(),
-        discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ())),
+        discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ()),
+                                   links_outside=follow_links),
         index=index,
         batch_size=batch_size,
         dry_run=dry_run,

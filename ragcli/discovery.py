@@ -36,15 +36,24 @@ class DiscoveryOptions:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = True
+    # Links (in a walk, or in a path named) leading outside the folder walked, or for a
+    # named path outside the current directory, are passed over unless this is set.
+    links_outside: bool = False
 
 
 @dataclass(frozen=True)
 class Found:
-    """A supported file to ingest, as named or joined (not resolved through links)."""
+    """A supported file to ingest: its resolved path (read and stored), and how it was reached.
+
+    One file is one document whatever the route to it (a linked folder, a `..` path), so
+    `path` is resolved through every link; `given` is the path as named or joined, which
+    stores written before kept.
+    """
 
     path: Path
     kind: str
     root: Path
+    given: Path
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,8 @@ class _Walker:
     def __init__(self, options: DiscoveryOptions, skipped: list[Skipped]) -> None:
         self.skipped = skipped
         self.follow_symlinks = options.follow_symlinks
+        self.links_outside = options.links_outside
+        self.here = os.path.realpath(os.getcwd())
         self.include = GitIgnoreSpec.from_lines(options.include) if options.include else None
         self.exclude = GitIgnoreSpec.from_lines(options.exclude) if options.exclude else None
         self.seen_files: set[str] = set()
@@ -175,13 +186,21 @@ class _Walker:
         except OSError as exc:
             self.skip(path, _stat_failure(path, exc), failed=True)
             return
+        real = os.path.realpath(path)
+        through_link = real != os.path.normpath(path)
+        if through_link and not self.links_outside and not _inside(real, self.here):
+            # The rule of a walk, with the current directory as the folder: a planted link
+            # (`notes.txt -> /etc/shadow` in a cloned repository) must not be read.
+            self.skip(path, f"link points outside the current directory (to {real}); "
+                      "--follow-links takes it", failed=True)
+            return
         if stat.S_ISDIR(mode):
             yield from self.walk(path)
             return
         if not stat.S_ISREG(mode):
             self.skip(path, _not_regular(mode), failed=True)  # never opened: a FIFO would block
             return
-        found = self.take(path, os.path.realpath(path), path.parent, True)
+        found = self.take(path, real, path.parent, True)
         if found is not None:
             yield found
 
@@ -277,7 +296,7 @@ class _Walker:
             self.skip(path, _stat_failure(path, exc))
             return None
         real = os.path.realpath(path)
-        if os.path.commonpath([real, real_root]) != real_root:
+        if not self.links_outside and not _inside(real, real_root):
             self.skip(path, f"link points outside {root}")
             return None
         if is_dir and real in ancestors:
@@ -297,7 +316,12 @@ class _Walker:
         if real in self.seen_files:
             return None
         self.seen_files.add(real)
-        return Found(path, kind, root)
+        return Found(Path(real), kind, root, path)
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Say whether a resolved path is the resolved folder or lies below it."""
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _ignored(rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:

@@ -298,6 +298,14 @@ class Store:
                 (source.size, source.mtime, _stored_path(source.path)),
             )
 
+    def rename_document(self, old: str, new: str) -> None:
+        """Store a document under a new path (its chunks and vectors kept), if none is there."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE OR IGNORE documents SET path = ? WHERE path = ?",
+                (_stored_path(new), _stored_path(old)),
+            )
+
     def replace_document(self, source: SourceFile, kind: str, chunks: Iterable[Chunk]) -> int:
         """Store a document and its chunks in one transaction, replacing any older version.
 

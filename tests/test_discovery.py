@@ -185,15 +185,18 @@ def test_a_named_file_is_taken_even_when_ignored_or_hidden(tmp_path: Path) -> No
     ]
 
 
-def test_relative_paths_come_back_absolute_and_unresolved(
+def test_paths_come_back_resolved_with_the_route_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make(tmp_path, "real/a.md")
+    make(tmp_path, "real/a.md", "real/b.md")
     (tmp_path / "alias").symlink_to("real")
     monkeypatch.chdir(tmp_path)
-    found, _ = run([Path("alias")])
-    assert [f.path for f in found] == [tmp_path / "alias" / "a.md"]
+    found, _ = run([Path("alias"), Path("real/../alias/b.md")])
+    assert [f.path for f in found] == [tmp_path / "real" / "a.md", tmp_path / "real" / "b.md"]
+    assert [f.given for f in found] == [tmp_path / "alias" / "a.md", tmp_path / "alias" / "b.md"]
     assert found[0].root == tmp_path / "alias"
+    found, _ = run([Path("real/../alias/b.md")])  # `..` and a link: one file, one path
+    assert [f.path for f in found] == [tmp_path / "real" / "b.md"]
 
 
 def test_link_to_a_file_inside_is_taken_once(tmp_path: Path) -> None:
@@ -201,7 +204,8 @@ def test_link_to_a_file_inside_is_taken_once(tmp_path: Path) -> None:
     (tmp_path / "alias.md").symlink_to("real.md")
     (tmp_path / "sub" / "again.md").symlink_to("../real.md")
     found, skipped = run([tmp_path, tmp_path / "real.md"])
-    assert names(found, tmp_path) == ["alias.md", "sub/z.md"]
+    assert names(found, tmp_path) == ["real.md", "sub/z.md"]
+    assert found[0].given == tmp_path / "alias.md"
     assert skipped == []
 
 
@@ -209,7 +213,8 @@ def test_link_to_a_directory_inside_is_followed_once(tmp_path: Path) -> None:
     make(tmp_path, "b/x.md")
     (tmp_path / "a").symlink_to("b")
     found, skipped = run([tmp_path])
-    assert names(found, tmp_path) == ["a/x.md"]
+    assert names(found, tmp_path) == ["b/x.md"]
+    assert found[0].given == tmp_path / "a" / "x.md"
     assert skipped == []
 
 
@@ -226,6 +231,45 @@ def test_links_outside_the_root_are_skipped_with_a_reason(tmp_path: Path) -> Non
     }
 
 
+def test_a_named_link_leading_outside_the_current_directory_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path, "outside/secret.md", "outside/dir/s.md", "repo/inside.md", "repo/real/r.md")
+    repo = tmp_path / "repo"
+    (repo / "notes.md").symlink_to(tmp_path / "outside" / "secret.md")
+    (repo / "docs").symlink_to(tmp_path / "outside" / "dir")
+    (repo / "alias.md").symlink_to("inside.md")
+    (repo / "linked").symlink_to("real")
+    monkeypatch.chdir(repo)
+    named = [Path("notes.md"), Path("docs"), Path("docs/s.md"), Path("alias.md"),
+             Path("linked/r.md"), tmp_path / "outside" / "secret.md"]
+    found, skipped = run(named)
+    # Inside the current directory a link is fine; a path with no link is taken anywhere.
+    assert [f.path for f in found] == [repo / "inside.md", repo / "real" / "r.md",
+                                       tmp_path / "outside" / "secret.md"]
+    secret, folder = tmp_path / "outside" / "secret.md", tmp_path / "outside" / "dir"
+    assert skipped == [
+        Skipped(str(repo / "notes.md"), f"link points outside the current directory (to "
+                f"{secret}); --follow-links takes it", failed=True),
+        Skipped(str(repo / "docs"), f"link points outside the current directory (to "
+                f"{folder}); --follow-links takes it", failed=True),
+        Skipped(str(repo / "docs" / "s.md"), f"link points outside the current directory (to "
+                f"{folder / 's.md'}); --follow-links takes it", failed=True),
+    ]
+    found, skipped = run(named, DiscoveryOptions(links_outside=True))
+    assert [f.path for f in found] == [secret, folder / "s.md", repo / "inside.md",
+                                       repo / "real" / "r.md"]
+    assert skipped == []
+
+
+def test_links_outside_the_root_are_followed_when_asked(tmp_path: Path) -> None:
+    make(tmp_path, "outside/note.md", "root/a.md")
+    (tmp_path / "root" / "ext").symlink_to(tmp_path / "outside")
+    found, skipped = run([tmp_path / "root"], DiscoveryOptions(links_outside=True))
+    assert [f.path for f in found] == [tmp_path / "root" / "a.md", tmp_path / "outside/note.md"]
+    assert found[1].given == tmp_path / "root" / "ext" / "note.md"
+
+
 def test_symlink_loops_end_and_are_reported(tmp_path: Path) -> None:
     make(tmp_path, "a/x.md", "b/y.md")
     (tmp_path / "a" / "loop").symlink_to("..")
@@ -233,7 +277,8 @@ def test_symlink_loops_end_and_are_reported(tmp_path: Path) -> None:
     (tmp_path / "b" / "to_a").symlink_to("../a")
     (tmp_path / "self.md").symlink_to("self.md")
     found, skipped = run([tmp_path])
-    assert names(found, tmp_path) == ["a/to_b/y.md", "a/x.md"]
+    assert names(found, tmp_path) == ["b/y.md", "a/x.md"]
+    assert found[0].given == tmp_path / "a" / "to_b" / "y.md"
     assert reasons(skipped, tmp_path) == {
         "a/loop": ("symlink loop", False),
         "a/to_b/to_a": ("symlink loop", False),

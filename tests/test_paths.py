@@ -180,3 +180,85 @@ def test_rm_all_empties_the_store_and_a_named_folder_still_works(
     code, out, _ = run(capsys, "rm", "--all", "--store", store, "--json")
     assert code == 0 and len(json.loads(out)["removed"]) == 2
     assert "0 documents" in run(capsys, "sources", "--store", store)[1]
+
+
+def stored_paths(capsys: Capture, store: str) -> list[str]:
+    code, out, _ = run(capsys, "sources", "--store", store, "--json")
+    assert code == 0
+    return sorted(d["path"] for d in json.loads(out))
+
+
+@pytest.mark.parametrize("how", ["files-from", "argument"])
+def test_a_planted_link_to_a_file_outside_is_not_stored(
+    how: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "shadow").write_text("root:SECRETHASH:19000:0:99999:7:::\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "readme.txt").write_text("Numbats eat termites.\n")
+    (repo / "notes.txt").symlink_to(tmp_path / "outside" / "shadow")
+    monkeypatch.chdir(repo)
+    store = str(tmp_path / "store")
+    if how == "files-from":
+        (tmp_path / "list").write_bytes(b"readme.txt\0notes.txt\0")
+        args = ["--files-from", str(tmp_path / "list"), "-0"]
+    else:
+        args = ["readme.txt", "notes.txt"]
+    code, out, err = run(capsys, "ingest", *args, "--store", store, *FAKE_EMBEDDER)
+    assert code == ExitCode.FILES_SKIPPED
+    assert "notes.txt: link points outside the current directory" in err
+    assert stored_paths(capsys, store) == [str(repo / "readme.txt")]
+    code, out, _ = run(capsys, "search", "SECRETHASH", "--store", store, "--mode", "keyword")
+    assert "SECRETHASH" not in out
+    code, out, err = run(capsys, "ingest", *args, "--follow-links", "--store", store)
+    assert code == 0, err
+    assert str(tmp_path / "outside" / "shadow") in stored_paths(capsys, store)
+
+
+def test_one_file_is_one_document_whatever_the_route(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "tree"
+    for name in ("a.md", "b.txt", "sub/c.md", "sub/d.txt", "sub/deep/e.md", "f.rst"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(f"Dugongs graze seagrass {name}.\n")
+    (tmp_path / "alias").symlink_to("tree")
+    monkeypatch.chdir(tmp_path)
+    store = str(tmp_path / "store")
+    code, out, _ = run(capsys, "ingest", "tree", "alias", "tree/sub/../../tree", "--store",
+                       store, *FAKE_EMBEDDER)
+    assert code == 0 and "ingested 6 new" in out
+    for route in ("alias", "tree/../alias", "alias/sub/.."):
+        code, out, _ = run(capsys, "ingest", route, "--store", store)
+        assert code == 0 and "0 new" in out and "6 unchanged; 0 removed" in out, out
+    (tree / "sub" / "d.txt").unlink()
+    code, out, _ = run(capsys, "ingest", "alias", "--store", store)  # sync through the link
+    assert "1 removed" in out
+    assert len(stored_paths(capsys, store)) == 5
+    assert all(p.startswith(str(tree)) for p in stored_paths(capsys, store))
+    code, out, _ = run(capsys, "rm", "alias/sub", "--store", store)
+    assert code == 0 and "removed 2 documents" in out
+
+
+def test_documents_stored_under_a_linked_path_move_to_the_resolved_one(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.md").write_text("Kakapos are flightless parrots.\n")
+    (tree / "b.md").write_text("Kiwis lay huge eggs.\n")
+    (tmp_path / "alias").symlink_to("tree")
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", str(tree), "--store", store, *FAKE_EMBEDDER)[0] == 0
+    # What an older ragcli stored for `rag ingest alias`: the path as reached, unresolved.
+    with sqlite3.connect(Path(store) / "store.sqlite3") as database:
+        database.execute("UPDATE documents SET path = replace(path, ?, ?)",
+                         (str(tree), str(tmp_path / "alias")))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "ingest", "alias", "--store", store)
+    assert code == 0, err
+    assert "0 new and 0 changed files (0 chunks); 2 unchanged; 0 removed" in out
+    assert stored_paths(capsys, store) == [str(tree / "a.md"), str(tree / "b.md")]
