@@ -158,6 +158,10 @@ def ingest(
         Optional[list[str]],  # noqa: UP045
         typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable)."),
     ] = None,
+    follow_links: Annotated[
+        bool, typer.Option("--follow-links", help="Follow symlinks that lead outside the "
+                           "folders given (or, for files named, the current directory).")
+    ] = False,
     embed_model: EmbedOpt = None,
     index: Annotated[
         bool, typer.Option("--index/--no-index", help="Embed and index right away.")
@@ -200,7 +204,8 @@ def ingest(
                             _chunking(chunk_tokens, overlap_tokens), None,
                             _threads(threads, settings), int8=not fp32),
         defaults=_default_manifest(),
-        discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ())),
+        discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ()),
+                                   links_outside=follow_links),
         index=index,
         batch_size=_batch_size(batch_size, settings),
         dry_run=dry_run,
@@ -228,11 +233,17 @@ def ingest(
 
 
 def _read_path_list(name: str, null: bool) -> list[Path]:
+    import stat
+
     from ragcli.discovery import read_path_list
+    from ragcli.errors import UsageError
 
     if name == "-":
         return read_path_list(sys.stdin.buffer, null)
     try:
+        # A pipe or process substitution is a fine list; a folder never is.
+        if stat.S_ISDIR(os.stat(name).st_mode):
+            raise UsageError(f"--files-from {name} is a directory, not a list of paths")
         with open(name, "rb") as handle:
             return read_path_list(handle, null)
     except OSError as exc:
@@ -339,7 +350,14 @@ def sources(
 
 @app.command()
 def rm(
-    paths: Annotated[list[Path], typer.Argument(help="Stored files, or folders to empty.")],
+    paths: Annotated[
+        Optional[list[str]],  # noqa: UP045 - str, not Path: Path("") would read as "."
+        typer.Argument(help="Stored files, or folders to empty ('', '/', '.' are refused).",
+                       show_default=False),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Remove every document in the store.")
+    ] = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     no_wait: NoWaitOpt = False,
@@ -351,7 +369,8 @@ def rm(
 
     settings = _config(config)
     note = (lambda _: None) if quiet else output.note
-    result = remove_documents(_store(store, settings), paths, not no_wait, note)
+    result = remove_documents(_store(store, settings), paths or [], not no_wait, note,
+                              everything)
     if json_out:
         output.print_json({"removed": result.paths, "indexed": result.indexed})
     else:

@@ -12,6 +12,7 @@ from typing import IO
 
 from pathspec import GitIgnoreSpec
 
+from ragcli.errors import InputNotFoundError, UsageError
 from ragcli.records import Skipped
 from ragcli.text.loaders import kind_of
 
@@ -21,6 +22,11 @@ NEVER_WANTED = frozenset(
     {".git", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "site-packages"}
 )
 VENV_ACTIVATE = ("bin/activate", "Scripts/activate")
+READ_BLOCK_BYTES = 1 << 16
+DEFAULT_PATH_MAX = 4096
+# Far beyond any real list (a million paths is a big one), low enough that a stream of
+# empty records (`-0` on /dev/zero) ends within seconds.
+MAX_PATH_RECORDS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -30,15 +36,24 @@ class DiscoveryOptions:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = True
+    # Links (in a walk, or in a path named) leading outside the folder walked, or for a
+    # named path outside the current directory, are passed over unless this is set.
+    links_outside: bool = False
 
 
 @dataclass(frozen=True)
 class Found:
-    """A supported file to ingest, as named or joined (not resolved through links)."""
+    """A supported file to ingest: its resolved path (read and stored), and how it was reached.
+
+    One file is one document whatever the route to it (a linked folder, a `..` path), so
+    `path` is resolved through every link; `given` is the path as named or joined, which
+    stores written before kept.
+    """
 
     path: Path
     kind: str
     root: Path
+    given: Path
 
 
 @dataclass(frozen=True)
@@ -74,13 +89,77 @@ def discover(
 
 
 def read_path_list(stream: IO[bytes], nul_separated: bool) -> list[Path]:
-    """Read paths one per line (or NUL-separated), keeping any byte name intact."""
-    data = stream.read()
+    """Read paths one per line (or NUL-separated), keeping any byte name intact.
+
+    The stream is read in blocks and never held whole; each path must exist (a link may
+    be broken), so a stream that is not a list of names fails at its first record.
+    """
+    paths = []
+    for number, name in iter_path_records(stream, nul_separated, path_max()):
+        path = Path(os.fsdecode(name))
+        try:
+            os.lstat(path)
+        except OSError as exc:
+            raise InputNotFoundError(
+                f"--files-from record {number}: {_failure(exc)}: {_printable(name)}"
+            ) from exc
+        paths.append(path)
+    return paths
+
+
+def iter_path_records(
+    stream: IO[bytes], nul_separated: bool, limit: int
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (record number, name) for each non-empty record; overlong ones are an error."""
+    separator = b"\0" if nul_separated else b"\n"
+    pending = b""
+    number = 0
+    while block := stream.read(READ_BLOCK_BYTES):
+        records = (pending + block).split(separator)
+        pending = records.pop()
+        for record in records:
+            number += 1
+            if name := _checked_record(record, number, nul_separated, limit):
+                yield number, name
+        if len(pending) > limit:
+            _checked_record(pending, number + 1, nul_separated, limit)
+    if pending and (name := _checked_record(pending, number + 1, nul_separated, limit)):
+        yield number + 1, name
+
+
+def _checked_record(record: bytes, number: int, nul_separated: bool, limit: int) -> bytes:
+    """Return a record as a name (a line loses its CR); raise UsageError if none can be."""
+    if number > MAX_PATH_RECORDS:
+        raise UsageError(f"--files-from holds more than {MAX_PATH_RECORDS:,} records")
+    if len(record) > limit:
+        raise UsageError(
+            f"--files-from record {number} is longer than PATH_MAX ({limit} bytes)",
+            "is it a list of file names? use -0 for NUL-separated names",
+        )
     if nul_separated:
-        names = data.split(b"\0")
-    else:
-        names = [line.removesuffix(b"\r") for line in data.split(b"\n")]
-    return [Path(os.fsdecode(name)) for name in names if name]
+        return record
+    if b"\0" in record:
+        raise UsageError(
+            f"--files-from record {number} holds a NUL byte, which no file name can",
+            "use -0 for NUL-separated names",
+        )
+    return record.removesuffix(b"\r")
+
+
+def _printable(name: bytes, limit: int = 120) -> str:
+    """A name from a list, made safe for a one-line message: escaped, cut if long."""
+    text = name[:limit].decode("utf-8", "backslashreplace")
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return shown + ("..." if len(name) > limit else "")
+
+
+def path_max() -> int:
+    """The longest path the system accepts, in bytes (4096 when it does not say)."""
+    try:
+        limit = os.pathconf("/", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_PATH_MAX
+    return limit if limit > 0 else DEFAULT_PATH_MAX
 
 
 class _Walker:
@@ -89,6 +168,8 @@ class _Walker:
     def __init__(self, options: DiscoveryOptions, skipped: list[Skipped]) -> None:
         self.skipped = skipped
         self.follow_symlinks = options.follow_symlinks
+        self.links_outside = options.links_outside
+        self.here = os.path.realpath(os.getcwd())
         self.include = GitIgnoreSpec.from_lines(options.include) if options.include else None
         self.exclude = GitIgnoreSpec.from_lines(options.exclude) if options.exclude else None
         self.seen_files: set[str] = set()
@@ -105,10 +186,21 @@ class _Walker:
         except OSError as exc:
             self.skip(path, _stat_failure(path, exc), failed=True)
             return
+        real = os.path.realpath(path)
+        through_link = real != os.path.normpath(path)
+        if through_link and not self.links_outside and not _inside(real, self.here):
+            # The rule of a walk, with the current directory as the folder: a planted link
+            # (`notes.txt -> /etc/shadow` in a cloned repository) must not be read.
+            self.skip(path, f"link points outside the current directory (to {real}); "
+                      "--follow-links takes it", failed=True)
+            return
         if stat.S_ISDIR(mode):
             yield from self.walk(path)
             return
-        found = self.take(path, os.path.realpath(path), stat.S_ISREG(mode), path.parent, True)
+        if not stat.S_ISREG(mode):
+            self.skip(path, _not_regular(mode), failed=True)  # never opened: a FIFO would block
+            return
+        found = self.take(path, real, path.parent, True)
         if found is not None:
             yield found
 
@@ -174,7 +266,10 @@ class _Walker:
             if child is not None:
                 stack.append(child)
             return None
-        return self.take(path, real, _is_file(entry), root, False)
+        if not _is_file(entry):
+            self.skip(path, _not_regular(_mode(entry)))
+            return None
+        return self.take(path, real, root, False)
 
     def filtered(self, rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
         """Say whether ignore files or the include/exclude patterns leave this entry out."""
@@ -201,7 +296,7 @@ class _Walker:
             self.skip(path, _stat_failure(path, exc))
             return None
         real = os.path.realpath(path)
-        if os.path.commonpath([real, real_root]) != real_root:
+        if not self.links_outside and not _inside(real, real_root):
             self.skip(path, f"link points outside {root}")
             return None
         if is_dir and real in ancestors:
@@ -209,11 +304,8 @@ class _Walker:
             return None
         return real
 
-    def take(self, path: Path, real: str, regular: bool, root: Path, named: bool) -> Found | None:
-        """Return the file as Found if it is wanted and new; record why when it is not."""
-        if not regular:
-            self.skip(path, "not a regular file")
-            return None
+    def take(self, path: Path, real: str, root: Path, named: bool) -> Found | None:
+        """Return a regular file as Found if it is wanted and new; record why when it is not."""
         kind = kind_of(path)
         if kind is None:
             self.skip(path, f"unsupported format {path.suffix or '(no extension)'}", named)
@@ -224,7 +316,12 @@ class _Walker:
         if real in self.seen_files:
             return None
         self.seen_files.add(real)
-        return Found(path, kind, root)
+        return Found(Path(real), kind, root, path)
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Say whether a resolved path is the resolved folder or lies below it."""
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _ignored(rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
@@ -269,6 +366,22 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return entry.is_file()
     except OSError:
         return False
+
+
+def _mode(entry: os.DirEntry[str]) -> int:
+    """The mode of what an entry names (through a link), 0 if it cannot be read."""
+    try:
+        return entry.stat().st_mode
+    except OSError:
+        return 0
+
+
+def _not_regular(mode: int) -> str:
+    """Say what a file that is not a regular file is, as a reason to pass it over."""
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    what = next((name for test, name in kinds if test(mode)), "")
+    return f"not a regular file ({what})" if what else "not a regular file"
 
 
 def _stat_failure(path: Path, exc: OSError) -> str:

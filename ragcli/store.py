@@ -285,7 +285,9 @@ class Store:
 
     def document_state(self, path: str) -> tuple[int, float, str] | None:
         """Return (size, mtime, sha256) of a stored document, or None."""
-        rows = self._query("SELECT size, mtime, sha256 FROM documents WHERE path = ?", (path,))
+        rows = self._query(
+            "SELECT size, mtime, sha256 FROM documents WHERE path = ?", (_stored_path(path),)
+        )
         return (int(rows[0][0]), float(rows[0][1]), str(rows[0][2])) if rows else None
 
     def touch_document(self, source: SourceFile) -> None:
@@ -293,7 +295,15 @@ class Store:
         with self._transaction():
             self._db.execute(
                 "UPDATE documents SET size = ?, mtime = ? WHERE path = ?",
-                (source.size, source.mtime, source.path),
+                (source.size, source.mtime, _stored_path(source.path)),
+            )
+
+    def rename_document(self, old: str, new: str) -> None:
+        """Store a document under a new path (its chunks and vectors kept), if none is there."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE OR IGNORE documents SET path = ? WHERE path = ?",
+                (_stored_path(new), _stored_path(old)),
             )
 
     def replace_document(self, source: SourceFile, kind: str, chunks: Iterable[Chunk]) -> int:
@@ -303,12 +313,13 @@ class Store:
         fails half-way (LoadError) leaves the older version untouched.
         """
         count = 0
+        path = _stored_path(source.path)
         with self._transaction():
-            self._db.execute("DELETE FROM documents WHERE path = ?", (source.path,))
+            self._db.execute("DELETE FROM documents WHERE path = ?", (path,))
             cursor = self._db.execute(
                 "INSERT INTO documents(path, kind, size, mtime, sha256, ingested_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (source.path, kind, source.size, source.mtime, source.sha256, time.time()),
+                (path, kind, source.size, source.mtime, source.sha256, time.time()),
             )
             document_id = cursor.lastrowid
             batch: list[tuple[object, ...]] = []
@@ -335,30 +346,37 @@ class Store:
         with self._transaction():
             removed = 0
             for path in paths:
-                cursor = self._db.execute("DELETE FROM documents WHERE path = ?", (path,))
+                cursor = self._db.execute(
+                    "DELETE FROM documents WHERE path = ?", (_stored_path(path),)
+                )
                 removed += cursor.rowcount
         return removed
 
     def document_paths(self, under: str | None = None) -> list[str]:
         """Return stored document paths, all or those below a directory."""
         if under is None:
-            return [row[0] for row in self._query("SELECT path FROM documents ORDER BY path")]
-        prefix = under.rstrip(os.sep) + os.sep
-        rows = self._query(
-            "SELECT path FROM documents WHERE substr(path, 1, ?) = ? ORDER BY path",
-            (len(prefix), prefix),
-        )
-        return [row[0] for row in rows]
+            rows = self._query("SELECT path FROM documents")
+        else:
+            # substr() counts characters in a TEXT path and bytes in a BLOB one.
+            prefix = under.rstrip(os.sep) + os.sep
+            raw = os.fsencode(prefix)
+            rows = self._query(
+                "SELECT path FROM documents WHERE substr(path, 1, ?) = ? "
+                "OR (typeof(path) = 'blob' AND substr(path, 1, ?) = ?)",
+                (len(prefix), _stored_path(prefix), len(raw), raw),
+            )
+        return sorted((_path_of(row[0]) for row in rows), key=os.fsencode)
 
     def documents(self) -> list[StoredDocument]:
         """Return every stored document with its chunk count."""
         rows = self._query(
             "SELECT d.path, d.kind, d.size, d.sha256, d.ingested_at, COUNT(c.id) "
             "FROM documents d LEFT JOIN chunks c ON c.document_id = d.id "
-            "GROUP BY d.id ORDER BY d.path"
+            "GROUP BY d.id"
         )
-        return [StoredDocument(str(p), str(k), int(s), str(h), float(t), int(n))
-                for p, k, s, h, t, n in rows]
+        documents = [StoredDocument(_path_of(p), str(k), int(s), str(h), float(t), int(n))
+                     for p, k, s, h, t, n in rows]
+        return sorted(documents, key=lambda document: os.fsencode(document.path))
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
         """Return the stored chunks with the given ids (ids no longer stored are left out)."""
@@ -557,7 +575,26 @@ def _as_matrix(
 def _chunk_from_row(row: Sequence[Any]) -> Chunk:
     chunk_id, text, path, page, start_line, end_line, start_char, end_char, heading = row
     return Chunk(
-        text=str(text), path=str(path), page=None if page is None else int(page),
+        text=str(text), path=_path_of(path), page=None if page is None else int(page),
         start_line=int(start_line), end_line=int(end_line), start_char=int(start_char),
         end_char=int(end_char), heading=str(heading), id=int(chunk_id),
     )
+
+
+def _stored_path(path: str) -> str | bytes:
+    """A path as the documents table holds it: TEXT when it is UTF-8, else a BLOB of its bytes.
+
+    A name that is not valid UTF-8 arrives with surrogate escapes, which SQLite cannot take
+    as text; its bytes are stored instead, so it round-trips exactly and a BLOB never equals
+    (or collides with) a TEXT path. Paths stored before keep their meaning.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _path_of(value: str | bytes) -> str:
+    """A stored path as Python names files: bytes that are not UTF-8 as surrogate escapes."""
+    return os.fsdecode(value) if isinstance(value, bytes) else str(value)

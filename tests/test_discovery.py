@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.discovery import DiscoveryOptions, Found, discover, read_path_list
+from ragcli import discovery
+from ragcli.discovery import (
+    DiscoveryOptions,
+    Found,
+    discover,
+    iter_path_records,
+    read_path_list,
+)
+from ragcli.errors import InputNotFoundError, UsageError
 from ragcli.records import Skipped
 
 
@@ -177,15 +185,18 @@ def test_a_named_file_is_taken_even_when_ignored_or_hidden(tmp_path: Path) -> No
     ]
 
 
-def test_relative_paths_come_back_absolute_and_unresolved(
+def test_paths_come_back_resolved_with_the_route_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make(tmp_path, "real/a.md")
+    make(tmp_path, "real/a.md", "real/b.md")
     (tmp_path / "alias").symlink_to("real")
     monkeypatch.chdir(tmp_path)
-    found, _ = run([Path("alias")])
-    assert [f.path for f in found] == [tmp_path / "alias" / "a.md"]
+    found, _ = run([Path("alias"), Path("real/../alias/b.md")])
+    assert [f.path for f in found] == [tmp_path / "real" / "a.md", tmp_path / "real" / "b.md"]
+    assert [f.given for f in found] == [tmp_path / "alias" / "a.md", tmp_path / "alias" / "b.md"]
     assert found[0].root == tmp_path / "alias"
+    found, _ = run([Path("real/../alias/b.md")])  # `..` and a link: one file, one path
+    assert [f.path for f in found] == [tmp_path / "real" / "b.md"]
 
 
 def test_link_to_a_file_inside_is_taken_once(tmp_path: Path) -> None:
@@ -193,7 +204,8 @@ def test_link_to_a_file_inside_is_taken_once(tmp_path: Path) -> None:
     (tmp_path / "alias.md").symlink_to("real.md")
     (tmp_path / "sub" / "again.md").symlink_to("../real.md")
     found, skipped = run([tmp_path, tmp_path / "real.md"])
-    assert names(found, tmp_path) == ["alias.md", "sub/z.md"]
+    assert names(found, tmp_path) == ["real.md", "sub/z.md"]
+    assert found[0].given == tmp_path / "alias.md"
     assert skipped == []
 
 
@@ -201,7 +213,8 @@ def test_link_to_a_directory_inside_is_followed_once(tmp_path: Path) -> None:
     make(tmp_path, "b/x.md")
     (tmp_path / "a").symlink_to("b")
     found, skipped = run([tmp_path])
-    assert names(found, tmp_path) == ["a/x.md"]
+    assert names(found, tmp_path) == ["b/x.md"]
+    assert found[0].given == tmp_path / "a" / "x.md"
     assert skipped == []
 
 
@@ -218,6 +231,45 @@ def test_links_outside_the_root_are_skipped_with_a_reason(tmp_path: Path) -> Non
     }
 
 
+def test_a_named_link_leading_outside_the_current_directory_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path, "outside/secret.md", "outside/dir/s.md", "repo/inside.md", "repo/real/r.md")
+    repo = tmp_path / "repo"
+    (repo / "notes.md").symlink_to(tmp_path / "outside" / "secret.md")
+    (repo / "docs").symlink_to(tmp_path / "outside" / "dir")
+    (repo / "alias.md").symlink_to("inside.md")
+    (repo / "linked").symlink_to("real")
+    monkeypatch.chdir(repo)
+    named = [Path("notes.md"), Path("docs"), Path("docs/s.md"), Path("alias.md"),
+             Path("linked/r.md"), tmp_path / "outside" / "secret.md"]
+    found, skipped = run(named)
+    # Inside the current directory a link is fine; a path with no link is taken anywhere.
+    assert [f.path for f in found] == [repo / "inside.md", repo / "real" / "r.md",
+                                       tmp_path / "outside" / "secret.md"]
+    secret, folder = tmp_path / "outside" / "secret.md", tmp_path / "outside" / "dir"
+    assert skipped == [
+        Skipped(str(repo / "notes.md"), f"link points outside the current directory (to "
+                f"{secret}); --follow-links takes it", failed=True),
+        Skipped(str(repo / "docs"), f"link points outside the current directory (to "
+                f"{folder}); --follow-links takes it", failed=True),
+        Skipped(str(repo / "docs" / "s.md"), f"link points outside the current directory (to "
+                f"{folder / 's.md'}); --follow-links takes it", failed=True),
+    ]
+    found, skipped = run(named, DiscoveryOptions(links_outside=True))
+    assert [f.path for f in found] == [secret, folder / "s.md", repo / "inside.md",
+                                       repo / "real" / "r.md"]
+    assert skipped == []
+
+
+def test_links_outside_the_root_are_followed_when_asked(tmp_path: Path) -> None:
+    make(tmp_path, "outside/note.md", "root/a.md")
+    (tmp_path / "root" / "ext").symlink_to(tmp_path / "outside")
+    found, skipped = run([tmp_path / "root"], DiscoveryOptions(links_outside=True))
+    assert [f.path for f in found] == [tmp_path / "root" / "a.md", tmp_path / "outside/note.md"]
+    assert found[1].given == tmp_path / "root" / "ext" / "note.md"
+
+
 def test_symlink_loops_end_and_are_reported(tmp_path: Path) -> None:
     make(tmp_path, "a/x.md", "b/y.md")
     (tmp_path / "a" / "loop").symlink_to("..")
@@ -225,7 +277,8 @@ def test_symlink_loops_end_and_are_reported(tmp_path: Path) -> None:
     (tmp_path / "b" / "to_a").symlink_to("../a")
     (tmp_path / "self.md").symlink_to("self.md")
     found, skipped = run([tmp_path])
-    assert names(found, tmp_path) == ["a/to_b/y.md", "a/x.md"]
+    assert names(found, tmp_path) == ["b/y.md", "a/x.md"]
+    assert found[0].given == tmp_path / "a" / "to_b" / "y.md"
     assert reasons(skipped, tmp_path) == {
         "a/loop": ("symlink loop", False),
         "a/to_b/to_a": ("symlink loop", False),
@@ -254,7 +307,7 @@ def test_links_are_passed_over_when_not_followed(tmp_path: Path) -> None:
     }
 
 
-def test_fifo_is_reported_and_never_opened(tmp_path: Path) -> None:
+def test_fifo_is_passed_over_in_a_walk_fails_when_named_and_is_never_opened(tmp_path: Path) -> None:
     make(tmp_path, "a.md")
     os.mkfifo(tmp_path / "pipe.md")
     # Opening a fifo with no writer blocks; a child with a timeout turns a hang into a failure.
@@ -274,7 +327,7 @@ def test_fifo_is_reported_and_never_opened(tmp_path: Path) -> None:
     )
     assert result.stdout.splitlines() == [
         "['a.md']",
-        "[('not a regular file', False), ('not a regular file', False)]",
+        "[('not a regular file (a FIFO)', False), ('not a regular file (a FIFO)', True)]",
     ]
 
 
@@ -356,7 +409,9 @@ def test_undecodable_byte_names_round_trip(tmp_path: Path) -> None:
     assert [os.fsencode(f.path) for f in found] == [raw]
 
 
-def test_read_path_list_by_lines() -> None:
+def test_read_path_list_by_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, "a.md", "some dir/b c.txt", "  lead.md", "last.md")
     stream = io.BytesIO(b"a.md\r\n\nsome dir/b c.txt\n  lead.md\nlast.md")
     assert read_path_list(stream, nul_separated=False) == [
         Path("a.md"),
@@ -366,10 +421,71 @@ def test_read_path_list_by_lines() -> None:
     ]
 
 
-def test_read_path_list_nul_separated_keeps_newlines_and_odd_bytes() -> None:
+def test_read_path_list_nul_separated_keeps_newlines_and_odd_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, "new\nline.txt", "naïve.md", "trailing\r")
+    try:
+        Path(os.fsdecode(b"caf\xe9.md")).write_text("x")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
     stream = io.BytesIO(b"new\nline.txt\0\0na\xc3\xafve.md\0caf\xe9.md\0trailing\r\0")
     paths = read_path_list(stream, nul_separated=True)
     assert paths[:3] == [Path("new\nline.txt"), Path("naïve.md"), Path(os.fsdecode(b"caf\xe9.md"))]
     assert os.fsencode(paths[2]) == b"caf\xe9.md"
     assert paths[3] == Path("trailing\r")
     assert len(paths) == 4
+
+
+def test_read_path_list_reads_in_blocks_and_takes_records_up_to_path_max() -> None:
+    name = b"d/" * 30_000 + b"x.md"
+    records = list(iter_path_records(io.BytesIO(b"\n" * 70_000 + name + b"\n"), False, 70_000))
+    assert records == [(70_001, name)]  # a record split across blocks is joined again
+
+
+@pytest.mark.parametrize("nul_separated", [False, True])
+def test_an_overlong_record_is_a_usage_error_naming_it(nul_separated: bool) -> None:
+    end = b"\0" if nul_separated else b"\n"
+    stream = io.BytesIO(b"a.md" + end + b"b" * 5000 + end)
+    with pytest.raises(UsageError, match="record 2 is longer than PATH_MAX \\(4096 bytes\\)"):
+        list(iter_path_records(stream, nul_separated, 4096))
+
+
+class EndlessZeros(io.RawIOBase):
+    """/dev/zero as a stream that fails the test if read far beyond what is needed."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        assert self.budget > 0, "read far past the record limit"
+        size = min(len(buffer), self.budget)
+        buffer[:size] = bytes(size)
+        self.budget -= size
+        return size
+
+
+def test_an_endless_record_stops_after_path_max_bytes() -> None:
+    with pytest.raises(UsageError, match="record 1 is longer than PATH_MAX"):
+        read_path_list(io.BufferedReader(EndlessZeros(1 << 20)), nul_separated=False)
+
+
+def test_too_many_records_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "MAX_PATH_RECORDS", 1000)
+    with pytest.raises(UsageError, match="more than 1,000 records"):
+        read_path_list(io.BufferedReader(EndlessZeros(1 << 20)), nul_separated=True)
+
+
+def test_a_missing_listed_path_fails_at_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, "a.md")
+    (tmp_path / "gone.md").symlink_to("nowhere.md")  # a broken link is named, reported later
+    missing = "record 3: no such file or directory: b\\\\x1b.md"
+    with pytest.raises(InputNotFoundError, match=missing):
+        read_path_list(io.BytesIO(b"a.md\ngone.md\nb\x1b.md\n"), nul_separated=False)

@@ -41,12 +41,17 @@ class IngestOptions:
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """What a sync will do: files to read, stored documents to remove."""
+    """What a sync will do: files to read, stored documents to remove or to rename.
+
+    A rename moves a document stored (by an older ragcli) under the path it was reached
+    by to its resolved path, keeping its chunks and vectors.
+    """
 
     to_read: list[Found]
     unchanged: int
     to_remove: list[str]
     stored: set[str]
+    to_rename: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,14 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
         with store:
             report = IngestReport()
             found = list(discover(options.paths, options.discovery, report.skipped))
+            for skipped in report.skipped:
+                if skipped.failed:
+                    progress.note(f"skipped {skipped.path}: {skipped.reason}")
             plan = plan_sync(store, found, options.paths, report.skipped)
             if options.dry_run:
                 return IngestResult(report, None, plan)
+            for old, new in plan.to_rename:
+                store.rename_document(old, new)
             report.removed = store.remove_documents(plan.to_remove)
             report.unchanged = plan.unchanged
             budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
@@ -98,8 +108,15 @@ def plan_sync(
     """Sort found files into unchanged (same size and mtime) and to-read; find removals."""
     to_read: list[Found] = []
     unchanged = 0
+    to_rename: list[tuple[str, str]] = []
+    stored: set[str] = set()
     for item in found:
         state = store.document_state(str(item.path))
+        if state is None and item.given != item.path:
+            state = store.document_state(str(item.given))
+            if state is not None:
+                to_rename.append((str(item.given), str(item.path)))
+                stored.add(str(item.path))
         try:
             stat = item.path.stat()
         except OSError:
@@ -109,18 +126,20 @@ def plan_sync(
             unchanged += 1
         else:
             to_read.append(item)
-    seen = {str(item.path) for item in found}
+    seen = {str(item.path) for item in found} | {old for old, _ in to_rename}
     # Anything under a folder that could not be walked may still exist: never remove it.
-    protected = [s.path for s in skipped if s.failed]
+    protected = [p for s in skipped if s.failed for p in (s.path, os.path.realpath(s.path))]
     to_remove = []
-    stored: set[str] = set()
     for root in roots:
-        if root.is_dir():
-            for path in store.document_paths(under=str(root.absolute())):
+        if not root.is_dir():
+            continue
+        # Documents are stored under resolved paths; older stores kept the path as given.
+        for under in {str(root.absolute()), os.path.realpath(root)}:
+            for path in store.document_paths(under=under):
                 stored.add(path)
                 if path not in seen and not _under_any(path, protected):
                     to_remove.append(path)
-    return SyncPlan(to_read, unchanged, sorted(set(to_remove)), stored)
+    return SyncPlan(to_read, unchanged, sorted(set(to_remove)), stored, to_rename)
 
 
 def _under_any(path: str, folders: list[str]) -> bool:
