@@ -145,7 +145,8 @@ def ingest(
     config: ConfigOpt = None,
     files_from: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--files-from", help="Read more paths from FILE, one a line ('-': stdin)."),
+        typer.Option("--files-from", help="Read more paths from FILE, one a line ('-': stdin; "
+                     "each at most PATH_MAX bytes)."),
     ] = None,
     null: Annotated[
         bool, typer.Option("-0", "--null", help="--files-from names end in NUL, not newline.")

@@ -96,14 +96,13 @@ def read_path_list(stream: IO[bytes], nul_separated: bool) -> list[Path]:
     """
     paths = []
     for number, name in iter_path_records(stream, nul_separated, path_max()):
-        path = Path(os.fsdecode(name))
         try:
-            os.lstat(path)
+            os.lstat(name)
         except OSError as exc:
             raise InputNotFoundError(
                 f"--files-from record {number}: {_failure(exc)}: {_printable(name)}"
             ) from exc
-        paths.append(path)
+        paths.append(Path(os.fsdecode(name)))
     return paths
 
 
