@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -21,13 +22,23 @@ _WORD_END = re.compile(r"\S(?=\s)")
 
 def format_passage(passage: Passage) -> str:
     """Render one numbered context block as the prompt shows it."""
-    label = Path(passage.path).name
+    body = " ".join(passage.text.split())
+    return f"[{passage.number}] ({passage_label(passage)})\n{body}"
+
+
+def passage_label(passage: Passage) -> str:
+    """What a prompt calls a passage: file name, page, heading; one line of valid text.
+
+    A file name's bytes that are not UTF-8 are written as \\xNN (the model's tokenizer
+    takes only text), and a newline in a name cannot break the prompt's layout.
+    """
+    name = os.fsencode(Path(passage.path).name).decode("utf-8", "backslashreplace")
+    label = " ".join(name.split())
     if passage.page is not None:
         label += f", page {passage.page}"
     if passage.heading:
         label += f", {passage.heading}"
-    body = " ".join(passage.text.split())
-    return f"[{passage.number}] ({label})\n{body}"
+    return label
 
 
 def pack_passages(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from ragcli.records import Hit, Passage, Prompt
-from ragcli.text.packing import format_passage, pack_passages
+from ragcli.text.packing import format_passage, pack_passages, passage_label
 
 NOT_FOUND = "The context does not say."
 DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"
@@ -115,11 +114,7 @@ def sequence_prefix() -> str:
 
 def single_passage_prompt(question: str, passage: Passage, chat: bool = False) -> Prompt:
     """The prompt asking a question of one passage: completion text, or chat messages."""
-    label = Path(passage.path).name
-    if passage.page is not None:
-        label += f", page {passage.page}"
-    if passage.heading:
-        label += f", {passage.heading}"
+    label = passage_label(passage)
     body = " ".join(passage.text.split())
     question = " ".join(question.split())
     if chat:
