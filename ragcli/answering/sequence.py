@@ -87,8 +87,10 @@ class SequenceStrategy:
 
     def prepare(self) -> None:
         """Check the prompt fits the context; have the model ready for its fixed start."""
+        # The user's --max-tokens, not the shorter cap this strategy answers within: the
+        # option's range is one rule whichever strategy is used.
         check_room(self._fixed_tokens(""), self.llm.context_tokens, self.settings,
-                   self.generation.max_tokens)
+                   self.settings.generation.max_tokens)
         if not self.llm.has_chat_template:
             self.llm.prepare_prefix(sequence_prefix())
 
