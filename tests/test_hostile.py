@@ -285,6 +285,7 @@ def command_args(command: str, store: Path, scratch: Path) -> list[str]:
 @example(value=math.nan)
 @example(value=math.inf)
 @example(value=-1)
+@example(value=4097)  # more answer tokens than the default 4096-token window holds
 def test_numeric_flag_never_crashes_and_out_of_range_is_exit_2(
     option: Numeric, value: int | float | str, store: Path, tmp_path: Path, capsys: Capture,
 ) -> None:
@@ -297,18 +298,26 @@ def test_numeric_flag_never_crashes_and_out_of_range_is_exit_2(
 
 @dataclass(frozen=True)
 class Key:
-    """A config key, its RAG_* variable and its range (as for the flags above)."""
+    """A config key, its RAG_* variable and its range: that of the flag it stands for."""
 
     name: str
     env: str
     range: Numeric
 
 
+def _option(command: str, flag: str) -> Numeric:
+    return next(o for o in OPTIONS if (o.command, o.flag) == (command, flag))
+
+
 KEYS = [
-    Key("top_k", "RAG_TOP_K", OPTIONS[0]),
-    Key("threads", "RAG_THREADS", OPTIONS[5]),
-    Key("context_tokens", "RAG_CONTEXT_TOKENS", OPTIONS[4]),
-    Key("temperature", "RAG_TEMPERATURE", OPTIONS[3]),
+    Key("top_k", "RAG_TOP_K", _option(ASK, "--top-k")),
+    Key("search_k", "RAG_SEARCH_K", _option("search", "--top-k")),
+    Key("threads", "RAG_THREADS", _option(ASK, "--threads")),
+    Key("context_tokens", "RAG_CONTEXT_TOKENS", _option(ASK, "--context-tokens")),
+    Key("max_tokens", "RAG_MAX_TOKENS", _option(ASK, "--max-tokens")),
+    Key("temperature", "RAG_TEMPERATURE", _option(ASK, "--temperature")),
+    Key("min_score", "RAG_MIN_SCORE", _option(ASK, "--min-score")),
+    Key("batch_size", "RAG_BATCH_SIZE", _option("ingest", "--batch-size")),
 ]
 ENV_VALUES = st.one_of(
     st.sampled_from(SPECIAL_NUMBERS).map(as_text), st.integers().map(str),
@@ -317,7 +326,7 @@ ENV_VALUES = st.one_of(
 
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda k: k.env)
-@CHEAP
+@settings(CHEAP, max_examples=10)
 @given(value=ENV_VALUES)
 @example(value="1000000000000000000000000000000")
 @example(value="nan")
@@ -327,10 +336,11 @@ def test_environment_variable_never_crashes_and_out_of_range_is_exit_2(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     verdict = "any" if value == "" else key.range.verdict(value)  # empty: as if unset
+    command = key.range.command
     with monkeypatch.context() as patch:
         patch.setenv(key.env, value)
-        code, out, err = run(capsys, *command_args("ask", store, tmp_path))
-    assert_outcome(code, err, allowed_codes("ask", verdict), (key.env,))
+        code, out, err = run(capsys, *command_args(command, store, tmp_path))
+    assert_outcome(code, err, allowed_codes(command, verdict), (key.env,))
 
 
 def toml_value(value: Any) -> str:
@@ -349,7 +359,7 @@ CONFIG_VALUES = st.one_of(st.sampled_from(SPECIAL_NUMBERS), st.integers(), st.fl
 
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda k: k.name)
-@CHEAP
+@settings(CHEAP, max_examples=10)
 @given(value=CONFIG_VALUES)
 @example(value=10**30)
 @example(value=math.inf)
@@ -369,8 +379,9 @@ def test_config_key_never_crashes_and_out_of_range_is_exit_2(
         kind_ok = not isinstance(value, bool) and (not whole or not isinstance(value, float))
         verdict = key.range.verdict(value) if kind_ok else "bad"
         names = (key.name,)
-    code, out, err = run(capsys, *command_args("ask", store, tmp_path), "--config", str(config))
-    assert_outcome(code, err, allowed_codes("ask", verdict), names)
+    command = key.range.command
+    code, out, err = run(capsys, *command_args(command, store, tmp_path), "--config", str(config))
+    assert_outcome(code, err, allowed_codes(command, verdict), names)
 
 
 # ---------------------------------------------------------------------------------------
