@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/eval_bench.py
 	$(BIN)/python bench/llamaindex_bench.py
 	$(BIN)/python bench/scale_bench.py --sizes 10000,100000,1000000
+	$(BIN)/python bench/hostile_bench.py
 
 sample-pdf: setup
 	$(BIN)/python tests/sample_pdf.py
