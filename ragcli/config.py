@@ -170,6 +170,12 @@ KEYS: dict[str, Key] = {key.name: key for key in (
 )}
 
 
+def spellings(key: str) -> str:
+    """Every way a user may have set a key, for a message about its value."""
+    spec = KEYS[key]
+    return f"{spec.flag}, {spec.env} or config key {spec.name}"
+
+
 @dataclass(frozen=True)
 class Setting:
     """An effective value and where it came from."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragcli.answering.grounding import ground
+from ragcli.config import spellings
 from ragcli.errors import UsageError
 from ragcli.records import Answer, GenerationSettings, Hit, Passage
 from ragcli.settings import ANSWER_STRATEGIES
@@ -61,8 +62,8 @@ def check_room(fixed_tokens: int, context_tokens: int, settings: AnswerSettings,
         return
     most = context_tokens - fixed_tokens - settings.margin_tokens - MIN_PASSAGE_TOKENS
     raise UsageError(
-        f"--max-tokens {answer_tokens} leaves no room for passages in a {context_tokens}-token "
-        f"context (the prompt takes {fixed_tokens})",
+        f"max_tokens {answer_tokens} ({spellings('max_tokens')}) leaves no room for passages "
+        f"in a {context_tokens}-token context (the prompt takes {fixed_tokens})",
         f"use --max-tokens {most} or less" if most >= 1 else "raise --context-tokens")
 
 

@@ -67,9 +67,11 @@ def _check_trained_context(llama: Any, path: Path, context_tokens: int) -> None:
     trained = header.metadata.get(f"{arch}.context_length")
     del header
     if trained is not None and str(trained).isdigit() and context_tokens > int(trained):
-        raise UsageError(f"--context-tokens {context_tokens} is more than {path.name} was "
-                         f"trained on ({int(trained)} tokens)",
-                         f"use --context-tokens {int(trained)} or less")
+        from ragcli.config import spellings
+
+        raise UsageError(f"context_tokens {context_tokens} ({spellings('context_tokens')}) is "
+                         f"more than {path.name} was trained on ({int(trained)} tokens)",
+                         f"use {int(trained)} or less")
 
 
 class LlamaCppLLM:
