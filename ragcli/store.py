@@ -22,13 +22,19 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from ragcli.errors import StoreCorruptError, StoreLockedError, StoreNotFoundError
+from ragcli.errors import (
+    IndexMismatchError,
+    StoreCorruptError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
+from ragcli.faults import DOCTOR_HINT, file_error, raise_database_error
 from ragcli.files import atomic_write_bytes
 from ragcli.records import (
     Chunk,
@@ -123,8 +129,15 @@ def writer_lock(
             raise StoreNotFoundError(
                 f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
             )
-        root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a+") as handle:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(exc, root) from exc
+    try:
+        handle = open(root / LOCK_NAME, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise file_error(exc, root / LOCK_NAME) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -163,15 +176,18 @@ class Store:
                 raise StoreNotFoundError(
                     f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
                 )
-            root.mkdir(parents=True, exist_ok=True)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise file_error(exc, root) from exc
         try:
             # A writer holds its transaction briefly; readers and a second writer wait.
             connection = sqlite3.connect(database, isolation_level=None, timeout=60)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"cannot open store database {database}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise_database_error(exc, database, "open")
         store = cls(root, connection)
         try:
             if existed and store._has_schema():
@@ -201,11 +217,16 @@ class Store:
 
     # -- manifest ---------------------------------------------------------------------
 
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file."""
+        return self.root / DATABASE_NAME
+
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._db.execute(sql, parameters).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"store {self.root} cannot be read: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path, "read")
 
     def _manifest_values(self) -> dict[str, Any]:
         rows = self._query("SELECT key, value FROM manifest")
@@ -219,10 +240,9 @@ class Store:
         """Create missing tables (then run `then`) in one transaction: never half a schema."""
         try:
             self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\n{then}\nCOMMIT;")
-        except sqlite3.DatabaseError as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise StoreCorruptError(f"cannot open store database {self.root}: {exc}") from exc
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise_database_error(exc, self.database_path, "open")
 
     def _check_version(self) -> None:
         version = self._manifest_values().get("format_version")
@@ -264,22 +284,34 @@ class Store:
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Record how the store is built."""
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
-                [(key, json.dumps(value)) for key, value in asdict(manifest).items()],
-            )
+        self._set_manifest(asdict(manifest))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        """Commit on success; roll back on any exception, KeyboardInterrupt included."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """Commit on success; roll back on any exception, KeyboardInterrupt included.
+
+        SQLite's own failures (a full disk, a read-only file, a damaged page) leave as the
+        errors `faults.database_error` names, with their exit codes.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path, "write")
         try:
             yield
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise_database_error(exc, self.database_path, "write")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back whatever is open; a rollback that fails too leaves the first error."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     # -- documents and chunks -----------------------------------------------------------
 
@@ -400,6 +432,8 @@ class Store:
             f"ON e.text_sha256 = c.text_sha256 WHERE c.id IN ({marks})",
             list(ids),
         )
+        for chunk_id, blob in rows:
+            _check_vector(self.root, chunk_id, blob, dimension)
         return [(int(chunk_id), np.frombuffer(blob, dtype="<f4", count=dimension)
                  .astype(np.float32)) for chunk_id, blob in rows]
 
@@ -480,18 +514,23 @@ class Store:
         wanted = None if only is None else set(only.tolist())
         ids: list[int] = []
         blobs: list[bytes] = []
-        for chunk_id, blob in self._db.execute(
-            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e "
-            "ON e.text_sha256 = c.text_sha256 ORDER BY c.id"
-        ):
-            if wanted is None or chunk_id in wanted:
-                ids.append(chunk_id)
-                blobs.append(blob)
-            if len(ids) >= batch_size:
-                yield _as_matrix(ids, blobs, dimension)
-                ids, blobs = [], []
+        try:
+            rows = self._db.execute(
+                "SELECT c.id, e.vector FROM chunks c JOIN embeddings e "
+                "ON e.text_sha256 = c.text_sha256 ORDER BY c.id"
+            )
+            for chunk_id, blob in rows:
+                if wanted is None or chunk_id in wanted:
+                    _check_vector(self.root, chunk_id, blob, dimension)
+                    ids.append(chunk_id)
+                    blobs.append(blob)
+                if len(ids) >= batch_size:
+                    yield _as_matrix(self.root, ids, blobs, dimension)
+                    ids, blobs = [], []
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path)
         if ids:
-            yield _as_matrix(ids, blobs, dimension)
+            yield _as_matrix(self.root, ids, blobs, dimension)
 
     def embedded_vectors(
         self, dimension: int, only: NDArray[np.int64] | None = None
@@ -517,17 +556,75 @@ class Store:
         """Where the vector index file lives."""
         return self.root / INDEX_NAME
 
+    def index_records(self) -> list[IndexRecord]:
+        """The index files this database vouches for: the current one, and one being written."""
+        values = self._manifest_values()
+        return [IndexRecord(**values[key]) for key in ("index", "index_next")
+                if isinstance(values.get(key), dict)]
+
     def read_index(self, settings: HnswSettings) -> FaissHnswIndex | None:
-        """Load the vector index, or None if none has been written."""
+        """Load the vector index, or None if none has been written.
+
+        The file is hashed before FAISS reads it (from the same open file, so the bytes
+        checked are the bytes loaded) and must be one the manifest recorded: an index copied
+        from another store, left from another state of this one (a database restored from
+        a backup) or damaged is refused with IndexMismatchError, never searched. An index
+        written before records were kept (an older ragcli) loads unverified.
+        """
         from ragcli.backends.vectors import FaissHnswIndex
 
-        if not self.index_path.is_file():
+        try:
+            handle = open(self.index_path, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
             return None
-        return FaissHnswIndex.read(self.index_path, settings)
+        except OSError as exc:
+            raise StoreCorruptError(f"cannot read vector index {self.index_path}: "
+                                    f"{exc.strerror}", "run `rag index`") from exc
+        with handle:
+            records = self.index_records()
+            digest, size = _file_digest(handle)
+            if records and not any(r.sha256 == digest and r.bytes == size for r in records):
+                raise IndexMismatchError(
+                    f"vector index {self.index_path} does not match {self.database_path}: it "
+                    "comes from another store or another state of this one, or is damaged",
+                    "run `rag index` to rebuild it from the stored vectors",
+                )
+            handle.seek(0)
+            index = FaissHnswIndex.read_open(handle, settings, self.index_path)
+        manifest = self.manifest
+        if manifest is not None and index.dimension != manifest.dimension:
+            raise IndexMismatchError(
+                f"vector index {self.index_path} holds {index.dimension}-dimensional vectors, "
+                f"the store {manifest.dimension}: it comes from another store",
+                "run `rag index` to rebuild it from the stored vectors",
+            )
+        index.verified = bool(records)
+        return index
 
     def write_index(self, index: FaissHnswIndex) -> None:
-        """Replace the index file atomically."""
-        atomic_write_bytes(self.index_path, index.to_bytes())
+        """Replace the index file atomically and record its checksum in the manifest.
+
+        The record of the file about to be written is committed first (as `index_next`)
+        and promoted after the rename, so a crash in between leaves a file the database
+        still vouches for.
+        """
+        data = index.to_bytes()
+        generation = max((r.generation for r in self.index_records()), default=0) + 1
+        record = IndexRecord(hashlib.sha256(data).hexdigest(), len(data), len(index), generation)
+        self._set_manifest({"index_next": asdict(record)})
+        try:
+            atomic_write_bytes(self.index_path, data)
+        except OSError as exc:
+            raise file_error(exc, self.index_path) from exc
+        self._set_manifest({"index": asdict(record)}, drop="index_next")
+
+    def _set_manifest(self, values: dict[str, Any], drop: str = "") -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
+                [(key, json.dumps(value)) for key, value in values.items()],
+            )
+            self._db.execute("DELETE FROM manifest WHERE key = ?", (drop,))
 
     def status(self) -> StoreStatus:
         """Count what the store holds."""
@@ -547,10 +644,46 @@ class Store:
                            index_bytes, manifest)
 
 
+@dataclass(frozen=True)
+class IndexRecord:
+    """What the manifest remembers of an index file it wrote: checksum, size, generation."""
+
+    sha256: str
+    bytes: int
+    vectors: int
+    generation: int
+
+
+def _file_digest(handle: BinaryIO) -> tuple[str, int]:
+    """Return the sha256 and size of an open file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    while block := handle.read(1 << 20):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+def _check_vector(root: Path, chunk_id: int, blob: object, dimension: int) -> None:
+    """Fail on a stored vector of the wrong type or length (a damaged row)."""
+    if not isinstance(blob, bytes) or len(blob) != 4 * dimension:
+        size = len(blob) if isinstance(blob, bytes) else type(blob).__name__
+        raise StoreCorruptError(
+            f"store {root} has a damaged vector (chunk {chunk_id}: {size} bytes, "
+            f"not {4 * dimension})", DOCTOR_HINT.replace("repair it", "re-embed it"),
+        )
+
+
 def _as_matrix(
-    ids: list[int], blobs: list[bytes], dimension: int
+    root: Path, ids: list[int], blobs: list[bytes], dimension: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dimension)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        raise StoreCorruptError(
+            f"store {root} has a damaged vector (chunk {ids[int(np.argmin(finite))]}: values "
+            "that are not finite)", DOCTOR_HINT.replace("repair it", "re-embed it"),
+        )
     return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)
 
 

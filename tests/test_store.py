@@ -17,8 +17,15 @@ import numpy as np
 import pytest
 
 from ragcli.backends.vectors import FaissHnswIndex
-from ragcli.errors import LoadError, StoreCorruptError, StoreLockedError, StoreNotFoundError
+from ragcli.errors import (
+    IndexMismatchError,
+    LoadError,
+    StoreCorruptError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
+from ragcli.steps.index import update_index
 from ragcli.store import (
     DATABASE_NAME,
     FORMAT_VERSION,
@@ -718,6 +725,121 @@ def test_garbage_index_file_raises_store_corrupt(store: Store) -> None:
     store.index_path.write_bytes(b"not a faiss index" * 50)
     with pytest.raises(StoreCorruptError):
         store.read_index(MANIFEST.hnsw)
+
+
+def indexed_store(root: Path, texts: Sequence[str], path: str = "docs/a.txt") -> Store:
+    """A store holding one document, embedded and fully indexed (closed by the caller)."""
+    opened = Store.open(root, create=True)
+    opened.write_manifest(MANIFEST)
+    add(opened, path, texts)
+    embed(opened)
+    update_index(opened, MANIFEST, rebuild=False)
+    return opened
+
+
+def index_matches_database(store: Store) -> bool:
+    """Every index id is an indexable chunk, holding exactly that chunk's stored vector."""
+    index = store.read_index(MANIFEST.hnsw)
+    assert index is not None
+    wanted = store.indexable_ids()
+    if sorted(index.ids().tolist()) != wanted.tolist():
+        return False
+    ids, vectors = store.embedded_vectors(DIM, wanted)
+    return all(index.search(vector, 1)[0][0] == chunk_id
+               for chunk_id, vector in zip(ids.tolist(), vectors, strict=True))
+
+
+@pytest.mark.parametrize("dimension", [DIM, 16])
+def test_an_index_from_another_store_is_refused_then_rebuilt(
+    tmp_path: Path, dimension: int
+) -> None:
+    with indexed_store(tmp_path / "ours", ["alpha one", "beta two", "gamma three"]) as ours:
+        foreign = FaissHnswIndex.create(dimension, MANIFEST.hnsw)
+        vectors = np.random.default_rng(3).standard_normal((3, dimension)).astype(np.float32)
+        foreign.add(ours.indexable_ids(), vectors)
+        ours.index_path.write_bytes(foreign.to_bytes())
+
+        with pytest.raises(IndexMismatchError, match="another store"):
+            ours.read_index(MANIFEST.hnsw)
+        notes: list[str] = []
+        assert update_index(ours, MANIFEST, rebuild=False, note=notes.append)[2] is True
+
+        assert "does not match" in notes[0] and index_matches_database(ours)
+
+
+def test_an_index_copied_from_another_store_file_is_refused(tmp_path: Path) -> None:
+    with indexed_store(tmp_path / "theirs", ["delta four", "epsilon five"]) as theirs:
+        theirs_bytes = theirs.index_path.read_bytes()
+    with indexed_store(tmp_path / "ours", ["alpha one", "beta two"]) as ours:
+        ours.index_path.write_bytes(theirs_bytes)
+        with pytest.raises(IndexMismatchError):
+            ours.read_index(MANIFEST.hnsw)
+
+
+def test_a_database_restored_from_an_older_backup_refuses_the_newer_index(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    with indexed_store(root, ["alpha one", "beta two"]) as opened:
+        opened._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        backup = (root / DATABASE_NAME).read_bytes()
+        opened.remove_documents(["docs/a.txt"])
+        add(opened, "docs/b.txt", ["zeta six", "eta seven"])
+        embed(opened)
+        update_index(opened, MANIFEST, rebuild=False)
+    (root / DATABASE_NAME).write_bytes(backup)  # the -wal went with the close
+
+    with Store.open(root) as restored:
+        with pytest.raises(IndexMismatchError):
+            restored.read_index(MANIFEST.hnsw)
+        update_index(restored, MANIFEST, rebuild=False)
+        assert index_matches_database(restored)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_flipped_bits_in_the_index_are_detected(tmp_path: Path, seed: int) -> None:
+    texts = [f"passage number {n} about {n * 7} things" for n in range(40)]
+    with indexed_store(tmp_path / "store", texts) as opened:
+        data = bytearray(opened.index_path.read_bytes())
+        rng = np.random.default_rng(seed)
+        for position in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+            data[position] ^= 1 << int(rng.integers(0, 8))
+        opened.index_path.write_bytes(bytes(data))
+
+        with pytest.raises(IndexMismatchError):
+            opened.read_index(MANIFEST.hnsw)
+
+
+def test_an_index_written_but_not_yet_recorded_is_still_accepted(tmp_path: Path) -> None:
+    """A crash between renaming the new file and promoting its record loses nothing."""
+    with indexed_store(tmp_path / "store", ["alpha one", "beta two"]) as opened:
+        add(opened, "docs/b.txt", ["gamma three"])
+        embed(opened)
+        index = opened.read_index(MANIFEST.hnsw)
+        assert index is not None
+        index.add(*opened.embedded_vectors(DIM, np.setdiff1d(opened.indexable_ids(),
+                                                                index.ids())))
+        data = index.to_bytes()
+        record = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                  "vectors": len(index), "generation": 2}
+        opened._set_manifest({"index_next": record})
+        opened.index_path.write_bytes(data)  # ... and the process dies here
+
+        loaded = opened.read_index(MANIFEST.hnsw)
+        assert loaded is not None and len(loaded) == 3
+
+
+def test_an_index_from_before_checksums_loads_and_is_rebuilt_on_the_next_write(
+    tmp_path: Path,
+) -> None:
+    with indexed_store(tmp_path / "store", ["alpha one", "beta two"]) as opened:
+        run_sql(opened.root, "DELETE FROM manifest WHERE key IN ('index', 'index_next')")
+        legacy = opened.read_index(MANIFEST.hnsw)
+        assert legacy is not None and not legacy.verified
+
+        assert update_index(opened, MANIFEST, rebuild=False)[2] is True
+        assert opened.read_index(MANIFEST.hnsw).verified  # type: ignore[union-attr]
+        assert [r.generation for r in opened.index_records()] == [1]
 
 
 def test_atomic_write_replaces_content_and_leaves_no_temp_files(tmp_path: Path) -> None:
