@@ -680,6 +680,39 @@ def status(
         output.write(output.format_status(report, llm))
 
 
+@app.command()
+def doctor(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check; repair nothing (no lock taken).")
+    ] = False,
+    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    threads: ThreadsOpt = None,
+    no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check the database, keyword index, vectors and vector index; repair what is stored.
+
+    Exits 0 when the store is healthy or fully repaired, 9 when damage remains.
+    """
+    from ragcli.steps.doctor import DoctorOptions
+    from ragcli.steps.doctor import doctor as run_doctor
+
+    settings = _config(config)
+    options = DoctorOptions(_store(store, settings), not check, _threads(threads, settings),
+                            batch_size, wait=not no_wait)
+    with output.ProgressBar(quiet) as progress:
+        report = run_doctor(options, progress)
+    if json_out:
+        output.print_json(output.doctor_json(report))
+    else:
+        output.write(output.format_doctor(report))
+    if not report.healthy:
+        raise typer.Exit(ExitCode.STORE_CORRUPT)
+
+
 def _default_manifest() -> Manifest:
     from ragcli.records import Manifest
     from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW

@@ -626,6 +626,70 @@ class Store:
             )
             self._db.execute("DELETE FROM manifest WHERE key = ?", (drop,))
 
+    # -- integrity (rag doctor) -----------------------------------------------------------
+
+    def quick_check(self, limit: int = 20) -> list[str]:
+        """Return SQLite's `PRAGMA quick_check` complaints (none: the database file is sound)."""
+        rows = [str(row[0]) for row in self._query(f"PRAGMA quick_check({int(limit)})")]
+        return [] if rows == ["ok"] else rows
+
+    def keyword_index_problem(self) -> str | None:
+        """Check the FTS5 index against the chunks; return what is wrong, or None."""
+        try:
+            self._db.execute(
+                "INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None
+
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild the FTS5 index from the chunks (and SQLite's own indexes from their tables)."""
+        with self._transaction():
+            self._db.execute("REINDEX")
+            self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+
+    def damaged_vectors(self, dimension: int) -> tuple[int, list[str]]:
+        """Return how many vectors are cached and the keys of those of the wrong length or
+        with values that are not finite."""
+        damaged: list[str] = []
+        total = 0
+        last = ""
+        while True:
+            rows = self._query("SELECT text_sha256, vector FROM embeddings WHERE text_sha256 > ? "
+                               "ORDER BY text_sha256 LIMIT 10000", (last,))
+            if not rows:
+                return total, damaged
+            total += len(rows)
+            last = rows[-1][0]
+            for key, blob in rows:
+                if not isinstance(blob, bytes) or len(blob) != 4 * dimension or not np.isfinite(
+                        np.frombuffer(blob, dtype="<f4")).all():
+                    damaged.append(str(key))
+
+    def drop_embeddings(self, keys: Sequence[str]) -> None:
+        """Forget cached vectors, so that the next index run embeds their texts again."""
+        with self._transaction():
+            self._db.executemany("DELETE FROM embeddings WHERE text_sha256 = ?",
+                                 [(key,) for key in keys])
+
+    def chunks_using(self, keys: Sequence[str]) -> int:
+        """Return how many live chunks have one of these texts."""
+        marks = ",".join("?" * len(keys))
+        return int(self._query(f"SELECT COUNT(*) FROM chunks WHERE text_sha256 IN ({marks})",
+                               list(keys))[0][0]) if keys else 0
+
+    def unreadable_documents(self) -> list[str]:
+        """Return the stored documents whose rows SQLite cannot read back in full."""
+        lost = []
+        for document_id, path in self._query("SELECT id, path FROM documents ORDER BY path"):
+            try:
+                self._db.execute("SELECT c.text, c.heading, e.vector FROM chunks c LEFT JOIN "
+                                 "embeddings e ON e.text_sha256 = c.text_sha256 "
+                                 "WHERE c.document_id = ?", (document_id,)).fetchall()
+            except sqlite3.DatabaseError:
+                lost.append(str(path))
+        return lost
+
     def status(self) -> StoreStatus:
         """Count what the store holds."""
         documents, chunks, embedded = self._query(
