@@ -141,3 +141,17 @@ def test_a_zeroed_or_truncated_database_says_what_is_lost(
 def test_doctor_on_a_missing_store_exits_3(tmp_path: Path, capsys: Capture) -> None:
     code, _, err = run_rag(capsys, "doctor", "--store", str(tmp_path / "nothing"))
     assert code == ExitCode.NO_STORE and "no store" in err
+
+
+def test_ingest_over_a_damaged_keyword_index_does_not_exit_0(
+    store: Path, capsys: Capture
+) -> None:
+    blocks = [row[0] for row in sql(store, "SELECT id FROM chunks_fts_data WHERE id > 10")]
+    sql(store, "UPDATE chunks_fts_data SET block = randomblob(length(block)) WHERE id = ?",
+        parameters=(blocks[len(blocks) // 2],))
+    code, _, err = run_rag(capsys, "ingest", str(ROOT / "README.md"), "--store", str(store),
+                           "-q")
+    assert code == ExitCode.STORE_CORRUPT and "keyword index" in err and "rag doctor" in err
+
+    assert doctor(capsys, store)[0] == 0
+    assert doctor(capsys, store, "--check")[1]["healthy"]

@@ -19,6 +19,9 @@ from ragcli.store import Store, writer_lock
 
 # Rebuild the index from stored vectors once this share of its entries are tombstones.
 TOMBSTONE_REBUILD_FRACTION = 0.2
+# After a write, the keyword index is checked in stores up to this size (about 0.4 s);
+# larger ones are left to `rag doctor`.
+KEYWORD_CHECK_MAX_CHUNKS = 20_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ def index_chunks(
             embedded += len(batch)
             progress.advance(len(batch))
     indexed, removed, rebuilt = update_index(store, manifest, rebuild, progress.note)
+    store.check_keyword_index(KEYWORD_CHECK_MAX_CHUNKS)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
 
 
