@@ -155,3 +155,11 @@ def test_ingest_over_a_damaged_keyword_index_does_not_exit_0(
 
     assert doctor(capsys, store)[0] == 0
     assert doctor(capsys, store, "--check")[1]["healthy"]
+
+
+def test_store_faults_through_the_cli_are_exit_10_not_1(store: Path, capsys: Capture) -> None:
+    (store / "lock").unlink(missing_ok=True)
+    (store / "lock").mkdir()
+    code, _, err = run_rag(capsys, "ingest", str(ROOT / "README.md"), "--store", str(store))
+    assert code == ExitCode.NOT_WRITABLE and str(store / "lock") in err
+    assert "internal error" not in err

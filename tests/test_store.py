@@ -18,11 +18,13 @@ import pytest
 
 from ragcli.backends.vectors import FaissHnswIndex
 from ragcli.errors import (
+    ExitCode,
     IndexMismatchError,
     LoadError,
     StoreCorruptError,
     StoreLockedError,
     StoreNotFoundError,
+    StoreWriteError,
 )
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
 from ragcli.steps.index import update_index
@@ -1047,3 +1049,87 @@ def test_a_database_left_before_its_schema_was_committed_is_no_store_yet(
     with Store.open(root, create=True) as store:
         assert store.manifest is None
         assert {"manifest", "documents", "chunks", "embeddings", "chunks_fts"} <= table_names(root)
+
+
+# -- faults of the disk and of the store's files ---------------------------------------------
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """Mount a tmpfs of the given size at folder (root only; skipped where refused)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def take_lock(root: Path) -> None:
+    with writer_lock(root, wait=False, on_wait=print):
+        pass
+
+
+def many_chunks(count: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    return [" ".join(f"w{n}" for n in rng.integers(0, 10**6, size=60)) for _ in range(count)]
+
+
+def test_a_full_disk_is_exit_10_and_keeps_the_last_committed_state(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk, Store.open(disk / "s", create=True) as s:
+        kept = add(s, "docs/a.txt", ["a small first document"])
+        with pytest.raises(StoreWriteError, match="disk is full") as raised:
+            s.replace_document(source("docs/b.txt", sha="b"), "text",
+                               chunks("docs/b.txt", many_chunks(3000)))
+        assert raised.value.exit_code == ExitCode.NOT_WRITABLE
+        assert str(disk / "s" / DATABASE_NAME) in str(raised.value)
+        assert s.chunk_ids().tolist() == kept and s.document_paths() == ["docs/a.txt"]
+
+
+def test_no_room_for_the_index_file_is_exit_10(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk, Store.open(disk / "s", create=True) as s:
+        s.write_manifest(MANIFEST)
+        index = FaissHnswIndex.create(DIM, MANIFEST.hnsw)
+        index.add(np.arange(1, 30001, dtype=np.int64), unit_vectors(30000))
+        with pytest.raises(StoreWriteError, match="disk is full"):
+            s.write_index(index)
+        assert s.read_index(MANIFEST.hnsw) is None  # nothing half-written left behind
+        assert not [name for name in os.listdir(s.root) if name.endswith(".part")]
+
+
+def test_a_read_only_store_is_exit_10_naming_the_remedy(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
+        with Store.open(disk / "s", create=True) as opened:
+            add(opened, "docs/a.txt", ["kept"])
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        with pytest.raises(StoreWriteError, match="Read-only file system") as raised:
+            take_lock(disk / "s")
+        assert "writable" in raised.value.hint
+        with pytest.raises(StoreWriteError):
+            Store.open(disk / "s", create=True)
+
+
+def test_an_immutable_store_is_exit_10(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    (root / LOCK_NAME).touch()
+    marked = subprocess.run(["chattr", "+i", str(root / LOCK_NAME)], capture_output=True)
+    if marked.returncode != 0:
+        pytest.skip(f"chattr +i is refused here: {marked.stderr.decode().strip()}")
+    try:
+        with pytest.raises(StoreWriteError, match="cannot write"):
+            take_lock(root)
+    finally:
+        subprocess.run(["chattr", "-i", str(root / LOCK_NAME)], check=False)
+
+
+def test_a_directory_where_the_lock_file_goes_is_exit_10(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    (root / LOCK_NAME).mkdir(parents=True)
+    with pytest.raises(StoreWriteError, match="something else is in its place") as raised:
+        take_lock(root)
+    assert str(root / LOCK_NAME) in str(raised.value)
