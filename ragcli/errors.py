@@ -80,6 +80,10 @@ class IndexMismatchError(StoreCorruptError):
     """The vector index file is not the one the database recorded: foreign, stale or damaged."""
 
 
+class WalDeletedError(StoreCorruptError):
+    """The store's write-ahead log was deleted while another process had the store open."""
+
+
 class StoreLockedError(RagError):
     """Another process is writing the store and the user asked not to wait."""
 

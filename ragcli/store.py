@@ -33,6 +33,7 @@ from ragcli.errors import (
     StoreCorruptError,
     StoreLockedError,
     StoreNotFoundError,
+    WalDeletedError,
 )
 from ragcli.faults import DOCTOR_HINT, file_error, raise_database_error
 from ragcli.files import atomic_write_bytes
@@ -165,12 +166,20 @@ class Store:
     def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
         self.root = root
         self._db = connection
+        # (device, inode) of the write-ahead log this connection writes, once it has written.
+        self._wal_identity: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, root: Path, create: bool = False) -> Store:
         """Open the store at root; create it when asked, else fail if it is missing."""
         database = root / DATABASE_NAME
         existed = database.is_file()
+        if existed and _wal_deleted_under_a_reader(database):
+            # Opening would start a new log beside the one the other process still holds.
+            raise WalDeletedError(
+                f"the write-ahead log {database}-wal was deleted while another process has "
+                "the store open: commits now could be lost",
+                "stop every rag process using the store, then run `rag doctor`")
         if not existed:
             if not create:
                 raise StoreNotFoundError(
@@ -306,6 +315,28 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        self._check_wal()
+
+    def _check_wal(self) -> None:
+        """Fail if the write-ahead log just committed to is no longer the one at its path.
+
+        A log deleted or replaced under an open store takes the commits in it along: SQLite
+        reports success, and the rows are gone once the last connection closes.
+        """
+        wal = self.root / f"{DATABASE_NAME}-wal"
+        try:
+            stat = wal.stat()
+            identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            identity = None
+        if self._wal_identity is None:
+            self._wal_identity = identity
+        if identity is None or identity != self._wal_identity:
+            raise StoreCorruptError(
+                f"the write-ahead log {wal} was deleted or replaced while this command wrote "
+                "the store: what it wrote may be lost",
+                "stop every rag process using the store, run `rag doctor`, then run the "
+                "command again")
 
     def _rollback(self) -> None:
         """Roll back whatever is open; a rollback that fails too leaves the first error."""
@@ -719,6 +750,31 @@ class Store:
             indexed = len(held) - tombstones
         return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
                            index_bytes, manifest)
+
+
+def _wal_deleted_under_a_reader(database: Path) -> bool:
+    """Whether the write-ahead log is gone while another process still has the store open.
+
+    SQLite removes both the -wal and the -shm file when the last connection closes; a
+    -shm without its -wal means the log was deleted. Another process's hold is seen as
+    its lock on the -shm file's "dead man switch" byte (128), which SQLite keeps while
+    a connection is open. (Probed only in that state, when no connection of this
+    process can have the file open: closing the probe drops this process's locks on it.)
+    """
+    shm = database.with_name(f"{database.name}-shm")
+    if not shm.is_file() or database.with_name(f"{database.name}-wal").exists():
+        return False
+    try:
+        descriptor = os.open(shm, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 @dataclass(frozen=True)

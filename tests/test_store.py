@@ -1133,3 +1133,58 @@ def test_a_directory_where_the_lock_file_goes_is_exit_10(tmp_path: Path) -> None
     with pytest.raises(StoreWriteError, match="something else is in its place") as raised:
         take_lock(root)
     assert str(root / LOCK_NAME) in str(raised.value)
+
+
+# Opens a store's database as a reader would, says so, and keeps it open until stdin closes.
+HOLD_OPEN = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("SELECT COUNT(*) FROM chunks").fetchall()
+print("open", flush=True)
+sys.stdin.readline()
+db.close()
+"""
+
+
+def test_a_log_deleted_under_a_reader_refuses_writes_until_the_reader_is_gone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    reader = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(root / DATABASE_NAME)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        (root / f"{DATABASE_NAME}-wal").unlink()
+
+        with pytest.raises(StoreCorruptError, match="write-ahead log") as raised:
+            Store.open(root)
+        assert "stop every rag process" in raised.value.hint
+        assert not (root / f"{DATABASE_NAME}-wal").exists()  # no second log was started
+    finally:
+        reader.communicate("\n", timeout=30)
+    with Store.open(root) as reopened:
+        add(reopened, "docs/b.txt", ["written once the reader is gone"])
+    with Store.open(root) as again:
+        assert again.document_paths() == ["docs/a.txt", "docs/b.txt"]
+
+
+def test_a_log_deleted_while_writing_fails_the_write_instead_of_reporting_success(
+    store: Store,
+) -> None:
+    add(store, "docs/a.txt", ["first"])
+    (store.root / f"{DATABASE_NAME}-wal").unlink()
+    with pytest.raises(StoreCorruptError, match="deleted or replaced while this command wrote"):
+        add(store, "docs/b.txt", ["second"])
+
+
+def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    (root / f"{DATABASE_NAME}-shm").write_bytes(bytes(32768))  # left by a killed process
+    with Store.open(root) as reopened:
+        add(reopened, "docs/b.txt", ["more"])
+        assert reopened.document_paths() == ["docs/a.txt", "docs/b.txt"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragcli.errors import ModelError, StoreCorruptError
+from ragcli.errors import ModelError, StoreCorruptError, WalDeletedError
 from ragcli.records import Manifest
 from ragcli.steps.progress import Progress
 from ragcli.store import DATABASE_NAME, Store, writer_lock
@@ -78,6 +78,11 @@ def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
     try:
         store = Store.open(options.store_dir)
         manifest = store.manifest
+    except WalDeletedError as exc:
+        report.findings.append(Finding("database", DAMAGED, exc.message))
+        report.lost.append("any commits in the deleted log since its last checkpoint; stop the "
+                           "processes using the store and run `rag doctor` again")
+        return report
     except StoreCorruptError as exc:
         report.findings.append(Finding("database", DAMAGED, exc.message))
         report.lost.append(f"everything in {database}: SQLite cannot open it; restore it from a "
