@@ -11,6 +11,7 @@ stored vectors. What cannot be rebuilt is named in `lost`.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,14 +89,21 @@ def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
         report.lost.append(f"everything in {database}: SQLite cannot open it; restore it from a "
                            "backup, or delete the store and ingest the files again")
         return report
+    damage = _check_database(store, options.repair, report)
+    salvaged = damage is not None
+    if damage is not None:
+        store.close()
+        reopened = _salvage(options.store_dir, damage, report)
+        if reopened is None:
+            return report
+        store = reopened
     with store:
-        _run(report, "database", lambda: _check_database(store, options.repair, report))
         _run(report, "keyword index",
              lambda: _check_keyword_index(store, options.repair, report))
         if manifest is None:
             return report
         _run(report, "vectors",
-             lambda: _check_vectors(store, manifest, options, progress, report))
+             lambda: _check_vectors(store, manifest, options, progress, report, salvaged))
         _run(report, "vector index",
              lambda: _check_index(store, manifest, options.repair, report))
     return report
@@ -109,27 +117,49 @@ def _run(report: DoctorReport, check: str, examine: Callable[[], object]) -> Non
         report.findings.append(Finding(check, DAMAGED, exc.message))
 
 
-def _check_database(store: Store, repair: bool, report: DoctorReport) -> None:
-    problems = store.quick_check()
+def _check_database(store: Store, repair: bool, report: DoctorReport) -> str | None:
+    """Check the database file; return the damage left for a salvage copy to mend."""
+    try:
+        problems = store.quick_check()
+    except StoreCorruptError as exc:
+        problems = [exc.message]
     if not problems:
         report.findings.append(Finding("database", OK, "quick_check found no damage"))
-        return
+        return None
     first = f"quick_check: {problems[0]}" + (f" (+{len(problems) - 1} more)"
                                              if len(problems) > 1 else "")
-    if repair:
-        with contextlib.suppress(StoreCorruptError):  # what remains is reported below
-            store.rebuild_keyword_index()
+    if not repair:
+        report.findings.append(Finding("database", DAMAGED, first))
+        return None
+    with contextlib.suppress(StoreCorruptError):  # a salvage copy mends what remains
+        store.rebuild_keyword_index()
         if not store.quick_check():
             report.findings.append(Finding("database", REPAIRED, f"{first}; indexes rebuilt"))
-            return
-    report.findings.append(Finding("database", DAMAGED, first))
-    if repair:
-        unreadable = store.unreadable_documents()
-        report.lost.extend(f"{path}: its rows cannot be read; ingest it again" for path in
-                           unreadable)
-        if not unreadable:
-            report.lost.append(f"pages of {store.database_path} SQLite cannot repair ({first}); "
-                               "restore it from a backup, or delete the store and ingest again")
+            return None
+    return first
+
+
+def _salvage(root: Path, damage: str, report: DoctorReport) -> Store | None:
+    """Rebuild the database from its readable rows; reopen it, or say what is lost."""
+    from ragcli.salvage import salvage_database
+
+    try:
+        result = salvage_database(root)
+        store = Store.open(root)
+        remaining = store.quick_check()
+    except (StoreCorruptError, sqlite3.Error) as exc:
+        report.findings.append(Finding("database", DAMAGED, f"{damage}; cannot rebuild: {exc}"))
+        report.lost.append(f"the rows on the damaged pages of {root / DATABASE_NAME}: restore "
+                           "a backup, or delete the store and ingest again")
+        return None
+    copied = ", ".join(f"{count} {table}" for table, count in result.copied.items())
+    detail = f"{damage}; rebuilt from the readable rows ({copied})"
+    if result.stopped:
+        detail += "; unreadable past the damage: " + ", ".join(result.stopped)
+    status = DAMAGED if remaining else REPAIRED
+    report.findings.append(Finding("database", status, detail))
+    report.lost.extend(result.lost)
+    return store
 
 
 def _check_keyword_index(store: Store, repair: bool, report: DoctorReport) -> None:
@@ -152,35 +182,41 @@ def _check_keyword_index(store: Store, repair: bool, report: DoctorReport) -> No
 
 def _check_vectors(
     store: Store, manifest: Manifest, options: DoctorOptions, progress: Progress,
-    report: DoctorReport,
-) -> bool:
-    """Check the cached vectors; re-embed damaged ones. Return whether any were replaced."""
+    report: DoctorReport, salvaged: bool = False,
+) -> None:
+    """Check the cached vectors; embed damaged ones again (and, after a salvage copy, the
+    ones it could not read)."""
     total, damaged = store.damaged_vectors(manifest.dimension)
-    if not damaged:
+    missing = store.count_unembedded() if salvaged else 0
+    if not damaged and not missing:
         report.findings.append(Finding("vectors", OK, f"{total} vectors of "
                                        f"{manifest.dimension} finite values"))
-        return False
-    detail = (f"{len(damaged)} of {total} vectors damaged (wrong length or values not finite), "
-              f"used by {store.chunks_using(damaged)} chunks")
+        return
+    parts = []
+    if damaged:
+        parts.append(f"{len(damaged)} of {total} vectors damaged (wrong length or values not "
+                     f"finite), used by {store.chunks_using(damaged)} chunks")
+    if missing:
+        parts.append(f"{missing} texts lost their vector with the damaged pages")
+    detail = "; ".join(parts)
     if not options.repair:
         report.findings.append(Finding("vectors", DAMAGED, detail))
-        return False
+        return
     from ragcli.backends.registry import make_embedder
     from ragcli.steps.index import index_chunks
 
     try:
         embedder = make_embedder(manifest.embedder, options.threads)
     except ModelError as exc:
-        report.findings.append(Finding("vectors", DAMAGED, f"{detail}; cannot re-embed: "
+        report.findings.append(Finding("vectors", DAMAGED, f"{detail}; cannot embed them: "
                                        f"{exc.message}"))
-        report.lost.append(f"the vectors of {len(damaged)} texts: dense search misses them "
-                           f"until the store's embedder {manifest.embedder} can embed them again")
-        return False
+        report.lost.append(f"the vectors of {len(damaged) + missing} texts: dense search misses "
+                           f"them until the store's embedder {manifest.embedder} can embed them")
+        return
     store.drop_embeddings(damaged)
     index_chunks(store, manifest, embedder, progress, options.batch_size, rebuild=True)
     report.findings.append(Finding("vectors", REPAIRED, f"{detail}; embedded again with "
                                    f"{manifest.embedder}"))
-    return True
 
 
 def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorReport) -> None:
