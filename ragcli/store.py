@@ -197,7 +197,12 @@ class Store:
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
-            raise_database_error(exc, database, "open")
+            if not (existed and _on_read_only_media(database)):
+                raise_database_error(exc, database, "open")
+            # WAL needs a writable -shm beside the file; on read-only media nothing can
+            # change the store, so it is read as immutable (writes fail with exit 10).
+            connection = sqlite3.connect(f"{database.resolve().as_uri()}?immutable=1",
+                                         uri=True, isolation_level=None)
         store = cls(root, connection)
         try:
             if existed and store._has_schema():
@@ -682,7 +687,10 @@ class Store:
             self._db.execute("INSERT INTO chunks_fts(chunks_fts, rank) "
                              f"VALUES ('integrity-check', {int(against_chunks)})")
         except sqlite3.DatabaseError as exc:
-            return str(exc)
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                return str(exc)
+            raise_database_error(exc, self.database_path, "check")  # read-only, disk full
         return None
 
     def check_keyword_index(self, max_chunks: int) -> None:
@@ -761,6 +769,15 @@ def _wal_deleted_under_a_reader(database: Path) -> bool:
     if database.with_name(f"{database.name}-wal").exists():
         return False
     return shm_in_use(database)
+
+
+def _on_read_only_media(database: Path) -> bool:
+    """Whether the database sits on a read-only file system with no log beside it."""
+    try:
+        read_only = bool(os.statvfs(database.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return read_only and not database.with_name(f"{database.name}-wal").exists()
 
 
 def shm_in_use(database: Path) -> bool:

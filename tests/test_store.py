@@ -1109,8 +1109,11 @@ def test_a_read_only_store_is_exit_10_naming_the_remedy(tmp_path: Path) -> None:
         with pytest.raises(StoreWriteError, match="Read-only file system") as raised:
             take_lock(disk / "s")
         assert "writable" in raised.value.hint
-        with pytest.raises(StoreWriteError):
-            Store.open(disk / "s", create=True)
+        with Store.open(disk / "s") as read_only:  # read-only media are still searchable
+            assert read_only.document_paths() == ["docs/a.txt"]
+            assert keyword_ids(read_only, "kept")
+            with pytest.raises(StoreWriteError):
+                add(read_only, "docs/b.txt", ["refused"])
 
 
 def test_an_immutable_store_is_exit_10(tmp_path: Path) -> None:
