@@ -204,3 +204,15 @@ def test_a_damaged_table_page_names_the_documents_lost_and_ingest_brings_them_ba
     assert run_rag(capsys, "ingest", str(SAMPLE_DOCS), "--store", str(store), "-q")[0] == 0
     code, out, _ = run_rag(capsys, "search", "Grok", "--store", str(store), "-k", "1")
     assert code == 0 and "grok-announcement.md" in out
+
+
+def test_an_index_from_before_checksums_is_not_damage_and_gets_one(
+    store: Path, capsys: Capture
+) -> None:
+    sql(store, "DELETE FROM manifest WHERE key IN ('index', 'index_next')")
+    code, report, _ = doctor(capsys, store, "--check")
+    assert code == 0 and "not verifiable" in report["checks"][3]["detail"]
+
+    code, report, _ = doctor(capsys, store)
+    assert code == 0 and statuses(report)["vector index"] == "repaired"
+    assert sql(store, "SELECT COUNT(*) FROM manifest WHERE key = 'index'") == [(1,)]

@@ -236,7 +236,13 @@ def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorR
             report.findings.append(Finding("vector index", REPAIRED,
                                            f"{problem}; rebuilt from the stored vectors"))
             return
-    report.findings.append(Finding("vector index", DAMAGED, problem))
+    # An index from before checksums is not damage: it cannot be vouched for, that is all.
+    status = OK if problem == _UNVERIFIED else DAMAGED
+    report.findings.append(Finding("vector index", status, problem))
+
+
+_UNVERIFIED = ("not verifiable: the manifest holds no checksum of it (written by an older "
+               "ragcli); `rag doctor` or the next write records one")
 
 
 def _index_problem(store: Store, manifest: Manifest) -> str | None:
@@ -250,7 +256,7 @@ def _index_problem(store: Store, manifest: Manifest) -> str | None:
     if index is None:
         return f"{store.index_path} is missing" if wanted.size else None
     if not index.verified:
-        return "the manifest holds no checksum of the index (written by an older ragcli)"
+        return _UNVERIFIED
     missing = np.setdiff1d(wanted, index.ids()).size
     if missing:
         return f"{missing} stored vectors are not in the index"
