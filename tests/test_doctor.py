@@ -216,3 +216,32 @@ def test_an_index_from_before_checksums_is_not_damage_and_gets_one(
     code, report, _ = doctor(capsys, store)
     assert code == 0 and statuses(report)["vector index"] == "repaired"
     assert sql(store, "SELECT COUNT(*) FROM manifest WHERE key = 'index'") == [(1,)]
+
+
+def test_a_database_restored_from_a_backup_never_answers_with_another_files_vector(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    """The issue's case: the older database reuses chunk ids the newer index gave others."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nWalruses sleep on the arctic ice floes.\n")
+    store = tmp_path / "store"
+    ingest = ("ingest", "--store", str(store), "--embed-model", f"fake:{DIM}", "-q")
+    assert run_rag(capsys, ingest[0], str(docs / "a.md"), *ingest[1:])[0] == 0
+    backup = (store / "store.sqlite3").read_bytes()
+    assert run_rag(capsys, "rm", str(docs / "a.md"), "--store", str(store), "-q")[0] == 0
+    (docs / "b.md").write_text("# B\n\nZebras graze the savanna in striped herds.\n")
+    assert run_rag(capsys, ingest[0], str(docs / "b.md"), *ingest[1:])[0] == 0
+
+    (store / "store.sqlite3").write_bytes(backup)  # restored; the index stays newer
+    code, _, err = run_rag(capsys, "search", "zebras savanna", "--store", str(store),
+                           "--mode", "dense")
+    assert code == ExitCode.STORE_CORRUPT and "rag index" in err
+    (docs / "c.md").write_text("# C\n\nKangaroos carry their young through the outback.\n")
+    assert run_rag(capsys, ingest[0], str(docs / "c.md"), *ingest[1:])[0] == 0
+
+    code, out, _ = run_rag(capsys, "search", "Zebras graze the savanna in striped herds",
+                           "--store", str(store), "--mode", "dense", "--json", "-k", "1")
+    top = json.loads(out.splitlines()[0])
+    assert not (top["path"].endswith("c.md") and top["score"] > 0.5), top
+    assert doctor(capsys, store, "--check")[0] == 0
