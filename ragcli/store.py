@@ -208,6 +208,11 @@ class Store:
             if existed and store._has_schema():
                 store._check_version()  # before the schema script touches an older layout
                 store._upgrade()
+            elif (root / INDEX_NAME).exists():
+                # An index is written only after the schema: the database lost its content.
+                raise StoreCorruptError(
+                    f"store database {database} is empty (truncated?) beside its index",
+                    DOCTOR_HINT)
             elif not create:
                 # A file left by a first run killed before its schema was committed.
                 raise StoreNotFoundError(

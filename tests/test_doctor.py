@@ -119,7 +119,7 @@ def test_an_index_from_another_store_is_rebuilt(
     assert run_rag(capsys, "search", "Grok", "--store", str(store), "--mode", "dense")[0] == 0
 
 
-@pytest.mark.parametrize("damage", ["zeroed", "truncated"])
+@pytest.mark.parametrize("damage", ["zeroed", "truncated", "emptied"])
 def test_a_zeroed_or_truncated_database_says_what_is_lost(
     store: Path, capsys: Capture, damage: str
 ) -> None:
@@ -127,6 +127,8 @@ def test_a_zeroed_or_truncated_database_says_what_is_lost(
     size = database.stat().st_size
     if damage == "zeroed":
         database.write_bytes(bytes(size))
+    elif damage == "emptied":
+        database.write_bytes(b"")
     else:
         with database.open("r+b") as handle:
             handle.truncate(size // 3)
