@@ -167,8 +167,9 @@ class Store:
     def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
         self.root = root
         self._db = connection
-        # (device, inode) of the write-ahead log this connection writes, once it has written.
-        self._wal_identity: tuple[int, int] | None = None
+        # (device, inode) of the write-ahead log this connection writes, once it has written;
+        # False where SQLite could not use a log (a file system without shared memory).
+        self._wal_identity: tuple[int, int] | None | bool = None
 
     @classmethod
     def open(cls, root: Path, create: bool = False) -> Store:
@@ -334,6 +335,8 @@ class Store:
         A log deleted or replaced under an open store takes the commits in it along: SQLite
         reports success, and the rows are gone once the last connection closes.
         """
+        if self._wal_identity is False:
+            return
         wal = self.root / f"{DATABASE_NAME}-wal"
         try:
             stat = wal.stat()
@@ -341,6 +344,9 @@ class Store:
         except FileNotFoundError:
             identity = None
         if self._wal_identity is None:
+            if str(self._query("PRAGMA journal_mode")[0][0]).lower() != "wal":
+                self._wal_identity = False
+                return
             self._wal_identity = identity
         if identity is None or identity != self._wal_identity:
             raise StoreCorruptError(
@@ -740,9 +746,13 @@ class Store:
 
     def chunks_using(self, keys: Sequence[str]) -> int:
         """Return how many live chunks have one of these texts."""
-        marks = ",".join("?" * len(keys))
-        return int(self._query(f"SELECT COUNT(*) FROM chunks WHERE text_sha256 IN ({marks})",
-                               list(keys))[0][0]) if keys else 0
+        count = 0
+        for start in range(0, len(keys), 500):
+            batch = list(keys[start:start + 500])
+            marks = ",".join("?" * len(batch))
+            count += int(self._query(
+                f"SELECT COUNT(*) FROM chunks WHERE text_sha256 IN ({marks})", batch)[0][0])
+        return count
 
     def status(self) -> StoreStatus:
         """Count what the store holds."""
