@@ -1192,3 +1192,16 @@ def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
     with Store.open(root) as reopened:
         add(reopened, "docs/b.txt", ["more"])
         assert reopened.document_paths() == ["docs/a.txt", "docs/b.txt"]
+
+
+def test_ingest_onto_a_full_disk_exits_10_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import run_rag
+
+    docs = Path(__file__).resolve().parent.parent / "sample_docs"
+    with small_tmpfs(tmp_path / "disk", "160k") as disk:
+        code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(disk / "s"),
+                               "--embed-model", "fake:64", "-q")
+    assert code == ExitCode.NOT_WRITABLE, err
+    assert "disk is full" in err and "internal error" not in err
