@@ -39,7 +39,8 @@ from ragcli.text.questions import QuestionLine, check_question, read_questions
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
 that disagree with the store; 3 no store or empty store; 4 input path or file not found;
 5 model or LLM server failed; 6 finished but some files were skipped; 7 store locked by
-another writer (--no-wait); 8 nothing relevant found; 9 store unreadable; 130 interrupted.
+another writer (--no-wait); 8 nothing relevant found; 9 store unreadable or damaged (rag
+doctor); 10 store not writable (disk full, read-only, lock path in the way); 130 interrupted.
 Settings: flag > RAG_* environment > config file (rag config shows them) > default."""
 
 app = typer.Typer(
@@ -764,6 +765,39 @@ def status(
         output.print_json(output.status_json(report, llm))
     else:
         output.write(output.format_status(report, llm))
+
+
+@app.command()
+def doctor(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check; repair nothing (no lock taken).")
+    ] = False,
+    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    threads: ThreadsOpt = None,
+    no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check the database, keyword index, vectors and vector index; repair what is stored.
+
+    Exits 0 when the store is healthy or fully repaired, 9 when damage remains.
+    """
+    from ragcli.steps.doctor import DoctorOptions
+    from ragcli.steps.doctor import doctor as run_doctor
+
+    settings = _config(config)
+    options = DoctorOptions(_store(store, settings), not check, _threads(threads, settings),
+                            batch_size, wait=not no_wait)
+    with output.ProgressBar(quiet) as progress:
+        report = run_doctor(options, progress)
+    if json_out:
+        output.print_json(output.doctor_json(report))
+    else:
+        output.write(output.format_doctor(report))
+    if not report.healthy:
+        raise typer.Exit(ExitCode.STORE_CORRUPT)
 
 
 def _default_manifest() -> Manifest:

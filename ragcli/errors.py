@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     LOCKED = 7
     NOT_FOUND = 8
     STORE_CORRUPT = 9
+    NOT_WRITABLE = 10
     INTERRUPTED = 130
 
 
@@ -75,6 +76,14 @@ class StoreCorruptError(RagError):
     exit_code = ExitCode.STORE_CORRUPT
 
 
+class IndexMismatchError(StoreCorruptError):
+    """The vector index file is not the one the database recorded: foreign, stale or damaged."""
+
+
+class WalDeletedError(StoreCorruptError):
+    """The store's write-ahead log was deleted while another process had the store open."""
+
+
 class StoreLockedError(RagError):
     """Another process is writing the store and the user asked not to wait."""
 
@@ -85,3 +94,9 @@ class LoadError(RagError):
     """One file could not be turned into text; ingest reports it and goes on."""
 
     exit_code = ExitCode.FILES_SKIPPED
+
+
+class StoreWriteError(RagError):
+    """The store's files cannot be written: disk full, read-only, immutable or in the way."""
+
+    exit_code = ExitCode.NOT_WRITABLE

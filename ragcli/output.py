@@ -514,3 +514,33 @@ class ProgressBar:
     def note(self, message: str) -> None:
         if not self._quiet:
             note(message)
+
+
+if TYPE_CHECKING:
+    from ragcli.steps.doctor import DoctorReport
+
+
+def doctor_json(report: DoctorReport) -> dict[str, Any]:
+    """What `rag doctor --json` prints (keys are a stable contract)."""
+    return {
+        "store": report.store,
+        "healthy": report.healthy,
+        "repaired": report.repaired,
+        "checks": [{"check": f.check, "status": f.status, "detail": f.detail}
+                   for f in report.findings],
+        "lost": list(report.lost),
+    }
+
+
+def format_doctor(report: DoctorReport) -> str:
+    """One line a check, what was lost, then the verdict."""
+    width = max((len(f.check) for f in report.findings), default=0)
+    lines = [f"{f.check:<{width}}  {f.status:<8}  {f.detail}" for f in report.findings]
+    lines += [f"lost: {item}" for item in report.lost]
+    if not report.healthy:
+        lines.append(f"damage remains in {report.store}")
+    elif report.repaired:
+        lines.append(f"{report.store} is repaired")
+    else:
+        lines.append(f"{report.store} is healthy")
+    return "\n".join(lines) + "\n"

@@ -21,14 +21,22 @@ import json
 import os
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from ragcli.errors import StoreCorruptError, StoreLockedError, StoreNotFoundError
+from ragcli.errors import (
+    IndexMismatchError,
+    StoreCorruptError,
+    StoreLockedError,
+    StoreNotFoundError,
+    WalDeletedError,
+)
+from ragcli.faults import DOCTOR_HINT, file_error, raise_database_error
 from ragcli.files import atomic_write_bytes
 from ragcli.records import (
     Chunk,
@@ -123,8 +131,15 @@ def writer_lock(
             raise StoreNotFoundError(
                 f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
             )
-        root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a+") as handle:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(exc, root) from exc
+    try:
+        handle = open(root / LOCK_NAME, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise file_error(exc, root / LOCK_NAME) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -152,31 +167,53 @@ class Store:
     def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
         self.root = root
         self._db = connection
+        # (device, inode) of the write-ahead log this connection writes, once it has written;
+        # False where SQLite could not use a log (a file system without shared memory).
+        self._wal_identity: tuple[int, int] | None | bool = None
 
     @classmethod
     def open(cls, root: Path, create: bool = False) -> Store:
         """Open the store at root; create it when asked, else fail if it is missing."""
         database = root / DATABASE_NAME
         existed = database.is_file()
+        if existed and _wal_deleted_under_a_reader(database):
+            # Opening would start a new log beside the one the other process still holds.
+            raise WalDeletedError(
+                f"the write-ahead log {database}-wal was deleted while another process has "
+                "the store open: commits now could be lost",
+                "stop every rag process using the store, then run `rag doctor`")
         if not existed:
             if not create:
                 raise StoreNotFoundError(
                     f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
                 )
-            root.mkdir(parents=True, exist_ok=True)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise file_error(exc, root) from exc
         try:
             # A writer holds its transaction briefly; readers and a second writer wait.
             connection = sqlite3.connect(database, isolation_level=None, timeout=60)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"cannot open store database {database}: {exc}") from exc
+        except sqlite3.Error as exc:
+            if not (existed and _on_read_only_media(database)):
+                raise_database_error(exc, database, "open")
+            # WAL needs a writable -shm beside the file; on read-only media nothing can
+            # change the store, so it is read as immutable (writes fail with exit 10).
+            connection = sqlite3.connect(f"{database.resolve().as_uri()}?immutable=1",
+                                         uri=True, isolation_level=None)
         store = cls(root, connection)
         try:
             if existed and store._has_schema():
                 store._check_version()  # before the schema script touches an older layout
                 store._upgrade()
+            elif (root / INDEX_NAME).exists():
+                # An index is written only after the schema: the database lost its content.
+                raise StoreCorruptError(
+                    f"store database {database} is empty (truncated?) beside its index",
+                    DOCTOR_HINT)
             elif not create:
                 # A file left by a first run killed before its schema was committed.
                 raise StoreNotFoundError(
@@ -201,11 +238,16 @@ class Store:
 
     # -- manifest ---------------------------------------------------------------------
 
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file."""
+        return self.root / DATABASE_NAME
+
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._db.execute(sql, parameters).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"store {self.root} cannot be read: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path, "read")
 
     def _manifest_values(self) -> dict[str, Any]:
         rows = self._query("SELECT key, value FROM manifest")
@@ -219,10 +261,9 @@ class Store:
         """Create missing tables (then run `then`) in one transaction: never half a schema."""
         try:
             self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\n{then}\nCOMMIT;")
-        except sqlite3.DatabaseError as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise StoreCorruptError(f"cannot open store database {self.root}: {exc}") from exc
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise_database_error(exc, self.database_path, "open")
 
     def _check_version(self) -> None:
         version = self._manifest_values().get("format_version")
@@ -264,22 +305,61 @@ class Store:
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Record how the store is built."""
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
-                [(key, json.dumps(value)) for key, value in asdict(manifest).items()],
-            )
+        self._set_manifest(asdict(manifest))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        """Commit on success; roll back on any exception, KeyboardInterrupt included."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """Commit on success; roll back on any exception, KeyboardInterrupt included.
+
+        SQLite's own failures (a full disk, a read-only file, a damaged page) leave as the
+        errors `faults.database_error` names, with their exit codes.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path, "write")
         try:
             yield
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise_database_error(exc, self.database_path, "write")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._db.execute("COMMIT")
+        self._check_wal()
+
+    def _check_wal(self) -> None:
+        """Fail if the write-ahead log just committed to is no longer the one at its path.
+
+        A log deleted or replaced under an open store takes the commits in it along: SQLite
+        reports success, and the rows are gone once the last connection closes.
+        """
+        if self._wal_identity is False:
+            return
+        wal = self.root / f"{DATABASE_NAME}-wal"
+        try:
+            stat = wal.stat()
+            identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            identity = None
+        if self._wal_identity is None:
+            if str(self._query("PRAGMA journal_mode")[0][0]).lower() != "wal":
+                self._wal_identity = False
+                return
+            self._wal_identity = identity
+        if identity is None or identity != self._wal_identity:
+            raise StoreCorruptError(
+                f"the write-ahead log {wal} was deleted or replaced while this command wrote "
+                "the store: what it wrote may be lost",
+                "stop every rag process using the store, run `rag doctor`, then run the "
+                "command again")
+
+    def _rollback(self) -> None:
+        """Roll back whatever is open; a rollback that fails too leaves the first error."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     # -- documents and chunks -----------------------------------------------------------
 
@@ -418,6 +498,8 @@ class Store:
             f"ON e.text_sha256 = c.text_sha256 WHERE c.id IN ({marks})",
             list(ids),
         )
+        for chunk_id, blob in rows:
+            _check_vector(self.root, chunk_id, blob, dimension)
         return [(int(chunk_id), np.frombuffer(blob, dtype="<f4", count=dimension)
                  .astype(np.float32)) for chunk_id, blob in rows]
 
@@ -498,18 +580,23 @@ class Store:
         wanted = None if only is None else set(only.tolist())
         ids: list[int] = []
         blobs: list[bytes] = []
-        for chunk_id, blob in self._db.execute(
-            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e "
-            "ON e.text_sha256 = c.text_sha256 ORDER BY c.id"
-        ):
-            if wanted is None or chunk_id in wanted:
-                ids.append(chunk_id)
-                blobs.append(blob)
-            if len(ids) >= batch_size:
-                yield _as_matrix(ids, blobs, dimension)
-                ids, blobs = [], []
+        try:
+            rows = self._db.execute(
+                "SELECT c.id, e.vector FROM chunks c JOIN embeddings e "
+                "ON e.text_sha256 = c.text_sha256 ORDER BY c.id"
+            )
+            for chunk_id, blob in rows:
+                if wanted is None or chunk_id in wanted:
+                    _check_vector(self.root, chunk_id, blob, dimension)
+                    ids.append(chunk_id)
+                    blobs.append(blob)
+                if len(ids) >= batch_size:
+                    yield _as_matrix(self.root, ids, blobs, dimension)
+                    ids, blobs = [], []
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path)
         if ids:
-            yield _as_matrix(ids, blobs, dimension)
+            yield _as_matrix(self.root, ids, blobs, dimension)
 
     def embedded_vectors(
         self, dimension: int, only: NDArray[np.int64] | None = None
@@ -535,17 +622,155 @@ class Store:
         """Where the vector index file lives."""
         return self.root / INDEX_NAME
 
+    def index_records(self) -> list[IndexRecord]:
+        """The index files this database vouches for: the current one, and one being written."""
+        values = self._manifest_values()
+        records = []
+        for key in ("index", "index_next"):
+            value = values.get(key)
+            if isinstance(value, dict):
+                with contextlib.suppress(TypeError):  # unreadable: as if none, then rebuilt
+                    records.append(IndexRecord(**value))
+        return records
+
     def read_index(self, settings: HnswSettings) -> FaissHnswIndex | None:
-        """Load the vector index, or None if none has been written."""
+        """Load the vector index, or None if none has been written.
+
+        The file is hashed before FAISS reads it (from the same open file, so the bytes
+        checked are the bytes loaded) and must be one the manifest recorded: an index copied
+        from another store, left from another state of this one (a database restored from
+        a backup) or damaged is refused with IndexMismatchError, never searched. An index
+        written before records were kept (an older ragcli) loads unverified.
+        """
         from ragcli.backends.vectors import FaissHnswIndex
 
-        if not self.index_path.is_file():
+        try:
+            handle = open(self.index_path, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
             return None
-        return FaissHnswIndex.read(self.index_path, settings)
+        except OSError as exc:
+            raise StoreCorruptError(f"cannot read vector index {self.index_path}: "
+                                    f"{exc.strerror}", "run `rag index`") from exc
+        with handle:
+            records = self.index_records()
+            digest, size = _file_digest(handle)
+            if records and not any(r.crc32 == digest and r.bytes == size for r in records):
+                raise IndexMismatchError(
+                    f"vector index {self.index_path} does not match {self.database_path}: it "
+                    "comes from another store or another state of this one, or is damaged",
+                    "run `rag index` to rebuild it from the stored vectors",
+                )
+            handle.seek(0)
+            index = FaissHnswIndex.read_open(handle, settings, self.index_path)
+        manifest = self.manifest
+        if manifest is not None and index.dimension != manifest.dimension:
+            raise IndexMismatchError(
+                f"vector index {self.index_path} holds {index.dimension}-dimensional vectors, "
+                f"the store {manifest.dimension}: it comes from another store",
+                "run `rag index` to rebuild it from the stored vectors",
+            )
+        index.verified = bool(records)
+        return index
 
     def write_index(self, index: FaissHnswIndex) -> None:
-        """Replace the index file atomically."""
-        atomic_write_bytes(self.index_path, index.to_bytes())
+        """Replace the index file atomically and record its CRC-32 in the manifest.
+
+        The record of the file about to be written is committed first (as `index_next`)
+        and promoted after the rename, so a crash in between leaves a file the database
+        still vouches for.
+        """
+        data = index.to_bytes()
+        generation = max((r.generation for r in self.index_records()), default=0) + 1
+        record = IndexRecord(zlib.crc32(data), len(data), len(index), generation)
+        self._set_manifest({"index_next": asdict(record)})
+        try:
+            atomic_write_bytes(self.index_path, data)
+        except OSError as exc:
+            raise file_error(exc, self.index_path) from exc
+        self._set_manifest({"index": asdict(record)}, drop="index_next")
+
+    def _set_manifest(self, values: dict[str, Any], drop: str = "") -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
+                [(key, json.dumps(value)) for key, value in values.items()],
+            )
+            self._db.execute("DELETE FROM manifest WHERE key = ?", (drop,))
+
+    # -- integrity (rag doctor) -----------------------------------------------------------
+
+    def quick_check(self, limit: int = 20) -> list[str]:
+        """Return SQLite's `PRAGMA quick_check` complaints (none: the database file is sound)."""
+        rows = [str(row[0]) for row in self._query(f"PRAGMA quick_check({int(limit)})")]
+        if rows == ["ok"]:
+            return []
+        lines = [line for row in rows for line in row.splitlines()]
+        return [line for line in lines if not line.startswith("*** in database")]
+
+    def keyword_index_problem(self, against_chunks: bool = True) -> str | None:
+        """Check the FTS5 index (and that it matches the chunks); return what is wrong, or None.
+
+        About 2 s per 100,000 chunks for the index alone, 4 s against the chunks.
+        """
+        try:
+            self._db.execute("INSERT INTO chunks_fts(chunks_fts, rank) "
+                             f"VALUES ('integrity-check', {int(against_chunks)})")
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                return str(exc)
+            raise_database_error(exc, self.database_path, "check")  # read-only, disk full
+        return None
+
+    def check_keyword_index(self, max_chunks: int) -> None:
+        """Fail if the FTS5 index is damaged; checked only in stores of up to max_chunks."""
+        if int(self._query("SELECT COUNT(*) FROM chunks")[0][0]) > max_chunks:
+            return
+        problem = self.keyword_index_problem(against_chunks=False)
+        if problem is not None:
+            raise StoreCorruptError(
+                f"the keyword index of store {self.root} is damaged ({problem}); what this run "
+                "wrote is committed", DOCTOR_HINT)
+
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild the FTS5 index from the chunks (and SQLite's own indexes from their tables)."""
+        with self._transaction():
+            self._db.execute("REINDEX")
+            self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+
+    def damaged_vectors(self, dimension: int) -> tuple[int, list[str]]:
+        """Return how many vectors are cached and the keys of those of the wrong length or
+        with values that are not finite."""
+        damaged: list[str] = []
+        total = 0
+        last = ""
+        while True:
+            rows = self._query("SELECT text_sha256, vector FROM embeddings WHERE text_sha256 > ? "
+                               "ORDER BY text_sha256 LIMIT 10000", (last,))
+            if not rows:
+                return total, damaged
+            total += len(rows)
+            last = rows[-1][0]
+            for key, blob in rows:
+                if not isinstance(blob, bytes) or len(blob) != 4 * dimension or not np.isfinite(
+                        np.frombuffer(blob, dtype="<f4")).all():
+                    damaged.append(str(key))
+
+    def drop_embeddings(self, keys: Sequence[str]) -> None:
+        """Forget cached vectors, so that the next index run embeds their texts again."""
+        with self._transaction():
+            self._db.executemany("DELETE FROM embeddings WHERE text_sha256 = ?",
+                                 [(key,) for key in keys])
+
+    def chunks_using(self, keys: Sequence[str]) -> int:
+        """Return how many live chunks have one of these texts."""
+        count = 0
+        for start in range(0, len(keys), 500):
+            batch = list(keys[start:start + 500])
+            marks = ",".join("?" * len(batch))
+            count += int(self._query(
+                f"SELECT COUNT(*) FROM chunks WHERE text_sha256 IN ({marks})", batch)[0][0])
+        return count
 
     def status(self) -> StoreStatus:
         """Count what the store holds."""
@@ -565,10 +790,89 @@ class Store:
                            index_bytes, manifest)
 
 
+def _wal_deleted_under_a_reader(database: Path) -> bool:
+    """Whether the write-ahead log is gone while another process still has the store open.
+
+    SQLite removes both the -wal and the -shm file when the last connection closes; a
+    -shm without its -wal means the log was deleted. Another process's hold is seen as
+    its lock on the -shm file's "dead man switch" byte (128), which SQLite keeps while
+    a connection is open. (Probed only in that state, when no connection of this
+    process can have the file open: closing the probe drops this process's locks on it.)
+    """
+    if database.with_name(f"{database.name}-wal").exists():
+        return False
+    return shm_in_use(database)
+
+
+def _on_read_only_media(database: Path) -> bool:
+    """Whether the database sits on a read-only file system with no log beside it."""
+    try:
+        read_only = bool(os.statvfs(database.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return read_only and not database.with_name(f"{database.name}-wal").exists()
+
+
+def shm_in_use(database: Path) -> bool:
+    """Whether another process has the database open (see _wal_deleted_under_a_reader)."""
+    try:
+        descriptor = os.open(database.with_name(f"{database.name}-shm"), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    """What the manifest remembers of an index file it wrote: checksum, size, generation.
+
+    CRC-32 rather than sha256: it catches damage and tells states apart as surely (the
+    size and count must match too; no one forges an index against ragcli) at half the
+    cost, which every cold search pays (0.07 s against 0.14 s for a 100k-vector index).
+    """
+
+    crc32: int
+    bytes: int
+    vectors: int
+    generation: int
+
+
+def _file_digest(handle: BinaryIO) -> tuple[int, int]:
+    """Return the CRC-32 and size of an open file, read in blocks."""
+    checksum = 0
+    size = 0
+    while block := handle.read(1 << 20):
+        checksum = zlib.crc32(block, checksum)
+        size += len(block)
+    return checksum, size
+
+
+def _check_vector(root: Path, chunk_id: int, blob: object, dimension: int) -> None:
+    """Fail on a stored vector of the wrong type or length (a damaged row)."""
+    if not isinstance(blob, bytes) or len(blob) != 4 * dimension:
+        size = len(blob) if isinstance(blob, bytes) else type(blob).__name__
+        raise StoreCorruptError(
+            f"store {root} has a damaged vector (chunk {chunk_id}: {size} bytes, "
+            f"not {4 * dimension})", DOCTOR_HINT.replace("repair it", "re-embed it"),
+        )
+
+
 def _as_matrix(
-    ids: list[int], blobs: list[bytes], dimension: int
+    root: Path, ids: list[int], blobs: list[bytes], dimension: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dimension)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        raise StoreCorruptError(
+            f"store {root} has a damaged vector (chunk {ids[int(np.argmin(finite))]}: values "
+            "that are not finite)", DOCTOR_HINT.replace("repair it", "re-embed it"),
+        )
     return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ragcli.backends.embedders import SentenceTransformerEmbedder
+from ragcli.backends.llms import pack_state, unpack_state
 from ragcli.backends.models import BUNDLED_EMBEDDER, bundled_embedder_dir
 from ragcli.backends.onnx import (
     MIN_COSINE,
@@ -94,18 +95,42 @@ def test_a_damaged_prefix_state_is_ignored(tmp_path: Path) -> None:
                    env=env, check=True, capture_output=True)
     ask = [*rag, "ask", "How many parameters does Grok-0 have?", "--store", str(store), "--json"]
     first = subprocess.run(ask, cwd=ROOT, env=env, capture_output=True, text=True)
-    states = list((model_cache_dir() / "prefix-state").glob("*.bin"))
+    states = list((model_cache_dir() / "prefix-state").glob("*.state"))
     assert first.returncode == 0 and states
     saved = {path: path.read_bytes() for path in states}
+    answers = []
     try:
-        for path in states:
-            path.write_bytes(b"garbage")
-        damaged = subprocess.run(ask, cwd=ROOT, env=env, capture_output=True, text=True)
+        for damage in ("garbage", "flipped"):
+            for path, data in saved.items():
+                if damage == "garbage":
+                    path.write_bytes(b"garbage")
+                else:  # same size, a few bits of the model state flipped: llama.cpp takes it
+                    flipped = bytearray(data)
+                    for position in range(len(data) // 3, len(data), len(data) // 7):
+                        flipped[position] ^= 0x55
+                    path.write_bytes(bytes(flipped))
+            damaged = subprocess.run(ask, cwd=ROOT, env=env, capture_output=True, text=True)
+            assert damaged.returncode == 0, damaged.stderr
+            answers.append(json.loads(damaged.stdout)["answer"])
+            # The damaged file was replaced by a sound one.
+            assert all(unpack_state(path.read_bytes()) for path in saved), damage
     finally:
         for path, data in saved.items():
             path.write_bytes(data)
-    assert damaged.returncode == 0, damaged.stderr
-    assert json.loads(damaged.stdout)["answer"] == json.loads(first.stdout)["answer"]
+    assert answers == [json.loads(first.stdout)["answer"]] * 2
+
+
+def test_a_prefix_state_is_used_only_when_its_checksum_matches() -> None:
+    state = bytes(range(256)) * 40
+    packed = pack_state(state)
+    assert unpack_state(packed) == state
+    flipped = bytearray(packed)
+    flipped[len(packed) // 2] ^= 1
+    assert unpack_state(bytes(flipped)) is None
+    assert unpack_state(packed[:-1]) is None
+    assert unpack_state(packed + b"x") is None
+    assert unpack_state(state) is None  # an unchecked state from an older ragcli
+    assert unpack_state(b"") is None
 
 
 @pytest.mark.e2e
@@ -135,3 +160,26 @@ def test_ingest_exports_once_and_embeds_documents_with_int8_unless_fp32(tmp_path
     cosines = np.sum(int8 * fp32, axis=1)
     assert float(cosines.mean()) >= 0.99  # the same model ...
     assert not np.allclose(int8, fp32, atol=1e-4)  # ... through two different paths
+
+
+def test_a_damaged_export_is_discarded_so_the_next_index_exports_again(tmp_path: Path) -> None:
+    directory = tmp_path / "export"
+    directory.mkdir()
+    (directory / "model.onnx").write_bytes(bytes(range(256)) * 100)
+    (directory / "model-int8.onnx").write_bytes(bytes(range(128)) * 100)
+    record = {"ok": True, "min_cosine": 1.0, "int8": {"ok": True}}
+    (directory / "verified.json").write_text(json.dumps(record))
+
+    # A record from before checksums were kept gets them, from the files as they are.
+    assert verified_export(directory) == directory / "model.onnx"
+    files = json.loads((directory / "verified.json").read_text())["files"]
+    assert set(files) == {"model.onnx", "model-int8.onnx"}
+    assert verified_export(directory, int8=True) == directory / "model-int8.onnx"
+
+    damaged = bytearray((directory / "model-int8.onnx").read_bytes())
+    damaged[5000] ^= 0x10
+    (directory / "model-int8.onnx").write_bytes(bytes(damaged))
+
+    assert verified_export(directory, int8=True) is None
+    assert not (directory / "verified.json").exists()  # the next index exports again
+    assert verified_export(directory) is None

@@ -133,6 +133,8 @@ def test_every_documented_exit_code(tmp_path: Path, store: str) -> None:
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "store.sqlite3").write_bytes(b"not a database" * 100)
+    blocked = tmp_path / "blocked"
+    (blocked / "lock").mkdir(parents=True)  # a directory where the lock file goes
     cases = {
         ExitCode.OK: f"rag status --store {store}",
         ExitCode.INTERNAL: f"rag ask 'What is HNSW?' --model fake:crash --store {store}",
@@ -144,6 +146,7 @@ def test_every_documented_exit_code(tmp_path: Path, store: str) -> None:
         ExitCode.LOCKED: f"flock {store}/lock rag ingest sample_docs --store {store} --no-wait",
         ExitCode.NOT_FOUND: f"rag search xylophone --mode keyword --store {store}",
         ExitCode.STORE_CORRUPT: f"rag status --store {garbage}",
+        ExitCode.NOT_WRITABLE: f"rag ingest {docs / 'good.md'} --store {blocked}",
     }
     for code, script in cases.items():
         done = bash(script)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -17,8 +18,17 @@ import numpy as np
 import pytest
 
 from ragcli.backends.vectors import FaissHnswIndex
-from ragcli.errors import LoadError, StoreCorruptError, StoreLockedError, StoreNotFoundError
+from ragcli.errors import (
+    ExitCode,
+    IndexMismatchError,
+    LoadError,
+    StoreCorruptError,
+    StoreLockedError,
+    StoreNotFoundError,
+    StoreWriteError,
+)
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
+from ragcli.steps.index import update_index
 from ragcli.store import (
     DATABASE_NAME,
     FORMAT_VERSION,
@@ -720,6 +730,121 @@ def test_garbage_index_file_raises_store_corrupt(store: Store) -> None:
         store.read_index(MANIFEST.hnsw)
 
 
+def indexed_store(root: Path, texts: Sequence[str], path: str = "docs/a.txt") -> Store:
+    """A store holding one document, embedded and fully indexed (closed by the caller)."""
+    opened = Store.open(root, create=True)
+    opened.write_manifest(MANIFEST)
+    add(opened, path, texts)
+    embed(opened)
+    update_index(opened, MANIFEST, rebuild=False)
+    return opened
+
+
+def index_matches_database(store: Store) -> bool:
+    """Every index id is an indexable chunk, holding exactly that chunk's stored vector."""
+    index = store.read_index(MANIFEST.hnsw)
+    assert index is not None
+    wanted = store.indexable_ids()
+    if sorted(index.ids().tolist()) != wanted.tolist():
+        return False
+    ids, vectors = store.embedded_vectors(DIM, wanted)
+    return all(index.search(vector, 1)[0][0] == chunk_id
+               for chunk_id, vector in zip(ids.tolist(), vectors, strict=True))
+
+
+@pytest.mark.parametrize("dimension", [DIM, 16])
+def test_an_index_from_another_store_is_refused_then_rebuilt(
+    tmp_path: Path, dimension: int
+) -> None:
+    with indexed_store(tmp_path / "ours", ["alpha one", "beta two", "gamma three"]) as ours:
+        foreign = FaissHnswIndex.create(dimension, MANIFEST.hnsw)
+        vectors = np.random.default_rng(3).standard_normal((3, dimension)).astype(np.float32)
+        foreign.add(ours.indexable_ids(), vectors)
+        ours.index_path.write_bytes(foreign.to_bytes())
+
+        with pytest.raises(IndexMismatchError, match="another store"):
+            ours.read_index(MANIFEST.hnsw)
+        notes: list[str] = []
+        assert update_index(ours, MANIFEST, rebuild=False, note=notes.append)[2] is True
+
+        assert "does not match" in notes[0] and index_matches_database(ours)
+
+
+def test_an_index_copied_from_another_store_file_is_refused(tmp_path: Path) -> None:
+    with indexed_store(tmp_path / "theirs", ["delta four", "epsilon five"]) as theirs:
+        theirs_bytes = theirs.index_path.read_bytes()
+    with indexed_store(tmp_path / "ours", ["alpha one", "beta two"]) as ours:
+        ours.index_path.write_bytes(theirs_bytes)
+        with pytest.raises(IndexMismatchError):
+            ours.read_index(MANIFEST.hnsw)
+
+
+def test_a_database_restored_from_an_older_backup_refuses_the_newer_index(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    with indexed_store(root, ["alpha one", "beta two"]) as opened:
+        opened._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        backup = (root / DATABASE_NAME).read_bytes()
+        opened.remove_documents(["docs/a.txt"])
+        add(opened, "docs/b.txt", ["zeta six", "eta seven"])
+        embed(opened)
+        update_index(opened, MANIFEST, rebuild=False)
+    (root / DATABASE_NAME).write_bytes(backup)  # the -wal went with the close
+
+    with Store.open(root) as restored:
+        with pytest.raises(IndexMismatchError):
+            restored.read_index(MANIFEST.hnsw)
+        update_index(restored, MANIFEST, rebuild=False)
+        assert index_matches_database(restored)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_flipped_bits_in_the_index_are_detected(tmp_path: Path, seed: int) -> None:
+    texts = [f"passage number {n} about {n * 7} things" for n in range(40)]
+    with indexed_store(tmp_path / "store", texts) as opened:
+        data = bytearray(opened.index_path.read_bytes())
+        rng = np.random.default_rng(seed)
+        for position in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+            data[position] ^= 1 << int(rng.integers(0, 8))
+        opened.index_path.write_bytes(bytes(data))
+
+        with pytest.raises(IndexMismatchError):
+            opened.read_index(MANIFEST.hnsw)
+
+
+def test_an_index_written_but_not_yet_recorded_is_still_accepted(tmp_path: Path) -> None:
+    """A crash between renaming the new file and promoting its record loses nothing."""
+    with indexed_store(tmp_path / "store", ["alpha one", "beta two"]) as opened:
+        add(opened, "docs/b.txt", ["gamma three"])
+        embed(opened)
+        index = opened.read_index(MANIFEST.hnsw)
+        assert index is not None
+        index.add(*opened.embedded_vectors(DIM, np.setdiff1d(opened.indexable_ids(),
+                                                                index.ids())))
+        data = index.to_bytes()
+        record = {"crc32": zlib.crc32(data), "bytes": len(data),
+                  "vectors": len(index), "generation": 2}
+        opened._set_manifest({"index_next": record})
+        opened.index_path.write_bytes(data)  # ... and the process dies here
+
+        loaded = opened.read_index(MANIFEST.hnsw)
+        assert loaded is not None and len(loaded) == 3
+
+
+def test_an_index_from_before_checksums_loads_and_is_rebuilt_on_the_next_write(
+    tmp_path: Path,
+) -> None:
+    with indexed_store(tmp_path / "store", ["alpha one", "beta two"]) as opened:
+        run_sql(opened.root, "DELETE FROM manifest WHERE key IN ('index', 'index_next')")
+        legacy = opened.read_index(MANIFEST.hnsw)
+        assert legacy is not None and not legacy.verified
+
+        assert update_index(opened, MANIFEST, rebuild=False)[2] is True
+        assert opened.read_index(MANIFEST.hnsw).verified  # type: ignore[union-attr]
+        assert [r.generation for r in opened.index_records()] == [1]
+
+
 def test_atomic_write_replaces_content_and_leaves_no_temp_files(tmp_path: Path) -> None:
     target = tmp_path / "index.faiss"
     atomic_write_bytes(target, b"first version")
@@ -925,3 +1050,158 @@ def test_a_database_left_before_its_schema_was_committed_is_no_store_yet(
     with Store.open(root, create=True) as store:
         assert store.manifest is None
         assert {"manifest", "documents", "chunks", "embeddings", "chunks_fts"} <= table_names(root)
+
+
+# -- faults of the disk and of the store's files ---------------------------------------------
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """Mount a tmpfs of the given size at folder (root only; skipped where refused)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def take_lock(root: Path) -> None:
+    with writer_lock(root, wait=False, on_wait=print):
+        pass
+
+
+def many_chunks(count: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    return [" ".join(f"w{n}" for n in rng.integers(0, 10**6, size=60)) for _ in range(count)]
+
+
+def test_a_full_disk_is_exit_10_and_keeps_the_last_committed_state(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk, Store.open(disk / "s", create=True) as s:
+        kept = add(s, "docs/a.txt", ["a small first document"])
+        with pytest.raises(StoreWriteError, match="disk is full") as raised:
+            s.replace_document(source("docs/b.txt", sha="b"), "text",
+                               chunks("docs/b.txt", many_chunks(3000)))
+        assert raised.value.exit_code == ExitCode.NOT_WRITABLE
+        assert str(disk / "s" / DATABASE_NAME) in str(raised.value)
+        assert s.chunk_ids().tolist() == kept and s.document_paths() == ["docs/a.txt"]
+
+
+def test_no_room_for_the_index_file_is_exit_10(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk, Store.open(disk / "s", create=True) as s:
+        s.write_manifest(MANIFEST)
+        index = FaissHnswIndex.create(DIM, MANIFEST.hnsw)
+        index.add(np.arange(1, 30001, dtype=np.int64), unit_vectors(30000))
+        with pytest.raises(StoreWriteError, match="disk is full"):
+            s.write_index(index)
+        assert s.read_index(MANIFEST.hnsw) is None  # nothing half-written left behind
+        assert not [name for name in os.listdir(s.root) if name.endswith(".part")]
+
+
+def test_a_read_only_store_is_exit_10_naming_the_remedy(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
+        with Store.open(disk / "s", create=True) as opened:
+            add(opened, "docs/a.txt", ["kept"])
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        with pytest.raises(StoreWriteError, match="Read-only file system") as raised:
+            take_lock(disk / "s")
+        assert "writable" in raised.value.hint
+        with Store.open(disk / "s") as read_only:  # read-only media are still searchable
+            assert read_only.document_paths() == ["docs/a.txt"]
+            assert keyword_ids(read_only, "kept")
+            with pytest.raises(StoreWriteError):
+                add(read_only, "docs/b.txt", ["refused"])
+
+
+def test_an_immutable_store_is_exit_10(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    (root / LOCK_NAME).touch()
+    marked = subprocess.run(["chattr", "+i", str(root / LOCK_NAME)], capture_output=True)
+    if marked.returncode != 0:
+        pytest.skip(f"chattr +i is refused here: {marked.stderr.decode().strip()}")
+    try:
+        with pytest.raises(StoreWriteError, match="cannot write"):
+            take_lock(root)
+    finally:
+        subprocess.run(["chattr", "-i", str(root / LOCK_NAME)], check=False)
+
+
+def test_a_directory_where_the_lock_file_goes_is_exit_10(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    (root / LOCK_NAME).mkdir(parents=True)
+    with pytest.raises(StoreWriteError, match="something else is in its place") as raised:
+        take_lock(root)
+    assert str(root / LOCK_NAME) in str(raised.value)
+
+
+# Opens a store's database as a reader would, says so, and keeps it open until stdin closes.
+HOLD_OPEN = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("SELECT COUNT(*) FROM chunks").fetchall()
+print("open", flush=True)
+sys.stdin.readline()
+db.close()
+"""
+
+
+def test_a_log_deleted_under_a_reader_refuses_writes_until_the_reader_is_gone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    reader = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(root / DATABASE_NAME)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        (root / f"{DATABASE_NAME}-wal").unlink()
+
+        with pytest.raises(StoreCorruptError, match="write-ahead log") as raised:
+            Store.open(root)
+        assert "stop every rag process" in raised.value.hint
+        assert not (root / f"{DATABASE_NAME}-wal").exists()  # no second log was started
+    finally:
+        reader.communicate("\n", timeout=30)
+    with Store.open(root) as reopened:
+        add(reopened, "docs/b.txt", ["written once the reader is gone"])
+    with Store.open(root) as again:
+        assert again.document_paths() == ["docs/a.txt", "docs/b.txt"]
+
+
+def test_a_log_deleted_while_writing_fails_the_write_instead_of_reporting_success(
+    store: Store,
+) -> None:
+    add(store, "docs/a.txt", ["first"])
+    (store.root / f"{DATABASE_NAME}-wal").unlink()
+    with pytest.raises(StoreCorruptError, match="deleted or replaced while this command wrote"):
+        add(store, "docs/b.txt", ["second"])
+
+
+def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    (root / f"{DATABASE_NAME}-shm").write_bytes(bytes(32768))  # left by a killed process
+    with Store.open(root) as reopened:
+        add(reopened, "docs/b.txt", ["more"])
+        assert reopened.document_paths() == ["docs/a.txt", "docs/b.txt"]
+
+
+def test_ingest_onto_a_full_disk_exits_10_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import run_rag
+
+    docs = Path(__file__).resolve().parent.parent / "sample_docs"
+    with small_tmpfs(tmp_path / "disk", "160k") as disk:
+        code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(disk / "s"),
+                               "--embed-model", "fake:64", "-q")
+    assert code == ExitCode.NOT_WRITABLE, err
+    assert "disk is full" in err and "internal error" not in err

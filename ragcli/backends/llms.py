@@ -157,12 +157,15 @@ class LlamaCppLLM:
 
         llama-cpp-python reuses the longest common token prefix of consecutive prompts, so
         a restored prefix spares a cold process the instructions and worked examples (about
-        250 tokens, a third of a second on 2 cores). A stale or unreadable file is ignored.
+        250 tokens, a third of a second on 2 cores). A stale, unreadable or damaged
+        file (its checksum is checked first) is evaluated again and replaced.
         """
         tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         if self.cache_dir is None or len(tokens) >= self.context_tokens // 2:
             return
-        state_file = self.cache_dir / "prefix-state" / f"{self._state_key(text)}.bin"
+        # ".state": checksummed (pack_state); the unchecked ".bin" files of older versions are
+        # left alone, never read.
+        state_file = self.cache_dir / "prefix-state" / f"{self._state_key(text)}.state"
         if not self._restore(state_file, tokens):
             self._llama.reset()
             self._llama.eval(tokens)
@@ -184,8 +187,10 @@ class LlamaCppLLM:
         import llama_cpp
 
         try:
-            data = state_file.read_bytes()
+            data = unpack_state(state_file.read_bytes())
         except OSError:
+            return False
+        if data is None:  # damaged or from an older ragcli: evaluated again and replaced
             return False
         buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         if llama_cpp.llama_state_set_data(self._llama._ctx.ctx, buffer, len(data)) != len(data):
@@ -208,9 +213,37 @@ class LlamaCppLLM:
         written = llama_cpp.llama_state_get_data(context, buffer, size)
         try:
             state_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(state_file, bytes(buffer)[:written])
+            atomic_write_bytes(state_file, pack_state(bytes(buffer)[:written]))
         except OSError:
             pass  # a read-only cache only costs speed
+
+
+# A saved prefix state: this magic, the state's length (8 bytes, little-endian) and sha256,
+# then the state. llama.cpp takes any bytes of the right shape, so a flipped bit would
+# otherwise poison every later answer of every process.
+_STATE_MAGIC = b"ragcli prefix state 1\n"
+_STATE_HEADER = len(_STATE_MAGIC) + 8 + 32
+
+
+def pack_state(data: bytes) -> bytes:
+    """Prefix a model state with its length and checksum, as saved to the cache."""
+    import hashlib
+
+    return _STATE_MAGIC + len(data).to_bytes(8, "little") + hashlib.sha256(data).digest() + data
+
+
+def unpack_state(blob: bytes) -> bytes | None:
+    """Return the state saved by pack_state, or None if the file is damaged or foreign."""
+    import hashlib
+
+    if len(blob) < _STATE_HEADER or not blob.startswith(_STATE_MAGIC):
+        return None
+    start = len(_STATE_MAGIC)
+    size = int.from_bytes(blob[start:start + 8], "little")
+    data = blob[_STATE_HEADER:]
+    if len(data) != size or hashlib.sha256(data).digest() != blob[start + 8:_STATE_HEADER]:
+        return None
+    return data
 
 
 def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings) -> Completion:

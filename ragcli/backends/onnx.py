@@ -54,16 +54,59 @@ def export_dir(cache_dir: Path, spec: str, folder: Path) -> Path:
 
 
 def verified_export(directory: Path, int8: bool = False) -> Path | None:
-    """Return the exported (or int8) model if it exists and passed its check, else None."""
+    """Return the exported (or int8) model if it exists, passed its check and is intact.
+
+    Intact: the file's size and sha256 are those recorded at export. A damaged file would
+    embed every query (or document) wrongly without a word, so the export is discarded
+    instead (its check record removed): queries fall back to sentence-transformers and
+    the next `rag index` exports again. Records from before checksums were kept get them
+    now, from the files as they are.
+    """
     try:
         check = json.loads((directory / CHECK_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(check, dict):
+        return None
     if int8:
-        model, ok = directory / INT8_FILE, check.get("int8", {}).get("ok")
+        int8_check = check.get("int8")
+        model = directory / INT8_FILE
+        ok = isinstance(int8_check, dict) and int8_check.get("ok")
     else:
         model, ok = directory / MODEL_FILE, check.get("ok")
-    return model if ok and model.is_file() else None
+    if not ok or not model.is_file():
+        return None
+    files = check.get("files")
+    if not isinstance(files, dict):
+        _record_files(directory, check)
+        return model
+    if files.get(model.name) != _file_sum(model):
+        with contextlib.suppress(OSError):
+            (directory / CHECK_FILE).unlink()
+        return None
+    return model
+
+
+def _file_sum(path: Path) -> dict[str, Any] | None:
+    """Size and sha256 of a file, or None if it cannot be read."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+    except OSError:
+        return None
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def _record_files(directory: Path, check: dict[str, Any]) -> None:
+    """Write the check record with the size and sha256 of the model files beside it."""
+    check["files"] = {name: _file_sum(directory / name) for name in (MODEL_FILE, INT8_FILE)
+                      if (directory / name).is_file()}
+    with contextlib.suppress(OSError):  # a read-only cache only costs the check next time
+        atomic_write_bytes(directory / CHECK_FILE, json.dumps(check).encode("utf-8"))
 
 
 def exportable(folder: Path) -> bool:
@@ -119,7 +162,7 @@ def export_query_model(
                              "texts": len(texts), "spec": embedder.spec}
     if check["ok"]:
         check["int8"] = _quantize(directory, embedder, texts, reference)
-    atomic_write_bytes(directory / CHECK_FILE, json.dumps(check).encode("utf-8"))
+    _record_files(directory, check)
     return lowest
 
 

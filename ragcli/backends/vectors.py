@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -44,6 +45,8 @@ class FaissHnswIndex:
     def __init__(self, index: Any, settings: HnswSettings) -> None:
         self._index = index
         self.settings = settings
+        # Whether the store checked this index against its manifest's record when loading.
+        self.verified = True
         self._hnsw().hnsw.efSearch = settings.ef_search
 
     @classmethod
@@ -58,11 +61,28 @@ class FaissHnswIndex:
     @classmethod
     def read(cls, path: Path, settings: HnswSettings) -> FaissHnswIndex:
         """Load an index written by `to_bytes`."""
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise StoreCorruptError(
+                f"cannot read vector index {path}: {exc.strerror}", "run `rag index --rebuild`"
+            ) from exc
+        with handle:
+            return cls.read_open(handle, settings, path)
+
+    @classmethod
+    def read_open(cls, handle: BinaryIO, settings: HnswSettings, path: Path) -> FaissHnswIndex:
+        """Load an index from an open file (named `path` in messages), from its start.
+
+        FAISS reads the very file already open (through /dev/fd), not whatever the name
+        points to by now: a writer may have renamed a new index over it meanwhile.
+        """
         import faiss
 
         try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
+            os.lseek(handle.fileno(), 0, os.SEEK_SET)
+            index = faiss.read_index(f"/dev/fd/{handle.fileno()}")
+        except (RuntimeError, MemoryError, ValueError, OSError) as exc:
             raise StoreCorruptError(
                 f"cannot read vector index {path}", "run `rag index --rebuild`"
             ) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from ragcli.store import Store, writer_lock
 
 # Rebuild the index from stored vectors once this share of its entries are tombstones.
 TOMBSTONE_REBUILD_FRACTION = 0.2
+# After a write, the keyword index is checked in stores up to this size (about 0.4 s);
+# larger ones are left to `rag doctor`.
+KEYWORD_CHECK_MAX_CHUNKS = 20_000
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ def compact(options: IndexOptions, progress: Progress) -> IndexReport:
         with store:
             started = time.perf_counter()
             store.prune_embeddings()
-            indexed, removed, _ = update_index(store, manifest, rebuild=True)
+            indexed, removed, _ = update_index(store, manifest, rebuild=True,
+                                               note=progress.note)
             return IndexReport(0, indexed, True, removed, time.perf_counter() - started)
 
 
@@ -72,7 +77,8 @@ def index_chunks(
             store.save_embeddings(batch, vectors)
             embedded += len(batch)
             progress.advance(len(batch))
-    indexed, removed, rebuilt = update_index(store, manifest, rebuild)
+    indexed, removed, rebuilt = update_index(store, manifest, rebuild, progress.note)
+    store.check_keyword_index(KEYWORD_CHECK_MAX_CHUNKS)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
 
 
@@ -96,19 +102,27 @@ def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: b
     return make_document_embedder(embedder, model_cache_dir())
 
 
-def update_index(store: Store, manifest: Manifest, rebuild: bool) -> tuple[int, int, bool]:
+def update_index(
+    store: Store, manifest: Manifest, rebuild: bool, note: Callable[[str], None] | None = None
+) -> tuple[int, int, bool]:
     """Add the vectors the index lacks, or rebuild it.
 
     Returns the live entries, the tombstones dropped and whether the index was built anew.
 
     What the index holds is read from the index itself, so a crash between caching vectors
-    and writing the index is repaired on the next run instead of duplicating ids.
+    and writing the index is repaired on the next run instead of duplicating ids. An index
+    the manifest does not vouch for (another store's, another state's, damaged, or one
+    written before checksums were recorded) is rebuilt from the stored vectors.
     """
     try:
         index = store.read_index(manifest.hnsw)
-    except StoreCorruptError:
-        index = None  # a damaged index file is rebuilt from the stored vectors
-    if not rebuild and index is not None and index.dimension == manifest.dimension:
+    except StoreCorruptError as exc:
+        if note is not None:
+            note(f"{exc.message}; rebuilding it from the stored vectors")
+        index = None
+    if index is not None and not index.verified:
+        rebuild = True  # no record to check it against: trust only what the database holds
+    if not rebuild and index is not None:
         held = index.ids()
         wanted = store.indexable_ids()
         dead = np.setdiff1d(held, wanted)

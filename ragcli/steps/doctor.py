@@ -1,0 +1,263 @@
+"""`rag doctor`: check a store's parts against each other and repair what can be rebuilt.
+
+Checked, in order: the database file (`PRAGMA quick_check`), the FTS5 keyword index
+against the chunks (`integrity-check`), the cached vectors (length, finite values) and the
+vector index against the manifest's record and the indexable chunks. Repairs use only what
+is stored: SQLite's indexes and the keyword index are rebuilt from the chunk rows, damaged
+vectors are embedded again with the store's embedder, the vector index is rebuilt from the
+stored vectors. What cannot be rebuilt is named in `lost`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragcli.errors import ModelError, StoreCorruptError, StoreWriteError, WalDeletedError
+from ragcli.records import Manifest
+from ragcli.steps.progress import Progress
+from ragcli.store import DATABASE_NAME, Store, writer_lock
+
+OK = "ok"
+REPAIRED = "repaired"
+DAMAGED = "damaged"
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    """Which store to examine, and whether to repair it."""
+
+    store_dir: Path
+    repair: bool = True
+    threads: int | None = None
+    batch_size: int = 64
+    wait: bool = True
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict on one part of the store."""
+
+    check: str
+    status: str
+    detail: str
+
+
+@dataclass
+class DoctorReport:
+    """Every part's verdict, and what was lost for good."""
+
+    store: str
+    findings: list[Finding] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether no damage remains (everything was sound or has been repaired)."""
+        return not self.lost and all(f.status != DAMAGED for f in self.findings)
+
+    @property
+    def repaired(self) -> bool:
+        """Whether anything was repaired."""
+        return any(f.status == REPAIRED for f in self.findings)
+
+
+def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
+    """Examine a store; repair it unless told only to check (then under the writer lock)."""
+    if not options.repair:
+        return _examine(options, progress)
+    with writer_lock(options.store_dir, options.wait, progress.note):
+        return _examine(options, progress)
+
+
+def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
+    report = DoctorReport(str(options.store_dir))
+    database = options.store_dir / DATABASE_NAME
+    try:
+        store = Store.open(options.store_dir)
+        manifest = store.manifest
+    except WalDeletedError as exc:
+        report.findings.append(Finding("database", DAMAGED, exc.message))
+        report.lost.append("any commits in the deleted log since its last checkpoint; stop the "
+                           "processes using the store and run `rag doctor` again")
+        return report
+    except StoreCorruptError as exc:
+        report.findings.append(Finding("database", DAMAGED, exc.message))
+        report.lost.append(f"everything in {database}: SQLite cannot open it; restore it from a "
+                           "backup, or delete the store and ingest the files again")
+        return report
+    damage = _check_database(store, options.repair, report)
+    salvaged = damage is not None
+    if damage is not None:
+        store.close()
+        reopened = _salvage(options.store_dir, damage, report)
+        if reopened is None:
+            return report
+        store = reopened
+    with store:
+        _run(report, "keyword index",
+             lambda: _check_keyword_index(store, options.repair, report))
+        if manifest is None:
+            return report
+        _run(report, "vectors",
+             lambda: _check_vectors(store, manifest, options, progress, report, salvaged))
+        _run(report, "vector index",
+             lambda: _check_index(store, manifest, options.repair, report))
+    return report
+
+
+def _run(report: DoctorReport, check: str, examine: Callable[[], object]) -> None:
+    """Run one check; damage that stops it (an unreadable table) is its verdict."""
+    try:
+        examine()
+    except StoreCorruptError as exc:
+        report.findings.append(Finding(check, DAMAGED, exc.message))
+
+
+def _check_database(store: Store, repair: bool, report: DoctorReport) -> str | None:
+    """Check the database file; return the damage left for a salvage copy to mend."""
+    try:
+        problems = store.quick_check()
+    except StoreCorruptError as exc:
+        problems = [exc.message]
+    if not problems:
+        report.findings.append(Finding("database", OK, "quick_check found no damage"))
+        return None
+    first = f"quick_check: {problems[0]}" + (f" (+{len(problems) - 1} more)"
+                                             if len(problems) > 1 else "")
+    if not repair:
+        report.findings.append(Finding("database", DAMAGED, first))
+        return None
+    with contextlib.suppress(StoreCorruptError):  # a salvage copy mends what remains
+        store.rebuild_keyword_index()
+        if not store.quick_check():
+            report.findings.append(Finding("database", REPAIRED, f"{first}; indexes rebuilt"))
+            return None
+    return first
+
+
+def _salvage(root: Path, damage: str, report: DoctorReport) -> Store | None:
+    """Rebuild the database from its readable rows; reopen it, or say what is lost."""
+    from ragcli.salvage import salvage_database
+
+    try:
+        result = salvage_database(root)
+        store = Store.open(root)
+        remaining = store.quick_check()
+    except (StoreCorruptError, sqlite3.Error) as exc:
+        report.findings.append(Finding("database", DAMAGED, f"{damage}; cannot rebuild: {exc}"))
+        report.lost.append(f"the rows on the damaged pages of {root / DATABASE_NAME}: restore "
+                           "a backup, or delete the store and ingest again")
+        return None
+    copied = ", ".join(f"{count} {table}" for table, count in result.copied.items())
+    detail = f"{damage}; rebuilt from the readable rows ({copied})"
+    if result.stopped:
+        detail += "; unreadable past the damage: " + ", ".join(result.stopped)
+    status = DAMAGED if remaining else REPAIRED
+    report.findings.append(Finding("database", status, detail))
+    report.lost.extend(result.lost)
+    return store
+
+
+def _check_keyword_index(store: Store, repair: bool, report: DoctorReport) -> None:
+    try:
+        problem = store.keyword_index_problem()
+    except StoreWriteError as exc:  # the check is an FTS5 command, which needs a write
+        report.findings.append(Finding("keyword index", OK, f"not checked: {exc.message}"))
+        return
+    if problem is None:
+        report.findings.append(Finding("keyword index", OK, "matches the chunks"))
+        return
+    if repair:
+        try:
+            store.rebuild_keyword_index()
+        except StoreCorruptError as exc:
+            problem = f"{problem}; rebuilding failed: {exc.message}"
+        else:
+            if store.keyword_index_problem() is None:
+                report.findings.append(Finding("keyword index", REPAIRED,
+                                               f"{problem}; rebuilt from the chunks"))
+                return
+    report.findings.append(Finding("keyword index", DAMAGED, problem))
+
+
+def _check_vectors(
+    store: Store, manifest: Manifest, options: DoctorOptions, progress: Progress,
+    report: DoctorReport, salvaged: bool = False,
+) -> None:
+    """Check the cached vectors; embed damaged ones again (and, after a salvage copy, the
+    ones it could not read)."""
+    total, damaged = store.damaged_vectors(manifest.dimension)
+    missing = store.count_unembedded() if salvaged else 0
+    if not damaged and not missing:
+        report.findings.append(Finding("vectors", OK, f"{total} vectors of "
+                                       f"{manifest.dimension} finite values"))
+        return
+    parts = []
+    if damaged:
+        parts.append(f"{len(damaged)} of {total} vectors damaged (wrong length or values not "
+                     f"finite), used by {store.chunks_using(damaged)} chunks")
+    if missing:
+        parts.append(f"{missing} texts lost their vector with the damaged pages")
+    detail = "; ".join(parts)
+    if not options.repair:
+        report.findings.append(Finding("vectors", DAMAGED, detail))
+        return
+    from ragcli.backends.registry import make_embedder
+    from ragcli.steps.index import index_chunks
+
+    try:
+        embedder = make_embedder(manifest.embedder, options.threads)
+    except ModelError as exc:
+        report.findings.append(Finding("vectors", DAMAGED, f"{detail}; cannot embed them: "
+                                       f"{exc.message}"))
+        report.lost.append(f"the vectors of {len(damaged) + missing} texts: dense search misses "
+                           f"them until the store's embedder {manifest.embedder} can embed them")
+        return
+    store.drop_embeddings(damaged)
+    index_chunks(store, manifest, embedder, progress, options.batch_size, rebuild=True)
+    report.findings.append(Finding("vectors", REPAIRED, f"{detail}; embedded again with "
+                                   f"{manifest.embedder}"))
+
+
+def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorReport) -> None:
+    from ragcli.steps.index import update_index
+
+    problem = _index_problem(store, manifest)
+    if problem is None:
+        report.findings.append(Finding("vector index", OK, "matches the database"))
+        return
+    if repair:
+        update_index(store, manifest, rebuild=True)
+        if _index_problem(store, manifest) is None:
+            report.findings.append(Finding("vector index", REPAIRED,
+                                           f"{problem}; rebuilt from the stored vectors"))
+            return
+    # An index from before checksums is not damage: it cannot be vouched for, that is all.
+    status = OK if problem == _UNVERIFIED else DAMAGED
+    report.findings.append(Finding("vector index", status, problem))
+
+
+_UNVERIFIED = ("not verifiable: the manifest holds no checksum of it (written by an older "
+               "ragcli); `rag doctor` or the next write records one")
+
+
+def _index_problem(store: Store, manifest: Manifest) -> str | None:
+    import numpy as np
+
+    try:
+        index = store.read_index(manifest.hnsw)
+    except StoreCorruptError as exc:
+        return exc.message
+    wanted = store.indexable_ids()
+    if index is None:
+        return f"{store.index_path} is missing" if wanted.size else None
+    if not index.verified:
+        return _UNVERIFIED
+    missing = np.setdiff1d(wanted, index.ids()).size
+    if missing:
+        return f"{missing} stored vectors are not in the index"
+    return None
