@@ -774,7 +774,7 @@ def doctor(
     check: Annotated[
         bool, typer.Option("--check", help="Only check; repair nothing (no lock taken).")
     ] = False,
-    batch_size: BatchOpt = DEFAULT_EMBED_BATCH,
+    batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     no_wait: NoWaitOpt = False,
     json_out: JsonOpt = False,
@@ -789,7 +789,7 @@ def doctor(
 
     settings = _config(config)
     options = DoctorOptions(_store(store, settings), not check, _threads(threads, settings),
-                            batch_size, wait=not no_wait)
+                            _batch_size(batch_size, settings), wait=not no_wait)
     with output.ProgressBar(quiet) as progress:
         report = run_doctor(options, progress)
     if json_out:

@@ -58,10 +58,8 @@ class Range:
 
 
 def _whole(value: int | float | str) -> int:
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(value)
-        return int(value)
+    if isinstance(value, float):  # 5.0 in a TOML file: a float where a count belongs
+        raise ValueError(value)
     text = str(value).strip()
     if len(text) > 30:  # int() of a huge digit string costs time and says nothing useful
         raise ValueError(value)

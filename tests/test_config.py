@@ -29,7 +29,8 @@ def test_temperature_must_be_finite_and_in_range(value: object) -> None:
 
 def test_values_in_range_come_back_as_numbers() -> None:
     assert RANGES["top_k"].check("7") == 7
-    assert RANGES["top_k"].check(7.0) == 7
+    with pytest.raises(ValueError):
+        RANGES["top_k"].check(7.0)  # a TOML float where a count belongs
     assert RANGES["temperature"].check("0.7") == pytest.approx(0.7)
     assert RANGES["threads"].check(MAX_THREADS) == MAX_THREADS
     assert Range(0, 1, whole=False).describe() == "a number from 0 to 1"
