@@ -224,7 +224,7 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
     make_strategy(name, llm, roomy).prepare()
     greedy = AnswerSettings(GenerationSettings(max_tokens=1000), strict=False)
     strategy = make_strategy(name, llm, greedy)
-    said = r"max_tokens 1000 \(--max-tokens, RAG_MAX_TOKENS or config key max_tokens\) leaves"
+    said = r"max_tokens 1000 and context_tokens 1024 leave no room for passages"
     with pytest.raises(UsageError, match=said):
         strategy.prepare()
 

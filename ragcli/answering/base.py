@@ -62,9 +62,10 @@ def check_room(fixed_tokens: int, context_tokens: int, settings: AnswerSettings,
         return
     most = context_tokens - fixed_tokens - settings.margin_tokens - MIN_PASSAGE_TOKENS
     raise UsageError(
-        f"max_tokens {answer_tokens} ({spellings('max_tokens')}) leaves no room for passages "
-        f"in a {context_tokens}-token context (the prompt takes {fixed_tokens})",
-        f"use --max-tokens {most} or less" if most >= 1 else "raise --context-tokens")
+        f"max_tokens {answer_tokens} and context_tokens {context_tokens} leave no room for "
+        f"passages beside the {fixed_tokens}-token prompt (set by {spellings('max_tokens')}; "
+        f"{spellings('context_tokens')})",
+        f"use max_tokens {most} or less" if most >= 1 else "raise context_tokens")
 
 
 def question_room(question: str, fixed_tokens: int, context_tokens: int,
