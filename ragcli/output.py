@@ -400,6 +400,7 @@ def status_json(status: StoreStatus, llm: str) -> dict[str, Any]:
         "indexed": status.indexed,
         "tombstones": status.tombstones,
         "index_bytes": status.index_bytes,
+        "index_problem": status.index_problem,
         "embedder": manifest.embedder if manifest else None,
         "dimension": manifest.dimension if manifest else None,
         "chunking": vars(manifest.chunking) if manifest else None,

@@ -189,6 +189,8 @@ class StoreStatus:
     tombstones: int
     index_bytes: int
     manifest: Manifest | None
+    # Why the index file cannot be used (another store's, another state's, damaged), or None.
+    index_problem: str | None = None
 
 
 @dataclass(frozen=True)

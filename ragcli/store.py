@@ -781,13 +781,17 @@ class Store:
         manifest = self.manifest
         index_bytes = self.index_path.stat().st_size if self.index_path.is_file() else 0
         indexed = tombstones = 0
+        problem = None
         if manifest is not None and index_bytes:
-            index = self.read_index(manifest.hnsw)
+            try:
+                index = self.read_index(manifest.hnsw)
+            except IndexMismatchError as exc:  # status reports it; search refuses it
+                index, problem = None, str(exc)
             held = index.ids() if index is not None else np.zeros(0, dtype=np.int64)
             tombstones = int(np.setdiff1d(held, self.indexable_ids()).size)
             indexed = len(held) - tombstones
         return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
-                           index_bytes, manifest)
+                           index_bytes, manifest, problem)
 
 
 def _wal_deleted_under_a_reader(database: Path) -> bool:

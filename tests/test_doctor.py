@@ -113,6 +113,9 @@ def test_an_index_from_another_store_is_rebuilt(
     shutil.copy(other / "index.faiss", store / "index.faiss")
     code, _, err = run_rag(capsys, "search", "Grok", "--store", str(store), "--mode", "dense")
     assert code == ExitCode.STORE_CORRUPT and "rag index" in err
+    code, out, _ = run_rag(capsys, "status", "--store", str(store), "--json")
+    status = json.loads(out)  # status shows the state rather than refusing to
+    assert code == 0 and status["indexed"] == 0 and "rag index" in status["index_problem"]
 
     code, report, _ = doctor(capsys, store)
     assert code == 0 and statuses(report)["vector index"] == "repaired"
