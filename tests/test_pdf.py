@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 

@@ -91,8 +91,8 @@ class _Worker:
         except _PageFailed as exc:
             raise LoadError(f"not a readable PDF ({exc})") from None
         if "error" in reply:
-            message = reply["error"] if reply.get("plain") else f"not a readable PDF ({reply['error']})"
-            raise LoadError(message)
+            plain = reply.get("plain")
+            raise LoadError(reply["error"] if plain else f"not a readable PDF ({reply['error']})")
         count = int(reply["pages"])
         if not count:
             raise LoadError("PDF has no pages")
@@ -109,7 +109,9 @@ class _Worker:
         """Let the worker drop the open file."""
         self._ask({"close": True}, _START_TIMEOUT_S)
 
-    def _ask(self, request: dict[str, Any], timeout_s: float, fd: int | None = None) -> dict[str, Any]:
+    def _ask(
+        self, request: dict[str, Any], timeout_s: float, fd: int | None = None
+    ) -> dict[str, Any]:
         self.busy = True
         try:
             self.sock.settimeout(timeout_s if timeout_s > 0 else None)

@@ -40,7 +40,7 @@ def send_message(sock: socket.socket, message: dict[str, Any], fd: int | None = 
 
 def receive_message(sock: socket.socket, limit: int) -> tuple[dict[str, Any], list[int]]:
     """Receive one message and any descriptors sent with it; EOFError when the peer is gone."""
-    first, fds = b"", []
+    first, fds = b"", list[int]()
     if hasattr(socket, "recv_fds"):
         first, fds, _, _ = socket.recv_fds(sock, _HEADER.size, 4)
     head = first + _receive_exactly(sock, _HEADER.size - len(first))
