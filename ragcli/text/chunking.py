@@ -29,8 +29,8 @@ _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
 # Tokenizer calls take at most this many texts and characters: its encodings cost far more
 # memory than the text itself.
-_COUNT_BATCH_TEXTS = 512
-_COUNT_BATCH_CHARS = 64_000
+_COUNT_BATCH_TEXTS = 4096
+_COUNT_BATCH_CHARS = 256_000
 # A span (or word) longer than this is never tokenized whole; it is cut at words (or, a word,
 # every `limit` characters). A chunk holds a few thousand characters at most.
 _WHOLE_SPAN_CHARS = 16_384
