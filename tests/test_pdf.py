@@ -210,3 +210,20 @@ def test_pdf_reader_process_killed_between_files_is_replaced(tmp_path: Path) -> 
         worker.process.wait()
 
     assert [p.text for p in pages(path)] == PAGES
+
+
+def test_pdf_reader_process_ignores_a_ragcli_folder_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragcli.text import pdf
+
+    decoy = tmp_path / "cwd" / "ragcli"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the wrong ragcli')\n")
+    path = tmp_path / "three.pdf"
+    path.write_bytes(raw_pdf([text_page(text) for text in PAGES]))
+    while pdf._IDLE:
+        pdf._IDLE.pop().stop()
+    monkeypatch.chdir(decoy.parent)
+
+    assert [p.text for p in pages(path)] == PAGES

@@ -9,12 +9,14 @@ One worker serves every PDF of a run, so a page costs a round trip, not a proces
 from __future__ import annotations
 
 import atexit
+import contextlib
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from ragcli.errors import LoadError
@@ -56,17 +58,19 @@ def pdf_pages(stream: BinaryIO, page_timeout_s: float) -> Iterator[Page]:
 
 
 class _Worker:
-    """A pypdf worker process and the socket it answers on."""
+    """A pypdf worker process and the socket it answers on; dead once a request fails."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         self.sock = ours
-        self.busy = False
         self.fd: int | None = None
         self.timeout_s = 0.0
+        self.busy = False
+        # This ragcli first on the worker's path, whatever folder the user runs from.
+        boot = f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); " + _BOOT
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ragcli.text.pdf_worker", str(theirs.fileno())],
+                [sys.executable, "-c", boot, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # stdout carries results only
@@ -80,7 +84,6 @@ class _Worker:
         try:
             self._ask({}, _START_TIMEOUT_S)
         except _PageFailed as exc:
-            self.stop()
             raise LoadError(f"the PDF reader process did not start ({exc})") from None
 
     def open(self, fd: int, timeout_s: float) -> int:
@@ -99,19 +102,28 @@ class _Worker:
         return count
 
     def page(self, number: int, timeout_s: float) -> str:
-        """Return one page's text; raise _PageFailed if it fails or passes its deadline."""
-        reply = self._ask({"page": number}, timeout_s)
+        """Return one page's text; raise _PageFailed if it fails or passes its deadline.
+
+        After a kill the worker is replaced and the file opened again, for the next page.
+        """
+        try:
+            reply = self._ask({"page": number}, timeout_s)
+        except _PageFailed:
+            self._replace()
+            raise
         if "error" in reply:
             raise _PageFailed(reply["error"])
         return str(reply["text"])
 
     def close_document(self) -> None:
         """Let the worker drop the open file."""
+        self.fd = None
         self._ask({"close": True}, _START_TIMEOUT_S)
 
     def _ask(
         self, request: dict[str, Any], timeout_s: float, fd: int | None = None
     ) -> dict[str, Any]:
+        """Send request and return the reply; on any failure the process is killed."""
         self.busy = True
         try:
             self.sock.settimeout(timeout_s if timeout_s > 0 else None)
@@ -119,21 +131,20 @@ class _Worker:
                 send_message(self.sock, request, fd)
             reply, _ = receive_message(self.sock, _MAX_REPLY_BYTES)
         except TimeoutError:
-            self._restart()
+            self.stop()
             raise _PageFailed(f"took longer than {timeout_s:g} s") from None
         except (EOFError, OSError, ValueError):
-            code = self.process.poll()
-            self._restart()
-            raise _PageFailed(f"the reader process ended (exit {code})") from None
+            self.stop()
+            ended = f"the reader process ended (exit {self.process.returncode})"
+            raise _PageFailed(ended) from None
         self.busy = False
         return reply
 
-    def _restart(self) -> None:
-        """Kill this worker and take over a fresh one's process, reopening the file."""
-        self.stop()
+    def _replace(self) -> None:
+        """Take over a fresh process and reopen the current file in it."""
         fresh = _Worker()
-        self.sock, self.process, self.busy = fresh.sock, fresh.process, False
         _RUNNING.discard(fresh)
+        self.sock, self.process, self.busy = fresh.sock, fresh.process, False
         _RUNNING.add(self)
         if self.fd is not None:
             self.open(self.fd, self.timeout_s)
@@ -145,7 +156,14 @@ class _Worker:
         self.process.kill()
         self.process.wait()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the process runs and is not in the middle of a request."""
+        return not self.busy and self.process.poll() is None
 
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = "from ragcli.text.pdf_worker import main; main()"
 _IDLE: list[_Worker] = []
 _RUNNING: set[_Worker] = set()
 _LOCK = threading.Lock()
@@ -156,24 +174,21 @@ def _borrowed_worker() -> Iterator[_Worker]:
     """A worker for one document, from the idle ones or started; given back if it is clean."""
     with _LOCK:
         worker = _IDLE.pop() if _IDLE else None
-    if worker is not None and worker.process.poll() is not None:
+    if worker is not None and not worker.alive:
         worker.stop()  # ended while idle (killed from outside)
         worker = None
     worker = worker or _Worker()
     try:
         yield worker
     finally:
-        worker.fd = None
-        try:
-            if not worker.busy:
+        with contextlib.suppress(_PageFailed):
+            if worker.alive:
                 worker.close_document()
-        except (_PageFailed, LoadError):
-            pass
-        if worker.busy or worker.process.poll() is not None:
-            worker.stop()
-        else:
+        if worker.alive:
             with _LOCK:
                 _IDLE.append(worker)
+        else:
+            worker.stop()
 
 
 @atexit.register

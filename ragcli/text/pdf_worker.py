@@ -1,12 +1,13 @@
 """The process that runs pypdf for ragcli.text.pdf, so a page past its deadline can be killed.
 
-Run as `python -m ragcli.text.pdf_worker FD`: FD is a Unix socket to the parent. Requests and
-replies are length-prefixed JSON objects; a file to read arrives as a descriptor passed along
-with its "open" request (or as a path where descriptors cannot be passed).
+ragcli.text.pdf starts it running `main()` with the descriptor of a Unix socket as its last
+argument. Requests and replies are length-prefixed JSON objects; the file to read arrives as
+a descriptor passed (SCM_RIGHTS) with its "open" request, so the worker reads exactly the
+file the parent opened and checks.
 
-    {"open": true} + fd, or {"open": "path"}  ->  {"pages": count} | {"error": "..."}
-    {"page": n}                                  ->  {"text": "..."} | {"error": "..."}
-    {"close": true}                              ->  {"closed": true}
+    {"open": true} + fd      ->  {"pages": count} | {"error": "...", "plain"?: true}
+    {"page": n}              ->  {"text": "..."} | {"error": "..."}
+    {"close": true}          ->  {"closed": true}
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class _Session:
     def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         if "open" in request:
             self.close()
-            self.file = os.fdopen(fds[0], "rb") if fds else open(request["open"], "rb")  # noqa: SIM115
+            if not fds:
+                return {"error": "no file descriptor came with the request"}
+            self.file = os.fdopen(fds[0], "rb")
             return self._open()
         if "page" in request:
             return self._page(int(request["page"]))
@@ -149,7 +152,3 @@ def main() -> None:
     _limit_memory()
     with socket.socket(fileno=int(sys.argv[1])) as sock:
         serve(sock)
-
-
-if __name__ == "__main__":
-    main()
