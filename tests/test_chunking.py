@@ -377,3 +377,25 @@ def test_heading_line_full_of_hashes_is_read_in_linear_time() -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Title\n"
+
+
+_TINY_PARAGRAPHS = """
+from ragcli.records import ChunkingSettings, Document, Page, SourceFile
+from ragcli.text.chunking import ChunkBudget, split_into_chunks
+
+text = "x.\\n\\n" * 100_000
+document = Document(SourceFile("x.txt", len(text), 0.0, ""), "text", [Page(None, text)])
+count = lambda texts: [len(t.split()) for t in texts]
+chunks = split_into_chunks(document, ChunkBudget(ChunkingSettings(), 256, count))
+print(len(chunks), chunks[-1].end_line)
+"""
+
+
+def test_a_hundred_thousand_tiny_paragraphs_are_packed_in_linear_time() -> None:
+    # Each paragraph's token total used to be summed over a copy of every later piece.
+    done = subprocess.run(
+        [sys.executable, "-c", _TINY_PARAGRAPHS], capture_output=True, text=True, timeout=90
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "500 199999\n"

@@ -257,8 +257,9 @@ def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tup
     chunks: list[tuple[int, int]] = []
     current: list[_Piece] = []
     used = 0
+    paragraph_tokens = _paragraph_tokens(pieces)
     for index, piece in enumerate(pieces):
-        paragraph_fits = piece.opens_paragraph and used + _paragraph_tokens(pieces, index) <= limit
+        paragraph_fits = piece.opens_paragraph and used + paragraph_tokens[index] <= limit
         early_break = piece.opens_paragraph and not paragraph_fits and used >= limit // 2
         if current and (used + piece.tokens > limit or early_break):
             chunks.append((current[0].start, current[-1].end))
@@ -272,13 +273,16 @@ def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tup
     return _enforce_limit(text, chunks, budget, hard_limit)
 
 
-def _paragraph_tokens(pieces: list[_Piece], index: int) -> int:
-    total = pieces[index].tokens
-    for piece in pieces[index + 1 :]:
-        if piece.opens_paragraph:
-            break
-        total += piece.tokens
-    return total
+def _paragraph_tokens(pieces: list[_Piece]) -> list[int]:
+    """For each piece, the tokens from it to the end of its paragraph (one backward pass)."""
+    totals = [0] * len(pieces)
+    running = 0
+    for index in range(len(pieces) - 1, -1, -1):
+        running += pieces[index].tokens
+        totals[index] = running
+        if pieces[index].opens_paragraph:
+            running = 0
+    return totals
 
 
 def _overlap(previous: list[_Piece], budget: ChunkBudget, room: int) -> list[_Piece]:
