@@ -217,3 +217,21 @@ def test_nasty_docx_gives_text_or_one_line_load_error(
         pages(path)
     except LoadError as exc:
         assert "\n" not in str(exc)
+
+
+def test_docx_runs_are_read_as_they_end_and_text_boxes_are_not_repeated(tmp_path: Path) -> None:
+    # Runs are dropped as soon as their text is taken, so a huge paragraph is never whole
+    # in memory; a text box's paragraph is its own, no longer repeated in the one around it.
+    body = (
+        "<w:p><w:r><w:t>Outer</w:t></w:r><w:r><w:drawing><w:txbxContent>"
+        + paragraph("Inner")
+        + "</w:txbxContent></w:drawing></w:r><w:r><w:t xml:space=\"preserve\"> end</w:t></w:r>"
+        "</w:p><w:tbl><w:tr><w:tc><w:p><w:hyperlink><w:r><w:t>link</w:t></w:r></w:hyperlink>"
+        "<w:proofErr/><w:r><w:t>cell</w:t></w:r></w:p></w:tc><w:tc>"
+        + paragraph("b")
+        + "</w:tc></w:tr></w:tbl>"
+        + "<w:p>" + "<w:r><w:t>x</w:t></w:r>" * 10_000 + "</w:p>"
+    )
+    path = write_docx(tmp_path / "boxes.docx", body)
+
+    assert text_of(path) == "Inner\n\nOuter end\n\nlinkcell | b\n\n" + "x" * 10_000 + "\n\n"

@@ -111,64 +111,107 @@ class _HeadingLevels:
 
 
 def _body_text(body: _BoundedMember, levels: _HeadingLevels) -> Iterator[str]:
-    """Yield paragraphs (blank-line separated) and table rows, streaming the XML."""
-    open_elements: list[ElementTree.Element] = []
-    table_depth = 0
-    collecting = 0  # open paragraphs and rows: their parts are needed until they end
+    """Yield paragraphs (blank-line separated) and table rows, streaming the XML.
+
+    Whatever is done with is dropped as it ends (a run once its text is taken, a paragraph
+    once written out), so neither a long document nor one huge paragraph sits whole in memory.
+    """
+    state = _BodyState()
     for event, element in ElementTree.iterparse(body, events=("start", "end")):
-        tag = element.tag
         if event == "start":
-            open_elements.append(element)
-            table_depth += tag == f"{_W}tbl"
-            collecting += tag in (f"{_W}p", f"{_W}tr")
+            state.opened(element)
             continue
-        open_elements.pop()
-        table_depth -= tag == f"{_W}tbl"
-        collecting -= tag in (f"{_W}p", f"{_W}tr")
-        text = _ended_text(element, table_depth, levels)
+        parent = state.closed(element)
+        text = _ended_text(element, state, levels)
         if text:
             yield text
-        # Whatever is done with is dropped, so a long document never sits whole in memory.
-        if not collecting and open_elements:
-            open_elements[-1].remove(element)
+        if parent is not None and state.droppable(element):
+            del parent[-1]  # an element that just ended is its parent's last child
 
 
-def _ended_text(element: ElementTree.Element, table_depth: int, levels: _HeadingLevels) -> str:
+class _BodyState:
+    """Where the parse is: open elements, table depth, and text of the open paragraphs."""
+
+    def __init__(self) -> None:
+        self.open: list[ElementTree.Element] = []
+        self.table_depth = 0
+        self.rows = 0  # open table rows: their cells are read when the row ends
+        self.keep = 0  # open runs and paragraph properties: read when their owner ends
+        self.paragraphs: list[list[str]] = []  # text of each open paragraph, innermost last
+
+    def opened(self, element: ElementTree.Element) -> None:
+        tag = element.tag
+        self.open.append(element)
+        self.table_depth += tag == f"{_W}tbl"
+        self.rows += tag == f"{_W}tr"
+        self.keep += tag in (f"{_W}r", f"{_W}pPr")
+        if tag == f"{_W}p":
+            self.paragraphs.append([])
+
+    def closed(self, element: ElementTree.Element) -> ElementTree.Element | None:
+        """Account for an element's end; return its parent (None for the root)."""
+        tag = element.tag
+        self.open.pop()
+        self.table_depth -= tag == f"{_W}tbl"
+        self.rows -= tag == f"{_W}tr"
+        self.keep -= tag in (f"{_W}r", f"{_W}pPr")
+        if tag == f"{_W}r" and self.paragraphs:
+            self.paragraphs[-1].append(_run_text(element))
+        elif tag == f"{_W}p":
+            text = "".join(self.paragraphs.pop())
+            style = element.find(f"{_W}pPr/{_W}pStyle")
+            element.clear()
+            # What the row or the paragraph's writer needs: its text and style id.
+            element.text = text
+            if style is not None:
+                element.set("style", style.get(f"{_W}val") or "")
+        return self.open[-1] if self.open else None
+
+    def droppable(self, element: ElementTree.Element) -> bool:
+        """Whether nothing still open needs the element that just ended."""
+        if self.keep or element.tag == f"{_W}pPr":
+            return False  # inside a run or paragraph properties: read when those end
+        if self.paragraphs:
+            return element.tag != f"{_W}p"  # runs and markers in a paragraph are read
+        return not self.rows
+
+
+def _ended_text(element: ElementTree.Element, state: _BodyState, levels: _HeadingLevels) -> str:
     """Text for an element just parsed whole: a paragraph, a table row, or a table's end."""
-    if element.tag == f"{_W}tbl" and not table_depth:
+    if element.tag == f"{_W}tbl" and not state.table_depth:
         return "\n"
-    if element.tag == f"{_W}tr" and table_depth == 1:
+    if element.tag == f"{_W}tr" and state.table_depth == 1:
         row = " | ".join(_cell_text(cell) for cell in element.findall(f"{_W}tc"))
         return row + "\n" if row.strip(" |") else ""
-    if element.tag == f"{_W}p" and not table_depth:
+    if element.tag == f"{_W}p" and not state.table_depth:
         text = _paragraph_text(element, levels)
         return text + "\n\n" if text.strip() else ""
     return ""
 
 
 def _cell_text(cell: ElementTree.Element) -> str:
-    paragraphs = (_run_text(p) for p in cell.iter(f"{_W}p"))
+    paragraphs = (p.text or "" for p in cell.iter(f"{_W}p"))
     return " ".join(" ".join(text.split()) for text in paragraphs if text.strip())
 
 
 def _paragraph_text(paragraph: ElementTree.Element, levels: _HeadingLevels) -> str:
-    text = _run_text(paragraph)
-    style = paragraph.find(f"{_W}pPr/{_W}pStyle")
-    level = levels.get(style.get(f"{_W}val") or "") if style is not None else None
+    """A finished paragraph's text, as a Markdown heading if its style is one."""
+    text = paragraph.text or ""
+    style = paragraph.get("style")
+    level = levels.get(style) if style is not None else None
     if level and text.strip():
         return "#" * level + " " + " ".join(text.split())
     return text.strip()
 
 
-def _run_text(paragraph: ElementTree.Element) -> str:
-    """Text of a paragraph's runs; tab stops in its properties are not text."""
+def _run_text(run: ElementTree.Element) -> str:
+    """Text of one run; tab stops in paragraph properties are not text."""
     parts: list[str] = []
-    for run in paragraph.iter(f"{_W}r"):
-        for node in run:
-            if node.tag == f"{_W}t":
-                parts.append(node.text or "")
-            elif node.tag == f"{_W}tab":
-                parts.append("\t")
-            elif node.tag in (f"{_W}br", f"{_W}cr"):
-                parts.append("\n")
+    for node in run:
+        if node.tag == f"{_W}t":
+            parts.append(node.text or "")
+        elif node.tag == f"{_W}tab":
+            parts.append("\t")
+        elif node.tag in (f"{_W}br", f"{_W}cr"):
+            parts.append("\n")
     return "".join(parts)
