@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import random
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import pairwise
@@ -326,3 +328,74 @@ def test_long_heading_path_still_fits_the_embedder() -> None:
 
     assert chunks
     assert_within_budget(FAKE, chunks, ChunkingSettings(), sentence_cut=True)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_giant_word_amid_words_stays_out_of_their_chunks(spec: str) -> None:
+    # Words on either side of a giant word stay in order, in budget and where they are.
+    text = "alpha beta " + "x" * 3000 + " gamma delta"
+    settings = ChunkingSettings(60, 0)
+    chunks = split_into_chunks(document(text), budget(spec, settings))
+
+    assert_within_budget(spec, chunks, settings)
+    assert_positions(text, chunks)
+    assert_covers(text, chunks)
+    assert [c.start_char for c in chunks] == sorted(c.start_char for c in chunks)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_one_enormous_line_of_short_words_cites_line_one(spec: str) -> None:
+    words = random.Random(5)
+    text = " ".join(words.choice(_WORDS) for _ in range(40_000))
+    settings = ChunkingSettings()
+    chunks = split_into_chunks(document(text), budget(spec, settings))
+
+    assert len(chunks) > 100
+    assert {(c.start_line, c.end_line) for c in chunks} == {(1, 1)}
+    assert_within_budget(spec, chunks, settings, sentence_cut=True)
+    assert_positions(text, chunks)
+    assert_covers(text, chunks)
+
+
+_QUADRATIC_HEADING = """
+from ragcli.records import ChunkingSettings, Document, Page, SourceFile
+from ragcli.text.chunking import ChunkBudget, split_into_chunks
+
+text = "# a" + " #" * 200_000 + "b\\n\\nBody text.\\n" + "# Title # #\\n\\nMore text.\\n"
+document = Document(SourceFile("x.md", len(text), 0.0, ""), "markdown", [Page(None, text)])
+count = lambda texts: [len(t.split()) for t in texts]
+chunks = split_into_chunks(document, ChunkBudget(ChunkingSettings(), 256, count))
+print(chunks[-1].heading)
+"""
+
+
+def test_heading_line_full_of_hashes_is_read_in_linear_time() -> None:
+    # The old heading pattern backtracked over the line's " #" run at every position.
+    done = subprocess.run(
+        [sys.executable, "-c", _QUADRATIC_HEADING], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Title\n"
+
+
+_TINY_PARAGRAPHS = """
+from ragcli.records import ChunkingSettings, Document, Page, SourceFile
+from ragcli.text.chunking import ChunkBudget, split_into_chunks
+
+text = "x.\\n\\n" * 100_000
+document = Document(SourceFile("x.txt", len(text), 0.0, ""), "text", [Page(None, text)])
+count = lambda texts: [len(t.split()) for t in texts]
+chunks = split_into_chunks(document, ChunkBudget(ChunkingSettings(), 256, count))
+print(len(chunks), chunks[-1].end_line)
+"""
+
+
+def test_a_hundred_thousand_tiny_paragraphs_are_packed_in_linear_time() -> None:
+    # Each paragraph's token total used to be summed over a copy of every later piece.
+    done = subprocess.run(
+        [sys.executable, "-c", _TINY_PARAGRAPHS], capture_output=True, text=True, timeout=90
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "500 199999\n"

@@ -89,3 +89,36 @@ def test_csv_with_a_giant_field_raises_load_error(tmp_path: Path) -> None:
 
     with pytest.raises(LoadError, match="^not a readable CSV"):
         pages(path)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "a,b\n" + "x" * 200_000 + ",y\n",
+        "a,b\n\"unclosed, quote\n" + "z,z\n" * 100,
+        ",".join(f"c{n}" for n in range(100_000)) + "\n" + ",".join("v" * 100_000) + "\n",
+        "a,b\n1,2\n" + "x" * 9000 + "\x00,3\n",
+        '"' * 50_001,
+    ],
+    ids=["huge-cell", "unclosed-quote", "100k-columns", "late-nul", "quotes"],
+)
+def test_nasty_csv_gives_rows_or_one_line_load_error(tmp_path: Path, data: str) -> None:
+    path = tmp_path / "nasty.csv"
+    path.write_text(data, encoding="utf-8")
+
+    try:
+        pages(path)
+    except LoadError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_row_of_a_hundred_thousand_cells_stays_on_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"c{n}" for n in range(100_000))
+    path.write_text("id\nfirst\n" + header + "\n", encoding="utf-8")
+
+    loaded = pages(path, LoadLimits(block_chars=100_000))
+
+    assert len(loaded) > 5
+    assert {p.first_line for p in loaded[1:]} == {3}
+    assert "".join(p.text for p in loaded).count("\n") == 3

@@ -10,6 +10,7 @@ import pytest
 from ragcli.errors import LoadError
 from ragcli.records import ChunkingSettings, Page
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
+from ragcli.text.docx import MAX_DOCUMENT_XML_BYTES
 from ragcli.text.loaders import LoadLimits, load_document, read_source
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -144,3 +145,93 @@ def test_docx_without_text_raises_load_error(tmp_path: Path) -> None:
 
     with pytest.raises(LoadError, match="^no text in the document$"):
         pages(path)
+
+
+def write_members(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def document_xml(body: bytes) -> bytes:
+    head = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{W_NS}"><w:body>'
+    return head.encode() + body + b"</w:body></w:document>"
+
+
+def test_docx_body_past_the_size_limit_is_skipped_unread(tmp_path: Path) -> None:
+    many = paragraph("Same words again.").encode() * (MAX_DOCUMENT_XML_BYTES // 50)
+    path = write_members(tmp_path / "bomb.docx", {"word/document.xml": document_xml(many)})
+
+    with pytest.raises(LoadError, match=r"^word/document.xml expands past 64 MB$"):
+        pages(path)
+
+
+def test_docx_body_compressed_past_the_ratio_is_skipped(tmp_path: Path) -> None:
+    # 3 MB that deflate squeezes about 1000:1: under the size limit, over the ratio.
+    many = paragraph("Same words again.").encode() * ((3 << 20) // 50)
+    path = write_members(tmp_path / "bomb.docx", {"word/document.xml": document_xml(many)})
+
+    with pytest.raises(LoadError, match=r"^word/document.xml is compressed more than 200:1"):
+        pages(path)
+
+
+def test_docx_huge_styles_are_skipped_when_needed(tmp_path: Path) -> None:
+    style = b'<w:style w:styleId="S"><w:name w:val="heading 1"/></w:style>'
+    styles = f'<w:styles xmlns:w="{W_NS}">'.encode() + style * ((17 << 20) // 60) + b"</w:styles>"
+    body = document_xml(paragraph("Text", "Custom").encode())
+    path = write_members(tmp_path / "bomb.docx", {"word/document.xml": body,
+                                                  "word/styles.xml": styles})
+
+    with pytest.raises(LoadError, match=r"^word/styles.xml expands past 16 MB$"):
+        pages(path)
+
+
+def test_docx_styles_are_not_read_when_the_body_uses_only_known_styles(tmp_path: Path) -> None:
+    body = document_xml((paragraph("Search", "Heading1") + paragraph("Text.")).encode())
+    path = write_members(tmp_path / "plain.docx", {"word/document.xml": body,
+                                                   "word/styles.xml": b"<not-xml"})
+
+    assert text_of(path) == "## Search\n\nText.\n\n"
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"word/document.xml": b"\xff\xfe\x00garbage"},
+        {"word/document.xml": document_xml(b"<w:p>" * 100_000)},
+        {"word/document.xml": b'<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;'
+                              b'&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'
+                              b'">]><d>&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;</d>'},
+        {"word/document.xml": document_xml(paragraph("x", "Custom").encode()),
+         "word/styles.xml": b"\x00\x01"},
+    ],
+    ids=["binary-body", "unclosed-nesting", "entities", "binary-styles"],
+)
+def test_nasty_docx_gives_text_or_one_line_load_error(
+    tmp_path: Path, members: dict[str, bytes]
+) -> None:
+    path = write_members(tmp_path / "nasty.docx", members)
+
+    try:
+        pages(path)
+    except LoadError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_docx_runs_are_read_as_they_end_and_text_boxes_are_not_repeated(tmp_path: Path) -> None:
+    # Runs are dropped as soon as their text is taken, so a huge paragraph is never whole
+    # in memory; a text box's paragraph is its own, no longer repeated in the one around it.
+    body = (
+        "<w:p><w:r><w:t>Outer</w:t></w:r><w:r><w:drawing><w:txbxContent>"
+        + paragraph("Inner")
+        + "</w:txbxContent></w:drawing></w:r><w:r><w:t xml:space=\"preserve\"> end</w:t></w:r>"
+        "</w:p><w:tbl><w:tr><w:tc><w:p><w:hyperlink><w:r><w:t>link</w:t></w:r></w:hyperlink>"
+        "<w:proofErr/><w:r><w:t>cell</w:t></w:r></w:p></w:tc><w:tc>"
+        + paragraph("b")
+        + "</w:tc></w:tr></w:tbl>"
+        + "<w:p>" + "<w:r><w:t>x</w:t></w:r>" * 10_000 + "</w:p>"
+    )
+    path = write_docx(tmp_path / "boxes.docx", body)
+
+    assert text_of(path) == "Inner\n\nOuter end\n\nlinkcell | b\n\n" + "x" * 10_000 + "\n\n"

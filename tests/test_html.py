@@ -179,3 +179,27 @@ def test_html_too_large_raises_load_error(
 
     with pytest.raises(LoadError, match="^HTML file too large$"):
         load_text(path)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<meta charset="idna"><p>caf\xe9</p>',
+        b'<meta charset="undefined"><p>text</p>',
+        b'<meta charset="punycode"><p>caf\xe9</p>',
+        b"<!--" * 20_000 + b"<p>after</p>",
+        b"<a " * 20_000,
+        b"<p>&#99999999999; &#x110000; &#0; &bogus;</p>",
+        b"<![CDATA[" * 5_000,
+        b"</" * 20_000,
+    ],
+    ids=["idna", "undefined", "punycode", "comments", "open-tags", "charrefs", "cdata", "ends"],
+)
+def test_nasty_html_gives_text_or_one_line_load_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "nasty.html"
+    path.write_bytes(data)
+
+    try:
+        load_text(path)
+    except LoadError as exc:
+        assert "\n" not in str(exc)

@@ -253,3 +253,24 @@ def test_pdf_is_time_bounded_only_in_the_main_thread(tmp_path: Path, make_pdf: M
     worker.join()
 
     assert [p.text.strip() for p in found[0]] == ["Alpha page."]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": "' + b"\xff\xfe\x80" * 100_000 + b'"}',
+        b"\xff\xfe" + b"{\x00" * 1001,  # UTF-16 with an odd byte at the end
+        b"\r" * 100_000,
+        b"[" * 200_000 + b"]" * 100,
+        b"{}" + b"\x00" * 10,
+    ],
+    ids=["invalid-utf8", "odd-utf16", "bare-cr", "deep-nesting", "nul"],
+)
+def test_nasty_json_gives_text_or_one_line_load_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "nasty.json"
+    path.write_bytes(data)
+
+    try:
+        pages(path)
+    except LoadError as exc:
+        assert "\n" not in str(exc)

@@ -2,6 +2,10 @@
 
 No chunk is longer, in the embedder's own word pieces, than the embedder can read: text past
 that limit would be invisible to search.
+
+Cost is linear in the text whatever its shape (one enormous line, a million short words): the
+tokenizer is fed bounded batches, running totals replace re-summing, and a span too long to
+be a chunk is cut at its words without being tokenized whole.
 """
 
 from __future__ import annotations
@@ -15,12 +19,23 @@ from ragcli.records import Chunk, ChunkingSettings, Document, Page
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
-_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+# The title's trailing " #" run is stripped in Python: a lazy group before it is quadratic.
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+)$")
 _MD_FENCE = re.compile(r"^(```|~~~)")
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+_.:])\1{2,}[ \t]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _LINE_END = re.compile(r"\n")
+_WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
+# Tokenizer calls take at most this many texts and characters: its encodings cost far more
+# memory than the text itself.
+_COUNT_BATCH_TEXTS = 4096
+_COUNT_BATCH_CHARS = 256_000
+# A span (or word) longer than this is never tokenized whole; it is cut at words (or, a word,
+# every `limit` characters). A chunk holds a few thousand characters at most.
+_WHOLE_SPAN_CHARS = 16_384
+# No word piece covers more characters than this (BERT's WordPiece gives [UNK] past 100).
+_MAX_CHARS_PER_TOKEN = 100
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,8 @@ def _make_chunk(
 def _fit_heading(heading: str, budget: ChunkBudget) -> str:
     """Shorten a heading path from the front to at most a quarter of the token limit."""
     room = budget.max_text_tokens // 4
-    words = heading.split(" ")
+    # Only the tail can survive: each word is a token at least, and a token spans few chars.
+    words = heading[-room * _MAX_CHARS_PER_TOKEN :].split(" ")[-room:]
     while words and budget.count_tokens([" ".join(words)])[0] > room:
         words = words[1:]
     return " ".join(words)
@@ -128,7 +144,8 @@ def _markdown_headings(text: str) -> list[tuple[int, str, int, int]]:
             fenced = not fenced
         heading = None if fenced else _MD_HEADING.match(line)
         if heading:
-            found.append((len(heading.group(1)), heading.group(2), match.start(), match.end()))
+            title = heading.group(2).rstrip(" \t#") or heading.group(2)[:1]
+            found.append((len(heading.group(1)), title, match.start(), match.end()))
     return found
 
 
@@ -158,9 +175,11 @@ def _pieces(text: str, section: _Section, budget: ChunkBudget, limit: int) -> li
     for paragraph in _spans(text, section.start, section.end, _PARAGRAPH_BREAK):
         sentences = _spans(text, paragraph[0], paragraph[1], section.unit_end)
         spans.extend((s, e, n == 0) for n, (s, e) in enumerate(sentences))
-    counts = budget.count_tokens([text[s:e] for s, e, _ in spans])
+    whole = [(s, e) for s, e, _ in spans if e - s <= _WHOLE_SPAN_CHARS]
+    counted = dict(zip(whole, _count_spans(text, whole, budget), strict=True))
     pieces: list[_Piece] = []
-    for (start, end, opens), tokens in zip(spans, counts, strict=True):
+    for start, end, opens in spans:
+        tokens = counted.get((start, end), limit + 1)
         if tokens <= limit:
             pieces.append(_Piece(start, end, tokens, opens))
         else:
@@ -191,24 +210,42 @@ def _split_long(
     text: str, start: int, end: int, budget: ChunkBudget, limit: int
 ) -> list[tuple[int, int, int]]:
     """Cut an over-long sentence at word boundaries (or inside a giant word) to fit limit."""
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
-    words = [(start + s, start + e) for s, e in words]
-    counts = budget.count_tokens([text[s:e] for s, e in words])
+    words = [m.span() for m in _WORD.finditer(text, start, end)]
+    short = [(s, e) for s, e in words if e - s <= _WHOLE_SPAN_CHARS]
+    counted = dict(zip(short, _count_spans(text, short, budget), strict=True))
     parts: list[tuple[int, int, int]] = []
-    current: list[tuple[int, int, int]] = []
-    for (s, e), tokens in zip(words, counts, strict=True):
+    first, last, used = -1, -1, 0
+    for s, e in words:
+        tokens = counted.get((s, e), limit + 1)
+        if first >= 0 and (used + tokens > limit or tokens > limit):
+            parts.append((first, last, used))
+            first, used = -1, 0
         if tokens > limit:
             # A word-piece never covers less than one character, so `limit` characters fit.
-            for cut in range(s, e, limit):
-                parts.append((cut, min(e, cut + limit), min(limit, e - cut)))
+            parts.extend((cut, min(e, cut + limit), min(limit, e - cut))
+                         for cut in range(s, e, limit))
             continue
-        if current and sum(t for *_, t in current) + tokens > limit:
-            parts.append((current[0][0], current[-1][1], sum(t for *_, t in current)))
-            current = []
-        current.append((s, e, tokens))
-    if current:
-        parts.append((current[0][0], current[-1][1], sum(t for *_, t in current)))
-    return sorted(parts)
+        first = s if first < 0 else first
+        last, used = e, used + tokens
+    if first >= 0:
+        parts.append((first, last, used))
+    return parts
+
+
+def _count_spans(text: str, spans: list[tuple[int, int]], budget: ChunkBudget) -> list[int]:
+    """Word pieces in each span of text, counted in bounded batches."""
+    counts: list[int] = []
+    batch: list[str] = []
+    chars = 0
+    for s, e in spans:
+        if batch and (len(batch) >= _COUNT_BATCH_TEXTS or chars + e - s > _COUNT_BATCH_CHARS):
+            counts.extend(budget.count_tokens(batch))
+            batch, chars = [], 0
+        batch.append(text[s:e])
+        chars += e - s
+    if batch:
+        counts.extend(budget.count_tokens(batch))
+    return counts
 
 
 def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tuple[int, int]]:
@@ -219,45 +256,53 @@ def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tup
     pieces = _pieces(text, section, budget, limit)
     chunks: list[tuple[int, int]] = []
     current: list[_Piece] = []
+    used = 0
+    paragraph_tokens = _paragraph_tokens(pieces)
     for index, piece in enumerate(pieces):
-        used = sum(p.tokens for p in current)
-        paragraph_fits = piece.opens_paragraph and used + _paragraph_tokens(pieces, index) <= limit
+        paragraph_fits = piece.opens_paragraph and used + paragraph_tokens[index] <= limit
         early_break = piece.opens_paragraph and not paragraph_fits and used >= limit // 2
         if current and (used + piece.tokens > limit or early_break):
             chunks.append((current[0].start, current[-1].end))
             room = limit - piece.tokens
             current = [] if piece.opens_paragraph else _overlap(current, budget, room)
+            used = sum(p.tokens for p in current)
         current.append(piece)
+        used += piece.tokens
     if current:
         chunks.append((current[0].start, current[-1].end))
     return _enforce_limit(text, chunks, budget, hard_limit)
 
 
-def _paragraph_tokens(pieces: list[_Piece], index: int) -> int:
-    total = pieces[index].tokens
-    for piece in pieces[index + 1 :]:
-        if piece.opens_paragraph:
-            break
-        total += piece.tokens
-    return total
+def _paragraph_tokens(pieces: list[_Piece]) -> list[int]:
+    """For each piece, the tokens from it to the end of its paragraph (one backward pass)."""
+    totals = [0] * len(pieces)
+    running = 0
+    for index in range(len(pieces) - 1, -1, -1):
+        running += pieces[index].tokens
+        totals[index] = running
+        if pieces[index].opens_paragraph:
+            running = 0
+    return totals
 
 
 def _overlap(previous: list[_Piece], budget: ChunkBudget, room: int) -> list[_Piece]:
     """Trailing sentences of the previous chunk repeated at the start of the next."""
     carried: list[_Piece] = []
     allowance = min(budget.settings.overlap_tokens, room)
+    used = 0
     for piece in reversed(previous[1:]):
-        if sum(p.tokens for p in carried) + piece.tokens > allowance:
+        if used + piece.tokens > allowance:
             break
-        carried.insert(0, piece)
-    return carried
+        carried.append(piece)
+        used += piece.tokens
+    return carried[::-1]
 
 
 def _enforce_limit(
     text: str, chunks: list[tuple[int, int]], budget: ChunkBudget, hard_limit: int
 ) -> list[tuple[int, int]]:
     """Check real token counts of the joined text; halve any chunk that is still too long."""
-    counts = budget.count_tokens([text[s:e] for s, e in chunks])
+    counts = _count_spans(text, chunks, budget)
     checked: list[tuple[int, int]] = []
     for (start, end), tokens in zip(chunks, counts, strict=True):
         if tokens <= hard_limit or end - start < 2:

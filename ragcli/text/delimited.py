@@ -28,14 +28,18 @@ def row_pages(stream: ByteReader, block_chars: int) -> Iterator[Page]:
 
 def split_lines(pieces: Iterable[str]) -> Iterator[str]:
     """Regroup text pieces into lines, each keeping its final LF."""
-    rest = ""
+    # The unfinished line is kept in parts: joining it to every piece is quadratic in its length.
+    rest: list[str] = []
     for piece in pieces:
-        lines = (rest + piece).split("\n")
-        rest = lines.pop()
-        for line in lines:
-            yield line + "\n"
-    if rest:
-        yield rest
+        lines = piece.split("\n")
+        if len(lines) == 1:
+            rest.append(piece)
+            continue
+        yield "".join([*rest, lines[0]]) + "\n"
+        yield from (line + "\n" for line in lines[1:-1])
+        rest = [lines[-1]]
+    if "".join(rest):
+        yield "".join(rest)
 
 
 def described_rows(lines: Iterable[str]) -> Iterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -13,6 +14,7 @@ from ragcli.text.streams import (
     BOMS,
     ByteReader,
     choose_decoder,
+    describe_error,
     reject_binary,
     split_into_blocks,
 )
@@ -51,7 +53,10 @@ def html_pages(stream: ByteReader, block_chars: int) -> Iterator[Page]:
     html = decode_html(data)
     if not html.strip():
         raise LoadError("empty file")
-    text = html_to_text(html)
+    try:
+        text = html_to_text(html)
+    except AssertionError as exc:  # html.parser's way of giving up on some malformed markup
+        raise LoadError(f"not readable HTML ({describe_error(exc)})") from exc
     if not text.strip():
         raise LoadError("no visible text")
     yield from split_into_blocks([text], block_chars)
@@ -61,11 +66,14 @@ def decode_html(data: bytes) -> str:
     """Decode HTML bytes by BOM, then <meta charset>, then UTF-8, then Windows-1252."""
     has_bom = data.startswith(tuple(BOMS))
     encoding = None if has_bom else _declared_encoding(data[:_CHARSET_SNIFF_BYTES])
-    if encoding is None:
-        text = choose_decoder(data).decode(data, final=True)
-    else:
+    text = None
+    if encoding is not None:
         reject_binary(data)
-        text = data.decode(encoding, errors="replace")
+        # A codec such as idna or punycode refuses "replace" or fails outright.
+        with contextlib.suppress(UnicodeError):
+            text = data.decode(encoding, errors="replace")
+    if text is None:
+        text = choose_decoder(data).decode(data, final=True)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -76,7 +84,7 @@ def _declared_encoding(head: bytes) -> str | None:
     try:
         name = codecs.lookup(match.group(1).decode("ascii")).name
         b"a".decode(name, errors="replace")  # rejects codecs that are not text encodings
-    except LookupError:
+    except (LookupError, UnicodeError):
         return None
     if name in _WINDOWS_1252_ALIASES:
         return "cp1252"
@@ -86,6 +94,11 @@ def _declared_encoding(head: bytes) -> str | None:
 
 def html_to_text(html: str) -> str:
     """Return the visible text of an HTML page, scripts, styles and page furniture dropped."""
+    last_close = html.rfind(">")
+    if html.find("<", last_close + 1) >= 0:
+        # No tag can end past the last ">", and html.parser would scan from each "<" there
+        # to the end of the page (quadratic): they are text, as the parser would make them.
+        html = html[: last_close + 1] + html[last_close + 1 :].replace("<", "&lt;")
     extractor = _TextExtractor()
     extractor.feed(html)
     extractor.close()

@@ -1,0 +1,154 @@
+"""The process that runs pypdf for ragcli.text.pdf, so a page past its deadline can be killed.
+
+ragcli.text.pdf starts it running `main()` with the descriptor of a Unix socket as its last
+argument. Requests and replies are length-prefixed JSON objects; the file to read arrives as
+a descriptor passed (SCM_RIGHTS) with its "open" request, so the worker reads exactly the
+file the parent opened and checks.
+
+    {"open": true} + fd      ->  {"pages": count} | {"error": "...", "plain"?: true}
+    {"page": n}              ->  {"text": "..."} | {"error": "..."}
+    {"close": true}          ->  {"closed": true}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
+
+_HEADER = struct.Struct("!I")
+# A request is a few bytes; a longer one means the stream is out of step.
+MAX_REQUEST_BYTES = 1 << 16
+# pypdf's own footprint plus one damaged page; past it the page fails with MemoryError.
+_MEMORY_BYTES = 2 << 30
+
+
+def send_message(sock: socket.socket, message: dict[str, Any], fd: int | None = None) -> None:
+    """Send one length-prefixed JSON object, with a file descriptor if given."""
+    body = json.dumps(message).encode()
+    data = _HEADER.pack(len(body)) + body
+    if fd is not None:
+        data = data[socket.send_fds(sock, [data], [fd]) :]
+    sock.sendall(data)
+
+
+def receive_message(sock: socket.socket, limit: int) -> tuple[dict[str, Any], list[int]]:
+    """Receive one message and any descriptors sent with it; EOFError when the peer is gone."""
+    first, fds = b"", list[int]()
+    if hasattr(socket, "recv_fds"):
+        first, fds, _, _ = socket.recv_fds(sock, _HEADER.size, 4)
+    head = first + _receive_exactly(sock, _HEADER.size - len(first))
+    (size,) = _HEADER.unpack(head)
+    if size > limit:
+        raise ValueError(f"message of {size} bytes")
+    return json.loads(_receive_exactly(sock, size)), list(fds)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    parts = []
+    while size:
+        part = sock.recv(min(size, 1 << 20))
+        if not part:
+            raise EOFError("peer closed the connection")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+class _Session:
+    """The one PDF the worker has open."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] | None = None
+        self.reader: PdfReader | None = None
+
+    def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        if "open" in request:
+            self.close()
+            if not fds:
+                return {"error": "no file descriptor came with the request"}
+            self.file = os.fdopen(fds[0], "rb")
+            return self._open()
+        if "page" in request:
+            return self._page(int(request["page"]))
+        self.close()
+        return {"closed": True}
+
+    def _open(self) -> dict[str, Any]:
+        from pypdf import PdfReader
+
+        try:
+            self.reader = PdfReader(self.file)  # type: ignore[arg-type]
+            if self.reader.is_encrypted and not self.reader.decrypt(""):
+                return {"error": "encrypted PDF that needs a password", "plain": True}
+            return {"pages": len(self.reader.pages)}
+        except Exception as exc:  # pypdf raises many types on damaged files
+            return {"error": describe(exc)}
+
+    def _page(self, number: int) -> dict[str, Any]:
+        if self.reader is None:
+            return {"error": "no PDF open"}
+        try:
+            return {"text": self.reader.pages[number - 1].extract_text() or ""}
+        except Exception as exc:  # pypdf raises many types on damaged pages
+            return {"error": describe(exc)}
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file = self.reader = None
+
+
+def describe(exc: BaseException) -> str:
+    """Return a short one-line account of an exception."""
+    detail = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def serve(sock: socket.socket) -> None:
+    """Say ready, then answer requests until the parent closes its end."""
+    import pypdf  # noqa: F401  (imported before "ready", so no page pays for it)
+
+    session = _Session()
+    reply: dict[str, Any] = {"ready": True}
+    while True:
+        try:
+            send_message(sock, reply)
+        except OSError:
+            return
+        try:
+            request, fds = receive_message(sock, MAX_REQUEST_BYTES)
+        except (EOFError, OSError, ValueError):
+            return
+        try:
+            reply = session.handle(request, fds)
+        except MemoryError:
+            reply = {"error": "MemoryError: page needs too much memory"}
+        except OSError as exc:
+            reply = {"error": describe(exc)}
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_BYTES, _MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def main() -> None:
+    """Serve the parent on the socket whose descriptor is the first argument."""
+    # Ctrl-C reaches the whole process group; the parent decides, the worker sees EOF.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _limit_memory()
+    with socket.socket(fileno=int(sys.argv[1])) as sock:
+        serve(sock)
