@@ -36,7 +36,6 @@ from ragcli.errors import (
     StoreNotFoundError,
     WalDeletedError,
 )
-from ragcli.faults import DOCTOR_HINT, file_error, raise_database_error
 from ragcli.files import atomic_write_bytes
 from ragcli.records import (
     Chunk,
@@ -47,6 +46,7 @@ from ragcli.records import (
     StoredDocument,
     StoreStatus,
 )
+from ragcli.store.faults import DOCTOR_HINT, file_error, raise_database_error
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
