@@ -141,7 +141,7 @@ def _check_database(store: Store, repair: bool, report: DoctorReport) -> str | N
 
 def _salvage(root: Path, damage: str, report: DoctorReport) -> Store | None:
     """Rebuild the database from its readable rows; reopen it, or say what is lost."""
-    from ragcli.salvage import salvage_database
+    from ragcli.store.salvage import salvage_database
 
     try:
         result = salvage_database(root)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcli.errors import StoreCorruptError
-from ragcli.store import _SCHEMA, DATABASE_NAME, shm_in_use
+from ragcli.store.database import shm_in_use
+from ragcli.store.layout import DATABASE_NAME, SCHEMA
 
 # Copied in this order; each table's columns, as the schema declares them.
 _TABLES = (
@@ -44,7 +45,7 @@ def salvage_database(root: Path) -> Salvage:
     old = sqlite3.connect(database, isolation_level=None)
     fresh = sqlite3.connect(fresh_path, isolation_level=None)
     try:
-        fresh.executescript(f"BEGIN;\n{_SCHEMA}")
+        fresh.executescript(f"BEGIN;\n{SCHEMA}")
         for table, columns in _TABLES:
             _copy(old, fresh, table, columns, result)
         if "manifest" in result.stopped:

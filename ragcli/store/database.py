@@ -1,0 +1,270 @@
+"""Opening a store's SQLite database: schema, upgrades, transactions and the WAL checks."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ragcli.errors import StoreCorruptError, StoreNotFoundError, WalDeletedError
+from ragcli.records import ChunkingSettings, HnswSettings, Manifest
+from ragcli.store.faults import DOCTOR_HINT, file_error, raise_database_error
+from ragcli.store.layout import DATABASE_NAME, FORMAT_VERSION, INDEX_NAME, SCHEMA
+
+# Older layouts this module upgrades in place (in one transaction) when it opens them.
+_UPGRADABLE_VERSIONS = (2,)
+
+_Opened = TypeVar("_Opened", bound="Database")
+
+
+class Database:
+    """An open store database: its connection, manifest, schema and transactions."""
+
+    def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
+        self.root = root
+        self._db = connection
+        # (device, inode) of the write-ahead log this connection writes, once it has written;
+        # False where SQLite could not use a log (a file system without shared memory).
+        self._wal_identity: tuple[int, int] | None | bool = None
+
+    @classmethod
+    def open(cls: type[_Opened], root: Path, create: bool = False) -> _Opened:
+        """Open the store at root; create it when asked, else fail if it is missing."""
+        database = root / DATABASE_NAME
+        existed = database.is_file()
+        if existed and _wal_deleted_under_a_reader(database):
+            # Opening would start a new log beside the one the other process still holds.
+            raise WalDeletedError(
+                f"the write-ahead log {database}-wal was deleted while another process has "
+                "the store open: commits now could be lost",
+                "stop every rag process using the store, then run `rag doctor`")
+        if not existed:
+            if not create:
+                raise StoreNotFoundError(
+                    f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
+                )
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise file_error(exc, root) from exc
+        try:
+            # A writer holds its transaction briefly; readers and a second writer wait.
+            connection = sqlite3.connect(database, isolation_level=None, timeout=60)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            if not (existed and _on_read_only_media(database)):
+                raise_database_error(exc, database, "open")
+            # WAL needs a writable -shm beside the file; on read-only media nothing can
+            # change the store, so it is read as immutable (writes fail with exit 10).
+            connection = sqlite3.connect(f"{database.resolve().as_uri()}?immutable=1",
+                                         uri=True, isolation_level=None)
+        store = cls(root, connection)
+        try:
+            if existed and store._has_schema():
+                store._check_version()  # before the schema script touches an older layout
+                store._upgrade()
+            elif (root / INDEX_NAME).exists():
+                # An index is written only after the schema: the database lost its content.
+                raise StoreCorruptError(
+                    f"store database {database} is empty (truncated?) beside its index",
+                    DOCTOR_HINT)
+            elif not create:
+                # A file left by a first run killed before its schema was committed.
+                raise StoreNotFoundError(
+                    f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
+                )
+            if create:
+                store._create_schema()
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self: _Opened) -> _Opened:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- manifest ---------------------------------------------------------------------
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file."""
+        return self.root / DATABASE_NAME
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path, "read")
+
+    def _manifest_values(self) -> dict[str, Any]:
+        rows = self._query("SELECT key, value FROM manifest")
+        return {key: json.loads(value) for key, value in rows}
+
+    def _has_schema(self) -> bool:
+        rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest'")
+        return bool(rows)
+
+    def _create_schema(self, then: str = "") -> None:
+        """Create missing tables (then run `then`) in one transaction: never half a schema."""
+        try:
+            self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\n{then}\nCOMMIT;")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise_database_error(exc, self.database_path, "open")
+
+    def _check_version(self) -> None:
+        version = self._manifest_values().get("format_version")
+        if version is not None and version not in (FORMAT_VERSION, *_UPGRADABLE_VERSIONS):
+            raise StoreCorruptError(
+                f"store {self.root} has format version {version}; this ragcli reads "
+                f"version {FORMAT_VERSION}",
+                "ingest again into a new --store",
+            )
+
+    def _upgrade(self) -> None:
+        """Bring a format-2 store to format 3: add and fill the keyword index."""
+        if self._manifest_values().get("format_version") not in _UPGRADABLE_VERSIONS:
+            return
+        # Idempotent: if another process upgraded meanwhile, this rebuilds the same index.
+        self._create_schema(
+            "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');\n"
+            f"UPDATE manifest SET value = '{FORMAT_VERSION}' WHERE key = 'format_version';"
+        )
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """How the store was built, or None for a store that has never been written."""
+        values = self._manifest_values()
+        if "embedder" not in values:
+            return None
+        try:
+            return Manifest(
+                format_version=int(values["format_version"]),
+                embedder=str(values["embedder"]),
+                dimension=int(values["dimension"]),
+                max_text_tokens=int(values["max_text_tokens"]),
+                normalized=bool(values["normalized"]),
+                chunking=ChunkingSettings(**values["chunking"]),
+                hnsw=HnswSettings(**values["hnsw"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreCorruptError(f"store {self.root} has an unreadable manifest") from exc
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Record how the store is built."""
+        self._set_manifest(asdict(manifest))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Commit on success; roll back on any exception, KeyboardInterrupt included.
+
+        SQLite's own failures (a full disk, a read-only file, a damaged page) leave as the
+        errors `faults.database_error` names, with their exit codes.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise_database_error(exc, self.database_path, "write")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise_database_error(exc, self.database_path, "write")
+        except BaseException:
+            self._rollback()
+            raise
+        self._check_wal()
+
+    def _check_wal(self) -> None:
+        """Fail if the write-ahead log just committed to is no longer the one at its path.
+
+        A log deleted or replaced under an open store takes the commits in it along: SQLite
+        reports success, and the rows are gone once the last connection closes.
+        """
+        if self._wal_identity is False:
+            return
+        wal = self.root / f"{DATABASE_NAME}-wal"
+        try:
+            stat = wal.stat()
+            identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            identity = None
+        if self._wal_identity is None:
+            if str(self._query("PRAGMA journal_mode")[0][0]).lower() != "wal":
+                self._wal_identity = False
+                return
+            self._wal_identity = identity
+        if identity is None or identity != self._wal_identity:
+            raise StoreCorruptError(
+                f"the write-ahead log {wal} was deleted or replaced while this command wrote "
+                "the store: what it wrote may be lost",
+                "stop every rag process using the store, run `rag doctor`, then run the "
+                "command again")
+
+    def _rollback(self) -> None:
+        """Roll back whatever is open; a rollback that fails too leaves the first error."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _set_manifest(self, values: dict[str, Any], drop: str = "") -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
+                [(key, json.dumps(value)) for key, value in values.items()],
+            )
+            self._db.execute("DELETE FROM manifest WHERE key = ?", (drop,))
+
+
+def _wal_deleted_under_a_reader(database: Path) -> bool:
+    """Whether the write-ahead log is gone while another process still has the store open.
+
+    SQLite removes both the -wal and the -shm file when the last connection closes; a
+    -shm without its -wal means the log was deleted. Another process's hold is seen as
+    its lock on the -shm file's "dead man switch" byte (128), which SQLite keeps while
+    a connection is open. (Probed only in that state, when no connection of this
+    process can have the file open: closing the probe drops this process's locks on it.)
+    """
+    if database.with_name(f"{database.name}-wal").exists():
+        return False
+    return shm_in_use(database)
+
+
+def _on_read_only_media(database: Path) -> bool:
+    """Whether the database sits on a read-only file system with no log beside it."""
+    try:
+        read_only = bool(os.statvfs(database.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return read_only and not database.with_name(f"{database.name}-wal").exists()
+
+
+def shm_in_use(database: Path) -> bool:
+    """Whether another process has the database open (see _wal_deleted_under_a_reader)."""
+    try:
+        descriptor = os.open(database.with_name(f"{database.name}-shm"), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False

@@ -1,0 +1,47 @@
+"""The single-writer lock of a store directory."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ragcli.errors import StoreLockedError, StoreNotFoundError
+from ragcli.store.faults import file_error
+from ragcli.store.layout import LOCK_NAME
+
+
+@contextlib.contextmanager
+def writer_lock(
+    root: Path, wait: bool, on_wait: Callable[[str], None], create: bool = False
+) -> Iterator[None]:
+    """Hold a store's single-writer lock; wait for it (saying so) or fail at once."""
+    if not root.is_dir():
+        if not create:
+            raise StoreNotFoundError(
+                f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
+            )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(exc, root) from exc
+    try:
+        handle = open(root / LOCK_NAME, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise file_error(exc, root / LOCK_NAME) from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise StoreLockedError(
+                    f"store {root} is being written by another rag process",
+                    "try again when it finishes, or drop --no-wait to wait for it",
+                ) from None
+            on_wait(f"waiting for another rag process to finish writing {root}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
