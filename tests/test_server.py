@@ -563,3 +563,26 @@ def test_an_endless_line_is_refused_not_held(fake: FakeServer) -> None:
     fake.reply = Reply(write=endless)
     with pytest.raises(ModelError, match="longer than 8 MiB"):
         list(connect(fake).stream(CHAT, SETTINGS))
+
+
+@pytest.mark.parametrize("kind", ["text/event-stream", "application/json"])
+def test_a_server_that_trickles_one_line_meets_the_overall_deadline(
+    fake: FakeServer, kind: str
+) -> None:
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", kind)
+        handler.end_headers()
+        try:
+            for _ in range(100):  # one byte at a time, well inside the per-read timeout
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+    fake.reply = Reply(write=trickle)
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="still sending after 0.5 s"):
+        list(connect(fake, timeout_s=1.0, answer_timeout_s=0.5).stream(CHAT, SETTINGS))
+    assert time.monotonic() - started < 5  # a hang guard, not a timing claim

@@ -6,11 +6,13 @@ Standard library only. Generation streams Server-Sent Events from `/chat/complet
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
 import re
-import time
+import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -94,19 +96,26 @@ class OpenAICompatibleLLM:
         chat = self.options.api == "chat"
         path = "/chat/completions" if chat else "/completions"
         timeout_s = self.options.timeout_s
-        deadline = _Deadline(time.monotonic() + self.options.answer_timeout_s,
-                             self.options.answer_timeout_s)
         connection, response = self._send("POST", path, self._payload(prompt, settings), timeout_s)
+        watchdog = _Watchdog(_socket_of(response), self.options.answer_timeout_s)
         try:
             kind = (response.getheader("Content-Type") or "").lower()
             if kind.startswith("application/json"):
                 body = _read(lambda: response.read(_REPLY_BYTES + 1), self.url, timeout_s)
                 _check_size(body, self.url)
-                yield from _pieces([_decode_json(body, self.url)], chat, False, self.url)
+                replies: Iterable[Any] = [_decode_json(body, self.url)]
             else:
-                events = _events(response, self.url, timeout_s, deadline)
-                yield from _pieces(events, chat, True, self.url)
+                replies = _events(response, self.url, timeout_s)
+            for piece in _pieces(replies, chat, not kind.startswith("application/json"),
+                                 self.url):
+                watchdog.check(self.url)
+                yield piece
+            watchdog.check(self.url)  # a stream cut at the deadline is not a whole answer
+        except ModelError:
+            watchdog.check(self.url)  # the cut, not what it did to the read, is the cause
+            raise
         finally:
+            watchdog.cancel()
             response.close()
             connection.close()
 
@@ -212,26 +221,50 @@ def _first_model(listing: Any, url: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _Deadline:
-    """When a whole answer must have arrived."""
+class _Watchdog:
+    """Shuts a connection down at the answer's deadline, whatever a read is waiting for.
 
-    at: float  # time.monotonic()
-    seconds: float
+    The per-read timeout bounds a silent server; this bounds one that keeps sending, even
+    a byte at a time inside one line, which no socket timeout can see.
+    """
+
+    def __init__(self, sock: socket.socket | None, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self._timer = threading.Timer(seconds, self._cut, (sock,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self, sock: socket.socket | None) -> None:
+        self.expired.set()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self, url: str) -> None:
+        """Raise the deadline's error once it has passed."""
+        if self.expired.is_set():
+            raise ModelError(f"the LLM server at {url} was still sending after "
+                             f"{self.seconds:g} s", _LOG_HINT)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
-def _events(
-    response: http.client.HTTPResponse, url: str, timeout_s: float, deadline: _Deadline
-) -> Iterator[Any]:
+def _socket_of(response: http.client.HTTPResponse) -> socket.socket | None:
+    """The socket a response reads from (its connection may already have let go of it)."""
+    raw = getattr(response.fp, "raw", None)
+    sock = getattr(raw, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _events(response: http.client.HTTPResponse, url: str, timeout_s: float) -> Iterator[Any]:
     """Yield the decoded JSON of each Server-Sent Event until [DONE] or the stream's end."""
     data: list[str] = []
     held = 0  # bytes of the event being gathered
     seen_event = False
     stray = ""
     while True:
-        if time.monotonic() > deadline.at:
-            raise ModelError(f"the LLM server at {url} was still sending after "
-                             f"{deadline.seconds:g} s", _LOG_HINT)
         raw = _read(lambda: response.readline(_REPLY_BYTES + 1), url, timeout_s)
         _check_size(raw, url)
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
