@@ -23,6 +23,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -209,9 +210,11 @@ def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int,
     folder.mkdir()
     runner = Runner(work, folder, timeout_s, memory_bytes, slow)
     try:
-        return case.run(runner)
+        outcome = case.run(runner)
     except Skipped as reason:
         return Outcome("skipped", 0.0, 0.0, str(reason), "")
+    # The scratch folder's path would fill the column's 100 characters.
+    return replace(outcome, first_error_line=outcome.first_error_line.replace(str(folder), "…"))
 
 
 def print_table(rows: list[tuple[Case, Outcome]], timeout_s: float, memory_gb: float) -> None:
@@ -221,7 +224,7 @@ def print_table(rows: list[tuple[Case, Outcome]], timeout_s: float, memory_gb: f
           f"address space capped at {memory_gb:g} GB; ingest cases with --no-index, so "
           "embedding is not measured; ask/search cases: bundled models, sample_docs store; "
           "security/store cases: fake backends; several commands: wall summed, RSS the "
-          "largest)")
+          "largest; … in a message is the case's scratch folder)")
     print()
     print("| case | input | exit | wall s | peak RSS MB | stderr, first line | store after |")
     print("|---|---|---|---|---|---|---|")

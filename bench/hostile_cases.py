@@ -238,11 +238,13 @@ def stale_database(runner: Runner) -> Outcome:
     shutil.copy(backup, runner.store / "store.sqlite3")
     searched = runner.rag("search", "MARK1")
     indexed = runner.rag("index", "--embed-model", "fake:64")
+    after = runner.rag("search", "MARK1")
     top = dense_top(runner, NOTES["note1.txt"].strip())
-    back = b"MARK1" in searched.stdout
-    return runner.outcome(exits(rm=removed.exit, search=searched.exit, index=indexed.exit),
-                          f"{stored(runner.store)}; removed text back: {back}; dense top "
-                          f"for note1's text after index: {top}")
+    return runner.outcome(exits(rm=removed.exit, search=searched.exit, index=indexed.exit,
+                                search_after=after.exit),
+                          f"{stored(runner.store)}; removed text found before index: "
+                          f"{b'MARK1' in searched.stdout}, after: {b'MARK1' in after.stdout}; "
+                          f"dense top for note1's text after index: {top}")
 
 
 def foreign_index(dim: int) -> Callable[[Runner], Outcome]:
