@@ -1,107 +1,39 @@
 """Hostile-input benchmark: exit code, wall time, peak memory and what the store kept, per case.
 
-Each input of issue 11 that concerns resource use runs in its own `rag` process, under a
-timeout (killed at the deadline) and an address-space cap (RLIMIT_AS), so that a case that
-grows without bound is stopped before the machine swaps. Prints one table.
+Each input or fault of issue 11 runs in its own `rag` process (or a few, for the store
+faults), under a timeout (killed at the deadline) and an address-space cap (RLIMIT_AS), so
+that a case that grows without bound is stopped before the machine swaps. Prints one table.
+Three groups: resource (this file), security and store (bench/hostile_cases.py); the
+machinery is in bench/hostile_run.py.
 
-Run: python bench/hostile_bench.py [--only CASE ...] [--timeout 120] [--memory-gb 4] [--list]
+Run: python bench/hostile_bench.py [--group G] [--only CASE ...] [--cheap] [--slow]
+     [--timeout 120] [--memory-gb 4] [--list]
 Ingest cases run with --no-index (load, chunk and store; embedding is measured elsewhere);
-ask and search cases use the bundled models on a store of sample_docs.
+ask and search cases use the bundled models on a store of sample_docs; security and store
+cases use the fake backends (--embed-model fake:64, --model fake:) unless they need a model.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
-import resource
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RAG = [sys.executable, "-m", "ragcli"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hostile_cases import SECURITY_CASES, STORE_CASES  # noqa: E402
+from hostile_run import ROOT, Case, Outcome, Runner, Skipped, note, stored  # noqa: E402
+
 MB = 1024 * 1024
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 QUESTION = "What does HNSW stand for?"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one case's process ended."""
-
-    exit: str
-    wall_s: float
-    peak_rss_mb: float
-    first_error_line: str
-    stored: str
-
-
-@dataclass(frozen=True)
-class Case:
-    """A hostile input: `prepare(work)` writes its files and returns the `rag` arguments."""
-
-    name: str
-    about: str
-    prepare: Callable[[Path], list[str]]
-    store: str = "own"  # "own": a new store per case; "ask": the shared sample_docs store
-    costly: bool = False  # a gigabyte input or a case that ran past the timeout before
-
-
-def run_capped(args: list[str], cwd: Path, timeout_s: float, memory_bytes: int) -> Outcome:
-    """Run ARGS in a new session under the caps; kill it at the deadline; measure it."""
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-
-    with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
-        process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=errors,
-                                   preexec_fn=limit, start_new_session=True)
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - started > timeout_s:
-                os.killpg(process.pid, signal.SIGKILL)
-                _, status, usage = os.wait4(process.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.05)
-        wall_s = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-        errors.seek(0)
-        lines = errors.read().decode("utf-8", errors="replace").splitlines()
-    if timed_out:
-        exit_text = f"killed at {timeout_s:g} s"
-    elif os.WIFSIGNALED(status):
-        exit_text = f"signal {signal.Signals(os.WTERMSIG(status)).name}"
-    else:
-        exit_text = str(os.WEXITSTATUS(status))
-    first = next((line.strip() for line in lines if line.strip()), "")
-    # ru_maxrss is in KiB on Linux.
-    return Outcome(exit_text, wall_s, usage.ru_maxrss / 1024, first, "")
-
-
-def stored(store: Path) -> str:
-    """Documents and chunks a store holds, from `rag status --json`."""
-    if not store.exists():
-        return "no store"
-    done = subprocess.run([*RAG, "status", "--store", str(store), "--json"],
-                          capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        return f"status exit {done.returncode}"
-    status = json.loads(done.stdout)
-    return f"{status['documents']} docs, {status['chunks']} chunks"
 
 
 # ---------------------------------------------------------------------------------------
@@ -215,17 +147,6 @@ def fifo(work: Path) -> list[str]:
     return ingest(path)
 
 
-def remove_everything(work: Path) -> list[str]:
-    """`rag rm ""` in a folder whose documents are stored (the store is built first)."""
-    docs = work / "docs"
-    docs.mkdir()
-    for number in range(3):
-        (docs / f"note{number}.txt").write_text(f"Note {number}: zebras have stripes.\n")
-    subprocess.run([*RAG, "ingest", "docs", "--store", "store", "--embed-model", "fake:64",
-                    "-q"], cwd=work, check=True, capture_output=True)
-    return ["rm", ""]
-
-
 def asked(*extra: str, question: str = QUESTION) -> Callable[[Path], list[str]]:
     return lambda work: ["ask", question, *extra]
 
@@ -234,71 +155,76 @@ def searched(*extra: str, query: str = QUESTION) -> Callable[[Path], list[str]]:
     return lambda work: ["search", query, *extra]
 
 
+def single(prepare: Callable[[Path], list[str]], store: str = "own") -> Callable[[Runner], Outcome]:
+    """A case of one `rag` command: PREPARE writes its input and returns the arguments.
+
+    STORE "own" is a new store in the case's folder; "ask" the shared sample_docs store.
+    """
+    def run(runner: Runner) -> Outcome:
+        target = runner.ask_store() if store == "ask" else runner.store
+        done = runner.rag(*prepare(runner.folder), store=target)
+        return runner.outcome(done.exit, stored(target))
+    return run
+
+
 LONG_WORD = "zebra" * 20_000  # one word of 100,000 characters
 
-CASES = [
+RESOURCE_CASES = [
     Case("files-from-zero", "--files-from /dev/zero",
-         lambda work: ["ingest", "--files-from", "/dev/zero", "--no-index"]),
+         single(lambda work: ["ingest", "--files-from", "/dev/zero", "--no-index"])),
     Case("files-from-urandom", "--files-from /dev/urandom",
-         lambda work: ["ingest", "--files-from", "/dev/urandom", "--no-index"]),
-    Case("one-line-1mb", "text file, one line of 1 MB", one_line(1)),
-    Case("one-line-5mb", "text file, one line of 5 MB", one_line(5)),
-    Case("one-line-50mb", "text file, one line of 50 MB", one_line(50), costly=True),
-    Case("million-words", "one line of a million short words", million_words),
-    Case("million-columns", "CSV, a million columns, 3 rows", million_columns),
-    Case("docx-bomb-text", "DOCX: document.xml -> 1 GB (one text run)", docx_one_text,
+         single(lambda work: ["ingest", "--files-from", "/dev/urandom", "--no-index"])),
+    Case("one-line-1mb", "text file, one line of 1 MB", single(one_line(1))),
+    Case("one-line-5mb", "text file, one line of 5 MB", single(one_line(5))),
+    Case("one-line-50mb", "text file, one line of 50 MB", single(one_line(50)), costly=True),
+    Case("million-words", "one line of a million short words", single(million_words)),
+    Case("million-columns", "CSV, a million columns, 3 rows", single(million_columns)),
+    Case("docx-bomb-text", "DOCX: document.xml -> 1 GB (one text run)", single(docx_one_text),
          costly=True),
-    Case("docx-bomb-paragraphs", "DOCX: 1 GB of paragraphs", docx_paragraphs, costly=True),
-    Case("docx-bomb-styles", "DOCX: styles.xml -> 400 MB", docx_styles, costly=True),
-    Case("fifo", "a FIFO named on the command line", fifo),
-    Case("rm-empty", 'rag rm "" in a folder of 3 stored files', remove_everything),
-    Case("ask-max-tokens", "ask --max-tokens 1000000", asked("--max-tokens", "1000000"),
-         store="ask", costly=True),
-    Case("ask-threads", "ask --threads 10000", asked("--threads", "10000"), store="ask",
+    Case("docx-bomb-paragraphs", "DOCX: 1 GB of paragraphs", single(docx_paragraphs),
          costly=True),
-    Case("search-threads", "search --threads 10000", searched("--threads", "10000"),
-         store="ask", costly=True),
-    Case("ask-temperature-inf", "ask --temperature inf", asked("--temperature", "inf"),
-         store="ask", costly=True),
+    Case("docx-bomb-styles", "DOCX: styles.xml -> 400 MB", single(docx_styles), costly=True),
+    Case("fifo", "a FIFO named on the command line", single(fifo)),
+    Case("ask-max-tokens", "ask --max-tokens 1000000",
+         single(asked("--max-tokens", "1000000"), "ask"), costly=True),
+    Case("ask-threads", "ask --threads 10000", single(asked("--threads", "10000"), "ask"),
+         costly=True),
+    Case("search-threads", "search --threads 10000",
+         single(searched("--threads", "10000"), "ask"), costly=True),
+    Case("ask-temperature-inf", "ask --temperature inf",
+         single(asked("--temperature", "inf"), "ask"), costly=True),
     Case("ask-long-word", "ask, a one-word question of 100,000 characters",
-         asked(question=LONG_WORD), store="ask", costly=True),
+         single(asked(question=LONG_WORD), "ask"), costly=True),
     Case("search-long-word", "search, a one-word query of 100,000 characters",
-         searched(query=LONG_WORD), store="ask"),
+         single(searched(query=LONG_WORD), "ask")),
 ]
 
-
-def ask_store(work: Path) -> Path:
-    """sample_docs ingested with the bundled embedder, once for every ask/search case."""
-    store = work / "ask-store"
-    if not store.exists():
-        note("building the sample_docs store for the ask and search cases")
-        subprocess.run([*RAG, "ingest", str(ROOT / "sample_docs"), "--store", str(store), "-q"],
-                       cwd=ROOT, check=True, capture_output=True)
-    return store
+CASES = RESOURCE_CASES + SECURITY_CASES + STORE_CASES
+GROUPS = ("resource", "security", "store")
 
 
-def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int) -> Outcome:
-    """Prepare a case's input in its own folder, run it, and look at the store after."""
+def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int,
+             slow: bool) -> Outcome:
+    """Run one case in its own folder; a case that cannot run here is a row saying why."""
     folder = work / case.name
     folder.mkdir()
-    args = case.prepare(folder)
-    store = ask_store(work) if case.store == "ask" else folder / "store"
-    outcome = run_capped([*RAG, *args, "--store", str(store)], folder, timeout_s, memory_bytes)
-    return Outcome(outcome.exit, outcome.wall_s, outcome.peak_rss_mb,
-                   outcome.first_error_line, stored(store))
-
-
-def note(message: str) -> None:
-    """Progress on stderr, so stdout holds only the table."""
-    print(message, file=sys.stderr, flush=True)
+    runner = Runner(work, folder, timeout_s, memory_bytes, slow)
+    try:
+        outcome = case.run(runner)
+    except Skipped as reason:
+        return Outcome("skipped", 0.0, 0.0, str(reason), "")
+    # The scratch folder's path would fill the column's 100 characters.
+    return replace(outcome, first_error_line=outcome.first_error_line.replace(str(folder), "…"))
 
 
 def print_table(rows: list[tuple[Case, Outcome]], timeout_s: float, memory_gb: float) -> None:
     """A Markdown table of the outcomes, under a line naming the machine and the caps."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli hostile-input benchmark ({machine}; each case killed at {timeout_s:g} s, "
+    print(f"ragcli hostile-input benchmark ({machine}; each command killed at {timeout_s:g} s, "
           f"address space capped at {memory_gb:g} GB; ingest cases with --no-index, so "
-          "embedding is not measured; ask/search cases: bundled models, sample_docs store)")
+          "embedding is not measured; ask/search cases: bundled models, sample_docs store; "
+          "security/store cases: fake backends; several commands: wall summed, RSS the "
+          "largest; … in a message is the case's scratch folder)")
     print()
     print("| case | input | exit | wall s | peak RSS MB | stderr, first line | store after |")
     print("|---|---|---|---|---|---|---|")
@@ -314,23 +240,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=names, metavar="CASE",
                         help="run only this case (repeatable); --list shows them")
+    parser.add_argument("--group", action="append", choices=GROUPS,
+                        help="run only this group of cases (repeatable)")
     parser.add_argument("--cheap", action="store_true",
-                        help="skip the gigabyte inputs and the cases that hung before issue 11")
+                        help="skip the gigabyte inputs, the bundled-model cases and the cases "
+                        "that hung before issue 11")
+    parser.add_argument("--slow", action="store_true",
+                        help="also run the cases that need more than 600 s (an endless stream)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a kill")
     parser.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args()
     if args.list:
         for case in CASES:
-            print(f"{case.name:22} {case.about}{'  (costly)' if case.costly else ''}")
+            print(f"{case.name:24} {case.group:9} {case.about}"
+                  f"{'  (costly)' if case.costly else ''}")
         return
     chosen = [case for case in CASES if (not args.only or case.name in args.only)
+              and (not args.group or case.group in args.group)
               and not (args.cheap and case.costly)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="rag-hostile-bench-") as scratch:
         for case in chosen:
             note(f"{case.name}: {case.about}")
-            outcome = run_case(case, Path(scratch), args.timeout, int(args.memory_gb * 1024**3))
+            outcome = run_case(case, Path(scratch), args.timeout,
+                               int(args.memory_gb * 1024**3), args.slow)
             rows.append((case, outcome))
     print_table(rows, args.timeout, args.memory_gb)
 
