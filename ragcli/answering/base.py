@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragcli.answering.grounding import ground
+from ragcli.backends.llms import LLM
 from ragcli.config import spellings
 from ragcli.errors import UsageError
-from ragcli.records import Answer, GenerationSettings, Hit, Passage
+from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
 from ragcli.settings import ANSWER_STRATEGIES
 from ragcli.text.prompts import DEGENERATE, NOT_FOUND
 
@@ -49,6 +50,11 @@ class Strategy(Protocol):
 # Below this many tokens left for passages a prompt has no useful context: a short
 # paragraph of prose is 60-100 tokens.
 MIN_PASSAGE_TOKENS = 64
+
+
+def prompt_tokens(llm: LLM, prompt: Prompt) -> int:
+    """How many of the model's tokens a prompt takes, completion text or chat messages."""
+    return llm.count_tokens(prompt.text or "\n".join(text for _, text in prompt.messages))
 
 
 def check_room(fixed_tokens: int, context_tokens: int, settings: AnswerSettings,

@@ -9,6 +9,7 @@ from ragcli.answering.base import (
     OnText,
     check_room,
     finish,
+    prompt_tokens,
     question_too_long,
 )
 from ragcli.backends.llms import LLM
@@ -39,7 +40,7 @@ class PackedStrategy:
         """Check the prompt fits the context; have the model ready for its fixed start."""
         bare = build_prompt("", (), self.llm.count_tokens, self.llm.context_tokens,
                             self.llm.has_chat_template, self.template).prompt
-        fixed = self.llm.count_tokens(bare.text or "\n".join(t for _, t in bare.messages))
+        fixed = prompt_tokens(self.llm, bare)
         check_room(fixed, self.llm.context_tokens, self.settings,
                    self.settings.generation.max_tokens)
         if not self.llm.has_chat_template:

@@ -22,6 +22,7 @@ from ragcli.answering.base import (
     check_room,
     clean_answer,
     finish,
+    prompt_tokens,
     question_room,
 )
 from ragcli.answering.grounding import Grounding, ground, tokenize
@@ -97,7 +98,7 @@ class SequenceStrategy:
     def _fixed_tokens(self, question: str) -> int:
         empty = Passage(0, "", None, 1, 1, "", "", ())
         prompt = self._prompt(question, empty)
-        return self.llm.count_tokens(prompt.text or "\n".join(t for _, t in prompt.messages))
+        return prompt_tokens(self.llm, prompt)
 
     def passages(self, question: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
         """The passages, each cut to fit its own prompt with room for the answer."""

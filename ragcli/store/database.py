@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 from ragcli.errors import StoreCorruptError, StoreNotFoundError, WalDeletedError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
-from ragcli.store.faults import DOCTOR_HINT, file_error, raise_database_error
+from ragcli.store.faults import DOCTOR_HINT, raise_database_error
 from ragcli.store.layout import DATABASE_NAME, FORMAT_VERSION, INDEX_NAME, SCHEMA
+from ragcli.store.lock import ensure_store_dir
 
 # Older layouts this module upgrades in place (in one transaction) when it opens them.
 _UPGRADABLE_VERSIONS = (2,)
@@ -45,14 +46,7 @@ class Database:
                 "the store open: commits now could be lost",
                 "stop every rag process using the store, then run `rag doctor`")
         if not existed:
-            if not create:
-                raise StoreNotFoundError(
-                    f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
-                )
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise file_error(exc, root) from exc
+            ensure_store_dir(root, create)
         try:
             # A writer holds its transaction briefly; readers and a second writer wait.
             connection = sqlite3.connect(database, isolation_level=None, timeout=60)

@@ -18,14 +18,7 @@ def writer_lock(
 ) -> Iterator[None]:
     """Hold a store's single-writer lock; wait for it (saying so) or fail at once."""
     if not root.is_dir():
-        if not create:
-            raise StoreNotFoundError(
-                f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
-            )
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise file_error(exc, root) from exc
+        ensure_store_dir(root, create)
     try:
         handle = open(root / LOCK_NAME, "a+")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
@@ -45,3 +38,15 @@ def writer_lock(
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_store_dir(root: Path, create: bool) -> None:
+    """Make the store directory when asked to create a store; else say there is none."""
+    if not create:
+        raise StoreNotFoundError(
+            f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
+        )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise file_error(exc, root) from exc
