@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ragcli.backends.cpu import free_threads
 from ragcli.errors import ModelError, UsageError
 from ragcli.records import Completion, GenerationSettings, Prompt
 
@@ -54,6 +56,10 @@ class LlmOptions:
     api_key: str | None = None
 
 
+# How often (seconds) the thread count may follow the free cores: often enough for a batch
+# of questions, rarely enough that the few milliseconds of sampling never show.
+_REFIT_S = 1.0
+
 # Every GGUF model worth answering with was trained on at least this many tokens; a larger
 # --context-tokens is checked against the model's own metadata before memory is taken.
 _SURELY_TRAINED_TOKENS = 8192
@@ -91,11 +97,14 @@ class LlamaCppLLM:
 
             if options.context_tokens > _SURELY_TRAINED_TOKENS:
                 _check_trained_context(Llama, path, options.context_tokens)
+            self._threads = free_threads(options.threads)
+            self._fitted_at = time.monotonic()
             with _quiet_stderr():
                 self._llama: Any = Llama(
                     model_path=str(path),
                     n_ctx=options.context_tokens,
-                    n_threads=options.threads or os.cpu_count() or 1,
+                    n_threads=self._threads,
+                    n_threads_batch=self._threads,
                     seed=options.seed,
                     verbose=False,
                 )
@@ -110,7 +119,24 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
+    def _fit_threads(self) -> None:
+        """Follow the free cores before each piece of work, unless --threads fixed them.
+
+        A team larger than the free cores waits at every step for a thread that is not
+        running; one that is smaller leaves an idle core unused.
+        """
+        if self.options.threads or time.monotonic() - self._fitted_at < _REFIT_S:
+            return
+        self._fitted_at = time.monotonic()
+        threads = free_threads()
+        if threads != self._threads:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self._llama._ctx.ctx, threads, threads)
+            self._threads = threads
+
     def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        self._fit_threads()
         common: dict[str, Any] = {
             "max_tokens": settings.max_tokens,
             "temperature": settings.temperature,
@@ -143,6 +169,7 @@ class LlamaCppLLM:
             return complete_by_streaming(self, prompt, settings)
         from ragcli.backends.decoding import greedy_decode
 
+        self._fit_threads()
         return greedy_decode(_LlamaSession(self._llama), prompt, settings)
 
     def score(self, prompt: Prompt, continuation: str) -> float | None:
@@ -150,6 +177,7 @@ class LlamaCppLLM:
             return None
         from ragcli.backends.decoding import score_continuation
 
+        self._fit_threads()
         return score_continuation(_LlamaSession(self._llama), prompt.text, continuation)
 
     def prepare_prefix(self, text: str) -> None:

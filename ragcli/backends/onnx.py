@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragcli.backends.cpu import free_threads
 from ragcli.errors import ModelError
 from ragcli.files import atomic_write_bytes
 
@@ -223,13 +224,15 @@ def _last_hidden_state(transformer: Any) -> Any:
 class OnnxEmbedder:
     """Embeds with an exported model on onnxruntime: mean pooling, L2 normalisation."""
 
-    def __init__(self, spec: str, folder: Path, model_path: Path, threads: int | None) -> None:
+    def __init__(self, spec: str, folder: Path, model_path: Path, threads: int | None,
+                 queries: bool = False) -> None:
         from ragcli.backends.embedders import read_sentence_config
 
         self.spec = spec
         self.folder = folder
         self.model_path = model_path
         self.threads = threads
+        self.queries = queries
         self.dimension, self.max_seq_tokens = read_sentence_config(folder)
         self._tokenizer: Any = None
         self._session: Any = None
@@ -248,12 +251,22 @@ class OnnxEmbedder:
                 import onnxruntime
 
                 options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.threads or os.cpu_count() or 1
+                options.intra_op_num_threads = self._session_threads()
+                # Waiting threads sleep instead of spinning: no measurable loss on batches of
+                # chunks, and a busy machine keeps the cycles (issue 12).
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 options.log_severity_level = 3
                 self._session = onnxruntime.InferenceSession(
                     str(self.model_path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # any failure to load is a model problem
                 raise ModelError(f"cannot load query model {self.model_path}: {exc}") from exc
+
+    def _session_threads(self) -> int:
+        """One thread for questions (a few dozen tokens: a team costs more than it saves),
+        else --threads or the cores free when the session starts."""
+        if self.threads:
+            return self.threads
+        return 1 if self.queries else free_threads()
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encodings = self._tokens().encode_batch(list(texts), add_special_tokens=False)

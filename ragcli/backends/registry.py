@@ -60,7 +60,7 @@ def make_query_embedder(spec: str, threads: int | None, cache_dir: Path) -> Embe
 
     It gives the same vectors (cosine >= 0.9999, checked at export) without importing torch.
     """
-    return onnx_copy(make_embedder(spec, threads), cache_dir, int8=False)
+    return onnx_copy(make_embedder(spec, threads), cache_dir, int8=False, queries=True)
 
 
 def make_document_embedder(embedder: Embedder, cache_dir: Path) -> Embedder:
@@ -72,7 +72,7 @@ def make_document_embedder(embedder: Embedder, cache_dir: Path) -> Embedder:
     return onnx_copy(embedder, cache_dir, int8=True)
 
 
-def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool) -> Embedder:
+def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool, queries: bool = False) -> Embedder:
     """Return the checked ONNX (or int8) export of a Sentence-BERT embedder, else itself."""
     from ragcli.backends.embedders import SentenceTransformerEmbedder
 
@@ -81,7 +81,8 @@ def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool) -> Embedder:
 
         model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8)
         if model is not None:
-            return OnnxEmbedder(embedder.spec, embedder.folder, model, embedder.threads)
+            return OnnxEmbedder(embedder.spec, embedder.folder, model, embedder.threads,
+                                queries=queries)
     return embedder
 
 

@@ -1,0 +1,67 @@
+"""Thread counts that follow the free cores (ragcli/backends/cpu.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ragcli.backends import cpu
+
+
+def fake_proc(root: Path, procs_running: int, own_states: list[str]) -> Path:
+    """A /proc with a run-queue count and this process's threads in the given states."""
+    (root / "stat").write_text(f"cpu  1 2 3 4\nprocs_running {procs_running}\nprocs_blocked 0\n")
+    for number, state in enumerate(own_states, start=1):
+        task = root / "self" / "task" / str(number)
+        task.mkdir(parents=True)
+        # A thread name with a space and a parenthesis: the state follows the last ')'.
+        task.joinpath("stat").write_text(f"{number} (py thr) x) {state} 1 1 1 0 -1\n")
+    return root
+
+
+def test_other_running_tasks_are_counted(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, procs_running=4, own_states=["R", "S", "R", "S"])
+    assert cpu.busy_elsewhere(proc) == 2
+
+
+def test_this_process_counts_itself_at_least_once(tmp_path: Path) -> None:
+    # A sample may catch the reading thread between states; it still ran the read.
+    proc = fake_proc(tmp_path, procs_running=1, own_states=["S"])
+    assert cpu.busy_elsewhere(proc) == 0
+
+
+def test_unknown_without_proc(tmp_path: Path) -> None:
+    assert cpu.busy_elsewhere(tmp_path / "missing") is None
+
+
+def test_garbled_stat_is_unknown(tmp_path: Path) -> None:
+    (tmp_path / "stat").write_text("procs_running lots\n")
+    assert cpu.busy_elsewhere(tmp_path) is None
+
+
+def test_requested_threads_are_kept() -> None:
+    assert cpu.free_threads(3) == 3
+
+
+def test_usable_cores_follow_the_affinity_mask() -> None:
+    cores = cpu.usable_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        assert cores == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")
+def test_a_running_burner_takes_a_core_away() -> None:
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert cpu.busy_elsewhere() >= 1
+        assert cpu.free_threads() <= max(1, cpu.usable_cores() - 1)
+    finally:
+        burner.kill()
+        burner.wait()
