@@ -74,7 +74,8 @@ VerboseOpt = Annotated[
 ThreadsOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option("--threads", help="CPU threads, 1 to 4 x the cores [env RAG_THREADS; "
-                 "default: all cores].", show_default=False),
+                 "default: the free cores, one for questions' embedding].",
+                 show_default=False),
 ]
 EmbedOpt = Annotated[
     Optional[str],  # noqa: UP045

@@ -65,3 +65,28 @@ def test_a_running_burner_takes_a_core_away() -> None:
     finally:
         burner.kill()
         burner.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="needs thread priorities")
+def test_background_priority_is_inherited_by_threads_started_later() -> None:
+    import threading
+
+    seen: dict[str, int] = {}
+
+    def lowered() -> None:
+        cpu.run_in_background()
+        seen["self"] = os.getpriority(os.PRIO_PROCESS, 0)
+        child = threading.Thread(target=lambda: seen.update(
+            child=os.getpriority(os.PRIO_PROCESS, 0)))
+        child.start()
+        child.join()
+        cpu.run_in_background()  # a second call never lowers it further
+        seen["again"] = os.getpriority(os.PRIO_PROCESS, 0)
+
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = threading.Thread(target=lowered)
+    worker.start()
+    worker.join()
+    expected = max(before, cpu.BACKGROUND_NICE)
+    assert seen == {"self": expected, "child": expected, "again": expected}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # other threads keep theirs

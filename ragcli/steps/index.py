@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.vectors import FaissHnswIndex
 from ragcli.errors import StoreCorruptError
@@ -70,6 +71,9 @@ def index_chunks(
     pending = store.count_unembedded()
     embedded = 0
     if pending:
+        # Bulk embedding yields the CPU to interactive work (issue 12); set before the
+        # embedder's thread pools start, which inherit it.
+        run_in_background()
         embedder = _fast_embedder(store, embedder, progress, int8)
         progress.start("Embedding chunks", pending)
         for batch in store.iter_unembedded(batch_size):
