@@ -90,3 +90,37 @@ def test_background_priority_is_inherited_by_threads_started_later() -> None:
     expected = max(before, cpu.BACKGROUND_NICE)
     assert seen == {"self": expected, "child": expected, "again": expected}
     assert os.getpriority(os.PRIO_PROCESS, 0) == before  # other threads keep theirs
+
+
+@pytest.fixture()
+def burner() -> object:
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.3)
+    yield process
+    process.kill()
+    process.wait()
+
+
+def _llama_threads(llm: object) -> tuple[int, int]:
+    import llama_cpp
+
+    context = llm._llama._ctx.ctx  # type: ignore[attr-defined]
+    return llama_cpp.llama_n_threads(context), llama_cpp.llama_n_threads_batch(context)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(cpu.usable_cores() < 2 or not Path("/proc/stat").is_file(),
+                    reason="needs 2 cores and Linux /proc")
+def test_the_model_leaves_a_busy_core_alone_unless_threads_are_fixed(burner: object) -> None:
+    from ragcli.backends.llms import LlamaCppLLM, LlmOptions
+    from ragcli.backends.models import bundled_llm_path
+    from ragcli.settings import model_cache_dir
+
+    gguf = bundled_llm_path(model_cache_dir())
+    free = LlamaCppLLM("bundled", gguf, LlmOptions(context_tokens=1024))
+    threads, batch = _llama_threads(free)
+    assert threads == batch <= cpu.usable_cores() - 1
+    fixed = LlamaCppLLM("bundled", gguf, LlmOptions(context_tokens=1024, threads=2))
+    fixed._fitted_at = 0.0  # a refit would be due now: a fixed count never follows
+    fixed._fit_threads()
+    assert _llama_threads(fixed) == (2, 2)
