@@ -1,9 +1,13 @@
 """Side-by-side benchmark of ragcli and LlamaIndex: same corpus, models and settings.
 
-Prints one table. Run: python bench/llamaindex_bench.py [--files 800]
+Prints one table. Run: python bench/llamaindex_bench.py [--files 800] [--configs default,256]
 Both run as child processes with the bundled MiniLM embedder and Gemma 3 270M GGUF, top-k 5,
 greedy decoding, at most 256 new tokens, a 4096-token context and all cores. LlamaIndex keeps
-its defaults otherwise (1024-token chunks, its own QA prompt). It is installed on first use
+its defaults otherwise (1024-token chunks with 200 overlapping, its own QA prompt); its
+second configuration changes only the chunking, to 256-token chunks with 32 overlapping
+(ragcli's overlap), about what MiniLM reads, so the ingest rows also compare equal work.
+LlamaIndex counts these tokens with its own tokenizer (tiktoken cl100k), ragcli in MiniLM's
+word pieces. It is installed on first use
 into bench/out/llamaindex-site from bench/llamaindex_requirements.txt with --no-deps, so the
 venv's torch, sentence-transformers and llama-cpp-python serve both, and it is only ever on
 the PYTHONPATH of its own child processes. Every LlamaIndex ask loads the persisted index
@@ -37,7 +41,23 @@ TOP_K = 5
 MAX_TOKENS = 256
 CONTEXT_TOKENS = 4096
 THREADS = os.cpu_count() or 1
-Row = tuple[str, str, str, str]  # measure, ragcli, LlamaIndex, ratio
+Row = tuple[str, ...]  # measure, ragcli, each LlamaIndex configuration, then their ratios
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """One LlamaIndex configuration: its key in the results, its column and its chunking."""
+
+    key: str
+    label: str
+    chunk_tokens: int | None = None  # None: LlamaIndex's default (1024, 200 overlapping)
+    overlap_tokens: int | None = None
+
+
+CONFIGS = {
+    "default": LlamaConfig("llamaindex", "LlamaIndex default"),
+    "256": LlamaConfig("llamaindex-256", "LlamaIndex 256-token chunks", 256, 32),
+}
 
 # Runs in a child process with PYTHONPATH=SITE. argv: build|ask-one|ask-batch CONFIG_JSON;
 # ask-batch reads one question a line from stdin. Results go to the file config["out"],
@@ -69,6 +89,9 @@ class PromptLog(BaseEventHandler):
 
 
 def build(config):
+    if config["chunk_tokens"] is not None:
+        Settings.chunk_size = config["chunk_tokens"]
+        Settings.chunk_overlap = config["overlap_tokens"]
     documents = SimpleDirectoryReader(config["corpus"]).load_data()
     index = VectorStoreIndex.from_documents(documents)
     index.storage_context.persist(config["index"])
@@ -99,10 +122,26 @@ def ask(config, questions):
     return {"answers": answers, "first_prompt": log.prompts[0] if log.prompts else ""}
 
 
+def count(config):
+    """How many word pieces of each chunk's embedded text MiniLM reads, and how many it cuts."""
+    from llama_index.core.schema import MetadataMode
+
+    model = Settings.embed_model._model
+    storage = StorageContext.from_defaults(persist_dir=config["index"])
+    texts = [node.get_content(metadata_mode=MetadataMode.EMBED)
+             for node in storage.docstore.docs.values()]
+    lengths = [len(ids) for ids in model.tokenizer(texts)["input_ids"]]
+    limit = model.max_seq_length
+    return {"chunks": len(lengths), "limit": limit, "cut": sum(n > limit for n in lengths),
+            "read": sum(min(n, limit) for n in lengths), "total": sum(lengths)}
+
+
 config = json.loads(sys.argv[2])
 Settings.embed_model = HuggingFaceEmbedding(model_name=config["embedder"])
 if sys.argv[1] == "build":
     result = build(config)
+elif sys.argv[1] == "count":
+    result = count(config)
 elif sys.argv[1] == "ask-one":
     result = ask(config, [config["question"]])
 else:
@@ -157,27 +196,31 @@ def run_to_file(command: list[str], out: Path, stdin: str | None = None) -> Run:
 class LlamaIndexRunner:
     """Runs the driver in child processes with the shared settings and a persisted index."""
 
-    def __init__(self, scratch: Path, corpus: Path, models: tuple[str, str]) -> None:
+    def __init__(self, scratch: Path, corpus: Path, models: tuple[str, str],
+                 config: LlamaConfig) -> None:
         self.scratch = scratch
+        self.config = config
         self.base = {
-            "corpus": str(corpus), "index": str(scratch / "llamaindex-index"),
+            "corpus": str(corpus), "index": str(scratch / f"{config.key}-index"),
             "embedder": models[0], "llm": models[1], "top_k": TOP_K,
             "max_tokens": MAX_TOKENS, "context_tokens": CONTEXT_TOKENS, "threads": THREADS,
+            "chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
         }
 
     def run(self, command: str, stdin: str | None = None, **extra: str) -> tuple[Run, dict]:
-        out = self.scratch / f"llamaindex-{command}.json"
+        out = self.scratch / f"{self.config.key}-{command}.json"
         config = json.dumps({**self.base, **extra, "out": str(out)})
         args = ["env", f"PYTHONPATH={SITE}", sys.executable, "-c", DRIVER, command, config]
         seconds, peak = measured(args, stdin=stdin)
         return Run(seconds, peak, ""), json.loads(out.read_text(encoding="utf-8"))
 
 
-def rag_chunks(store: Path) -> int:
-    """Chunks in a ragcli store, from `rag status --json`."""
+def rag_status(store: Path) -> dict[str, Any]:
+    """A ragcli store's `rag status --json`: its chunk count and chunking settings."""
     done = subprocess.run([*RAG, "status", "--store", str(store), "--json"],
                           capture_output=True, text=True, cwd=ROOT, check=True)
-    return int(json.loads(done.stdout)["chunks"])
+    status: dict[str, Any] = json.loads(done.stdout)
+    return status
 
 
 def answer_tokens(llm_path: str, answers: list[str]) -> float:
@@ -217,12 +260,14 @@ def build_corpus(folder: Path, files: int) -> int:
     return sum(1 for _ in folder.iterdir())
 
 
-def row(name: str, rag: float, llama: float, unit: str, digits: int = 1,
+def row(name: str, rag: float, llamas: list[float], unit: str, digits: int = 1,
         inverse: bool = False) -> Row:
-    """One table row; the ratio is LlamaIndex/ragcli, or ragcli/LlamaIndex if inverse."""
-    ratio = (rag / llama if inverse else llama / rag) if min(rag, llama) > 0 else float("nan")
+    """One table row; each ratio is LlamaIndex/ragcli, or ragcli/LlamaIndex if inverse."""
     suffix = f" {unit}" if unit else ""
-    return (name, f"{rag:.{digits}f}{suffix}", f"{llama:.{digits}f}{suffix}", f"{ratio:.2f}x")
+    values = [f"{value:,.{digits}f}{suffix}" for value in (rag, *llamas)]
+    ratios = [f"{(rag / llama if inverse else llama / rag):.2f}x" if min(rag, llama) > 0
+              else "nan" for llama in llamas]
+    return (name, *values, *ratios)
 
 
 @dataclass
@@ -232,7 +277,7 @@ class Bench:
     scratch: Path
     corpus: Path
     files: int
-    llama: LlamaIndexRunner
+    llamas: list[LlamaIndexRunner]
     llm_path: str
     rows: list[Row] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
@@ -253,14 +298,24 @@ def measure_ingest(bench: Bench) -> None:
     print(f"ingesting {bench.files} files with ragcli", file=sys.stderr)
     rag = run_to_file([*RAG, "ingest", str(bench.corpus), "--store", str(bench.store), "-q"],
                       bench.scratch / "rag-ingest.txt")
-    print(f"indexing {bench.files} files with LlamaIndex", file=sys.stderr)
-    llama, built = bench.llama.run("build")
-    chunks = {"ragcli": rag_chunks(bench.store), "llamaindex": int(built["chunks"])}
+    status = rag_status(bench.store)
+    bench.results["ragcli_chunking"] = status["chunking"]
+    llamas, chunks = [], {"ragcli": int(status["chunks"])}
+    for llama in bench.llamas:
+        print(f"indexing {bench.files} files with {llama.config.label}", file=sys.stderr)
+        run, built = llama.run("build")
+        llamas.append(run)
+        chunks[llama.config.key] = int(built["chunks"])
+    # Unmeasured: how much of each chunk the embedder actually read.
+    bench.results["embedded"] = {llama.config.key: llama.run("count")[1]
+                                 for llama in bench.llamas}
     bench.results["chunks"] = chunks
     bench.rows += [
-        row(f"ingest+index {bench.files} files: wall time", rag.seconds, llama.seconds, "s"),
-        row("ingest+index: peak RSS", rag.peak_mib, llama.peak_mib, "MiB", 0),
-        row("chunks in the index", chunks["ragcli"], chunks["llamaindex"], "", 0),
+        row(f"ingest+index {bench.files} files: wall time", rag.seconds,
+            [run.seconds for run in llamas], "s"),
+        row("ingest+index: peak RSS", rag.peak_mib, [run.peak_mib for run in llamas], "MiB", 0),
+        row("chunks in the index", chunks["ragcli"],
+            [chunks[llama.config.key] for llama in bench.llamas], "", 0),
     ]
 
 
@@ -270,19 +325,24 @@ def measure_batch(bench: Bench) -> None:
     batch = "\n".join(QUESTIONS) + "\n"
     rag = run_to_file([*RAG, "ask", "-", "--json", *bench.ask_flags()],
                       bench.scratch / "rag-batch.jsonl", stdin=batch)
-    llama, llama_out = bench.llama.run("ask-batch", stdin=batch)
     rag_answers = [json.loads(line) for line in rag.output.splitlines() if line]
-    llama_answers = llama_out["answers"]
-    bench.results.update(ragcli_batch=rag_answers, llamaindex_batch=llama_answers)
+    bench.results["ragcli_batch"] = rag_answers
+    runs, lengths = [], []
+    for llama in bench.llamas:
+        run, out = llama.run("ask-batch", stdin=batch)
+        runs.append(run)
+        bench.results[f"{llama.config.key}_batch"] = out["answers"]
+        lengths.append(answer_tokens(bench.llm_path, [a["answer"] for a in out["answers"]]))
     count = len(QUESTIONS)
     bench.rows += [
-        row(f"batch ask, {count} questions: wall time", rag.seconds, llama.seconds, "s"),
-        row("batch ask: throughput", count / rag.seconds, count / llama.seconds,
+        row(f"batch ask, {count} questions: wall time", rag.seconds,
+            [run.seconds for run in runs], "s"),
+        row("batch ask: throughput", count / rag.seconds, [count / run.seconds for run in runs],
             "questions/s", 3, inverse=True),
-        row("batch ask: peak RSS", rag.peak_mib, llama.peak_mib, "MiB", 0),
+        row("batch ask: peak RSS", rag.peak_mib, [run.peak_mib for run in runs], "MiB", 0),
         row("batch ask: mean answer length",
-            answer_tokens(bench.llm_path, [a["answer"] for a in rag_answers]),
-            answer_tokens(bench.llm_path, [a["answer"] for a in llama_answers]), "tokens"),
+            answer_tokens(bench.llm_path, [a["answer"] for a in rag_answers]), lengths,
+            "tokens"),
     ]
 
 
@@ -291,32 +351,58 @@ def measure_cold(bench: Bench) -> None:
     print("asking one question in a cold process, each system", file=sys.stderr)
     question = QUESTIONS[0]
     rag = run_to_file([*RAG, "ask", question, *bench.ask_flags()], bench.scratch / "rag-one.txt")
-    llama, llama_out = bench.llama.run("ask-one", question=question)
-    bench.results.update(ragcli_one=rag.output, llamaindex_one=llama_out)
+    bench.results["ragcli_one"] = rag.output
+    runs = []
+    for llama in bench.llamas:
+        run, out = llama.run("ask-one", question=question)
+        runs.append(run)
+        bench.results[f"{llama.config.key}_one"] = out
     bench.rows += [
-        row("cold single ask: wall time", rag.seconds, llama.seconds, "s", 2),
-        row("cold single ask: peak RSS", rag.peak_mib, llama.peak_mib, "MiB", 0),
+        row("cold single ask: wall time", rag.seconds, [run.seconds for run in runs], "s", 2),
+        row("cold single ask: peak RSS", rag.peak_mib, [run.peak_mib for run in runs], "MiB", 0),
     ]
 
 
-def print_notes(results: dict[str, Any]) -> None:
-    """LlamaIndex's LLM calls and prompt sizes, and both answers to the cold question."""
-    answers = results["llamaindex_batch"]
-    calls = statistics.mean(a["llm_calls"] for a in answers)
-    prompt_tokens = statistics.mean(a["prompt_tokens"] for a in answers)
-    print(f"\nLlamaIndex: {calls:.2f} LLM calls and {prompt_tokens:.0f} prompt tokens per "
-          "question (mean over the batch)")
-    rag_answer = results["ragcli_one"].split("\n\n")[0].strip()
-    llama_answer = results["llamaindex_one"]["answers"][0]["answer"]
+def print_notes(results: dict[str, Any], configs: list[LlamaConfig]) -> None:
+    """Per LlamaIndex configuration: what MiniLM read, LLM calls, prompt sizes; the answers."""
+    print()
+    for config in configs:
+        embedded = results["embedded"][config.key]
+        answers = results[f"{config.key}_batch"]
+        calls = statistics.mean(a["llm_calls"] for a in answers)
+        prompt_tokens = statistics.mean(a["prompt_tokens"] for a in answers)
+        print(f"{config.label}: {embedded['cut']:,} of {embedded['chunks']:,} chunks longer "
+              f"than the {embedded['limit']} word pieces MiniLM reads, which read "
+              f"{embedded['read'] / embedded['chunks']:.0f} of "
+              f"{embedded['total'] / embedded['chunks']:.0f} per chunk (mean); "
+              f"{calls:.2f} LLM calls and {prompt_tokens:.0f} prompt tokens per question "
+              "(mean over the batch)")
     print(f"answers to {QUESTIONS[0]!r} (first 100 characters):")
-    print(f"  ragcli:     {rag_answer[:100]!r}")
-    print(f"  LlamaIndex: {llama_answer[:100]!r}")
+    width = max(len(label) for label in ["ragcli", *(c.label for c in configs)]) + 1
+    rag_answer = results["ragcli_one"].split("\n\n")[0].strip()
+    print(f"  {'ragcli:':{width}} {rag_answer[:100]!r}")
+    for config in configs:
+        answer = results[f"{config.key}_one"]["answers"][0]["answer"]
+        print(f"  {config.label + ':':{width}} {answer[:100]!r}")
+
+
+def parse_configs(text: str) -> list[LlamaConfig]:
+    """The LlamaIndex configurations named in a comma-separated list, in that order."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CONFIGS]
+    if unknown or not names:
+        raise SystemExit(f"--configs takes a comma-separated list of {', '.join(CONFIGS)}; "
+                         f"got {text!r}")
+    return [CONFIGS[name] for name in dict.fromkeys(names)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=800, help="generated corpus files")
+    parser.add_argument("--configs", default="default,256",
+                        help=f"LlamaIndex configurations to compare, of {', '.join(CONFIGS)}")
     args = parser.parse_args()
+    configs = parse_configs(args.configs)
     ensure_llamaindex()
     os.environ["HF_HUB_OFFLINE"] = "1"
     models = bundled_models()
@@ -324,8 +410,8 @@ def main() -> None:
         scratch = Path(scratch_name)
         corpus = scratch / "corpus"
         files = build_corpus(corpus, args.files)
-        bench = Bench(scratch, corpus, files, LlamaIndexRunner(scratch, corpus, models),
-                      models[1])
+        llamas = [LlamaIndexRunner(scratch, corpus, models, config) for config in configs]
+        bench = Bench(scratch, corpus, files, llamas, models[1])
         print("warming ragcli's model cache (unmeasured)", file=sys.stderr)
         warm_ragcli(scratch)
         measure_ingest(bench)
@@ -333,22 +419,34 @@ def main() -> None:
         # cache, so the cold asks compare processes, not disk reads.
         measure_batch(bench)
         measure_cold(bench)
-    print_comparison(bench.rows)
-    print_notes(bench.results)
+    print_comparison(bench.rows, configs, bench.results["ragcli_chunking"])
+    print_notes(bench.results, configs)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"files": files, **bench.results}, indent=1))
-    print(f"answers and LlamaIndex's first prompt: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    print(f"answers and LlamaIndex's first prompts: {RESULTS.relative_to(ROOT)}",
+          file=sys.stderr)
 
 
-def print_comparison(rows: list[Row]) -> None:
-    """Print both systems' measures side by side, naming the machine like print_table."""
+def print_comparison(rows: list[Row], configs: list[LlamaConfig],
+                     rag_chunking: dict[str, int]) -> None:
+    """Print every system's measures side by side, naming the machine like print_table."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"ragcli vs LlamaIndex ({machine}, bundled models, top-k {TOP_K}, "
           f"max {MAX_TOKENS} new tokens, {THREADS} threads)")
     print("ratio: LlamaIndex/ragcli, but ragcli/LlamaIndex for questions/s; above 1 favours "
           "ragcli, except for chunks")
-    header = ("measure", "ragcli", "LlamaIndex", "ratio")
-    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(4)]
+    for config in configs:
+        if config.chunk_tokens is not None:
+            print(f"{config.label}: chunk_size={config.chunk_tokens}, "
+                  f"chunk_overlap={config.overlap_tokens} (LlamaIndex's tiktoken tokens); "
+                  f"ragcli: {rag_chunking['chunk_tokens']}-token chunks, "
+                  f"{rag_chunking['overlap_tokens']} overlapping, in MiniLM word pieces")
+    labels = [config.label for config in configs]
+    ratios = [f"ratio {label.removeprefix('LlamaIndex ')}" for label in labels]
+    if len(configs) == 1:
+        labels, ratios = ["LlamaIndex"], ["ratio"]
+    header = ("measure", "ragcli", *labels, *ratios)
+    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     for cells in [header, *rows]:
         padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
         print("  ".join(padded).rstrip())
