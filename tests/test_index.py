@@ -107,20 +107,40 @@ def test_a_crash_mid_window_resumes_without_loss_or_repeat(
 def test_sorted_batches_give_the_vectors_of_id_order_batches(
     tmp_path: Path, capsys: Capture
 ) -> None:
-    """The int8 model's vectors per chunk do not depend on the batch a chunk lands in."""
-    from ragcli.backends.registry import make_document_embedder
+    """A chunk's vector does not depend on the batch it lands in (padding is masked).
+
+    sample_docs is ingested in length-sorted batches of 8, then its texts are embedded in id
+    order in batches of 64, the old way. The fp32 export gives the same vectors either way.
+    The int8 copy quantises each batch's activations with one range for the whole batch, so
+    its vectors move a little with the company a chunk keeps, in id order as when sorted:
+    they are held to the bar the int8 copy was accepted on (mean cosine 0.99 to fp32).
+    """
+    from ragcli.backends.onnx import INT8_MEAN_COSINE, INT8_MIN_COSINE
+    from ragcli.backends.registry import make_document_embedder, onnx_copy
     from ragcli.settings import model_cache_dir
 
     store_dir = tmp_path / "store"
     code, _, err = run_rag(capsys, "ingest", str(ROOT / "sample_docs"), "--store",
-                           str(store_dir), "-q")
+                           str(store_dir), "-q", "--batch-size", "8")
     assert code == 0, err
     store, manifest, embedder = open_for_reading(store_dir, None)
     with store:
         ids, stored = store.embedded_vectors(manifest.dimension, store.indexable_ids())
         texts = {i: c.embed_text for i, c in store.chunks_by_id(ids.tolist()).items()}
-    document = make_document_embedder(embedder, model_cache_dir())
-    assert document is not embedder  # the int8 export ingest used
-    in_id_order = document.embed([texts[i] for i in ids.tolist()], 64)
-    cosines = np.sum(stored * in_id_order, axis=1)
-    assert len(ids) > 64 and float(cosines.min()) >= 0.9999
+        store._db.execute("DELETE FROM embeddings")
+        fp32 = onnx_copy(embedder, model_cache_dir(), int8=False)
+        assert fp32 is not embedder
+        batches = list(index_step.embedding_batches(store, fp32, 8))
+    assert len(batches) > 4
+    in_id_order = [texts[i] for i in ids.tolist()]
+    sorted_texts = [c.embed_text for batch in batches for c in batch]
+    sorted_vectors = np.concatenate([fp32.embed([c.embed_text for c in b], 8) for b in batches])
+    by_text = dict(zip(sorted_texts, sorted_vectors, strict=True))
+    sorted_in_id_order = np.stack([by_text[t] for t in in_id_order])
+    cosines = np.sum(sorted_in_id_order * fp32.embed(in_id_order, 64), axis=1)
+    assert float(cosines.min()) >= 0.9999, float(cosines.min())
+
+    int8 = make_document_embedder(embedder, model_cache_dir())
+    assert int8 is not embedder
+    cosines = np.sum(stored * int8.embed(in_id_order, 64), axis=1)
+    assert float(cosines.mean()) >= INT8_MEAN_COSINE and float(cosines.min()) >= INT8_MIN_COSINE
