@@ -42,6 +42,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/core_bench.py
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/prompt_eval.py --retrieval hybrid --retrieval dense
 	$(BIN)/python bench/qa_bench.py
 	$(BIN)/python bench/sync_bench.py

@@ -281,6 +281,17 @@ class OnnxEmbedder:
         return np.concatenate(vectors).astype(np.float32)
 
     def _embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        ids, mask = self.encode(texts)
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                          "token_type_ids": np.zeros_like(ids)})[0]
+        # Mean pooling as one batched product: (batch, 1, tokens) @ (batch, tokens, dim).
+        weights = mask.astype(np.float32)[:, None, :]
+        pooled = np.matmul(weights, hidden)[:, 0, :] / np.maximum(
+            weights.sum(axis=2), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Return the model's input ids and attention mask, padded to the longest text."""
         encodings = self._tokens().encode_batch(list(texts))
         longest = min(self.max_seq_tokens, max(len(e.ids) for e in encodings))
         ids = np.zeros((len(texts), longest), dtype=np.int64)
@@ -291,8 +302,4 @@ class OnnxEmbedder:
                 *encoding.ids[:longest - 1], encoding.ids[-1]]
             ids[row, :len(pieces)] = pieces
             mask[row, :len(pieces)] = 1
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(ids)})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return ids, mask

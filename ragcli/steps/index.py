@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.vectors import FaissHnswIndex
 from ragcli.errors import StoreCorruptError
-from ragcli.records import IndexReport, Manifest
+from ragcli.records import Chunk, IndexReport, Manifest
 from ragcli.steps.opening import BuildSettings, open_for_reading
 from ragcli.steps.progress import Progress
 from ragcli.store import Store, writer_lock
@@ -23,6 +23,10 @@ TOMBSTONE_REBUILD_FRACTION = 0.2
 # After a write, the keyword index is checked in stores up to this size (about 0.4 s);
 # larger ones are left to `rag doctor`.
 KEYWORD_CHECK_MAX_CHUNKS = 20_000
+# Unembedded chunks are read this many batches at a time and sorted by token length, so a
+# batch is padded only to its own longest text, not to the longest of 64 chunks in id order.
+# The window bounds memory; a kill loses only the window's batches not yet committed.
+EMBED_WINDOW_BATCHES = 8
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def index_chunks(
         run_in_background()
         embedder = _fast_embedder(store, embedder, progress, int8)
         progress.start("Embedding chunks", pending)
-        for batch in store.iter_unembedded(batch_size):
+        for batch in embedding_batches(store, embedder, batch_size):
             vectors = embedder.embed([c.embed_text for c in batch], batch_size)
             store.save_embeddings(batch, vectors)
             embedded += len(batch)
@@ -84,6 +88,22 @@ def index_chunks(
     indexed, removed, rebuilt = update_index(store, manifest, rebuild, progress.note)
     store.check_keyword_index(KEYWORD_CHECK_MAX_CHUNKS)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
+
+
+def embedding_batches(
+    store: Store, embedder: Embedder, batch_size: int
+) -> Iterator[list[Chunk]]:
+    """Yield the chunks that need an embedding in batches of similar token length.
+
+    Each window of EMBED_WINDOW_BATCHES batches (one chunk per distinct text) is sorted by
+    length; committing a batch before the next is read is what makes a resumed run pick up
+    exactly what is still missing.
+    """
+    for window in store.iter_unembedded(batch_size * EMBED_WINDOW_BATCHES):
+        lengths = embedder.count_tokens([chunk.embed_text for chunk in window])
+        order = sorted(range(len(window)), key=lengths.__getitem__)
+        for start in range(0, len(order), batch_size):
+            yield [window[row] for row in order[start:start + batch_size]]
 
 
 # Texts the ONNX query model is checked on: a few hundred of the store's own, query-sized.
