@@ -149,13 +149,16 @@ def test_doctor_on_a_missing_store_exits_3(tmp_path: Path, capsys: Capture) -> N
 
 
 def test_ingest_over_a_damaged_keyword_index_does_not_exit_0(
-    store: Path, capsys: Capture
+    store: Path, tmp_path: Path, capsys: Capture
 ) -> None:
     blocks = [row[0] for row in sql(store, "SELECT id FROM chunks_fts_data WHERE id > 10")]
     sql(store, "UPDATE chunks_fts_data SET block = randomblob(length(block)) WHERE id = ?",
         parameters=(blocks[len(blocks) // 2],))
-    code, _, err = run_rag(capsys, "ingest", str(ROOT / "README.md"), "--store", str(store),
-                           "-q")
+    # A small file of its own: the write adds a new keyword segment without merging the
+    # damaged one (a long file such as the README did, and failed in the write instead).
+    note = tmp_path / "note.md"
+    note.write_text("# Note\n\nA short note about lighthouses and their keepers.\n")
+    code, _, err = run_rag(capsys, "ingest", str(note), "--store", str(store), "-q")
     assert code == ExitCode.STORE_CORRUPT and "keyword index" in err and "rag doctor" in err
 
     assert doctor(capsys, store)[0] == 0
