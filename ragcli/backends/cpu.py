@@ -68,7 +68,8 @@ def _own_running(tasks: Path) -> int:
             except OSError:
                 continue  # the thread ended meanwhile
             # The name in parentheses may hold spaces and ')': the state follows the last ')'.
-            if stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] == b"R":
+            state = stat.rfind(b")") + 2
+            if stat[state:state + 1] == b"R":
                 running += 1
     except OSError:
         return 1
