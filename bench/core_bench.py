@@ -45,8 +45,12 @@ print(done.returncode, elapsed, peak_kb)
 def measured(args: list[str], stdin: str | None = None) -> tuple[float, float]:
     """Run a command in a fresh process; return (wall seconds, peak RSS in MiB)."""
     done = subprocess.run(
-        [sys.executable, "-c", MEASURE, *args], input=stdin, capture_output=True, text=True,
-        cwd=ROOT, check=True,
+        [sys.executable, "-c", MEASURE, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     code, elapsed, peak_kb = done.stdout.split()
     if code != "0":
@@ -90,8 +94,9 @@ with Asker(options) as asker:
     t = asker.timings
 print(json.dumps({{"load_s": t.load_s, "retrieve_s": t.retrieve_s, "generate_s": t.generate_s}}))
 """
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
@@ -100,8 +105,12 @@ def first_token(store: Path, runs: int = 5) -> tuple[float, float]:
     firsts, totals = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        process = subprocess.Popen([*RAG, "ask", QUESTIONS[0], "--store", str(store)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+        process = subprocess.Popen(
+            [*RAG, "ask", QUESTIONS[0], "--store", str(store)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         assert process.stdout is not None
         process.stdout.read(1)
         firsts.append(time.perf_counter() - started)
@@ -124,20 +133,35 @@ def main() -> None:
         corpus, store = scratch_dir / "corpus", scratch_dir / "store"
         make_corpus(corpus, args.files)
         seconds, peak = measured([*RAG, "ingest", str(corpus), "--store", str(store), "-q"])
-        status = json.loads(subprocess.run(
-            [*RAG, "status", "--store", str(store), "--json"], capture_output=True, text=True,
-            cwd=ROOT, check=True).stdout)
+        status = json.loads(
+            subprocess.run(
+                [*RAG, "status", "--store", str(store), "--json"],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                check=True,
+            ).stdout
+        )
         chunks = status["chunks"]
         rows.append((f"ingest+index {args.files} files, {chunks} chunks", f"{seconds:.1f} s"))
         rows.append(("ingest+index throughput", f"{chunks / seconds:.1f} chunks/s"))
         rows.append(("ingest+index peak RSS", f"{peak:.0f} MiB"))
-        fp32_seconds, fp32_peak = measured([*RAG, "ingest", str(corpus), "--store",
-                                            str(scratch_dir / "fp32"), "-q", "--fp32"])
-        rows.append(("ingest+index --fp32 (sentence-transformers, torch)",
-                     f"{fp32_seconds:.1f} s, {chunks / fp32_seconds:.1f} chunks/s, "
-                     f"peak RSS {fp32_peak:.0f} MiB"))
-        rows.append(("ingest+index speed-up of the int8 default over --fp32",
-                     f"{fp32_seconds / seconds:.2f}x"))
+        fp32_seconds, fp32_peak = measured(
+            [*RAG, "ingest", str(corpus), "--store", str(scratch_dir / "fp32"), "-q", "--fp32"]
+        )
+        rows.append(
+            (
+                "ingest+index --fp32 (sentence-transformers, torch)",
+                f"{fp32_seconds:.1f} s, {chunks / fp32_seconds:.1f} chunks/s, "
+                f"peak RSS {fp32_peak:.0f} MiB",
+            )
+        )
+        rows.append(
+            (
+                "ingest+index speed-up of the int8 default over --fp32",
+                f"{fp32_seconds / seconds:.2f}x",
+            )
+        )
 
         sample = scratch_dir / "sample"
         measured([*RAG, "ingest", str(ROOT / "sample_docs"), "--store", str(sample), "-q"])
@@ -156,8 +180,12 @@ def main() -> None:
 
         batch = "\n".join(QUESTIONS) + "\n"
         seconds, peak = measured([*RAG, "ask", "--json", "--store", str(sample)], stdin=batch)
-        rows.append((f"batch ask, {len(QUESTIONS)} questions (one process)",
-                     f"{len(QUESTIONS) / seconds:.2f} questions/s"))
+        rows.append(
+            (
+                f"batch ask, {len(QUESTIONS)} questions (one process)",
+                f"{len(QUESTIONS) / seconds:.2f} questions/s",
+            )
+        )
         rows.append(("batch ask peak RSS", f"{peak:.0f} MiB"))
 
     print_table("ragcli core benchmark", "bundled models", rows)

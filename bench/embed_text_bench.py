@@ -55,8 +55,13 @@ def token_costs(folders: list[Path]) -> None:
         for overlap in (DEFAULT_CHUNKING.overlap_tokens, 0):
             settings = ChunkingSettings(DEFAULT_CHUNKING.chunk_tokens, overlap)
             budget = ChunkBudget(settings, embedder.max_text_tokens, embedder.count_tokens)
-            chunks = [c for path in files for c in split_into_chunks(
-                load_document(read_source(path), str(kind_of(path))), budget)]
+            chunks = [
+                c
+                for path in files
+                for c in split_into_chunks(
+                    load_document(read_source(path), str(kind_of(path))), budget
+                )
+            ]
             headed = list({c.embed_text for c in chunks})
             bare = list({c.text for c in chunks})
             name = "default" if overlap else "no-overlap"
@@ -66,19 +71,35 @@ def token_costs(folders: list[Path]) -> None:
         base = totals["default"][2]
         for name in VARIANTS:
             count, distinct, tokens = totals[name]
-            print(f"| {folder.name} ({len(files)} files) | {name} | {count:,} | {distinct:,} "
-                  f"| {tokens:,} | {tokens / base - 1:+.1%} |")
+            print(
+                f"| {folder.name} ({len(files)} files) | {name} | {count:,} | {distinct:,} "
+                f"| {tokens:,} | {tokens / base - 1:+.1%} |"
+            )
 
 
 def evaluate(variant: str, scifact: Path) -> None:
     """Run `rag eval` on SciFact test with the variant; print its nDCG@10 row."""
-    command = [sys.executable, "-c", WRAPPER, variant, "eval", str(scifact), "--mode",
-               "hybrid", "--mode", "dense", "--json", "-q"]
+    command = [
+        sys.executable,
+        "-c",
+        WRAPPER,
+        variant,
+        "eval",
+        str(scifact),
+        "--mode",
+        "hybrid",
+        "--mode",
+        "dense",
+        "--json",
+        "-q",
+    ]
     done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     report = json.loads(done.stdout)
     scores = report["modes"]
-    print(f"| {variant} | {report['chunks']:,} | {scores['hybrid']['ndcg_at_10']:.4f} "
-          f"| {scores['dense']['ndcg_at_10']:.4f} | {report['ingest_s']:.0f} s |")
+    print(
+        f"| {variant} | {report['chunks']:,} | {scores['hybrid']['ndcg_at_10']:.4f} "
+        f"| {scores['dense']['ndcg_at_10']:.4f} | {report['ingest_s']:.0f} s |"
+    )
 
 
 def main() -> None:

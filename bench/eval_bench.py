@@ -38,23 +38,33 @@ SUBSET_DOCUMENTS = 300
 
 def run(dataset: Path, work: Path, split: str = "test", **changes: object) -> EvalReport:
     """One `rag eval` through the library, as the CLI would run it."""
-    options = EvalOptions(dataset=dataset, modes=RETRIEVAL_MODES, build=BuildSettings(),
-                          defaults=_default_manifest(), split=split, work_dir=work)
+    options = EvalOptions(
+        dataset=dataset,
+        modes=RETRIEVAL_MODES,
+        build=BuildSettings(),
+        defaults=_default_manifest(),
+        split=split,
+        work_dir=work,
+    )
     return evaluate(replace(options, **changes), SilentProgress())  # type: ignore[arg-type]
 
 
 def print_modes(title: str, report: EvalReport) -> None:
     """A Markdown table: one row per mode, every figure."""
-    print(f"\n{title}: {report.queries} queries, {report.documents:,} documents, "
-          f"{report.chunks:,} chunks; HNSW recall@10 vs exact "
-          f"{report.hnsw_recall_at_10:.4f}\n")
+    print(
+        f"\n{title}: {report.queries} queries, {report.documents:,} documents, "
+        f"{report.chunks:,} chunks; HNSW recall@10 vs exact "
+        f"{report.hnsw_recall_at_10:.4f}\n"
+    )
     print("| mode | nDCG@10 | recall@10 | recall@100 | MRR@10 | p50 ms | p95 ms |")
     print("|---|---|---|---|---|---|---|")
     for mode in report.modes:
         s = mode.scores
-        print(f"| {mode.mode} | {s.ndcg_at_10:.4f} | {s.recall_at_10:.4f} | "
-              f"{s.recall_at_100:.4f} | {s.mrr_at_10:.4f} | {mode.latency_p50_ms:.1f} | "
-              f"{mode.latency_p95_ms:.1f} |")
+        print(
+            f"| {mode.mode} | {s.ndcg_at_10:.4f} | {s.recall_at_10:.4f} | "
+            f"{s.recall_at_100:.4f} | {s.mrr_at_10:.4f} | {mode.latency_p50_ms:.1f} | "
+            f"{mode.latency_p95_ms:.1f} |"
+        )
 
 
 def write_subset(dataset: Path, folder: Path) -> None:
@@ -62,8 +72,10 @@ def write_subset(dataset: Path, folder: Path) -> None:
     reduced = read_dataset(dataset, "test", SUBSET_QUERIES)
     keep = select_documents(reduced, SUBSET_DOCUMENTS)
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    with (dataset / "corpus.jsonl").open(encoding="utf-8") as source, \
-            (folder / "corpus.jsonl").open("w", encoding="utf-8") as target:
+    with (
+        (dataset / "corpus.jsonl").open(encoding="utf-8") as source,
+        (folder / "corpus.jsonl").open("w", encoding="utf-8") as target,
+    ):
         target.writelines(line for line in source if json.loads(line)["_id"] in keep)
     with (folder / "queries.jsonl").open("w", encoding="utf-8") as target:
         for query_id, text in reduced.queries.items():
@@ -105,11 +117,17 @@ def main() -> None:
     print_modes("SciFact test, full (default: int8 document embeddings)", default)
     fp32 = run(args.dataset, args.fp32_work_dir, build=BuildSettings(int8=False))
     print_modes("SciFact test, full, --fp32 document embeddings", fp32)
-    print("\nnDCG@10 change from fp32 to int8 document embeddings: " + ", ".join(
-        f"{a.mode} {a.scores.ndcg_at_10 - b.scores.ndcg_at_10:+.4f}"
-        for a, b in zip(default.modes, fp32.modes, strict=True)))
-    print_modes(f"SciFact test, CI subset ({SUBSET.relative_to(ROOT)})",
-                run(SUBSET, args.work_dir.with_name("scifact-subset-int8")))
+    print(
+        "\nnDCG@10 change from fp32 to int8 document embeddings: "
+        + ", ".join(
+            f"{a.mode} {a.scores.ndcg_at_10 - b.scores.ndcg_at_10:+.4f}"
+            for a, b in zip(default.modes, fp32.modes, strict=True)
+        )
+    )
+    print_modes(
+        f"SciFact test, CI subset ({SUBSET.relative_to(ROOT)})",
+        run(SUBSET, args.work_dir.with_name("scifact-subset-int8")),
+    )
     if args.tune:
         tune(args.dataset, args.work_dir)
 

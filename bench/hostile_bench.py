@@ -42,9 +42,14 @@ QUESTION = "What does HNSW stand for?"
 
 def words(count: int, seed: int = 7) -> list[str]:
     """COUNT words drawn from sample_docs' vocabulary, deterministically."""
-    vocabulary = sorted({word for path in (ROOT / "sample_docs").glob("*.md")
-                         for word in path.read_text(encoding="utf-8").split()
-                         if word.isalpha()})
+    vocabulary = sorted(
+        {
+            word
+            for path in (ROOT / "sample_docs").glob("*.md")
+            for word in path.read_text(encoding="utf-8").split()
+            if word.isalpha()
+        }
+    )
     rng = random.Random(seed)
     return rng.choices(vocabulary, k=count)
 
@@ -84,21 +89,29 @@ def million_columns(work: Path) -> list[str]:
     return ingest(path)
 
 
-def write_docx(path: Path, document: Callable[[zipfile.ZipFile], None],
-               styles: Callable[[zipfile.ZipFile], None] | None = None) -> Path:
+def write_docx(
+    path: Path,
+    document: Callable[[zipfile.ZipFile], None],
+    styles: Callable[[zipfile.ZipFile], None] | None = None,
+) -> Path:
     """A .docx whose members are streamed in by the given writers (nothing held whole)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://'
-                         'schemas.openxmlformats.org/package/2006/content-types"/>')
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://'
+            'schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
         document(archive)
         if styles is not None:
             styles(archive)
     return path
 
 
-def streamed_member(name: str, head: str, repeated: bytes, total_bytes: int,
-                    tail: str) -> Callable[[zipfile.ZipFile], None]:
+def streamed_member(
+    name: str, head: str, repeated: bytes, total_bytes: int, tail: str
+) -> Callable[[zipfile.ZipFile], None]:
     """Write member NAME: HEAD, then REPEATED up to TOTAL_BYTES, then TAIL."""
+
     def write(archive: zipfile.ZipFile) -> None:
         block = repeated * max(1, MB // len(repeated))
         with archive.open(name, "w", force_zip64=True) as member:
@@ -108,6 +121,7 @@ def streamed_member(name: str, head: str, repeated: bytes, total_bytes: int,
                 member.write(block)
                 written += len(block)
             member.write(tail.encode())
+
     return write
 
 
@@ -118,26 +132,35 @@ SMALL_BODY = "<w:p><w:r><w:t>Zebras have stripes.</w:t></w:r></w:p>"
 
 def docx_one_text(work: Path) -> list[str]:
     """document.xml expands to 1 GB (one run of text) from about 1 MB zipped."""
-    member = streamed_member("word/document.xml", DOCUMENT_HEAD + "<w:p><w:r><w:t>", b"a",
-                             1024 * MB, "</w:t></w:r></w:p>" + DOCUMENT_TAIL)
+    member = streamed_member(
+        "word/document.xml",
+        DOCUMENT_HEAD + "<w:p><w:r><w:t>",
+        b"a",
+        1024 * MB,
+        "</w:t></w:r></w:p>" + DOCUMENT_TAIL,
+    )
     return ingest(write_docx(work / "bomb-document.docx", member))
 
 
 def docx_paragraphs(work: Path) -> list[str]:
     """1 GB of short paragraphs."""
     paragraph = b"<w:p><w:r><w:t>Zebras have black and white stripes.</w:t></w:r></w:p>"
-    member = streamed_member("word/document.xml", DOCUMENT_HEAD, paragraph, 1024 * MB,
-                             DOCUMENT_TAIL)
+    member = streamed_member(
+        "word/document.xml", DOCUMENT_HEAD, paragraph, 1024 * MB, DOCUMENT_TAIL
+    )
     return ingest(write_docx(work / "bomb-paragraphs.docx", member))
 
 
 def docx_styles(work: Path) -> list[str]:
     """styles.xml expands to 400 MB; the document itself is one sentence."""
+
     def document(archive: zipfile.ZipFile) -> None:
         archive.writestr("word/document.xml", DOCUMENT_HEAD + SMALL_BODY + DOCUMENT_TAIL)
-    style = (b'<w:style w:styleId="S"><w:name w:val="heading 1"/></w:style>')
-    styles = streamed_member("word/styles.xml", f'<w:styles xmlns:w="{W_NS}">', style,
-                             400 * MB, "</w:styles>")
+
+    style = b'<w:style w:styleId="S"><w:name w:val="heading 1"/></w:style>'
+    styles = streamed_member(
+        "word/styles.xml", f'<w:styles xmlns:w="{W_NS}">', style, 400 * MB, "</w:styles>"
+    )
     return ingest(write_docx(work / "bomb-styles.docx", document, styles))
 
 
@@ -160,51 +183,84 @@ def single(prepare: Callable[[Path], list[str]], store: str = "own") -> Callable
 
     STORE "own" is a new store in the case's folder; "ask" the shared sample_docs store.
     """
+
     def run(runner: Runner) -> Outcome:
         target = runner.ask_store() if store == "ask" else runner.store
         done = runner.rag(*prepare(runner.folder), store=target)
         return runner.outcome(done.exit, stored(target))
+
     return run
 
 
 LONG_WORD = "zebra" * 20_000  # one word of 100,000 characters
 
 RESOURCE_CASES = [
-    Case("files-from-zero", "--files-from /dev/zero",
-         single(lambda work: ["ingest", "--files-from", "/dev/zero", "--no-index"])),
-    Case("files-from-urandom", "--files-from /dev/urandom",
-         single(lambda work: ["ingest", "--files-from", "/dev/urandom", "--no-index"])),
+    Case(
+        "files-from-zero",
+        "--files-from /dev/zero",
+        single(lambda work: ["ingest", "--files-from", "/dev/zero", "--no-index"]),
+    ),
+    Case(
+        "files-from-urandom",
+        "--files-from /dev/urandom",
+        single(lambda work: ["ingest", "--files-from", "/dev/urandom", "--no-index"]),
+    ),
     Case("one-line-1mb", "text file, one line of 1 MB", single(one_line(1))),
     Case("one-line-5mb", "text file, one line of 5 MB", single(one_line(5))),
     Case("one-line-50mb", "text file, one line of 50 MB", single(one_line(50)), costly=True),
     Case("million-words", "one line of a million short words", single(million_words)),
     Case("million-columns", "CSV, a million columns, 3 rows", single(million_columns)),
-    Case("docx-bomb-text", "DOCX: document.xml -> 1 GB (one text run)", single(docx_one_text),
-         costly=True),
-    Case("docx-bomb-paragraphs", "DOCX: 1 GB of paragraphs", single(docx_paragraphs),
-         costly=True),
+    Case(
+        "docx-bomb-text",
+        "DOCX: document.xml -> 1 GB (one text run)",
+        single(docx_one_text),
+        costly=True,
+    ),
+    Case("docx-bomb-paragraphs", "DOCX: 1 GB of paragraphs", single(docx_paragraphs), costly=True),
     Case("docx-bomb-styles", "DOCX: styles.xml -> 400 MB", single(docx_styles), costly=True),
     Case("fifo", "a FIFO named on the command line", single(fifo)),
-    Case("ask-max-tokens", "ask --max-tokens 1000000",
-         single(asked("--max-tokens", "1000000"), "ask"), costly=True),
-    Case("ask-threads", "ask --threads 10000", single(asked("--threads", "10000"), "ask"),
-         costly=True),
-    Case("search-threads", "search --threads 10000",
-         single(searched("--threads", "10000"), "ask"), costly=True),
-    Case("ask-temperature-inf", "ask --temperature inf",
-         single(asked("--temperature", "inf"), "ask"), costly=True),
-    Case("ask-long-word", "ask, a one-word question of 100,000 characters",
-         single(asked(question=LONG_WORD), "ask"), costly=True),
-    Case("search-long-word", "search, a one-word query of 100,000 characters",
-         single(searched(query=LONG_WORD), "ask")),
+    Case(
+        "ask-max-tokens",
+        "ask --max-tokens 1000000",
+        single(asked("--max-tokens", "1000000"), "ask"),
+        costly=True,
+    ),
+    Case(
+        "ask-threads",
+        "ask --threads 10000",
+        single(asked("--threads", "10000"), "ask"),
+        costly=True,
+    ),
+    Case(
+        "search-threads",
+        "search --threads 10000",
+        single(searched("--threads", "10000"), "ask"),
+        costly=True,
+    ),
+    Case(
+        "ask-temperature-inf",
+        "ask --temperature inf",
+        single(asked("--temperature", "inf"), "ask"),
+        costly=True,
+    ),
+    Case(
+        "ask-long-word",
+        "ask, a one-word question of 100,000 characters",
+        single(asked(question=LONG_WORD), "ask"),
+        costly=True,
+    ),
+    Case(
+        "search-long-word",
+        "search, a one-word query of 100,000 characters",
+        single(searched(query=LONG_WORD), "ask"),
+    ),
 ]
 
 CASES = RESOURCE_CASES + SECURITY_CASES + STORE_CASES
 GROUPS = ("resource", "security", "store")
 
 
-def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int,
-             slow: bool) -> Outcome:
+def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int, slow: bool) -> Outcome:
     """Run one case in its own folder; a case that cannot run here is a row saying why."""
     folder = work / case.name
     folder.mkdir()
@@ -220,51 +276,73 @@ def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int,
 def print_table(rows: list[tuple[Case, Outcome]], timeout_s: float, memory_gb: float) -> None:
     """A Markdown table of the outcomes, under a line naming the machine and the caps."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli hostile-input benchmark ({machine}; each command killed at {timeout_s:g} s, "
-          f"address space capped at {memory_gb:g} GB; ingest cases with --no-index, so "
-          "embedding is not measured; ask/search cases: bundled models, sample_docs store; "
-          "security/store cases: fake backends; several commands: wall summed, RSS the "
-          "largest; … in a message is the case's scratch folder)")
+    print(
+        f"ragcli hostile-input benchmark ({machine}; each command killed at {timeout_s:g} s, "
+        f"address space capped at {memory_gb:g} GB; ingest cases with --no-index, so "
+        "embedding is not measured; ask/search cases: bundled models, sample_docs store; "
+        "security/store cases: fake backends; several commands: wall summed, RSS the "
+        "largest; … in a message is the case's scratch folder)"
+    )
     print()
     print("| case | input | exit | wall s | peak RSS MB | stderr, first line | store after |")
     print("|---|---|---|---|---|---|---|")
     for case, outcome in rows:
         message = outcome.first_error_line.replace("|", "\\|")
         message = message if len(message) <= 100 else message[:97] + "..."
-        print(f"| {case.name} | {case.about} | {outcome.exit} | {outcome.wall_s:.1f} | "
-              f"{outcome.peak_rss_mb:,.0f} | {message} | {outcome.stored} |")
+        print(
+            f"| {case.name} | {case.about} | {outcome.exit} | {outcome.wall_s:.1f} | "
+            f"{outcome.peak_rss_mb:,.0f} | {message} | {outcome.stored} |"
+        )
 
 
 def main() -> None:
     names = [case.name for case in CASES]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", choices=names, metavar="CASE",
-                        help="run only this case (repeatable); --list shows them")
-    parser.add_argument("--group", action="append", choices=GROUPS,
-                        help="run only this group of cases (repeatable)")
-    parser.add_argument("--cheap", action="store_true",
-                        help="skip the gigabyte inputs, the bundled-model cases and the cases "
-                        "that hung before issue 11")
-    parser.add_argument("--slow", action="store_true",
-                        help="also run the cases that need more than 600 s (an endless stream)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=names,
+        metavar="CASE",
+        help="run only this case (repeatable); --list shows them",
+    )
+    parser.add_argument(
+        "--group", action="append", choices=GROUPS, help="run only this group of cases (repeatable)"
+    )
+    parser.add_argument(
+        "--cheap",
+        action="store_true",
+        help="skip the gigabyte inputs, the bundled-model cases and the cases "
+        "that hung before issue 11",
+    )
+    parser.add_argument(
+        "--slow",
+        action="store_true",
+        help="also run the cases that need more than 600 s (an endless stream)",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a kill")
     parser.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args()
     if args.list:
         for case in CASES:
-            print(f"{case.name:24} {case.group:9} {case.about}"
-                  f"{'  (costly)' if case.costly else ''}")
+            print(
+                f"{case.name:24} {case.group:9} {case.about}{'  (costly)' if case.costly else ''}"
+            )
         return
-    chosen = [case for case in CASES if (not args.only or case.name in args.only)
-              and (not args.group or case.group in args.group)
-              and not (args.cheap and case.costly)]
+    chosen = [
+        case
+        for case in CASES
+        if (not args.only or case.name in args.only)
+        and (not args.group or case.group in args.group)
+        and not (args.cheap and case.costly)
+    ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="rag-hostile-bench-") as scratch:
         for case in chosen:
             note(f"{case.name}: {case.about}")
-            outcome = run_case(case, Path(scratch), args.timeout,
-                               int(args.memory_gb * 1024**3), args.slow)
+            outcome = run_case(
+                case, Path(scratch), args.timeout, int(args.memory_gb * 1024**3), args.slow
+            )
             rows.append((case, outcome))
     print_table(rows, args.timeout, args.memory_gb)
 

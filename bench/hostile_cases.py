@@ -25,8 +25,11 @@ ESC = "\x1b"
 
 def holds(runner: Runner, word: str, store: Path | None = None) -> bool:
     """Whether a keyword search for WORD finds it in the store (unmeasured)."""
-    done = subprocess.run([*RAG, "search", word, "--mode", "keyword", "--store",
-                           str(store or runner.store)], capture_output=True, cwd=runner.folder)
+    done = subprocess.run(
+        [*RAG, "search", word, "--mode", "keyword", "--store", str(store or runner.store)],
+        capture_output=True,
+        cwd=runner.folder,
+    )
     return word.encode() in done.stdout
 
 
@@ -70,17 +73,24 @@ def link_files_from(runner: Runner) -> Outcome:
 
 def remove(pattern: str) -> Callable[[Runner], Outcome]:
     """`rag rm PATTERN` run in a folder whose 3 files are stored."""
+
     def run(runner: Runner) -> Outcome:
         runner.fake_store(NOTES)
         done = runner.rag("rm", pattern, cwd=runner.folder / "docs")
         return runner.outcome(done.exit, stored(runner.store))
+
     return run
 
 
 def escapes(runner: Runner) -> Outcome:
     """ESC sequences in a document's text and in a file name, then `rag search`."""
-    runner.fake_store({f"title{ESC}]0;pwned{ESC}\\{ESC}[2J.txt":
-                       f"Zebras {ESC}[31mRED{ESC}[0m {ESC}]52;c;cGF5bG9hZA=={ESC}\\ stripes\n"})
+    runner.fake_store(
+        {
+            f"title{ESC}]0;pwned{ESC}\\{ESC}[2J.txt": (
+                f"Zebras {ESC}[31mRED{ESC}[0m {ESC}]52;c;cGF5bG9hZA=={ESC}\\ stripes\n"
+            )
+        }
+    )
     done = runner.rag("search", "zebras")
     raw = ESC.encode() in done.stdout
     return runner.outcome(done.exit, f"{stored(runner.store)}; raw ESC on stdout: {raw}")
@@ -94,14 +104,17 @@ def newline_name(runner: Runner) -> Outcome:
     ingested = runner.rag("ingest", str(docs), *EMBED)
     searched = runner.rag("search", "zebras")
     forged = any(line.startswith(b"forged.md:1:") for line in searched.stdout.splitlines())
-    return runner.outcome(exits(ingest=ingested.exit, search=searched.exit),
-                          f"{stored(runner.store)}; forged line: {forged}")
+    return runner.outcome(
+        exits(ingest=ingested.exit, search=searched.exit),
+        f"{stored(runner.store)}; forged line: {forged}",
+    )
 
 
 def ask_small_budget(runner: Runner) -> Outcome:
     """--max-tokens 4000 with the bundled model's default context (4096)."""
-    done = runner.rag("ask", "What does HNSW stand for?", "--max-tokens", "4000",
-                      store=runner.ask_store())
+    done = runner.rag(
+        "ask", "What does HNSW stand for?", "--max-tokens", "4000", store=runner.ask_store()
+    )
     answer = done.stdout.decode("utf-8", "replace").strip().splitlines()[:1]
     return runner.outcome(done.exit, f"answer starts: {answer[0][:40] if answer else ''!r}")
 
@@ -111,6 +124,7 @@ def invalid_utf8_question(command: str) -> Callable[[Runner], Outcome]:
         runner.fake_store(NOTES)
         done = runner.rag(command, "-", *fake_llm(command), stdin=b"zebras \xff\xfe stripes \xc3\n")
         return runner.outcome(done.exit, f"{len(done.stdout.splitlines())} lines out")
+
     return run
 
 
@@ -128,16 +142,19 @@ def same_tree_three_ways(runner: Runner) -> Outcome:
 
 def batch(command: str, count: int) -> Callable[[Runner], Outcome]:
     """COUNT questions on stdin to `rag COMMAND -` (fake backends)."""
+
     def run(runner: Runner) -> Outcome:
         runner.fake_store(NOTES)
-        questions = "".join(f"Which note has marker MARK{n % 3}, question {n}?\n"
-                            for n in range(count))
+        questions = "".join(
+            f"Which note has marker MARK{n % 3}, question {n}?\n" for n in range(count)
+        )
         done = runner.rag(command, "-", *fake_llm(command), stdin=questions.encode())
         return runner.outcome(done.exit, f"{len(done.stdout.splitlines()):,} lines out")
+
     return run
 
 
-ENDLESS_SERVER = r'''
+ENDLESS_SERVER = r"""
 import http.server, itertools, sys, time
 class Endless(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -155,14 +172,15 @@ class Endless(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
 print(server.server_address[1], flush=True)
 server.serve_forever()
-'''
+"""
 
 
 @contextmanager
 def endless_server() -> Iterator[int]:
     """A child process serving an SSE stream that never ends, on a loopback port."""
-    child = subprocess.Popen([sys.executable, "-c", ENDLESS_SERVER], stdout=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", ENDLESS_SERVER], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         yield int(child.stdout.readline())
@@ -174,43 +192,89 @@ def endless_server() -> Iterator[int]:
 def endless_stream(runner: Runner) -> Outcome:
     """`rag ask --llm-url` against a server that streams forever (answer deadline 600 s)."""
     if not runner.slow:
-        raise Skipped("the answer deadline (600 s) is not settable from the CLI; run with "
-                      "--slow")
+        raise Skipped("the answer deadline (600 s) is not settable from the CLI; run with --slow")
     runner.fake_store(NOTES)
     with endless_server() as port:
-        done = runner.rag("ask", "Which note has MARK1?",
-                          "--llm-url", f"http://127.0.0.1:{port}/v1",
-                          timeout_s=max(runner.timeout_s, 660.0))
+        done = runner.rag(
+            "ask",
+            "Which note has MARK1?",
+            "--llm-url",
+            f"http://127.0.0.1:{port}/v1",
+            timeout_s=max(runner.timeout_s, 660.0),
+        )
     return runner.outcome(done.exit, f"{len(done.stdout):,} bytes of answer")
 
 
 SECURITY_CASES = [
-    Case("link-outside-named", "symlink to a file outside the folder, named in argv",
-         link_named, "security"),
-    Case("link-outside-files-from", "the same link via --files-from -", link_files_from,
-         "security"),
+    Case(
+        "link-outside-named",
+        "symlink to a file outside the folder, named in argv",
+        link_named,
+        "security",
+    ),
+    Case(
+        "link-outside-files-from", "the same link via --files-from -", link_files_from, "security"
+    ),
     Case("rm-empty", 'rag rm "" in a folder of 3 stored files', remove(""), "security"),
     Case("rm-root", "rag rm / with 3 stored files", remove("/"), "security"),
-    Case("escapes", "ESC sequences in a document and a file name, then search", escapes,
-         "security"),
-    Case("newline-name", "a newline and a forged result line in a file name, then search",
-         newline_name, "security"),
-    Case("ask-max-tokens-4000", "ask --max-tokens 4000, default context (bundled model)",
-         ask_small_budget, "security", costly=True),
-    Case("search-invalid-utf8", "search -, a question with invalid UTF-8 on stdin",
-         invalid_utf8_question("search"), "security"),
-    Case("ask-invalid-utf8", "ask - (fake model), invalid UTF-8 on stdin",
-         invalid_utf8_question("ask"), "security"),
-    Case("same-tree-3-ways", "a 3-file tree as tree, link (symlink) and sub/../tree",
-         same_tree_three_ways, "security"),
-    Case("search-batch-1000", "search -, 1,000 questions on stdin", batch("search", 1_000),
-         "security"),
-    Case("search-batch-10000", "search -, 10,000 questions on stdin",
-         batch("search", 10_000), "security"),
-    Case("ask-batch-10000", "ask - (fake model), 10,000 questions on stdin",
-         batch("ask", 10_000), "security"),
-    Case("llm-endless-stream", "ask --llm-url, a server that streams forever",
-         endless_stream, "security"),
+    Case(
+        "escapes", "ESC sequences in a document and a file name, then search", escapes, "security"
+    ),
+    Case(
+        "newline-name",
+        "a newline and a forged result line in a file name, then search",
+        newline_name,
+        "security",
+    ),
+    Case(
+        "ask-max-tokens-4000",
+        "ask --max-tokens 4000, default context (bundled model)",
+        ask_small_budget,
+        "security",
+        costly=True,
+    ),
+    Case(
+        "search-invalid-utf8",
+        "search -, a question with invalid UTF-8 on stdin",
+        invalid_utf8_question("search"),
+        "security",
+    ),
+    Case(
+        "ask-invalid-utf8",
+        "ask - (fake model), invalid UTF-8 on stdin",
+        invalid_utf8_question("ask"),
+        "security",
+    ),
+    Case(
+        "same-tree-3-ways",
+        "a 3-file tree as tree, link (symlink) and sub/../tree",
+        same_tree_three_ways,
+        "security",
+    ),
+    Case(
+        "search-batch-1000",
+        "search -, 1,000 questions on stdin",
+        batch("search", 1_000),
+        "security",
+    ),
+    Case(
+        "search-batch-10000",
+        "search -, 10,000 questions on stdin",
+        batch("search", 10_000),
+        "security",
+    ),
+    Case(
+        "ask-batch-10000",
+        "ask - (fake model), 10,000 questions on stdin",
+        batch("ask", 10_000),
+        "security",
+    ),
+    Case(
+        "llm-endless-stream",
+        "ask --llm-url, a server that streams forever",
+        endless_stream,
+        "security",
+    ),
 ]
 
 
@@ -220,9 +284,23 @@ SECURITY_CASES = [
 
 def dense_top(runner: Runner, text: str) -> str:
     """The file of the top dense hit for TEXT (fake embeddings: its own chunk if consistent)."""
-    done = subprocess.run([*RAG, "search", text, "--mode", "dense", "-k", "1", "--json",
-                           "--store", str(runner.store)], capture_output=True, text=True,
-                          cwd=runner.folder)
+    done = subprocess.run(
+        [
+            *RAG,
+            "search",
+            text,
+            "--mode",
+            "dense",
+            "-k",
+            "1",
+            "--json",
+            "--store",
+            str(runner.store),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=runner.folder,
+    )
     if done.returncode != 0:
         return f"exit {done.returncode}"
     hits = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -240,28 +318,36 @@ def stale_database(runner: Runner) -> Outcome:
     indexed = runner.rag("index", "--embed-model", "fake:64")
     after = runner.rag("search", "MARK1")
     top = dense_top(runner, NOTES["note1.txt"].strip())
-    return runner.outcome(exits(rm=removed.exit, search=searched.exit, index=indexed.exit,
-                                search_after=after.exit),
-                          f"{stored(runner.store)}; removed text found before index: "
-                          f"{b'MARK1' in searched.stdout}, after: {b'MARK1' in after.stdout}; "
-                          f"dense top for note1's text after index: {top}")
+    return runner.outcome(
+        exits(rm=removed.exit, search=searched.exit, index=indexed.exit, search_after=after.exit),
+        f"{stored(runner.store)}; removed text found before index: "
+        f"{b'MARK1' in searched.stdout}, after: {b'MARK1' in after.stdout}; "
+        f"dense top for note1's text after index: {top}",
+    )
 
 
 def foreign_index(dim: int) -> Callable[[Runner], Outcome]:
     """index.faiss copied from another store (of DIM dimensions) over this one's."""
+
     def run(runner: Runner) -> Outcome:
         runner.fake_store(NOTES)
         other = runner.folder / "other-store"
-        runner.fake_store({"other.txt": "Penguins cannot fly, marker OTHER.\n"}, store=other,
-                          folder="other-docs", dim=dim)
+        runner.fake_store(
+            {"other.txt": "Penguins cannot fly, marker OTHER.\n"},
+            store=other,
+            folder="other-docs",
+            dim=dim,
+        )
         shutil.copy(other / "index.faiss", runner.store / "index.faiss")
         before = runner.rag("search", "zebras", "--mode", "dense")
         indexed = runner.rag("index", "--embed-model", "fake:64")
         after = runner.rag("search", "zebras", "--mode", "dense")
         top = dense_top(runner, NOTES["note2.txt"].strip())
-        return runner.outcome(exits(search=before.exit, index=indexed.exit,
-                                    search_after=after.exit),
-                              f"{stored(runner.store)}; dense top for note2's text: {top}")
+        return runner.outcome(
+            exits(search=before.exit, index=indexed.exit, search_after=after.exit),
+            f"{stored(runner.store)}; dense top for note2's text: {top}",
+        )
+
     return run
 
 
@@ -278,26 +364,27 @@ def flipped_index(runner: Runner) -> Outcome:
         (runner.store / "index.faiss").write_bytes(bytes(damaged))
         codes.append(runner.rag("search", "zebras", "--mode", "dense").exit)
     detected = sum(code not in ("0", "1") for code in codes)
-    return runner.outcome(f"{detected}/12 detected; exits {' '.join(codes)}",
-                          stored(runner.store))
+    return runner.outcome(f"{detected}/12 detected; exits {' '.join(codes)}", stored(runner.store))
 
 
-READER = r'''
+READER = r"""
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("BEGIN")
 db.execute("SELECT count(*) FROM chunks").fetchall()
 print("holding", flush=True)
 time.sleep(120)
-'''
+"""
 
 
 def wal_deleted(runner: Runner) -> Outcome:
     """The -wal file deleted while a reader holds the store, then an ingest."""
     runner.fake_store(NOTES)
-    reader = subprocess.Popen([sys.executable, "-c", READER,
-                               str(runner.store / "store.sqlite3")],
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(runner.store / "store.sqlite3")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout is not None
         reader.stdout.readline()
@@ -311,24 +398,26 @@ def wal_deleted(runner: Runner) -> Outcome:
         reader.kill()
         reader.wait()
     there = holds(runner, "LATEMARK")
-    return runner.outcome(done.exit, f"{stored(runner.store)}; wal existed: {had_wal}; "
-                          f"new document there: {there}")
+    return runner.outcome(
+        done.exit, f"{stored(runner.store)}; wal existed: {had_wal}; new document there: {there}"
+    )
 
 
 def fts_damaged(runner: Runner) -> Outcome:
     """FTS5 blocks overwritten with random bytes, as tests/test_doctor.py does."""
     docs = runner.fake_store(NOTES)
-    sql(runner.store, "UPDATE chunks_fts_data SET block = randomblob(length(block)) "
-        "WHERE id > 10")
+    sql(runner.store, "UPDATE chunks_fts_data SET block = randomblob(length(block)) WHERE id > 10")
     searched = runner.rag("search", "zebras", "--mode", "keyword")
     (docs / "late.txt").write_text("A late note, marker LATEMARK.\n")
     ingested = runner.rag("ingest", str(docs / "late.txt"), *EMBED)
     doctor = runner.rag("doctor")
     after = runner.rag("search", "LATEMARK", "--mode", "keyword")
-    return runner.outcome(exits(search=searched.exit, ingest=ingested.exit,
-                                doctor=doctor.exit, search_after=after.exit),
-                          f"{stored(runner.store)}; new document found after doctor: "
-                          f"{b'LATEMARK' in after.stdout}")
+    return runner.outcome(
+        exits(
+            search=searched.exit, ingest=ingested.exit, doctor=doctor.exit, search_after=after.exit
+        ),
+        f"{stored(runner.store)}; new document found after doctor: {b'LATEMARK' in after.stdout}",
+    )
 
 
 @contextmanager
@@ -350,7 +439,8 @@ def disk_full(runner: Runner) -> Outcome:
     docs.mkdir()
     for n in range(8):
         (docs / f"part{n}.txt").write_text(
-            "\n".join(f"Line {i} of part {n}: zebras have stripes." for i in range(12_000)))
+            "\n".join(f"Line {i} of part {n}: zebras have stripes." for i in range(12_000))
+        )
     disk = runner.folder / "disk"
     with mounted(disk, "-t", "tmpfs", "-o", "size=2m", "tmpfs"):
         full = runner.rag("ingest", str(docs), *EMBED, store=disk / "store")
@@ -358,8 +448,10 @@ def disk_full(runner: Runner) -> Outcome:
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         rerun = runner.rag("ingest", str(docs), *EMBED, store=disk / "store")
         after = stored(disk / "store")
-    return runner.outcome(exits(ingest=full.exit, rerun_with_room=rerun.exit),
-                          f"full: {kept}; after rerun: {after} (8 files)")
+    return runner.outcome(
+        exits(ingest=full.exit, rerun_with_room=rerun.exit),
+        f"full: {kept}; after rerun: {after} (8 files)",
+    )
 
 
 def read_only_store(runner: Runner) -> Outcome:
@@ -377,8 +469,7 @@ def immutable_store(runner: Runner) -> Outcome:
     """`chattr +i` on the store directory, then an ingest of a new file."""
     docs = runner.fake_store(NOTES)
     (docs / "late.txt").write_text("A late note, marker LATEMARK.\n")
-    locked = subprocess.run(["chattr", "+i", str(runner.store)], capture_output=True,
-                            text=True)
+    locked = subprocess.run(["chattr", "+i", str(runner.store)], capture_output=True, text=True)
     if locked.returncode != 0:
         raise Skipped(f"chattr +i: {locked.stderr.strip()}")
     try:
@@ -397,28 +488,31 @@ def lock_directory(runner: Runner) -> Outcome:
     (docs / "late.txt").write_text("A late note, marker LATEMARK.\n")
     ingested = runner.rag("ingest", str(docs / "late.txt"), *EMBED)
     searched = runner.rag("search", "zebras")
-    return runner.outcome(exits(ingest=ingested.exit, search=searched.exit),
-                          stored(runner.store))
+    return runner.outcome(exits(ingest=ingested.exit, search=searched.exit), stored(runner.store))
 
 
 def short_vector(runner: Runner) -> Outcome:
     """One stored vector cut to 100 bytes, as tests/test_doctor.py does."""
     runner.fake_store(NOTES)
     key = sql(runner.store, "SELECT text_sha256 FROM embeddings LIMIT 1")[0][0]
-    sql(runner.store, "UPDATE embeddings SET vector = substr(vector, 1, 100) "
-        "WHERE text_sha256 = ?", (key,))
+    sql(
+        runner.store,
+        "UPDATE embeddings SET vector = substr(vector, 1, 100) WHERE text_sha256 = ?",
+        (key,),
+    )
     compacted = runner.rag("compact")
     doctor = runner.rag("doctor")
     again = runner.rag("compact")
-    lengths = sorted({row[0] for row in sql(runner.store,
-                                            "SELECT length(vector) FROM embeddings")})
-    return runner.outcome(exits(compact=compacted.exit, doctor=doctor.exit,
-                                compact_after=again.exit),
-                          f"{stored(runner.store)}; vector lengths {lengths}")
+    lengths = sorted({row[0] for row in sql(runner.store, "SELECT length(vector) FROM embeddings")})
+    return runner.outcome(
+        exits(compact=compacted.exit, doctor=doctor.exit, compact_after=again.exit),
+        f"{stored(runner.store)}; vector lengths {lengths}",
+    )
 
 
 def damaged_database(how: str) -> Callable[[Runner], Outcome]:
     """store.sqlite3 zeroed or truncated to a third, then `rag status` and `rag doctor`."""
+
     def run(runner: Runner) -> Outcome:
         runner.fake_store(NOTES)
         database = runner.store / "store.sqlite3"
@@ -430,34 +524,72 @@ def damaged_database(how: str) -> Callable[[Runner], Outcome]:
                 handle.truncate(size // 3)
         status = runner.rag("status")
         doctor = runner.rag("doctor")
-        return runner.outcome(exits(status=status.exit, doctor=doctor.exit),
-                              stored(runner.store))
+        return runner.outcome(exits(status=status.exit, doctor=doctor.exit), stored(runner.store))
+
     return run
 
 
 STORE_CASES = [
-    Case("stale-database", "store.sqlite3 restored from before an rm; search, index",
-         stale_database, "store"),
-    Case("foreign-index-same-dim", "index.faiss from another store, same dimension",
-         foreign_index(64), "store"),
-    Case("foreign-index-other-dim", "index.faiss from another store, dimension 32",
-         foreign_index(32), "store"),
-    Case("index-bits-flipped", "4 bits flipped in index.faiss, 12 seeds, dense search",
-         flipped_index, "store"),
-    Case("wal-deleted", "-wal deleted while a reader holds the store; ingest", wal_deleted,
-         "store"),
-    Case("fts-damaged", "FTS5 blocks damaged; search, ingest, doctor, search", fts_damaged,
-         "store"),
+    Case(
+        "stale-database",
+        "store.sqlite3 restored from before an rm; search, index",
+        stale_database,
+        "store",
+    ),
+    Case(
+        "foreign-index-same-dim",
+        "index.faiss from another store, same dimension",
+        foreign_index(64),
+        "store",
+    ),
+    Case(
+        "foreign-index-other-dim",
+        "index.faiss from another store, dimension 32",
+        foreign_index(32),
+        "store",
+    ),
+    Case(
+        "index-bits-flipped",
+        "4 bits flipped in index.faiss, 12 seeds, dense search",
+        flipped_index,
+        "store",
+    ),
+    Case(
+        "wal-deleted", "-wal deleted while a reader holds the store; ingest", wal_deleted, "store"
+    ),
+    Case(
+        "fts-damaged", "FTS5 blocks damaged; search, ingest, doctor, search", fts_damaged, "store"
+    ),
     Case("disk-full", "ingest 4 MB of text into a store on a 2 MB tmpfs", disk_full, "store"),
-    Case("read-only-store", "store directory on a read-only bind mount; ingest",
-         read_only_store, "store"),
+    Case(
+        "read-only-store",
+        "store directory on a read-only bind mount; ingest",
+        read_only_store,
+        "store",
+    ),
     Case("immutable-store", "store directory chattr +i; ingest", immutable_store, "store"),
-    Case("lock-is-directory", "the lock file replaced by a directory; ingest, search",
-         lock_directory, "store"),
-    Case("vector-cut-short", "one stored vector cut to 100 bytes; compact, doctor, compact",
-         short_vector, "store"),
-    Case("database-zeroed", "store.sqlite3 zeroed; status, doctor", damaged_database("zeroed"),
-         "store"),
-    Case("database-truncated", "store.sqlite3 truncated to a third; status, doctor",
-         damaged_database("truncated"), "store"),
+    Case(
+        "lock-is-directory",
+        "the lock file replaced by a directory; ingest, search",
+        lock_directory,
+        "store",
+    ),
+    Case(
+        "vector-cut-short",
+        "one stored vector cut to 100 bytes; compact, doctor, compact",
+        short_vector,
+        "store",
+    ),
+    Case(
+        "database-zeroed",
+        "store.sqlite3 zeroed; status, doctor",
+        damaged_database("zeroed"),
+        "store",
+    ),
+    Case(
+        "database-truncated",
+        "store.sqlite3 truncated to a third; status, doctor",
+        damaged_database("truncated"),
+        "store",
+    ),
 ]

@@ -64,25 +64,45 @@ class Runner:
     def store(self) -> Path:
         return self.folder / "store"
 
-    def rag(self, *args: str, stdin: bytes | None = None, cwd: Path | None = None,
-            store: Path | None = None, timeout_s: float | None = None) -> Run:
+    def rag(
+        self,
+        *args: str,
+        stdin: bytes | None = None,
+        cwd: Path | None = None,
+        store: Path | None = None,
+        timeout_s: float | None = None,
+    ) -> Run:
         """`rag ARGS --store STORE` under the caps, in the case's folder (or CWD)."""
         command = [*RAG, *args, "--store", str(store or self.store)]
-        run = run_capped(command, cwd or self.folder, timeout_s or self.timeout_s,
-                         self.memory_bytes, stdin)
+        run = run_capped(
+            command, cwd or self.folder, timeout_s or self.timeout_s, self.memory_bytes, stdin
+        )
         self.runs.append(run)
         return run
 
-    def fake_store(self, files: dict[str, str], store: Path | None = None,
-                   folder: str = "docs", dim: int = 64) -> Path:
+    def fake_store(
+        self, files: dict[str, str], store: Path | None = None, folder: str = "docs", dim: int = 64
+    ) -> Path:
         """Write FILES under FOLDER and ingest them with the fake embedder (unmeasured)."""
         docs = self.folder / folder
         docs.mkdir(exist_ok=True)
         for name, text in files.items():
             (docs / name).write_text(text)
-        subprocess.run([*RAG, "ingest", str(docs), "--store", str(store or self.store),
-                        "--embed-model", f"fake:{dim}", "-q"],
-                       cwd=self.folder, check=True, capture_output=True)
+        subprocess.run(
+            [
+                *RAG,
+                "ingest",
+                str(docs),
+                "--store",
+                str(store or self.store),
+                "--embed-model",
+                f"fake:{dim}",
+                "-q",
+            ],
+            cwd=self.folder,
+            check=True,
+            capture_output=True,
+        )
         return docs
 
     def ask_store(self) -> Path:
@@ -90,16 +110,26 @@ class Runner:
         store = self.work / "ask-store"
         if not store.exists():
             note("building the sample_docs store for the ask and search cases")
-            subprocess.run([*RAG, "ingest", str(ROOT / "sample_docs"), "--store", str(store),
-                            "-q"], cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(
+                [*RAG, "ingest", str(ROOT / "sample_docs"), "--store", str(store), "-q"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
         return store
 
     def outcome(self, exit_text: str, stored_text: str) -> Outcome:
         """One row for all the commands run so far: summed wall, largest RSS, first error."""
         wall = sum(run.outcome.wall_s for run in self.runs)
         peak = max((run.outcome.peak_rss_mb for run in self.runs), default=0.0)
-        first = next((run.outcome.first_error_line for run in self.runs
-                      if run.outcome.first_error_line and run.exit != "0"), "")
+        first = next(
+            (
+                run.outcome.first_error_line
+                for run in self.runs
+                if run.outcome.first_error_line and run.exit != "0"
+            ),
+            "",
+        )
         return Outcome(exit_text, wall, peak, first, stored_text)
 
 
@@ -118,21 +148,31 @@ class Skipped(Exception):
     """A case that cannot run here (no tmpfs, no --slow): the message says why."""
 
 
-def run_capped(args: list[str], cwd: Path, timeout_s: float, memory_bytes: int,
-               stdin: bytes | None = None) -> Run:
+def run_capped(
+    args: list[str], cwd: Path, timeout_s: float, memory_bytes: int, stdin: bytes | None = None
+) -> Run:
     """Run ARGS in a new session under the caps; kill it at the deadline; measure it."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
-    with tempfile.TemporaryFile() as errors, tempfile.TemporaryFile() as output, \
-            tempfile.TemporaryFile() as given:
+    with (
+        tempfile.TemporaryFile() as errors,
+        tempfile.TemporaryFile() as output,
+        tempfile.TemporaryFile() as given,
+    ):
         given.write(stdin or b"")
         given.seek(0)
         started = time.perf_counter()
-        process = subprocess.Popen(args, cwd=cwd,
-                                   stdin=given if stdin is not None else subprocess.DEVNULL,
-                                   stdout=output, stderr=errors,
-                                   preexec_fn=limit, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=given if stdin is not None else subprocess.DEVNULL,
+            stdout=output,
+            stderr=errors,
+            preexec_fn=limit,
+            start_new_session=True,
+        )
         timed_out = False
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -165,8 +205,9 @@ def stored(store: Path) -> str:
     """Documents and chunks a store holds, from `rag status --json`."""
     if not store.exists():
         return "no store"
-    done = subprocess.run([*RAG, "status", "--store", str(store), "--json"],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [*RAG, "status", "--store", str(store), "--json"], capture_output=True, text=True, cwd=ROOT
+    )
     if done.returncode != 0:
         return f"status exit {done.returncode}"
     status = json.loads(done.stdout)

@@ -78,9 +78,20 @@ def real_ingest(corpus: Path, store: Path, variant: Variant, scratch: Path) -> R
     """Run `rag ingest` in a fresh process with the variant's batching."""
     shutil.rmtree(store, ignore_errors=True)
     out = scratch / "seconds.json"
-    command = [sys.executable, "-c", WRAPPER, str(out), str(variant.window_batches), "ingest",
-               str(corpus), "--store", str(store), "-q", "--batch-size",
-               str(variant.batch_size)]
+    command = [
+        sys.executable,
+        "-c",
+        WRAPPER,
+        str(out),
+        str(variant.window_batches),
+        "ingest",
+        str(corpus),
+        "--store",
+        str(store),
+        "-q",
+        "--batch-size",
+        str(variant.batch_size),
+    ]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
@@ -108,8 +119,10 @@ def batches_of(store: Path, embedder: Any, variant: Variant) -> list[list[str]]:
     index_step.EMBED_WINDOW_BATCHES = variant.window_batches
     try:
         with Store.open(store) as opened:
-            return [[chunk.embed_text for chunk in batch] for batch in
-                    index_step.embedding_batches(opened, embedder, variant.batch_size)]
+            return [
+                [chunk.embed_text for chunk in batch]
+                for batch in index_step.embedding_batches(opened, embedder, variant.batch_size)
+            ]
     finally:
         index_step.EMBED_WINDOW_BATCHES = saved
 
@@ -142,8 +155,12 @@ def model_run(embedder: Any, batches: list[list[str]], full_path: bool) -> Model
         for texts in batches:
             embedder.embed(texts, len(texts))
         embed = time.perf_counter() - started
-    return Model(sum(int(mask.sum()) for _, mask in encoded),
-                 sum(int(ids.size) for ids, _ in encoded), bare, embed)
+    return Model(
+        sum(int(mask.sum()) for _, mask in encoded),
+        sum(int(ids.size) for ids, _ in encoded),
+        bare,
+        embed,
+    )
 
 
 def document_embedder() -> Any:
@@ -162,35 +179,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=400, help="generated corpus files")
     parser.add_argument("--runs", type=int, default=1, help="real ingests per variant")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="batch size of the sorted variant [default: the configured one]")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="batch size of the sorted variant [default: the configured one]",
+    )
     parser.add_argument("--sizes", default="8,16,32,64,128", help="batch sizes to sweep")
-    parser.add_argument("--sweep-chunks", type=int, default=1024,
-                        help="chunks the batch-size sweep embeds")
-    parser.add_argument("--quick", action="store_true",
-                        help="80 files, sweep of 256 chunks: a check that it runs")
+    parser.add_argument(
+        "--sweep-chunks", type=int, default=1024, help="chunks the batch-size sweep embeds"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="80 files, sweep of 256 chunks: a check that it runs"
+    )
     args = parser.parse_args()
     if args.quick:
         args.files, args.sweep_chunks = 80, 256
     from ragcli.settings import DEFAULT_EMBED_BATCH
     from ragcli.steps.index import EMBED_WINDOW_BATCHES
 
-    sorted_variant = Variant("sorted by length (today)", args.batch_size or DEFAULT_EMBED_BATCH,
-                             EMBED_WINDOW_BATCHES)
+    sorted_variant = Variant(
+        "sorted by length (today)", args.batch_size or DEFAULT_EMBED_BATCH, EMBED_WINDOW_BATCHES
+    )
     variants = [Variant("id order, batch 64 (before)", 64, 1), sorted_variant]
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         warm = scratch / "warm"
-        subprocess.run([sys.executable, "-m", "ragcli", "ingest", str(ROOT / "sample_docs"),
-                        "--store", str(warm), "-q"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ragcli",
+                "ingest",
+                str(ROOT / "sample_docs"),
+                "--store",
+                str(warm),
+                "-q",
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         corpus = scratch / "corpus"
         make_corpus(corpus, args.files)
         runs: dict[str, list[Run]] = {v.name: [] for v in variants}
         for _ in range(args.runs):
             for variant in variants:  # interleaved: drift on a shared machine hits both
-                runs[variant.name].append(real_ingest(corpus, scratch / "store", variant,
-                                                      scratch))
+                runs[variant.name].append(real_ingest(corpus, scratch / "store", variant, scratch))
         chunks = sqlite_count(scratch / "store")
         embedder = document_embedder()
         unembedded = unembedded_copy(scratch / "store", scratch)
@@ -214,49 +249,62 @@ def sweep_sizes(embedder: Any, store: Path, args: argparse.Namespace) -> list[tu
     from ragcli.steps.index import EMBED_WINDOW_BATCHES
 
     texts = [t for batch in batches_of(store, embedder, Variant("", 64, 1)) for t in batch]
-    texts = texts[:args.sweep_chunks]
+    texts = texts[: args.sweep_chunks]
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
         window = size * EMBED_WINDOW_BATCHES
         batches = []
         for start in range(0, len(texts), window):
-            part = texts[start:start + window]
+            part = texts[start : start + window]
             lengths = embedder.count_tokens(part)
             ordered = [part[row] for row in sorted(range(len(part)), key=lengths.__getitem__)]
-            batches += [ordered[i:i + size] for i in range(0, len(ordered), size)]
+            batches += [ordered[i : i + size] for i in range(0, len(ordered), size)]
         embedder.embed(batches[0], size)  # warm the allocator for this shape
         results.append((size, model_run(embedder, batches, True)))
     return results
 
 
-def print_tables(args: argparse.Namespace, chunks: int, rows: list[Any],
-                 sweep: list[tuple[int, Model]]) -> None:
+def print_tables(
+    args: argparse.Namespace, chunks: int, rows: list[Any], sweep: list[tuple[int, Model]]
+) -> None:
     import os
     import platform
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli ingest benchmark ({machine}; {args.files} files, {chunks} chunks, int8 "
-          f"ONNX embedder; real ingest: median of {args.runs})\n")
-    print("| batching | ingest+index wall | chunks/s | tokens/s (wall) | embedding loop | "
-          "tokens/s (loop) | tokens | padded tokens | bare model | bare tokens/s | "
-          "loop / bare |")
+    print(
+        f"ragcli ingest benchmark ({machine}; {args.files} files, {chunks} chunks, int8 "
+        f"ONNX embedder; real ingest: median of {args.runs})\n"
+    )
+    print(
+        "| batching | ingest+index wall | chunks/s | tokens/s (wall) | embedding loop | "
+        "tokens/s (loop) | tokens | padded tokens | bare model | bare tokens/s | "
+        "loop / bare |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for variant, wall, embed, model in rows:
-        print(f"| {variant.name}, window {variant.window_batches}x{variant.batch_size} "
-              f"| {wall:.1f} s | {chunks / wall:.1f} | {model.tokens / wall:,.0f} "
-              f"| {embed:.1f} s | {model.tokens / embed:,.0f} | {model.tokens:,} "
-              f"| {model.padded:,} | {model.bare_s:.1f} s | {model.tokens / model.bare_s:,.0f} "
-              f"| {model.bare_s / embed:.2f} |")
+        print(
+            f"| {variant.name}, window {variant.window_batches}x{variant.batch_size} "
+            f"| {wall:.1f} s | {chunks / wall:.1f} | {model.tokens / wall:,.0f} "
+            f"| {embed:.1f} s | {model.tokens / embed:,.0f} | {model.tokens:,} "
+            f"| {model.padded:,} | {model.bare_s:.1f} s | {model.tokens / model.bare_s:,.0f} "
+            f"| {model.bare_s / embed:.2f} |"
+        )
     (_, old_wall, old_embed, _), (_, new_wall, new_embed, _) = rows[0], rows[-1]
-    print(f"\nspeed-up, ingest+index wall: {old_wall / new_wall:.2f}x; "
-          f"embedding loop: {old_embed / new_embed:.2f}x\n")
-    print(f"batch sizes on sorted batches ({sweep[0][1].tokens:,} tokens of the first "
-          f"{args.sweep_chunks} chunks):\n")
+    print(
+        f"\nspeed-up, ingest+index wall: {old_wall / new_wall:.2f}x; "
+        f"embedding loop: {old_embed / new_embed:.2f}x\n"
+    )
+    print(
+        f"batch sizes on sorted batches ({sweep[0][1].tokens:,} tokens of the first "
+        f"{args.sweep_chunks} chunks):\n"
+    )
     print("| batch size | padded tokens | bare model tokens/s | embed() tokens/s |")
     print("|---|---|---|---|")
     for size, model in sweep:
-        print(f"| {size} | {model.padded:,} | {model.tokens / model.bare_s:,.0f} "
-              f"| {model.tokens / model.embed_s:,.0f} |")
+        print(
+            f"| {size} | {model.padded:,} | {model.tokens / model.bare_s:,.0f} "
+            f"| {model.tokens / model.embed_s:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -167,10 +167,23 @@ def ensure_llamaindex() -> None:
         return
     partial = SITE.with_name(SITE.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-               str(partial), "-c", str(ROOT / "constraints.txt"), "-r", str(REQUIREMENTS)]
-    print(f"installing LlamaIndex into {SITE.relative_to(ROOT)}: {' '.join(command)}",
-          file=sys.stderr)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--target",
+        str(partial),
+        "-c",
+        str(ROOT / "constraints.txt"),
+        "-r",
+        str(REQUIREMENTS),
+    ]
+    print(
+        f"installing LlamaIndex into {SITE.relative_to(ROOT)}: {' '.join(command)}", file=sys.stderr
+    )
     subprocess.run(command, cwd=ROOT, check=True)
     (partial / marker.name).write_text(wanted + "\n")
     shutil.rmtree(SITE, ignore_errors=True)
@@ -196,15 +209,22 @@ def run_to_file(command: list[str], out: Path, stdin: str | None = None) -> Run:
 class LlamaIndexRunner:
     """Runs the driver in child processes with the shared settings and a persisted index."""
 
-    def __init__(self, scratch: Path, corpus: Path, models: tuple[str, str],
-                 config: LlamaConfig) -> None:
+    def __init__(
+        self, scratch: Path, corpus: Path, models: tuple[str, str], config: LlamaConfig
+    ) -> None:
         self.scratch = scratch
         self.config = config
         self.base = {
-            "corpus": str(corpus), "index": str(scratch / f"{config.key}-index"),
-            "embedder": models[0], "llm": models[1], "top_k": TOP_K,
-            "max_tokens": MAX_TOKENS, "context_tokens": CONTEXT_TOKENS, "threads": THREADS,
-            "chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
+            "corpus": str(corpus),
+            "index": str(scratch / f"{config.key}-index"),
+            "embedder": models[0],
+            "llm": models[1],
+            "top_k": TOP_K,
+            "max_tokens": MAX_TOKENS,
+            "context_tokens": CONTEXT_TOKENS,
+            "threads": THREADS,
+            "chunk_tokens": config.chunk_tokens,
+            "overlap_tokens": config.overlap_tokens,
         }
 
     def run(self, command: str, stdin: str | None = None, **extra: str) -> tuple[Run, dict]:
@@ -217,8 +237,13 @@ class LlamaIndexRunner:
 
 def rag_status(store: Path) -> dict[str, Any]:
     """A ragcli store's `rag status --json`: its chunk count and chunking settings."""
-    done = subprocess.run([*RAG, "status", "--store", str(store), "--json"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
+    done = subprocess.run(
+        [*RAG, "status", "--store", str(store), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     status: dict[str, Any] = json.loads(done.stdout)
     return status
 
@@ -247,8 +272,13 @@ def warm_ragcli(scratch: Path) -> None:
     """
     store = scratch / "warm-store"
     for args in (["ingest", str(ROOT / "sample_docs"), "-q"], ["ask", QUESTIONS[0]]):
-        subprocess.run([*RAG, *args, "--store", str(store)], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [*RAG, *args, "--store", str(store)],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 def build_corpus(folder: Path, files: int) -> int:
@@ -260,13 +290,16 @@ def build_corpus(folder: Path, files: int) -> int:
     return sum(1 for _ in folder.iterdir())
 
 
-def row(name: str, rag: float, llamas: list[float], unit: str, digits: int = 1,
-        inverse: bool = False) -> Row:
+def row(
+    name: str, rag: float, llamas: list[float], unit: str, digits: int = 1, inverse: bool = False
+) -> Row:
     """One table row; each ratio is LlamaIndex/ragcli, or ragcli/LlamaIndex if inverse."""
     suffix = f" {unit}" if unit else ""
     values = [f"{value:,.{digits}f}{suffix}" for value in (rag, *llamas)]
-    ratios = [f"{(rag / llama if inverse else llama / rag):.2f}x" if min(rag, llama) > 0
-              else "nan" for llama in llamas]
+    ratios = [
+        f"{(rag / llama if inverse else llama / rag):.2f}x" if min(rag, llama) > 0 else "nan"
+        for llama in llamas
+    ]
     return (name, *values, *ratios)
 
 
@@ -288,16 +321,29 @@ class Bench:
 
     def ask_flags(self) -> list[str]:
         """`rag ask` options spelling out the shared settings, whatever the defaults become."""
-        return ["--store", str(self.store), "--top-k", str(TOP_K), "--max-tokens",
-                str(MAX_TOKENS), "--temperature", "0", "--context-tokens", str(CONTEXT_TOKENS),
-                "--threads", str(THREADS)]
+        return [
+            "--store",
+            str(self.store),
+            "--top-k",
+            str(TOP_K),
+            "--max-tokens",
+            str(MAX_TOKENS),
+            "--temperature",
+            "0",
+            "--context-tokens",
+            str(CONTEXT_TOKENS),
+            "--threads",
+            str(THREADS),
+        ]
 
 
 def measure_ingest(bench: Bench) -> None:
     """Ingest and index the corpus with each system; count the chunks."""
     print(f"ingesting {bench.files} files with ragcli", file=sys.stderr)
-    rag = run_to_file([*RAG, "ingest", str(bench.corpus), "--store", str(bench.store), "-q"],
-                      bench.scratch / "rag-ingest.txt")
+    rag = run_to_file(
+        [*RAG, "ingest", str(bench.corpus), "--store", str(bench.store), "-q"],
+        bench.scratch / "rag-ingest.txt",
+    )
     status = rag_status(bench.store)
     bench.results["ragcli_chunking"] = status["chunking"]
     llamas, chunks = [], {"ragcli": int(status["chunks"])}
@@ -307,15 +353,23 @@ def measure_ingest(bench: Bench) -> None:
         llamas.append(run)
         chunks[llama.config.key] = int(built["chunks"])
     # Unmeasured: how much of each chunk the embedder actually read.
-    bench.results["embedded"] = {llama.config.key: llama.run("count")[1]
-                                 for llama in bench.llamas}
+    bench.results["embedded"] = {llama.config.key: llama.run("count")[1] for llama in bench.llamas}
     bench.results["chunks"] = chunks
     bench.rows += [
-        row(f"ingest+index {bench.files} files: wall time", rag.seconds,
-            [run.seconds for run in llamas], "s"),
+        row(
+            f"ingest+index {bench.files} files: wall time",
+            rag.seconds,
+            [run.seconds for run in llamas],
+            "s",
+        ),
         row("ingest+index: peak RSS", rag.peak_mib, [run.peak_mib for run in llamas], "MiB", 0),
-        row("chunks in the index", chunks["ragcli"],
-            [chunks[llama.config.key] for llama in bench.llamas], "", 0),
+        row(
+            "chunks in the index",
+            chunks["ragcli"],
+            [chunks[llama.config.key] for llama in bench.llamas],
+            "",
+            0,
+        ),
     ]
 
 
@@ -323,8 +377,11 @@ def measure_batch(bench: Bench) -> None:
     """Ask all QUESTIONS in one process of each system."""
     print(f"asking {len(QUESTIONS)} questions in one process, each system", file=sys.stderr)
     batch = "\n".join(QUESTIONS) + "\n"
-    rag = run_to_file([*RAG, "ask", "-", "--json", *bench.ask_flags()],
-                      bench.scratch / "rag-batch.jsonl", stdin=batch)
+    rag = run_to_file(
+        [*RAG, "ask", "-", "--json", *bench.ask_flags()],
+        bench.scratch / "rag-batch.jsonl",
+        stdin=batch,
+    )
     rag_answers = [json.loads(line) for line in rag.output.splitlines() if line]
     bench.results["ragcli_batch"] = rag_answers
     runs, lengths = [], []
@@ -335,14 +392,27 @@ def measure_batch(bench: Bench) -> None:
         lengths.append(answer_tokens(bench.llm_path, [a["answer"] for a in out["answers"]]))
     count = len(QUESTIONS)
     bench.rows += [
-        row(f"batch ask, {count} questions: wall time", rag.seconds,
-            [run.seconds for run in runs], "s"),
-        row("batch ask: throughput", count / rag.seconds, [count / run.seconds for run in runs],
-            "questions/s", 3, inverse=True),
+        row(
+            f"batch ask, {count} questions: wall time",
+            rag.seconds,
+            [run.seconds for run in runs],
+            "s",
+        ),
+        row(
+            "batch ask: throughput",
+            count / rag.seconds,
+            [count / run.seconds for run in runs],
+            "questions/s",
+            3,
+            inverse=True,
+        ),
         row("batch ask: peak RSS", rag.peak_mib, [run.peak_mib for run in runs], "MiB", 0),
-        row("batch ask: mean answer length",
-            answer_tokens(bench.llm_path, [a["answer"] for a in rag_answers]), lengths,
-            "tokens"),
+        row(
+            "batch ask: mean answer length",
+            answer_tokens(bench.llm_path, [a["answer"] for a in rag_answers]),
+            lengths,
+            "tokens",
+        ),
     ]
 
 
@@ -371,12 +441,14 @@ def print_notes(results: dict[str, Any], configs: list[LlamaConfig]) -> None:
         answers = results[f"{config.key}_batch"]
         calls = statistics.mean(a["llm_calls"] for a in answers)
         prompt_tokens = statistics.mean(a["prompt_tokens"] for a in answers)
-        print(f"{config.label}: {embedded['cut']:,} of {embedded['chunks']:,} chunks longer "
-              f"than the {embedded['limit']} word pieces MiniLM reads, which read "
-              f"{embedded['read'] / embedded['chunks']:.0f} of "
-              f"{embedded['total'] / embedded['chunks']:.0f} per chunk (mean); "
-              f"{calls:.2f} LLM calls and {prompt_tokens:.0f} prompt tokens per question "
-              "(mean over the batch)")
+        print(
+            f"{config.label}: {embedded['cut']:,} of {embedded['chunks']:,} chunks longer "
+            f"than the {embedded['limit']} word pieces MiniLM reads, which read "
+            f"{embedded['read'] / embedded['chunks']:.0f} of "
+            f"{embedded['total'] / embedded['chunks']:.0f} per chunk (mean); "
+            f"{calls:.2f} LLM calls and {prompt_tokens:.0f} prompt tokens per question "
+            "(mean over the batch)"
+        )
     print(f"answers to {QUESTIONS[0]!r} (first 100 characters):")
     width = max(len(label) for label in ["ragcli", *(c.label for c in configs)]) + 1
     rag_answer = results["ragcli_one"].split("\n\n")[0].strip()
@@ -391,16 +463,20 @@ def parse_configs(text: str) -> list[LlamaConfig]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown or not names:
-        raise SystemExit(f"--configs takes a comma-separated list of {', '.join(CONFIGS)}; "
-                         f"got {text!r}")
+        raise SystemExit(
+            f"--configs takes a comma-separated list of {', '.join(CONFIGS)}; got {text!r}"
+        )
     return [CONFIGS[name] for name in dict.fromkeys(names)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=800, help="generated corpus files")
-    parser.add_argument("--configs", default="default,256",
-                        help=f"LlamaIndex configurations to compare, of {', '.join(CONFIGS)}")
+    parser.add_argument(
+        "--configs",
+        default="default,256",
+        help=f"LlamaIndex configurations to compare, of {', '.join(CONFIGS)}",
+    )
     args = parser.parse_args()
     configs = parse_configs(args.configs)
     ensure_llamaindex()
@@ -423,24 +499,30 @@ def main() -> None:
     print_notes(bench.results, configs)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"files": files, **bench.results}, indent=1))
-    print(f"answers and LlamaIndex's first prompts: {RESULTS.relative_to(ROOT)}",
-          file=sys.stderr)
+    print(f"answers and LlamaIndex's first prompts: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 
-def print_comparison(rows: list[Row], configs: list[LlamaConfig],
-                     rag_chunking: dict[str, int]) -> None:
+def print_comparison(
+    rows: list[Row], configs: list[LlamaConfig], rag_chunking: dict[str, int]
+) -> None:
     """Print every system's measures side by side, naming the machine like print_table."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli vs LlamaIndex ({machine}, bundled models, top-k {TOP_K}, "
-          f"max {MAX_TOKENS} new tokens, {THREADS} threads)")
-    print("ratio: LlamaIndex/ragcli, but ragcli/LlamaIndex for questions/s; above 1 favours "
-          "ragcli, except for chunks")
+    print(
+        f"ragcli vs LlamaIndex ({machine}, bundled models, top-k {TOP_K}, "
+        f"max {MAX_TOKENS} new tokens, {THREADS} threads)"
+    )
+    print(
+        "ratio: LlamaIndex/ragcli, but ragcli/LlamaIndex for questions/s; above 1 favours "
+        "ragcli, except for chunks"
+    )
     for config in configs:
         if config.chunk_tokens is not None:
-            print(f"{config.label}: chunk_size={config.chunk_tokens}, "
-                  f"chunk_overlap={config.overlap_tokens} (LlamaIndex's tiktoken tokens); "
-                  f"ragcli: {rag_chunking['chunk_tokens']}-token chunks, "
-                  f"{rag_chunking['overlap_tokens']} overlapping, in MiniLM word pieces")
+            print(
+                f"{config.label}: chunk_size={config.chunk_tokens}, "
+                f"chunk_overlap={config.overlap_tokens} (LlamaIndex's tiktoken tokens); "
+                f"ragcli: {rag_chunking['chunk_tokens']}-token chunks, "
+                f"{rag_chunking['overlap_tokens']} overlapping, in MiniLM word pieces"
+            )
     labels = [config.label for config in configs]
     ratios = [f"ratio {label.removeprefix('LlamaIndex ')}" for label in labels]
     if len(configs) == 1:

@@ -115,8 +115,12 @@ def run_rag(args: list[str], extra_env: dict[str, str], stdin: str | None = None
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [*RAG, *args], stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, env={**os.environ, **extra_env},
+            [*RAG, *args],
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            cwd=ROOT,
+            env={**os.environ, **extra_env},
         )
         assert process.stdout is not None
         if process.stdin is not None:  # a few lines: they fit in the pipe's buffer
@@ -141,12 +145,21 @@ def competitor(condition: str, plan: Plan) -> Iterator[subprocess.Popen[bytes] |
     if condition == "idle":
         yield None
         return
-    command = BURNER if condition == "burner" else [
-        sys.executable, "-c", INGEST_LOOP, str(plan.corpus), str(plan.scratch), *RAG]
+    command = (
+        BURNER
+        if condition == "burner"
+        else [sys.executable, "-c", INGEST_LOOP, str(plan.corpus), str(plan.scratch), *RAG]
+    )
     with tempfile.TemporaryFile() as errors:
         # Its own session: killpg reaches the loop and its `rag ingest` child together.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=errors, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         try:
             time.sleep(SETTLE_S)
             check_alive(process, errors)
@@ -210,16 +223,18 @@ def measure_run(plan: Plan, variant: Variant, run: int) -> dict[str, Sample]:
         "ask_cold": cold,
         "ask_batch": Sample(asks.first_byte_s, asks.wall_s / per_ask, asks.cpu_s / per_ask),
         "search_cold": search,
-        "search_batch": Sample(searches.first_byte_s, searches.wall_s / per_query,
-                               searches.cpu_s / per_query),
+        "search_batch": Sample(
+            searches.first_byte_s, searches.wall_s / per_query, searches.cpu_s / per_query
+        ),
     }
 
 
 Results = dict[str, dict[str, dict[str, list[Sample]]]]  # condition -> variant -> measure
 
 
-def measure_condition(condition: str, plan: Plan,
-                      variants: list[Variant]) -> dict[str, dict[str, list[Sample]]]:
+def measure_condition(
+    condition: str, plan: Plan, variants: list[Variant]
+) -> dict[str, dict[str, list[Sample]]]:
     """Run every variant, interleaved run by run, under one condition: variant -> measure."""
     results: dict[str, dict[str, list[Sample]]] = {}
     started = time.monotonic()
@@ -234,10 +249,12 @@ def measure_condition(condition: str, plan: Plan,
                     raise SystemExit(f"the {condition} competitor ended during the run")
                 for key, sample in samples.items():
                     results.setdefault(variant.name, {}).setdefault(key, []).append(sample)
-                note(f"[{condition}] run {run + 1}/{plan.runs} {variant.name}: cold ask "
-                     f"{samples['ask_cold'].wall_s:.2f} s ({samples['ask_cold'].cpu_s:.1f} "
-                     f"CPU s), batch ask {samples['ask_batch'].wall_s:.2f} s/question, "
-                     f"cold search {samples['search_cold'].wall_s:.2f} s")
+                note(
+                    f"[{condition}] run {run + 1}/{plan.runs} {variant.name}: cold ask "
+                    f"{samples['ask_cold'].wall_s:.2f} s ({samples['ask_cold'].cpu_s:.1f} "
+                    f"CPU s), batch ask {samples['ask_batch'].wall_s:.2f} s/question, "
+                    f"cold search {samples['search_cold'].wall_s:.2f} s"
+                )
     return results
 
 
@@ -246,22 +263,36 @@ def prepare(scratch: Path, args: argparse.Namespace) -> Plan:
     store = scratch / "sample"
     note("ingesting sample_docs and warming the model caches")
     run_rag(["ingest", str(ROOT / "sample_docs"), "--store", str(store), "-q"], {})
-    done = subprocess.run([*RAG, "ask", "-", "--json", "--store", str(store)],
-                          input="\n".join(QUESTIONS) + "\n", capture_output=True, text=True,
-                          cwd=ROOT)
+    done = subprocess.run(
+        [*RAG, "ask", "-", "--json", "--store", str(store)],
+        input="\n".join(QUESTIONS) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if done.returncode != 0:
         raise SystemExit(f"warm-up rag ask exited {done.returncode}:\n{done.stderr.strip()}")
     # A declined question ends a single `ask` with exit 8 before the model runs: not comparable.
-    answered = [answer["question"] for line in done.stdout.splitlines()
-                if (answer := json.loads(line))["answerable"]]
-    questions = answered[:args.questions]
+    answered = [
+        answer["question"]
+        for line in done.stdout.splitlines()
+        if (answer := json.loads(line))["answerable"]
+    ]
+    questions = answered[: args.questions]
     if not questions:
         raise SystemExit("no warm-up question was answered on sample_docs")
     corpus = scratch / "competitor-corpus"
     if "ingest" in args.conditions:
         make_corpus(corpus, args.competitor_files)
-    return Plan(store, questions, min(args.batch, len(questions)), args.runs,
-                args.budget_min * 60, corpus, scratch / "competitor")
+    return Plan(
+        store,
+        questions,
+        min(args.batch, len(questions)),
+        args.runs,
+        args.budget_min * 60,
+        corpus,
+        scratch / "competitor",
+    )
 
 
 def median(samples: list[Sample], cpu: bool) -> float:
@@ -300,22 +331,43 @@ def table(results: Results, conditions: list[str], variants: list[Variant]) -> l
 def options() -> argparse.Namespace:
     """Parse the command line; --quick shrinks every size for development."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5,
-                        help="runs per condition at most (medians; see --budget-min)")
-    parser.add_argument("--budget-min", type=float, default=3.0,
-                        help=f"no new run starts once a condition used this many minutes "
-                             f"(at least {MIN_RUNS} runs)")
-    parser.add_argument("--conditions", default=",".join(CONDITIONS),
-                        help="comma-separated subset of idle,burner,ingest")
-    parser.add_argument("--variant", action="append", type=parse_variant, default=[],
-                        help="NAME:ENV=VAL[,ENV=VAL...] for the measured processes; repeatable")
-    parser.add_argument("--questions", type=int, default=8,
-                        help="questions in rotation and in the search batch")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per condition at most (medians; see --budget-min)"
+    )
+    parser.add_argument(
+        "--budget-min",
+        type=float,
+        default=3.0,
+        help=f"no new run starts once a condition used this many minutes "
+        f"(at least {MIN_RUNS} runs)",
+    )
+    parser.add_argument(
+        "--conditions",
+        default=",".join(CONDITIONS),
+        help="comma-separated subset of idle,burner,ingest",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        default=[],
+        help="NAME:ENV=VAL[,ENV=VAL...] for the measured processes; repeatable",
+    )
+    parser.add_argument(
+        "--questions", type=int, default=8, help="questions in rotation and in the search batch"
+    )
     parser.add_argument("--batch", type=int, default=2, help="questions in the batch ask")
-    parser.add_argument("--competitor-files", type=int, default=300,
-                        help="files of the competing ingest's generated corpus")
-    parser.add_argument("--quick", action="store_true",
-                        help="2 runs, 2 questions, 60-file competitor corpus (development)")
+    parser.add_argument(
+        "--competitor-files",
+        type=int,
+        default=300,
+        help="files of the competing ingest's generated corpus",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 runs, 2 questions, 60-file competitor corpus (development)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args()
     args.conditions = [c for c in args.conditions.split(",") if c]
@@ -340,22 +392,36 @@ def main() -> None:
         plan = prepare(Path(scratch), args)
         for condition in args.conditions:
             results[condition] = measure_condition(condition, plan, args.variant)
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, load average at start "
-               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {platform.python_version()}")
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, load average at start "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {platform.python_version()}"
+    )
     print(f"ragcli load benchmark, {started}: {machine}")
-    done = ", ".join(f"{c} {len(results[c][args.variant[0].name]['ask_cold'])}"
-                     for c in args.conditions)
-    print(f"runs (medians): {done}; cold ask/search rotate over "
-          f"{len(plan.questions)} questions; batch ask {plan.batch_questions} questions, "
-          f"batch search {len(plan.questions)} queries; competing ingest "
-          f"{args.competitor_files} files\n")
+    done = ", ".join(
+        f"{c} {len(results[c][args.variant[0].name]['ask_cold'])}" for c in args.conditions
+    )
+    print(
+        f"runs (medians): {done}; cold ask/search rotate over "
+        f"{len(plan.questions)} questions; batch ask {plan.batch_questions} questions, "
+        f"batch search {len(plan.questions)} queries; competing ingest "
+        f"{args.competitor_files} files\n"
+    )
     print("\n".join(table(results, args.conditions, args.variant)))
     if args.json:
-        raw = {"date": started, "machine": machine,
-               "questions": plan.questions, "batch_questions": plan.batch_questions,
-               "variants": {v.name: v.env for v in args.variant},
-               "results": {c: {v: {k: [vars(s) for s in samples] for k, samples in ms.items()}
-                               for v, ms in vs.items()} for c, vs in results.items()}}
+        raw = {
+            "date": started,
+            "machine": machine,
+            "questions": plan.questions,
+            "batch_questions": plan.batch_questions,
+            "variants": {v.name: v.env for v in args.variant},
+            "results": {
+                c: {
+                    v: {k: [vars(s) for s in samples] for k, samples in ms.items()}
+                    for v, ms in vs.items()
+                }
+                for c, vs in results.items()
+            },
+        }
         args.json.write_text(json.dumps(raw, indent=1) + "\n")
 
 

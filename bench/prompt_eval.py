@@ -52,8 +52,11 @@ def strategy_for(asker: Asker, name: str) -> Strategy:
     """The sequence strategy, or the packed strategy with one of its templates."""
     settings = AnswerSettings(asker.options.generation, strict=False)
     template = TEMPLATES[name]
-    strategy: Strategy = (SequenceStrategy(asker._llm, settings) if template is None
-                          else PackedStrategy(asker._llm, settings, template))
+    strategy: Strategy = (
+        SequenceStrategy(asker._llm, settings)
+        if template is None
+        else PackedStrategy(asker._llm, settings, template)
+    )
     strategy.prepare()
     return strategy
 
@@ -118,8 +121,10 @@ def evaluate(
                     hits = [gold] if gold else []
                 else:
                     hits = asker.relevant(question)
-                text = asker.generate(question, hits, strategy=strategy).text if hits else (
-                    prompts.NOT_FOUND
+                text = (
+                    asker.generate(question, hits, strategy=strategy).text
+                    if hits
+                    else (prompts.NOT_FOUND)
                 )
                 if answers:
                     answerable_n += 1
@@ -129,13 +134,16 @@ def evaluate(
                     unanswerable_n += 1
                     declined += prompts.NOT_FOUND in text
             seconds = time.perf_counter() - started
-            rows.append({
-                "template": name, "mode": mode,
-                "f1": 100 * sum(f1s) / max(1, len(f1s)),
-                "contains_gold": 100 * found / max(1, answerable_n),
-                "declined_unanswerable": 100 * declined / max(1, unanswerable_n),
-                "s_per_question": seconds / max(1, len(items)),
-            })
+            rows.append(
+                {
+                    "template": name,
+                    "mode": mode,
+                    "f1": 100 * sum(f1s) / max(1, len(f1s)),
+                    "contains_gold": 100 * found / max(1, answerable_n),
+                    "declined_unanswerable": 100 * declined / max(1, unanswerable_n),
+                    "s_per_question": seconds / max(1, len(items)),
+                }
+            )
             print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
@@ -144,10 +152,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qa", type=Path, default=ROOT / "bench" / "qa_sample_docs.jsonl")
     parser.add_argument("--store", type=Path, default=None)
-    parser.add_argument("--template", action="append", choices=list(TEMPLATES),
-                        help="template to score (repeatable) [default: all]")
-    parser.add_argument("--retrieval", action="append", choices=["hybrid", "dense", "keyword"],
-                        help="retrieval mode for the retrieved runs (repeatable) [hybrid]")
+    parser.add_argument(
+        "--template",
+        action="append",
+        choices=list(TEMPLATES),
+        help="template to score (repeatable) [default: all]",
+    )
+    parser.add_argument(
+        "--retrieval",
+        action="append",
+        choices=["hybrid", "dense", "keyword"],
+        help="retrieval mode for the retrieved runs (repeatable) [hybrid]",
+    )
     args = parser.parse_args()
     items = [json.loads(line) for line in args.qa.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as scratch:
@@ -157,8 +173,11 @@ def main() -> None:
         askers = {}
         for retrieval in args.retrieval or ["hybrid"]:
             options = AskOptions(
-                store_dir=store_dir, llm_spec="default", llm=LlmOptions(),
-                cache_dir=model_cache_dir(), generation=GenerationSettings(max_tokens=48),
+                store_dir=store_dir,
+                llm_spec="default",
+                llm=LlmOptions(),
+                cache_dir=model_cache_dir(),
+                generation=GenerationSettings(max_tokens=48),
                 retrieval=RetrievalSettings(mode=retrieval),
             )
             askers[retrieval] = Asker(options)
@@ -169,12 +188,16 @@ def main() -> None:
                 asker.close()
     answerable = sum(1 for i in items if i["answers"])
     print(f"{len(items)} questions ({answerable} answerable), bundled models, max_tokens 48")
-    print(f"{'strategy / template':32} {'mode':20} {'F1':>6} {'gold in answer':>15} "
-          f"{'declined unanswerable':>22} {'s/question':>11}")
+    print(
+        f"{'strategy / template':32} {'mode':20} {'F1':>6} {'gold in answer':>15} "
+        f"{'declined unanswerable':>22} {'s/question':>11}"
+    )
     for row in rows:
-        print(f"{row['template']:32} {row['mode']:20} {row['f1']:6.1f} "
-              f"{row['contains_gold']:14.1f}% {row['declined_unanswerable']:21.1f}% "
-              f"{row['s_per_question']:11.2f}")
+        print(
+            f"{row['template']:32} {row['mode']:20} {row['f1']:6.1f} "
+            f"{row['contains_gold']:14.1f}% {row['declined_unanswerable']:21.1f}% "
+            f"{row['s_per_question']:11.2f}"
+        )
 
 
 if __name__ == "__main__":

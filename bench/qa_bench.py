@@ -62,8 +62,9 @@ def build_store(docs: Path, store_dir: Path) -> None:
     """Ingest the articles with the default settings (unchanged files are skipped)."""
     from ragcli.cli import _default_manifest
 
-    options = IngestOptions(paths=(docs,), store_dir=store_dir, build=BuildSettings(),
-                            defaults=_default_manifest())  # type: ignore[arg-type]
+    options = IngestOptions(
+        paths=(docs,), store_dir=store_dir, build=BuildSettings(), defaults=_default_manifest()
+    )  # type: ignore[arg-type]
     ingest(options, SilentProgress())
 
 
@@ -102,15 +103,23 @@ def oracle_hit(question: str, answers: list[str], blocks: list[tuple[str, str]])
 def make_variant(asker: Asker, variant: Variant) -> Strategy:
     settings = AnswerSettings(GENERATION, strict=False)
     llm = asker._llm
-    strategy: Strategy = (PackedStrategy(llm, settings) if variant.strategy == "packed"
-                          else SequenceStrategy(llm, settings, variant.sequence))
+    strategy: Strategy = (
+        PackedStrategy(llm, settings)
+        if variant.strategy == "packed"
+        else SequenceStrategy(llm, settings, variant.sequence)
+    )
     strategy.prepare()
     return strategy
 
 
-def run(asker: Asker, strategy: Strategy, items: list[dict[str, object]],
-        hits_of: dict[str, list[Hit]], log: list[dict[str, object]], label: str
-        ) -> tuple[dict[str, float], dict[str, float]]:
+def run(
+    asker: Asker,
+    strategy: Strategy,
+    items: list[dict[str, object]],
+    hits_of: dict[str, list[Hit]],
+    log: list[dict[str, object]],
+    label: str,
+) -> tuple[dict[str, float], dict[str, float]]:
     """Ask every question with one strategy; return its row, and the row with --strict.
 
     --strict only turns ungrounded answers into abstentions, so its row comes from the same
@@ -136,17 +145,35 @@ def run(asker: Asker, strategy: Strategy, items: list[dict[str, object]],
                 strict_words += len(answer.text.split())
         else:
             abstained += 1
-        log.append({"variant": label, "question": question, "answers": answers,
-                    "answer": answer.text, "grounded": answer.grounded,
-                    "answerable": answer.answerable})
+        log.append(
+            {
+                "variant": label,
+                "question": question,
+                "answers": answers,
+                "answer": answer.text,
+                "grounded": answer.grounded,
+                "answerable": answer.answerable,
+            }
+        )
     seconds = time.perf_counter() - started
     n, given = len(items), max(1, len(items) - abstained)
-    row = {"em": 100 * em / n, "f1": 100 * f1 / n, "in_context": 100 * in_context / n,
-           "grounded": 100 * grounded / given, "abstained": 100 * abstained / n,
-           "words": words / given, "s_per_q": seconds / n}
-    strict = {**row, "em": 100 * strict_em / n, "f1": 100 * strict_f1 / n,
-              "grounded": 100.0, "abstained": 100 * (n - grounded) / n,
-              "words": strict_words / max(1, grounded)}
+    row = {
+        "em": 100 * em / n,
+        "f1": 100 * f1 / n,
+        "in_context": 100 * in_context / n,
+        "grounded": 100 * grounded / given,
+        "abstained": 100 * abstained / n,
+        "words": words / given,
+        "s_per_q": seconds / n,
+    }
+    strict = {
+        **row,
+        "em": 100 * strict_em / n,
+        "f1": 100 * strict_f1 / n,
+        "grounded": 100.0,
+        "abstained": 100 * (n - grounded) / n,
+        "words": strict_words / max(1, grounded),
+    }
     return row, strict
 
 
@@ -156,9 +183,12 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--store", type=Path, default=None, help="keep the store here")
-    parser.add_argument("--variant", action="append", choices=list(VARIANTS),
-                        help="variant to measure (repeatable) [packed, sequence, "
-                        "sequence, thorough decoding]")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=list(VARIANTS),
+        help="variant to measure (repeatable) [packed, sequence, sequence, thorough decoding]",
+    )
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle runs")
     parser.add_argument("--log", type=Path, default=None, help="write every answer (JSONL)")
     args = parser.parse_args()
@@ -167,8 +197,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         store_dir = args.store or Path(scratch) / "store"
         build_store(args.data / "docs", store_dir)
-        options = AskOptions(store_dir=store_dir, llm_spec="default", llm=LlmOptions(),
-                             cache_dir=model_cache_dir(), generation=GENERATION)
+        options = AskOptions(
+            store_dir=store_dir,
+            llm_spec="default",
+            llm=LlmOptions(),
+            cache_dir=model_cache_dir(),
+            generation=GENERATION,
+        )
         log: list[dict[str, object]] = []
         rows: list[tuple[str, str, dict[str, float]]] = []
         with Asker(options) as asker:
@@ -184,23 +219,26 @@ def main() -> None:
                 # would repeat the strategy's own oracle row.
                 with_oracle = not args.no_oracle and name in ("packed", "sequence")
                 contexts = [("retrieved", retrieved)] + (
-                    [("oracle", oracle)] if with_oracle else [])
+                    [("oracle", oracle)] if with_oracle else []
+                )
                 for context, hits_of in contexts:
-                    row, strict = run(asker, strategy, items, hits_of, log,
-                                      f"{name}/{context}")
+                    row, strict = run(asker, strategy, items, hits_of, log, f"{name}/{context}")
                     rows += [(name, context, row), (f"{name} --strict", context, strict)]
-                    print(json.dumps({"variant": name, "context": context, **row}),
-                          file=sys.stderr)
+                    print(json.dumps({"variant": name, "context": context, **row}), file=sys.stderr)
     if args.log:
         args.log.write_text("".join(json.dumps(entry) + "\n" for entry in log))
     print(f"squad-a: {len(items)} questions (seed {args.seed}), bundled models")
-    print("| strategy | context | EM | F1 | answer in context | grounded | abstained "
-          "| answer words | s/question |")
+    print(
+        "| strategy | context | EM | F1 | answer in context | grounded | abstained "
+        "| answer words | s/question |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, context, row in rows:
-        print(f"| {name} | {context} | {row['em']:.1f} | {row['f1']:.1f} "
-              f"| {row['in_context']:.1f}% | {row['grounded']:.1f}% | {row['abstained']:.1f}% "
-              f"| {row['words']:.1f} | {row['s_per_q']:.2f} |")
+        print(
+            f"| {name} | {context} | {row['em']:.1f} | {row['f1']:.1f} "
+            f"| {row['in_context']:.1f}% | {row['grounded']:.1f}% | {row['abstained']:.1f}% "
+            f"| {row['words']:.1f} | {row['s_per_q']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

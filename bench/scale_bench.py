@@ -116,8 +116,9 @@ def unit_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
     return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
 
 
-def near(centres: NDArray[np.float32], count: int, noise: float,
-         rng: np.random.Generator) -> NDArray[np.float32]:
+def near(
+    centres: NDArray[np.float32], count: int, noise: float, rng: np.random.Generator
+) -> NDArray[np.float32]:
     """Draw count unit vectors around randomly chosen centres."""
     picked = centres[rng.integers(0, len(centres), size=count)]
     spread = rng.standard_normal((count, DIMENSION), dtype=np.float32)
@@ -136,12 +137,16 @@ def synthetic_documents(
         chunks, offset = [], 0
         for ordinal, number in enumerate(range(first, min(count, first + CHUNKS_PER_DOCUMENT))):
             text = f"synthetic chunk {number} " + " ".join(pick.choices(words, k=WORDS_PER_CHUNK))
-            chunks.append(Chunk(text, path, None, ordinal + 1, ordinal + 1, offset,
-                                offset + len(text)))
+            chunks.append(
+                Chunk(text, path, None, ordinal + 1, ordinal + 1, offset, offset + len(text))
+            )
             offset += len(text) + 1
         digest = hashlib.sha256(path.encode()).hexdigest()
-        yield (SourceFile(path, offset, 0.0, digest), chunks,
-               near(centres, len(chunks), synthetic.noise, rng))
+        yield (
+            SourceFile(path, offset, 0.0, digest),
+            chunks,
+            near(centres, len(chunks), synthetic.noise, rng),
+        )
 
 
 def query_vectors(count: int, synthetic: Synthetic) -> NDArray[np.float32]:
@@ -167,8 +172,9 @@ def fill_store(root: Path, chunks: int, synthetic: Synthetic) -> float:
         raise SystemExit(f"{root} holds another store; pass an empty --work-dir")
     started = time.perf_counter()
     with Store.open(root, create=True) as store:
-        store.write_manifest(Manifest(FORMAT_VERSION, EMBEDDER, DIMENSION, 256, True,
-                                      DEFAULT_CHUNKING, DEFAULT_HNSW))
+        store.write_manifest(
+            Manifest(FORMAT_VERSION, EMBEDDER, DIMENSION, 256, True, DEFAULT_CHUNKING, DEFAULT_HNSW)
+        )
         for source, batch, vectors in synthetic_documents(chunks, synthetic):
             store.replace_document(source, "text", batch)
             store.save_embeddings(batch, vectors)
@@ -181,10 +187,14 @@ def exact_top_k(store: Store, queries: NDArray[np.float32], k: int) -> list[set[
     best_ids = np.zeros((len(queries), 0), dtype=np.int64)
     for ids, vectors in store.iter_embedded_vectors(DIMENSION):
         scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
-        candidates = np.concatenate([best_ids, np.broadcast_to(ids, (len(queries), len(ids)))],
-                                    axis=1)
-        keep = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else \
-            np.argsort(-scores, axis=1)
+        candidates = np.concatenate(
+            [best_ids, np.broadcast_to(ids, (len(queries), len(ids)))], axis=1
+        )
+        keep = (
+            np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            if scores.shape[1] > k
+            else np.argsort(-scores, axis=1)
+        )
         best_scores = np.take_along_axis(scores, keep, axis=1)
         best_ids = np.take_along_axis(candidates, keep, axis=1)
     return [set(row.tolist()) for row in best_ids]
@@ -197,8 +207,9 @@ def percentiles(times_s: list[float]) -> tuple[float, float]:
     return statistics.median(times_ms), p95
 
 
-def search_times(index: FaissHnswIndex, queries: NDArray[np.float32],
-                 k: int) -> tuple[list[float], list[set[int]]]:
+def search_times(
+    index: FaissHnswIndex, queries: NDArray[np.float32], k: int
+) -> tuple[list[float], list[set[int]]]:
     """Time one search call per query, as `rag search` makes them; return times and top ids.
 
     The first queries are run once untimed: the first searches fault the index's pages in.
@@ -214,8 +225,9 @@ def search_times(index: FaissHnswIndex, queries: NDArray[np.float32],
     return times, found
 
 
-def timed_searches(index: FaissHnswIndex, queries: NDArray[np.float32], k: int,
-                   truth: list[set[int]]) -> Latency:
+def timed_searches(
+    index: FaissHnswIndex, queries: NDArray[np.float32], k: int, truth: list[set[int]]
+) -> Latency:
     """Latency with the default and with one OpenMP thread, and recall@TOP_K."""
     times, found = search_times(index, queries, k)
     threads = faiss.omp_get_max_threads()
@@ -238,8 +250,9 @@ def mebibytes(*paths: Path) -> float:
     return sum(p.stat().st_size for p in paths if p.is_file()) / 2**20
 
 
-def measure_size(root: Path, chunks: int, queries: NDArray[np.float32],
-                 synthetic: Synthetic) -> tuple[SizeResult, list[set[int]]]:
+def measure_size(
+    root: Path, chunks: int, queries: NDArray[np.float32], synthetic: Synthetic
+) -> tuple[SizeResult, list[set[int]]]:
     """Fill (or reuse) one store, build its index and measure search in and out of process."""
     note(f"{chunks:,} chunks: filling the store in {root}")
     fill_s = fill_store(root, chunks, synthetic)
@@ -261,13 +274,24 @@ def measure_size(root: Path, chunks: int, queries: NDArray[np.float32],
     keyword_wall, keyword_rss = rag_search(root, "keyword", " ".join(words[-2:]))
     database = root / DATABASE_NAME
     sqlite_mib = mebibytes(database, database.with_name(DATABASE_NAME + "-wal"))
-    result = SizeResult(chunks, fill_s, build_s, mebibytes(index_path), sqlite_mib, search,
-                        dense_rss, dense_wall, keyword_rss, keyword_wall)
+    result = SizeResult(
+        chunks,
+        fill_s,
+        build_s,
+        mebibytes(index_path),
+        sqlite_mib,
+        search,
+        dense_rss,
+        dense_wall,
+        keyword_rss,
+        keyword_wall,
+    )
     return result, truth
 
 
-def trade_off(root: Path, queries: NDArray[np.float32],
-              truth: list[set[int]]) -> list[tuple[str, Latency]]:
+def trade_off(
+    root: Path, queries: NDArray[np.float32], truth: list[set[int]]
+) -> list[tuple[str, Latency]]:
     """Latency and recall at lower efSearch, and at the depth `rag search` really asks for."""
     with Store.open(root) as store:
         manifest = store.manifest
@@ -276,15 +300,20 @@ def trade_off(root: Path, queries: NDArray[np.float32],
     rows = []
     for ef_search in EF_SEARCH_TRADE_OFF:
         index = FaissHnswIndex.read(index_path, replace(manifest.hnsw, ef_search=ef_search))
-        rows.append((f"efSearch {ef_search}, k {TOP_K}",
-                     timed_searches(index, queries, TOP_K, truth)))
+        rows.append(
+            (f"efSearch {ef_search}, k {TOP_K}", timed_searches(index, queries, TOP_K, truth))
+        )
         del index
     # Dense and hybrid retrieval take this many candidates, and FAISS searches with
     # max(efSearch, k): this is the search a `rag search` or `rag ask` query makes.
     depth = RetrievalSettings().candidates
     index = FaissHnswIndex.read(index_path, manifest.hnsw)
-    rows.append((f"efSearch {manifest.hnsw.ef_search}, k {depth} (rag search's depth)",
-                 timed_searches(index, queries, depth, truth)))
+    rows.append(
+        (
+            f"efSearch {manifest.hnsw.ef_search}, k {depth} (rag search's depth)",
+            timed_searches(index, queries, depth, truth),
+        )
+    )
     return rows
 
 
@@ -293,22 +322,52 @@ def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def print_results(results: list[SizeResult], extra: list[tuple[str, Latency]],
-                  synthetic: Synthetic) -> None:
+def print_results(
+    results: list[SizeResult], extra: list[tuple[str, Latency]], synthetic: Synthetic
+) -> None:
     """Print the table, the latency growth between sizes and the largest size's trade-off."""
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"ragcli scale benchmark ({machine}, {faiss.omp_get_max_threads()} OpenMP threads; "
-          f"{EMBEDDER} store, vectors around "
-          f"{synthetic.clusters} centres, noise {synthetic.noise:g}; HNSW M {DEFAULT_HNSW.m}, "
-          f"efConstruction {DEFAULT_HNSW.ef_construction}, efSearch {DEFAULT_HNSW.ef_search})")
-    header = ("chunks", "fill s", "build s", "index MiB", "sqlite MiB", "p50 ms", "p95 ms",
-              "1t p50", "1t p95", f"recall@{TOP_K}", "dense RSS MiB", "dense wall s",
-              "kw RSS MiB", "kw wall s")
-    rows = [(f"{r.chunks:,}", f"{r.fill_s:.1f}", f"{r.build_s:.1f}", f"{r.index_mib:.0f}",
-             f"{r.sqlite_mib:.0f}", f"{r.search.p50_ms:.2f}", f"{r.search.p95_ms:.2f}",
-             f"{r.search.single_p50_ms:.2f}", f"{r.search.single_p95_ms:.2f}",
-             f"{r.search.recall:.3f}", f"{r.dense_rss_mib:.0f}", f"{r.dense_wall_s:.2f}",
-             f"{r.keyword_rss_mib:.0f}", f"{r.keyword_wall_s:.2f}") for r in results]
+    print(
+        f"ragcli scale benchmark ({machine}, {faiss.omp_get_max_threads()} OpenMP threads; "
+        f"{EMBEDDER} store, vectors around "
+        f"{synthetic.clusters} centres, noise {synthetic.noise:g}; HNSW M {DEFAULT_HNSW.m}, "
+        f"efConstruction {DEFAULT_HNSW.ef_construction}, efSearch {DEFAULT_HNSW.ef_search})"
+    )
+    header = (
+        "chunks",
+        "fill s",
+        "build s",
+        "index MiB",
+        "sqlite MiB",
+        "p50 ms",
+        "p95 ms",
+        "1t p50",
+        "1t p95",
+        f"recall@{TOP_K}",
+        "dense RSS MiB",
+        "dense wall s",
+        "kw RSS MiB",
+        "kw wall s",
+    )
+    rows = [
+        (
+            f"{r.chunks:,}",
+            f"{r.fill_s:.1f}",
+            f"{r.build_s:.1f}",
+            f"{r.index_mib:.0f}",
+            f"{r.sqlite_mib:.0f}",
+            f"{r.search.p50_ms:.2f}",
+            f"{r.search.p95_ms:.2f}",
+            f"{r.search.single_p50_ms:.2f}",
+            f"{r.search.single_p95_ms:.2f}",
+            f"{r.search.recall:.3f}",
+            f"{r.dense_rss_mib:.0f}",
+            f"{r.dense_wall_s:.2f}",
+            f"{r.keyword_rss_mib:.0f}",
+            f"{r.keyword_wall_s:.2f}",
+        )
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
@@ -320,29 +379,49 @@ def print_results(results: list[SizeResult], extra: list[tuple[str, Latency]],
             ("1t p50", smaller.search.single_p50_ms, larger.search.single_p50_ms),
         ):
             verdict = "sub-linear" if after / before < size_ratio else "NOT sub-linear"
-            print(f"{label} {smaller.chunks:,} -> {larger.chunks:,}: x{after / before:.2f} "
-                  f"for x{size_ratio:.0f} the chunks ({verdict})")
+            print(
+                f"{label} {smaller.chunks:,} -> {larger.chunks:,}: x{after / before:.2f} "
+                f"for x{size_ratio:.0f} the chunks ({verdict})"
+            )
     largest = results[-1]
-    print(f"targets at 1,000,000: p50 <= {TARGET_P50_MS:g} ms, recall@{TOP_K} >= "
-          f"{TARGET_RECALL:g}; at {largest.chunks:,}: p50 {largest.search.p50_ms:.2f} ms "
-          f"(1t {largest.search.single_p50_ms:.2f} ms), recall {largest.search.recall:.3f}")
+    print(
+        f"targets at 1,000,000: p50 <= {TARGET_P50_MS:g} ms, recall@{TOP_K} >= "
+        f"{TARGET_RECALL:g}; at {largest.chunks:,}: p50 {largest.search.p50_ms:.2f} ms "
+        f"(1t {largest.search.single_p50_ms:.2f} ms), recall {largest.search.recall:.3f}"
+    )
     for name, latency in extra:
-        print(f"at {largest.chunks:,}, {name}: p50 {latency.p50_ms:.2f} ms, "
-              f"p95 {latency.p95_ms:.2f} ms, 1t p50 {latency.single_p50_ms:.2f} ms, "
-              f"1t p95 {latency.single_p95_ms:.2f} ms, recall@{TOP_K} {latency.recall:.3f}")
+        print(
+            f"at {largest.chunks:,}, {name}: p50 {latency.p50_ms:.2f} ms, "
+            f"p95 {latency.p95_ms:.2f} ms, 1t p50 {latency.single_p50_ms:.2f} ms, "
+            f"1t p95 {latency.single_p95_ms:.2f} ms, recall@{TOP_K} {latency.recall:.3f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000",
-                        help="comma-separated chunk counts, multiples of 1000")
-    parser.add_argument("--work-dir", type=Path,
-                        help="keep the stores here; a later run reuses them (not the index)")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="comma-separated chunk counts, multiples of 1000",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the stores here; a later run reuses them (not the index)",
+    )
     parser.add_argument("--queries", type=int, default=200, help="query vectors per size")
-    parser.add_argument("--clusters", type=int, default=Synthetic.clusters,
-                        help="cluster centres the vectors are drawn around")
-    parser.add_argument("--noise", type=float, default=Synthetic.noise,
-                        help="noise norm around the unit cluster centres")
+    parser.add_argument(
+        "--clusters",
+        type=int,
+        default=Synthetic.clusters,
+        help="cluster centres the vectors are drawn around",
+    )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=Synthetic.noise,
+        help="noise norm around the unit cluster centres",
+    )
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
     synthetic = Synthetic(clusters=args.clusters, noise=args.noise)
@@ -353,8 +432,7 @@ def main() -> None:
         results: list[SizeResult] = []
         truth: list[set[int]] = []
         for size in sizes:
-            result, truth = measure_size(store_dir(work, size, synthetic), size, queries,
-                                         synthetic)
+            result, truth = measure_size(store_dir(work, size, synthetic), size, queries, synthetic)
             results.append(result)
         extra = trade_off(store_dir(work, sizes[-1], synthetic), queries, truth)
     print_results(results, extra, synthetic)

@@ -52,8 +52,13 @@ def write_big_corpus(folder: Path, megabytes: int) -> int:
 
 
 def status(store: Path) -> dict[str, int]:
-    done = subprocess.run([*RAG, "status", "--store", str(store), "--json"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
+    done = subprocess.run(
+        [*RAG, "status", "--store", str(store), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     return dict(json.loads(done.stdout))
 
 
@@ -68,28 +73,44 @@ def main() -> None:
         make_corpus(corpus, args.files)
         first, peak = ingest(corpus, store)
         chunks = status(store)["chunks"]
-        rows.append((f"first ingest+index, {args.files} files, {chunks} chunks",
-                     f"{first:.1f} s, peak {peak:.0f} MiB"))
+        rows.append(
+            (
+                f"first ingest+index, {args.files} files, {chunks} chunks",
+                f"{first:.1f} s, peak {peak:.0f} MiB",
+            )
+        )
         again, _ = ingest(corpus, store)
         rows.append(("re-ingest, nothing changed", f"{again:.2f} s"))
         rows.append(("re-ingest / first ingest", f"{100 * again / first:.2f} %"))
         for path in sorted(corpus.iterdir()):
             os.utime(path)
         touched, _ = ingest(corpus, store)
-        rows.append(("re-ingest, every file touched (hashed, none re-parsed)",
-                     f"{touched:.2f} s ({100 * touched / first:.2f} %)"))
-        for path in sorted(corpus.iterdir())[:: 10]:
+        rows.append(
+            (
+                "re-ingest, every file touched (hashed, none re-parsed)",
+                f"{touched:.2f} s ({100 * touched / first:.2f} %)",
+            )
+        )
+        for path in sorted(corpus.iterdir())[::10]:
             path.rename(path.with_name("moved-" + path.name))
         moved, _ = ingest(corpus, store)
-        rows.append(("re-ingest, a tenth of the files renamed (no re-embedding)",
-                     f"{moved:.2f} s ({100 * moved / first:.2f} %)"))
+        rows.append(
+            (
+                "re-ingest, a tenth of the files renamed (no re-embedding)",
+                f"{moved:.2f} s ({100 * moved / first:.2f} %)",
+            )
+        )
 
         big, big_store = Path(scratch) / "big", Path(scratch) / "big-store"
         size = write_big_corpus(big, args.big_mb)
         seconds, peak = ingest(big, big_store, "--no-index")
         big_chunks = status(big_store)["chunks"]
-        rows.append((f"ingest --no-index of {size / 1e6:,.0f} MB ({big_chunks:,} chunks)",
-                     f"{seconds:.0f} s, {size / 1e6 / seconds:.1f} MB/s"))
+        rows.append(
+            (
+                f"ingest --no-index of {size / 1e6:,.0f} MB ({big_chunks:,} chunks)",
+                f"{seconds:.0f} s, {size / 1e6 / seconds:.1f} MB/s",
+            )
+        )
         rows.append(("  peak RSS", f"{peak:.0f} MiB"))
     print_table("ragcli sync benchmark", "bundled embedder", rows)
 

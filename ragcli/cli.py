@@ -57,25 +57,30 @@ app = typer.Typer(
 StoreOpt = Annotated[
     Optional[Path],  # noqa: UP045 - Typer needs Optional on Python 3.10
     typer.Option(
-        "--store", help="Store directory [env RAG_STORE, config `store`; default: the user "
-        "data dir].", file_okay=False, show_default=False,
+        "--store",
+        help="Store directory [env RAG_STORE, config `store`; default: the user data dir].",
+        file_okay=False,
+        show_default=False,
     ),
 ]
 ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
-        "--config", help="TOML config file [env RAG_CONFIG; default: config.toml in the user "
-        "config dir].", dir_okay=False, show_default=False,
+        "--config",
+        help="TOML config file [env RAG_CONFIG; default: config.toml in the user config dir].",
+        dir_okay=False,
+        show_default=False,
     ),
 ]
-VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Timings and details on stderr.")
-]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and details on stderr.")]
 ThreadsOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--threads", help="CPU threads, 1 to 4 x the cores [env RAG_THREADS; "
-                 "default: the free cores, one for questions' embedding].",
-                 show_default=False),
+    typer.Option(
+        "--threads",
+        help="CPU threads, 1 to 4 x the cores [env RAG_THREADS; "
+        "default: the free cores, one for questions' embedding].",
+        show_default=False,
+    ),
 ]
 EmbedOpt = Annotated[
     Optional[str],  # noqa: UP045
@@ -88,13 +93,20 @@ EmbedOpt = Annotated[
 ]
 BatchOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--batch-size", help=f"Chunks embedded per batch, 1-4096 [env RAG_BATCH_SIZE; "
-                 f"default: {DEFAULT_EMBED_BATCH}].", show_default=False),
+    typer.Option(
+        "--batch-size",
+        help=f"Chunks embedded per batch, 1-4096 [env RAG_BATCH_SIZE; "
+        f"default: {DEFAULT_EMBED_BATCH}].",
+        show_default=False,
+    ),
 ]
 Fp32Opt = Annotated[
     bool,
-    typer.Option("--fp32", help="Embed documents with the full-precision model, not its "
-                 "checked int8 copy (about half as fast)."),
+    typer.Option(
+        "--fp32",
+        help="Embed documents with the full-precision model, not its "
+        "checked int8 copy (about half as fast).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 NoWaitOpt = Annotated[
@@ -105,8 +117,10 @@ Mode = Enum("Mode", {mode: mode for mode in RETRIEVAL_MODES}, type=str)  # type:
 ModeOpt = Annotated[
     Optional[Mode],  # noqa: UP045
     typer.Option(
-        "--mode", help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one "
-        f"[env RAG_MODE; default: {DEFAULT_MODE}].", show_default=False,
+        "--mode",
+        help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one "
+        f"[env RAG_MODE; default: {DEFAULT_MODE}].",
+        show_default=False,
     ),
 ]
 StrategyChoice = Enum(  # type: ignore[misc]
@@ -147,8 +161,10 @@ def ingest(
     config: ConfigOpt = None,
     files_from: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--files-from", help="Read more paths from FILE, one a line ('-': stdin; "
-                     "each at most PATH_MAX bytes)."),
+        typer.Option(
+            "--files-from",
+            help="Read more paths from FILE, one a line ('-': stdin; each at most PATH_MAX bytes).",
+        ),
     ] = None,
     null: Annotated[
         bool, typer.Option("-0", "--null", help="--files-from names end in NUL, not newline.")
@@ -162,8 +178,12 @@ def ingest(
         typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable)."),
     ] = None,
     follow_links: Annotated[
-        bool, typer.Option("--follow-links", help="Follow symlinks that lead outside the "
-                           "folders given (or, for files named, the current directory).")
+        bool,
+        typer.Option(
+            "--follow-links",
+            help="Follow symlinks that lead outside the "
+            "folders given (or, for files named, the current directory).",
+        ),
     ] = False,
     embed_model: EmbedOpt = None,
     index: Annotated[
@@ -178,8 +198,10 @@ def ingest(
     ] = None,
     overlap_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(help="Overlap between chunks in word pieces, 0-2048 and less than the "
-                     "chunk size, for a new store [32]."),
+        typer.Option(
+            help="Overlap between chunks in word pieces, 0-2048 and less than the "
+            "chunk size, for a new store [32]."
+        ),
     ] = None,
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
@@ -203,12 +225,17 @@ def ingest(
     options = IngestOptions(
         paths=tuple(targets),
         store_dir=_store(store, settings),
-        build=BuildSettings(_embedder(embed_model, settings),
-                            _chunking(chunk_tokens, overlap_tokens), None,
-                            _threads(threads, settings), int8=not fp32),
+        build=BuildSettings(
+            _embedder(embed_model, settings),
+            _chunking(chunk_tokens, overlap_tokens),
+            None,
+            _threads(threads, settings),
+            int8=not fp32,
+        ),
         defaults=_default_manifest(),
-        discovery=DiscoveryOptions(tuple(include or ()), tuple(exclude or ()),
-                                   links_outside=follow_links),
+        discovery=DiscoveryOptions(
+            tuple(include or ()), tuple(exclude or ()), links_outside=follow_links
+        ),
         index=index,
         batch_size=_batch_size(batch_size, settings),
         dry_run=dry_run,
@@ -268,8 +295,10 @@ def _chunking(chunk_tokens: int | None, overlap_tokens: int | None) -> ChunkingS
         overlap_tokens if overlap_tokens is not None else base.overlap_tokens,
     )
     if chosen.overlap_tokens >= chosen.chunk_tokens:
-        raise UsageError(f"--overlap-tokens must be less than the chunk size "
-                         f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}")
+        raise UsageError(
+            f"--overlap-tokens must be less than the chunk size "
+            f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}"
+        )
     return chosen
 
 
@@ -300,8 +329,9 @@ def index_command(
     settings = _config(config)
     embedder = _embedder(embed_model, settings)
     build = BuildSettings(embedder, None, None, _threads(threads, settings), int8=not fp32)
-    options = IndexOptions(_store(store, settings), build, _batch_size(batch_size, settings),
-                           rebuild, wait=not no_wait)
+    options = IndexOptions(
+        _store(store, settings), build, _batch_size(batch_size, settings), rebuild, wait=not no_wait
+    )
     if embedder is not None:
         check_embedder(options.store_dir, embedder)
     with output.ProgressBar(quiet) as progress:
@@ -337,9 +367,7 @@ def _print_index(report: IndexReport, json_out: bool) -> None:
 
 
 @app.command()
-def sources(
-    store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
-) -> None:
+def sources(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """List the stored documents with their chunk counts."""
     from ragcli.steps.documents import list_documents
 
@@ -355,8 +383,9 @@ def sources(
 def rm(
     paths: Annotated[
         Optional[list[str]],  # noqa: UP045 - str, not Path: Path("") would read as "."
-        typer.Argument(help="Stored files, or folders to empty ('', '/', '.' are refused).",
-                       show_default=False),
+        typer.Argument(
+            help="Stored files, or folders to empty ('', '/', '.' are refused).", show_default=False
+        ),
     ] = None,
     everything: Annotated[
         bool, typer.Option("--all", help="Remove every document in the store.")
@@ -372,13 +401,13 @@ def rm(
 
     settings = _config(config)
     note = (lambda _: None) if quiet else output.note
-    result = remove_documents(_store(store, settings), paths or [], not no_wait, note,
-                              everything)
+    result = remove_documents(_store(store, settings), paths or [], not no_wait, note, everything)
     if json_out:
         output.print_json({"removed": result.paths, "indexed": result.indexed})
     else:
-        output.write(f"removed {len(result.paths)} documents; index holds {result.indexed} "
-                     "vectors\n")
+        output.write(
+            f"removed {len(result.paths)} documents; index holds {result.indexed} vectors\n"
+        )
 
 
 @app.command()
@@ -391,57 +420,88 @@ def ask(
     config: ConfigOpt = None,
     model: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--model", help="A .gguf file [env RAG_MODEL; default: bundled Gemma 3 "
-                     "270M].", show_default=False),
+        typer.Option(
+            "--model",
+            help="A .gguf file [env RAG_MODEL; default: bundled Gemma 3 270M].",
+            show_default=False,
+        ),
     ] = None,
     llm_url: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--llm-url", help="An OpenAI-compatible server, e.g. http://host:8000/v1, "
-                     "instead of --model [env RAG_LLM_URL; key: RAG_LLM_API_KEY].",
-                     show_default=False),
+        typer.Option(
+            "--llm-url",
+            help="An OpenAI-compatible server, e.g. http://host:8000/v1, "
+            "instead of --model [env RAG_LLM_URL; key: RAG_LLM_API_KEY].",
+            show_default=False,
+        ),
     ] = None,
     llm_model: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--llm-model", help="Model name on that server [env RAG_LLM_MODEL; "
-                     "default: the first it lists].", show_default=False),
+        typer.Option(
+            "--llm-model",
+            help="Model name on that server [env RAG_LLM_MODEL; default: the first it lists].",
+            show_default=False,
+        ),
     ] = None,
     llm_api: Annotated[
-        LlmApi, typer.Option("--llm-api", help="Server endpoint: chat (messages) or completion "
-                             "(raw prompt, for base models).")
+        LlmApi,
+        typer.Option(
+            "--llm-api",
+            help="Server endpoint: chat (messages) or completion (raw prompt, for base models).",
+        ),
     ] = _DEFAULT_LLM_API,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--top-k", "-k", help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: "
-                     f"{DEFAULT_TOP_K}].", show_default=False),
+        typer.Option(
+            "--top-k",
+            "-k",
+            help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: {DEFAULT_TOP_K}].",
+            show_default=False,
+        ),
     ] = None,
     mode: ModeOpt = None,
     max_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--max-tokens", help="Longest answer, in tokens: at least 1, at most the "
-                     f"context less the prompt [env RAG_MAX_TOKENS; default: "
-                     f"{DEFAULT_MAX_TOKENS}].", show_default=False),
+        typer.Option(
+            "--max-tokens",
+            help="Longest answer, in tokens: at least 1, at most the "
+            f"context less the prompt [env RAG_MAX_TOKENS; default: "
+            f"{DEFAULT_MAX_TOKENS}].",
+            show_default=False,
+        ),
     ] = None,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--temperature", help="Sampling temperature, 0-2 [env RAG_TEMPERATURE; "
-                     "default: 0].", show_default=False),
+        typer.Option(
+            "--temperature",
+            help="Sampling temperature, 0-2 [env RAG_TEMPERATURE; default: 0].",
+            show_default=False,
+        ),
     ] = None,
     context_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--context-tokens", help="Model context window, 512-131072 and at most "
-                     f"what the model was trained on [env RAG_CONTEXT_TOKENS; default: "
-                     f"{DEFAULT_CONTEXT_TOKENS}].", show_default=False),
+        typer.Option(
+            "--context-tokens",
+            help="Model context window, 512-131072 and at most "
+            f"what the model was trained on [env RAG_CONTEXT_TOKENS; default: "
+            f"{DEFAULT_CONTEXT_TOKENS}].",
+            show_default=False,
+        ),
     ] = None,
     min_score: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--min-score", help="Best cosine score below which nothing is relevant, "
-                     f"-1 to 1 [env RAG_MIN_SCORE; default: {DEFAULT_MIN_SCORE}].",
-                     show_default=False),
+        typer.Option(
+            "--min-score",
+            help="Best cosine score below which nothing is relevant, "
+            f"-1 to 1 [env RAG_MIN_SCORE; default: {DEFAULT_MIN_SCORE}].",
+            show_default=False,
+        ),
     ] = None,
     strategy: Annotated[
         Optional[StrategyChoice],  # noqa: UP045
         typer.Option(
-            "--strategy", help="How the model reads the passages: sequence (one at a time, "
+            "--strategy",
+            help="How the model reads the passages: sequence (one at a time, "
             "answers weighed by retrieval score and model probability) or packed (all in one "
             f"prompt, streamed) [env RAG_STRATEGY; default: {DEFAULT_STRATEGY}].",
             show_default=False,
@@ -449,13 +509,19 @@ def ask(
     ] = None,
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="Say \"The context does not say.\" rather than give an "
-                     "answer whose names or numbers are in no passage."),
+        typer.Option(
+            "--strict",
+            help='Say "The context does not say." rather than give an '
+            "answer whose names or numbers are in no passage.",
+        ),
     ] = False,
     context_only: Annotated[
         bool,
-        typer.Option("--context-only", help="Print the packed, numbered context (what --strategy "
-                     "packed gives the model); no answer."),
+        typer.Option(
+            "--context-only",
+            help="Print the packed, numbered context (what --strategy "
+            "packed gives the model); no answer.",
+        ),
     ] = False,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -478,8 +544,9 @@ def ask(
         assert question is not None
         question = check_question(question)
     llm = LlmOptions(
-        context_tokens=int(settings.value("context_tokens", context_tokens,
-                                          DEFAULT_CONTEXT_TOKENS)),
+        context_tokens=int(
+            settings.value("context_tokens", context_tokens, DEFAULT_CONTEXT_TOKENS)
+        ),
         threads=_threads(threads, settings),
         server_url=settings.value("llm_url", llm_url, None),
         server_model=settings.value("llm_model", llm_model, None),
@@ -495,8 +562,11 @@ def ask(
             max_tokens=int(settings.value("max_tokens", max_tokens, DEFAULT_MAX_TOKENS)),
             temperature=float(settings.value("temperature", temperature, 0.0)),
         ),
-        strategy=str(settings.value("strategy", None if strategy is None else strategy.value,
-                                    DEFAULT_STRATEGY)),
+        strategy=str(
+            settings.value(
+                "strategy", None if strategy is None else strategy.value, DEFAULT_STRATEGY
+            )
+        ),
         strict=strict,
         top_k=int(settings.value("top_k", top_k, DEFAULT_TOP_K)),
         min_score=float(settings.value("min_score", min_score, DEFAULT_MIN_SCORE)),
@@ -506,9 +576,11 @@ def ask(
     reply = _context if context_only else _answer
     with Asker(options) as asker:
         if verbose and not quiet:
-            output.note(f"loaded store and models in {asker.timings.load_s:.2f} s "
-                        f"({asker.llm_spec}, mode {options.retrieval.mode}, "
-                        f"strategy {options.strategy})")
+            output.note(
+                f"loaded store and models in {asker.timings.load_s:.2f} s "
+                f"({asker.llm_spec}, mode {options.retrieval.mode}, "
+                f"strategy {options.strategy})"
+            )
         if not batch:
             assert question is not None
             answered = reply(asker, question, style, heading=False)
@@ -545,16 +617,19 @@ def _from_stdin(argument: str | None, name: str, plural: str) -> bool:
     """Whether lines come from stdin: '-' or no argument with piped input; else need one."""
     batch = argument == "-" or (argument is None and not sys.stdin.isatty())
     if argument is None and not batch:
-        raise typer.BadParameter(f"give a {name}, or '-' to read {plural} from stdin",
-                                 param_hint=name)
+        raise typer.BadParameter(
+            f"give a {name}, or '-' to read {plural} from stdin", param_hint=name
+        )
     return batch
 
 
 def _timings(asker: Asker, verbose: bool) -> None:
     if verbose and asker.timings.per_question:
         t = asker.timings
-        output.note(f"question took {t.per_question[-1]:.2f} s (total retrieval "
-                    f"{t.retrieve_s * 1000:.0f} ms, generation {t.generate_s:.2f} s)")
+        output.note(
+            f"question took {t.per_question[-1]:.2f} s (total retrieval "
+            f"{t.retrieve_s * 1000:.0f} ms, generation {t.generate_s:.2f} s)"
+        )
 
 
 def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
@@ -566,21 +641,21 @@ def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
         output.print_json(output.answer_json(answer, cited))
         return answer.answerable
     if style == "stream":
-        answer = asker.ask(question, on_text=lambda text: output.print_json(
-            {"type": "token", "text": text}))
+        answer = asker.ask(
+            question, on_text=lambda text: output.print_json({"type": "token", "text": text})
+        )
         cited = cited_numbers(answer.text, answer.passages)
         document = output.answer_json(answer, cited)
-        output.print_json({"type": "sources", "question": question,
-                           "sources": document["sources"]})
-        output.print_json({"type": "done", **{k: v for k, v in document.items()
-                                              if k != "sources"}})
+        output.print_json({"type": "sources", "question": question, "sources": document["sources"]})
+        output.print_json({"type": "done", **{k: v for k, v in document.items() if k != "sources"}})
         return answer.answerable
     if heading:
         output.write(f"Q: {question}\n")
     answer = asker.ask(question, on_text=output.write)
     cited = cited_numbers(answer.text, answer.passages)
-    output.write("\n" + output.format_support(answer)
-                 + output.format_sources(answer.passages, cited))
+    output.write(
+        "\n" + output.format_support(answer) + output.format_sources(answer.passages, cited)
+    )
     return answer.answerable
 
 
@@ -609,8 +684,12 @@ def search(
     config: ConfigOpt = None,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--top-k", "-k", help=f"Results per query, 1-10000 [env RAG_SEARCH_K; "
-                     f"default: {DEFAULT_SEARCH_K}].", show_default=False),
+        typer.Option(
+            "--top-k",
+            "-k",
+            help=f"Results per query, 1-10000 [env RAG_SEARCH_K; default: {DEFAULT_SEARCH_K}].",
+            show_default=False,
+        ),
     ] = None,
     mode: ModeOpt = None,
     threads: ThreadsOpt = None,
@@ -634,9 +713,12 @@ def search(
         assert query is not None
         queries = iter([check_question(query, "query")])
     chosen = _mode(mode, settings)
-    options = SearchOptions(_store(store, settings), RetrievalSettings(mode=chosen),
-                            int(settings.value("search_k", top_k, DEFAULT_SEARCH_K)),
-                            _threads(threads, settings))
+    options = SearchOptions(
+        _store(store, settings),
+        RetrievalSettings(mode=chosen),
+        int(settings.value("search_k", top_k, DEFAULT_SEARCH_K)),
+        _threads(threads, settings),
+    )
     found = False
     started = time.perf_counter()
     for text, hits in run_search(options, queries):
@@ -647,8 +729,10 @@ def search(
             else:
                 output.write(output.format_hit(hit, text))
         if verbose:
-            output.note(f"{len(hits)} results for {text!r} after "
-                        f"{time.perf_counter() - started:.2f} s (mode {chosen})")
+            output.note(
+                f"{len(hits)} results for {text!r} after "
+                f"{time.perf_counter() - started:.2f} s (mode {chosen})"
+            )
     if refused:
         raise typer.Exit(ExitCode.USAGE)
     if not found:
@@ -683,14 +767,19 @@ def evaluate(
     ] = None,
     max_docs: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--max-docs",
-                     help="Reduced corpus: the judged documents plus others up to N (N >= 1)."),
+        typer.Option(
+            "--max-docs", help="Reduced corpus: the judged documents plus others up to N (N >= 1)."
+        ),
     ] = None,
     work_dir: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--work-dir", file_okay=False,
-                     help="Keep the corpus and store here; a re-run embeds nothing again "
-                     "[default: a temporary folder].", show_default=False),
+        typer.Option(
+            "--work-dir",
+            file_okay=False,
+            help="Keep the corpus and store here; a re-run embeds nothing again "
+            "[default: a temporary folder].",
+            show_default=False,
+        ),
     ] = None,
     embed_model: EmbedOpt = None,
     batch_size: BatchOpt = None,
@@ -712,8 +801,9 @@ def evaluate(
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
-        build=BuildSettings(_embedder(embed_model, settings), None, None,
-                            _threads(threads, settings)),
+        build=BuildSettings(
+            _embedder(embed_model, settings), None, None, _threads(threads, settings)
+        ),
         defaults=_default_manifest(),
         split=split,
         max_queries=max_queries,
@@ -738,12 +828,23 @@ def config_command(
     from ragcli.config import KEYS
 
     settings = _config(config)
-    defaults = {"store": default_store_dir(), "embedder": DEFAULT_EMBEDDER, "model": DEFAULT_LLM,
-                "top_k": DEFAULT_TOP_K, "search_k": DEFAULT_SEARCH_K, "threads": None,
-                "context_tokens": DEFAULT_CONTEXT_TOKENS, "max_tokens": DEFAULT_MAX_TOKENS,
-                "temperature": 0.0, "min_score": DEFAULT_MIN_SCORE,
-                "batch_size": DEFAULT_EMBED_BATCH, "mode": DEFAULT_MODE,
-                "strategy": DEFAULT_STRATEGY, "llm_url": None, "llm_model": None}
+    defaults = {
+        "store": default_store_dir(),
+        "embedder": DEFAULT_EMBEDDER,
+        "model": DEFAULT_LLM,
+        "top_k": DEFAULT_TOP_K,
+        "search_k": DEFAULT_SEARCH_K,
+        "threads": None,
+        "context_tokens": DEFAULT_CONTEXT_TOKENS,
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "temperature": 0.0,
+        "min_score": DEFAULT_MIN_SCORE,
+        "batch_size": DEFAULT_EMBED_BATCH,
+        "mode": DEFAULT_MODE,
+        "strategy": DEFAULT_STRATEGY,
+        "llm_url": None,
+        "llm_model": None,
+    }
     effective = [settings.setting(key, None, defaults[key]) for key in KEYS]
     exists = settings.path.is_file()
     if json_out:
@@ -753,9 +854,7 @@ def config_command(
 
 
 @app.command()
-def status(
-    store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
-) -> None:
+def status(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Show what the store holds: documents, chunks, vectors, index, models."""
     from ragcli.steps.status import status as run_status
 
@@ -789,8 +888,13 @@ def doctor(
     from ragcli.steps.doctor import doctor as run_doctor
 
     settings = _config(config)
-    options = DoctorOptions(_store(store, settings), not check, _threads(threads, settings),
-                            _batch_size(batch_size, settings), wait=not no_wait)
+    options = DoctorOptions(
+        _store(store, settings),
+        not check,
+        _threads(threads, settings),
+        _batch_size(batch_size, settings),
+        wait=not no_wait,
+    )
     with output.ProgressBar(quiet) as progress:
         report = run_doctor(options, progress)
     if json_out:

@@ -49,7 +49,7 @@ class Range:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"must be {self.describe()}")
         try:
-            number: int | float = (_whole(value) if self.whole else float(value))
+            number: int | float = _whole(value) if self.whole else float(value)
         except (ValueError, OverflowError):
             raise ValueError(f"must be {self.describe()}") from None
         if not (self.low <= number <= self.high):  # also false for NaN
@@ -149,23 +149,26 @@ class Key:
     path: bool = False
 
 
-KEYS: dict[str, Key] = {key.name: key for key in (
-    Key("store", "RAG_STORE", "--store", _text, path=True),
-    Key("embedder", "RAG_EMBEDDER", "--embed-model", _text),
-    Key("model", "RAG_MODEL", "--model", _text),
-    Key("top_k", "RAG_TOP_K", "--top-k", _ranged("top_k")),
-    Key("search_k", "RAG_SEARCH_K", "search --top-k", _ranged("search_k")),
-    Key("threads", "RAG_THREADS", "--threads", _ranged("threads")),
-    Key("context_tokens", "RAG_CONTEXT_TOKENS", "--context-tokens", _ranged("context_tokens")),
-    Key("max_tokens", "RAG_MAX_TOKENS", "--max-tokens", _ranged("max_tokens")),
-    Key("temperature", "RAG_TEMPERATURE", "--temperature", _ranged("temperature")),
-    Key("min_score", "RAG_MIN_SCORE", "--min-score", _ranged("min_score")),
-    Key("batch_size", "RAG_BATCH_SIZE", "--batch-size", _ranged("batch_size")),
-    Key("mode", "RAG_MODE", "--mode", _mode),
-    Key("strategy", "RAG_STRATEGY", "--strategy", _strategy),
-    Key("llm_url", "RAG_LLM_URL", "--llm-url", _url),
-    Key("llm_model", "RAG_LLM_MODEL", "--llm-model", _text),
-)}
+KEYS: dict[str, Key] = {
+    key.name: key
+    for key in (
+        Key("store", "RAG_STORE", "--store", _text, path=True),
+        Key("embedder", "RAG_EMBEDDER", "--embed-model", _text),
+        Key("model", "RAG_MODEL", "--model", _text),
+        Key("top_k", "RAG_TOP_K", "--top-k", _ranged("top_k")),
+        Key("search_k", "RAG_SEARCH_K", "search --top-k", _ranged("search_k")),
+        Key("threads", "RAG_THREADS", "--threads", _ranged("threads")),
+        Key("context_tokens", "RAG_CONTEXT_TOKENS", "--context-tokens", _ranged("context_tokens")),
+        Key("max_tokens", "RAG_MAX_TOKENS", "--max-tokens", _ranged("max_tokens")),
+        Key("temperature", "RAG_TEMPERATURE", "--temperature", _ranged("temperature")),
+        Key("min_score", "RAG_MIN_SCORE", "--min-score", _ranged("min_score")),
+        Key("batch_size", "RAG_BATCH_SIZE", "--batch-size", _ranged("batch_size")),
+        Key("mode", "RAG_MODE", "--mode", _mode),
+        Key("strategy", "RAG_STRATEGY", "--strategy", _strategy),
+        Key("llm_url", "RAG_LLM_URL", "--llm-url", _url),
+        Key("llm_model", "RAG_LLM_MODEL", "--llm-model", _text),
+    )
+}
 
 
 def spellings(key: str) -> str:
@@ -230,8 +233,10 @@ def load_config(explicit: Path | None, env: Mapping[str, str]) -> Config:
         with path.open("rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
-            raise UsageError(f"config {path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; "
-                             "a config file holds a few keys")
+            raise UsageError(
+                f"config {path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                "a config file holds a few keys"
+            )
         document = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"config {path}: cannot be read: {exc}") from exc
@@ -243,8 +248,9 @@ def load_config(explicit: Path | None, env: Mapping[str, str]) -> Config:
     for name, raw in document.items():
         spec = KEYS.get(name)
         if spec is None:
-            raise UsageError(f"config {path}: unknown key {name!r}",
-                             f"known keys: {', '.join(KEYS)}")
+            raise UsageError(
+                f"config {path}: unknown key {name!r}", f"known keys: {', '.join(KEYS)}"
+            )
         values[name] = _checked(spec, raw, f"config {path}: key {name!r}", path.parent)
     return Config(path, values, env)
 

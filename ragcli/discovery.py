@@ -190,8 +190,11 @@ class _Walker:
         if through_link and not self.links_outside and not _inside(real, self.here):
             # The rule of a walk, with the current directory as the folder: a planted link
             # (`notes.txt -> /etc/shadow` in a cloned repository) must not be read.
-            self.skip(path, f"link points outside the current directory (to {real}); "
-                      "--follow-links takes it", failed=True)
+            self.skip(
+                path,
+                f"link points outside the current directory (to {real}); --follow-links takes it",
+                failed=True,
+            )
             return
         if stat.S_ISDIR(mode):
             yield from self.walk(path)
@@ -377,8 +380,12 @@ def _mode(entry: os.DirEntry[str]) -> int:
 
 def _not_regular(mode: int) -> str:
     """Say what a file that is not a regular file is, as a reason to pass it over."""
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
     what = next((name for test, name in kinds if test(mode)), "")
     return f"not a regular file ({what})" if what else "not a regular file"
 

@@ -49,7 +49,7 @@ _UNSAFE_BEYOND_C0 = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udff
 _UNSAFE = "\x00-\x08\x0b-\x1f" + _UNSAFE_BEYOND_C0
 _UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
 _UNSAFE_JSON = re.compile(f"[{_UNSAFE_BEYOND_C0}]")  # json.dumps escapes C0 itself
-_UNSAFE_NAME = re.compile(f"[{_UNSAFE}\t\n\"\\\\]")
+_UNSAFE_NAME = re.compile(f'[{_UNSAFE}\t\n"\\\\]')
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -176,7 +176,7 @@ def _window(text: str, terms: list[str]) -> str:
     start = max(0, min(found, default=0) - _SNIPPET_CHARS // 4)
     if start:
         start = text.find(" ", start) + 1 or start
-    piece = text[start:start + _SNIPPET_CHARS]
+    piece = text[start : start + _SNIPPET_CHARS]
     if start + _SNIPPET_CHARS < len(text):
         piece = piece.rsplit(" ", 1)[0] + " …"
     return ("… " if start else "") + piece
@@ -241,8 +241,10 @@ def format_support(answer: Answer) -> str:
             where += f" [page {evidence.page}]"
         return f'  "{evidence.sentence}" [{evidence.passage}] ({where})\n'
     if not answer.grounded:
-        return "  (!) not found in the passages: names or numbers in this answer may be " \
+        return (
+            "  (!) not found in the passages: names or numbers in this answer may be "
             "invented; --strict declines such answers\n"
+        )
     return ""
 
 
@@ -264,8 +266,10 @@ def format_sources(passages: tuple[Passage, ...], cited: set[int]) -> str:
         where = display_path(passage.path)
         if passage.page is not None:
             where += f", page {passage.page}"
-        span = f"line {passage.start_line}" if passage.start_line == passage.end_line else (
-            f"lines {passage.start_line}-{passage.end_line}"
+        span = (
+            f"line {passage.start_line}"
+            if passage.start_line == passage.end_line
+            else (f"lines {passage.start_line}-{passage.end_line}")
         )
         mark = " (cited)" if passage.number in cited else ""
         lines.append(f"  [{passage.number}] {where}, {span}{mark}")
@@ -315,8 +319,9 @@ def ingest_json(report: IngestReport, index: IndexReport | None) -> dict[str, An
         "unchanged": report.unchanged,
         "removed": report.removed,
         "chunks_added": report.chunks_added,
-        "skipped": [{"path": s.path, "reason": s.reason, "failed": s.failed}
-                    for s in report.skipped],
+        "skipped": [
+            {"path": s.path, "reason": s.reason, "failed": s.failed} for s in report.skipped
+        ],
         "index": None if index is None else index_json(index),
     }
 
@@ -348,8 +353,10 @@ def settings_json(settings: list[Setting], config_path: Path, exists: bool) -> d
         "config_file": str(config_path),
         "config_file_exists": exists,
         "settings": {
-            s.key: {"value": str(s.value) if isinstance(s.value, Path) else s.value,
-                    "source": s.source}
+            s.key: {
+                "value": str(s.value) if isinstance(s.value, Path) else s.value,
+                "source": s.source,
+            }
             for s in settings
         },
     }
@@ -527,8 +534,9 @@ def doctor_json(report: DoctorReport) -> dict[str, Any]:
         "store": report.store,
         "healthy": report.healthy,
         "repaired": report.repaired,
-        "checks": [{"check": f.check, "status": f.status, "detail": f.detail}
-                   for f in report.findings],
+        "checks": [
+            {"check": f.check, "status": f.status, "detail": f.detail} for f in report.findings
+        ],
         "lost": list(report.lost),
     }
 

@@ -41,10 +41,14 @@ def sequence(spec: str = "fake:", **settings: object) -> SequenceStrategy:
 def test_the_answer_with_the_highest_marginal_probability_wins() -> None:
     # The best passage proposes "Lyon" but the model is unsure of it; two slightly weaker
     # passages both propose "Paris" with confidence: p(Paris|x) = sum over those two.
-    hits = [hit("Lyon is large.", 0.90, line=1), hit("Paris is the capital.", 0.85, line=2),
-            hit("The capital is Paris.", 0.84, line=3)]
-    question = plan("What is the capital?", (1, "Lyon", -2.5), (2, "Paris", -0.2),
-                    (3, "Paris", -0.3))
+    hits = [
+        hit("Lyon is large.", 0.90, line=1),
+        hit("Paris is the capital.", 0.85, line=2),
+        hit("The capital is Paris.", 0.84, line=3),
+    ]
+    question = plan(
+        "What is the capital?", (1, "Lyon", -2.5), (2, "Paris", -0.2), (3, "Paris", -0.3)
+    )
     answer = sequence(thorough=False).answer(question, hits, None)
     weights = retrieval_prior([0.90, 0.85, 0.84], 0.1)
     paris = weights[1] * math.exp(-0.2) + weights[2] * math.exp(-0.3)
@@ -122,8 +126,10 @@ def test_an_unsupported_answer_does_not_outvote_a_passage_that_does_not_know() -
 
 
 def test_a_supported_answer_is_preferred_over_a_likelier_invented_one() -> None:
-    hits = [hit("The model is large.", 0.90, line=1),
-            hit("Grok-0 has 33 billion parameters.", 0.88, line=2)]
+    hits = [
+        hit("The model is large.", 0.90, line=1),
+        hit("Grok-0 has 33 billion parameters.", 0.88, line=2),
+    ]
     question = plan("How many parameters?", (1, "13B", -0.1), (2, "33B", -1.5))
     answer = sequence().answer(question, hits, None)
     assert answer.text == "33 billion" and answer.grounded  # the passage's own words
@@ -157,8 +163,9 @@ def test_packed_strategy_grounds_its_streamed_answer() -> None:
     llm = make_llm("fake:", LlmOptions(), Path("/nonexistent-cache"))
     packed = make_strategy("packed", llm, SETTINGS)
     pieces: list[str] = []
-    answer = packed.answer("How many?", [hit("Grok-0 has 33 billion parameters. More.", 0.9)],
-                           pieces.append)
+    answer = packed.answer(
+        "How many?", [hit("Grok-0 has 33 billion parameters. More.", 0.9)], pieces.append
+    )
     assert "".join(pieces).strip() == "Grok-0 has 33 billion parameters."
     assert answer.grounded and answer.evidence is not None and answer.strategy == "packed"
 
@@ -169,12 +176,15 @@ def test_unknown_strategy_is_a_usage_error() -> None:
         make_strategy("vote", llm, SETTINGS)
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("330 metres [1].", "330 metres"),
-    ("Paris [1, 2]", "Paris"),
-    ("33 billion.", "33 billion"),
-    ("U.S.", "U.S"),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("330 metres [1].", "330 metres"),
+        ("Paris [1, 2]", "Paris"),
+        ("33 billion.", "33 billion"),
+        ("U.S.", "U.S"),
+    ],
+)
 def test_clean_answer(raw: str, clean: str) -> None:
     assert clean_answer(raw) == clean
 
@@ -204,8 +214,9 @@ def test_reading_stops_once_the_unread_passages_cannot_change_the_answer() -> No
     hits = [hit("Paris.", 0.95, line=1), hit("Lyon.", 0.60, line=2), hit("Nice.", 0.55, line=3)]
     llm = CountingLLM()
     strategy = SequenceStrategy(llm, SETTINGS)  # type: ignore[arg-type]
-    answer = strategy.answer(plan("Capital?", (1, "Paris", -0.05), (2, "Lyon", -0.05),
-                                  (3, "Nice", -0.05)), hits, None)
+    answer = strategy.answer(
+        plan("Capital?", (1, "Paris", -0.05), (2, "Lyon", -0.05), (3, "Nice", -0.05)), hits, None
+    )
     assert answer.text == "Paris" and llm.calls == 1
     # Close scores: the second passage could still outweigh the first, so it is read.
     close = [hit("Paris.", 0.90, line=1), hit("Lyon.", 0.895, line=2)]

@@ -197,6 +197,4 @@ def test_real_scifact_test_split() -> None:
     assert len(dataset.queries) == 300
     assert sum(len(grades) for grades in dataset.qrels.values()) == 339
     assert all(dataset.queries[query_id] for query_id in dataset.qrels)
-    assert read_dataset(SCIFACT, max_queries=10).queries == dict(
-        list(dataset.queries.items())[:10]
-    )
+    assert read_dataset(SCIFACT, max_queries=10).queries == dict(list(dataset.queries.items())[:10])

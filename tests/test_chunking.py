@@ -27,9 +27,27 @@ SPECS = [FAKE, MINILM]
 SETTINGS = [ChunkingSettings(), ChunkingSettings(60, 16), ChunkingSettings(40, 10)]
 
 _WORDS = [
-    "vector", "index", "search", "query", "embedding", "chunk", "store", "model", "token",
-    "page", "section", "recall", "graph", "layer", "neighbour", "distance", "cosine",
-    "answer", "source", "question", "file",
+    "vector",
+    "index",
+    "search",
+    "query",
+    "embedding",
+    "chunk",
+    "store",
+    "model",
+    "token",
+    "page",
+    "section",
+    "recall",
+    "graph",
+    "layer",
+    "neighbour",
+    "distance",
+    "cosine",
+    "answer",
+    "source",
+    "question",
+    "file",
 ]
 
 

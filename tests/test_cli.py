@@ -20,16 +20,18 @@ FAKE = ["--model", "fake:"]
 Capture = pytest.CaptureFixture[str]
 
 
-
-
-def run_process(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> (
-    subprocess.CompletedProcess[str]
-):
+def run_process(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m ragcli ARGS` as a real process."""
     return subprocess.run(
         [sys.executable, "-m", "ragcli", *args],
-        input=stdin, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **(env or {})}, cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
     )
 
 
@@ -37,8 +39,9 @@ def run_process(*args: str, stdin: str = "", env: dict[str, str] | None = None) 
 def store(tmp_path: Path, capsys: Capture) -> Path:
     """A store of sample_docs built with the fake embedder."""
     path = tmp_path / "store"
-    code, out, _ = run(capsys, "ingest", str(SAMPLE_DOCS), "--store", str(path),
-                       "--embed-model", "fake:64")
+    code, out, _ = run(
+        capsys, "ingest", str(SAMPLE_DOCS), "--store", str(path), "--embed-model", "fake:64"
+    )
     assert code == 0, out
     return path
 
@@ -77,27 +80,59 @@ def test_changed_file_replaces_its_chunks(tmp_path: Path, capsys: Capture) -> No
 
 
 def test_ask_json_shape(store: Path, capsys: Capture) -> None:
-    code, out, err = run(capsys, "ask", "How many parameters does Grok-0 have?",
-                         "--store", str(store), *FAKE, "--json", "--top-k", "3")
+    code, out, err = run(
+        capsys,
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--store",
+        str(store),
+        *FAKE,
+        "--json",
+        "--top-k",
+        "3",
+    )
     answer = json.loads(out)
     assert code == 0, err
-    assert set(answer) == {"question", "answer", "answerable", "grounded", "evidence",
-                           "strategy", "sources"}
+    assert set(answer) == {
+        "question",
+        "answer",
+        "answerable",
+        "grounded",
+        "evidence",
+        "strategy",
+        "sources",
+    }
     assert answer["question"] == "How many parameters does Grok-0 have?"
     assert answer["answer"] and answer["strategy"] == "sequence"
     evidence = answer["evidence"]
     assert answer["grounded"] is True and set(evidence) == {
-        "passage", "path", "page", "line", "sentence", "start_char", "end_char"}
+        "passage",
+        "path",
+        "page",
+        "line",
+        "sentence",
+        "start_char",
+        "end_char",
+    }
     # The answer is a span of the file, at the offsets and on the line the evidence gives.
     if evidence["page"] is None:
         text = Path(evidence["path"]).read_text()
-        assert text[evidence["start_char"]:evidence["end_char"]] == answer["answer"]
+        assert text[evidence["start_char"] : evidence["end_char"]] == answer["answer"]
         assert answer["answer"] in text.splitlines()[evidence["line"] - 1]
     assert answer["answer"] in evidence["sentence"]
     assert 1 <= len(answer["sources"]) <= 3
     for source in answer["sources"]:
-        assert set(source) == {"number", "path", "page", "start_line", "end_line", "heading",
-                               "score", "cited", "text"}
+        assert set(source) == {
+            "number",
+            "path",
+            "page",
+            "start_line",
+            "end_line",
+            "heading",
+            "score",
+            "cited",
+            "text",
+        }
         assert Path(source["path"]).is_file()
         assert 1 <= source["start_line"] <= source["end_line"]
         if source["page"] is None:  # the lines given are those the passage's text came from
@@ -108,9 +143,7 @@ def test_ask_json_shape(store: Path, capsys: Capture) -> None:
     assert any(s["path"].endswith("grok-announcement.md") for s in answer["sources"])
 
 
-def test_ask_text_streams_answer_then_sources(
-    store: Path, capsys: Capture
-) -> None:
+def test_ask_text_streams_answer_then_sources(store: Path, capsys: Capture) -> None:
     code, out, err = run(capsys, "ask", "What does HNSW stand for?", "--store", str(store), *FAKE)
     assert code == 0
     answer, _, sources = out.partition("\nSources:\n")
@@ -121,8 +154,18 @@ def test_ask_text_streams_answer_then_sources(
 
 @pytest.mark.parametrize("strategy", ["sequence", "packed"])
 def test_text_answer_quotes_its_evidence(store: Path, capsys: Capture, strategy: str) -> None:
-    code, out, err = run(capsys, "ask", "How many parameters does Grok-0 have?", "--store",
-                         str(store), *FAKE, "--strategy", strategy, "--top-k", "2")
+    code, out, err = run(
+        capsys,
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--store",
+        str(store),
+        *FAKE,
+        "--strategy",
+        strategy,
+        "--top-k",
+        "2",
+    )
     assert code == 0, err
     answer, quote = out.splitlines()[:2]
     assert answer.strip()
@@ -151,8 +194,9 @@ def test_strict_declines_an_answer_found_in_no_passage(store: Path, capsys: Capt
 
 
 def test_unrelated_question_is_declined(store: Path, capsys: Capture) -> None:
-    code, out, _ = run(capsys, "ask", "zzzz qqqq", "--store", str(store), *FAKE, "--json",
-                       "--min-score", "0.5")
+    code, out, _ = run(
+        capsys, "ask", "zzzz qqqq", "--store", str(store), *FAKE, "--json", "--min-score", "0.5"
+    )
     answer = json.loads(out)
     assert code == ExitCode.NOT_FOUND
     assert answer["answerable"] is False and answer["sources"] == []
@@ -175,9 +219,7 @@ def test_empty_store_exits_3(tmp_path: Path, capsys: Capture) -> None:
     assert "no indexed chunks" in err
 
 
-def test_missing_input_path_exits_4_and_keeps_store(
-    store: Path, capsys: Capture
-) -> None:
+def test_missing_input_path_exits_4_and_keeps_store(store: Path, capsys: Capture) -> None:
     before = run(capsys, "status", "--store", str(store), "--json")[1]
     code, out, err = run(capsys, "ingest", str(SAMPLE_DOCS), "/no/such/dir", "--store", str(store))
     assert code == ExitCode.INPUT_NOT_FOUND
@@ -191,8 +233,9 @@ def test_unreadable_and_unsupported_files(tmp_path: Path, capsys: Capture) -> No
     (docs / "good.md").write_text("# Title\n\nGood text about owls.\n")
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
     (docs / "picture.png").write_bytes(b"\x89PNG")
-    code, out, err = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "s"),
-                         "--embed-model", "fake:16")
+    code, out, err = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-model", "fake:16"
+    )
     assert code == ExitCode.FILES_SKIPPED
     assert "1 new" in out and "2 skipped" in out
     assert "binary.txt" in err and "looks binary" in err
@@ -200,17 +243,16 @@ def test_unreadable_and_unsupported_files(tmp_path: Path, capsys: Capture) -> No
 
 
 def test_embedder_mismatch_is_a_usage_error(store: Path, capsys: Capture) -> None:
-    code, _, err = run(capsys, "ingest", str(SAMPLE_DOCS), "--store", str(store),
-                       "--embed-model", "fake:32")
+    code, _, err = run(
+        capsys, "ingest", str(SAMPLE_DOCS), "--store", str(store), "--embed-model", "fake:32"
+    )
     assert code == ExitCode.USAGE
     assert "built with embedder 'fake:64'" in err and "rebuild" in err
     code, _, err = run(capsys, "index", "--store", str(store), "--embed-model", "fake:32")
     assert code == ExitCode.USAGE
 
 
-def test_missing_and_corrupt_model_exit_5(
-    store: Path, tmp_path: Path, capsys: Capture
-) -> None:
+def test_missing_and_corrupt_model_exit_5(store: Path, tmp_path: Path, capsys: Capture) -> None:
     code, _, err = run(capsys, "ask", "q", "--store", str(store), "--model", "/no/model.gguf")
     assert code == ExitCode.MODEL and "does not exist" in err
     bad = tmp_path / "bad.gguf"
@@ -230,8 +272,16 @@ def test_corrupt_store_exits_9(tmp_path: Path, capsys: Capture) -> None:
 
 def test_no_index_defers_embedding(tmp_path: Path, capsys: Capture) -> None:
     store = str(tmp_path / "store")
-    run(capsys, "ingest", str(SAMPLE_DOCS), "--store", store, "--embed-model", "fake:64",
-        "--no-index")
+    run(
+        capsys,
+        "ingest",
+        str(SAMPLE_DOCS),
+        "--store",
+        store,
+        "--embed-model",
+        "fake:64",
+        "--no-index",
+    )
     status = json.loads(run(capsys, "status", "--store", store, "--json")[1])
     assert status["chunks"] > 0 and status["embedded"] == 0 and status["indexed"] == 0
     code, out, _ = run(capsys, "index", "--store", store)
@@ -246,8 +296,9 @@ def test_index_repairs_a_lost_index_file(store: Path, capsys: Capture) -> None:
     assert code == 0 and "embedded 0 chunks, index rebuilt" in out
 
 
-def test_store_from_environment(store: Path, monkeypatch: pytest.MonkeyPatch,
-                                capsys: Capture) -> None:
+def test_store_from_environment(
+    store: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
     monkeypatch.setenv("RAG_STORE", str(store))
     code, out, _ = run(capsys, "status", "--json")
     assert code == 0 and json.loads(out)["store"] == str(store)
@@ -264,7 +315,9 @@ def test_batch_questions_from_stdin(store: Path) -> None:
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["question"] for line in lines] == [
-        "What is HNSW?", "What is Grok-0?", "What is recall?"
+        "What is HNSW?",
+        "What is Grok-0?",
+        "What is recall?",
     ]
 
 
@@ -275,26 +328,49 @@ def test_help_lists_exit_codes_and_imports_no_heavy_library() -> None:
         "heavy = {'torch', 'faiss', 'sentence_transformers', 'llama_cpp', 'pypdf', 'numpy'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert done.stdout.strip().endswith("[]"), done.stdout
     assert "Exit codes:" in done.stdout and "130 interrupted" in done.stdout
 
 
-def test_repetition_loop_is_cut_off_and_not_answerable(
-    store: Path, capsys: Capture
-) -> None:
-    code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
-                       "--store", str(store), "--model", "fake:loop", "--json")
+def test_repetition_loop_is_cut_off_and_not_answerable(store: Path, capsys: Capture) -> None:
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--store",
+        str(store),
+        "--model",
+        "fake:loop",
+        "--json",
+    )
     answer = json.loads(out)
     assert code == ExitCode.NOT_FOUND
     assert answer["answerable"] is False and "repetition" in answer["answer"]
-    code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
-                       "--store", str(store), "--model", "fake:loop")
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--store",
+        str(store),
+        "--model",
+        "fake:loop",
+    )
     assert out.splitlines()[0].startswith("(The model's answer broke down into repetition")
     # Streamed (packed), the loop is cut as soon as it shows.
-    code, out, _ = run(capsys, "ask", "How many parameters does Grok-0 have?",
-                       "--store", str(store), "--model", "fake:loop", "--strategy", "packed")
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--store",
+        str(store),
+        "--model",
+        "fake:loop",
+        "--strategy",
+        "packed",
+    )
     assert len(out.splitlines()[0]) < 40 and "repetition" in out
 
 
@@ -304,20 +380,54 @@ def test_every_writing_command_has_json_output(tmp_path: Path, capsys: Capture) 
     docs.mkdir()
     (docs / "a.md").write_text("# A\n\nWalruses sleep on ice.\n")
     (docs / "b.md").write_text("# B\n\nZebras graze.\n")
-    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:64",
-                       "--dry-run", "--json")
+    code, out, _ = run(
+        capsys,
+        "ingest",
+        str(docs),
+        "--store",
+        store,
+        "--embed-model",
+        "fake:64",
+        "--dry-run",
+        "--json",
+    )
     assert code == 0
-    assert json.loads(out) == {"add": [str(docs / "a.md"), str(docs / "b.md")], "change": [],
-                               "remove": [], "unchanged": 0}
-    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:64",
-                       "--json", "--no-index")
+    assert json.loads(out) == {
+        "add": [str(docs / "a.md"), str(docs / "b.md")],
+        "change": [],
+        "remove": [],
+        "unchanged": 0,
+    }
+    code, out, _ = run(
+        capsys,
+        "ingest",
+        str(docs),
+        "--store",
+        store,
+        "--embed-model",
+        "fake:64",
+        "--json",
+        "--no-index",
+    )
     report = json.loads(out)
     assert code == 0 and report["added"] == 2 and report["index"] is None
-    assert set(report) == {"added", "changed", "unchanged", "removed", "chunks_added", "skipped",
-                           "index"}
+    assert set(report) == {
+        "added",
+        "changed",
+        "unchanged",
+        "removed",
+        "chunks_added",
+        "skipped",
+        "index",
+    }
     code, out, _ = run(capsys, "index", "--store", store, "--json")
-    assert json.loads(out) == {"embedded": 2, "indexed": 2, "rebuilt": True,
-                               "tombstones_dropped": 0, "seconds": json.loads(out)["seconds"]}
+    assert json.loads(out) == {
+        "embedded": 2,
+        "indexed": 2,
+        "rebuilt": True,
+        "tombstones_dropped": 0,
+        "seconds": json.loads(out)["seconds"],
+    }
     code, out, _ = run(capsys, "rm", str(docs / "a.md"), "--store", store, "--json")
     assert json.loads(out) == {"removed": [str(docs / "a.md")], "indexed": 1}
     code, out, _ = run(capsys, "compact", "--store", store, "--json")
@@ -334,16 +444,20 @@ def test_config_shows_each_setting_and_its_source(
     shown = json.loads(out)
     assert code == 0 and shown["config_file"] == str(config) and shown["config_file_exists"]
     settings = shown["settings"]
-    assert settings["store"] == {"value": str(tmp_path / "stores/main"),
-                                 "source": f"config {config}"}
+    assert settings["store"] == {
+        "value": str(tmp_path / "stores/main"),
+        "source": f"config {config}",
+    }
     assert settings["temperature"] == {"value": 0.5, "source": f"config {config}"}
     assert settings["model"] == {"value": "/models/big.gguf", "source": "env RAG_MODEL"}
     assert settings["top_k"] == {"value": 5, "source": "default"}
     assert settings["strategy"] == {"value": "sequence", "source": "default"}
     monkeypatch.setenv("RAG_STRATEGY", "packed")
     code, out, _ = run(capsys, "config", "--config", str(config), "--json")
-    assert json.loads(out)["settings"]["strategy"] == {"value": "packed",
-                                                       "source": "env RAG_STRATEGY"}
+    assert json.loads(out)["settings"]["strategy"] == {
+        "value": "packed",
+        "source": "env RAG_STRATEGY",
+    }
     monkeypatch.setenv("RAG_STRATEGY", "vote")
     code, _, err = run(capsys, "config", "--config", str(config))
     assert code == ExitCode.USAGE and "RAG_STRATEGY" in err

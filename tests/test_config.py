@@ -55,24 +55,27 @@ def test_flag_environment_and_file_are_checked_alike(tmp_path: Path) -> None:
         load_config(empty, {}).value("max_tokens", 0, 256)
 
 
-@pytest.mark.parametrize("args", [
-    ["ask", "q", "--top-k", str(10**30)],
-    ["ask", "q", "--top-k", "0"],
-    ["ask", "q", "--max-tokens", "0"],
-    ["ask", "q", "--max-tokens", "1000000"],
-    ["ask", "q", "--temperature", "inf"],
-    ["ask", "q", "--temperature", "nan"],
-    ["ask", "q", "--threads", "10000"],
-    ["ask", "q", "--context-tokens", "256"],
-    ["ask", "q", "--min-score", "2"],
-    ["search", "q", "-k", str(10**30)],
-    ["search", "q", "--threads", "0"],
-    ["ingest", ".", "--batch-size", "0"],
-    ["ingest", ".", "--chunk-tokens", "4"],
-    ["ingest", ".", "--chunk-tokens", "64", "--overlap-tokens", "64"],
-    ["index", "--batch-size", "100000"],
-    ["eval", ".", "--max-queries", "0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "q", "--top-k", str(10**30)],
+        ["ask", "q", "--top-k", "0"],
+        ["ask", "q", "--max-tokens", "0"],
+        ["ask", "q", "--max-tokens", "1000000"],
+        ["ask", "q", "--temperature", "inf"],
+        ["ask", "q", "--temperature", "nan"],
+        ["ask", "q", "--threads", "10000"],
+        ["ask", "q", "--context-tokens", "256"],
+        ["ask", "q", "--min-score", "2"],
+        ["search", "q", "-k", str(10**30)],
+        ["search", "q", "--threads", "0"],
+        ["ingest", ".", "--batch-size", "0"],
+        ["ingest", ".", "--chunk-tokens", "4"],
+        ["ingest", ".", "--chunk-tokens", "64", "--overlap-tokens", "64"],
+        ["index", "--batch-size", "100000"],
+        ["eval", ".", "--max-queries", "0"],
+    ],
+)
 def test_out_of_range_flags_exit_2_with_one_line(
     args: list[str], tmp_path: Path, capsys: Capture
 ) -> None:
@@ -108,11 +111,14 @@ def test_config_command_lists_every_ranged_key(capsys: Capture, tmp_path: Path) 
         assert key in out
 
 
-@pytest.mark.parametrize("content", [
-    "top_k = " + "[" * 100_000 + "]" * 100_000,
-    "top_k = " + "{a=" * 5000 + "1" + "}" * 5000,
-    "#" * (2 * 1024 * 1024),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "top_k = " + "[" * 100_000 + "]" * 100_000,
+        "top_k = " + "{a=" * 5000 + "1" + "}" * 5000,
+        "#" * (2 * 1024 * 1024),
+    ],
+)
 def test_hostile_config_files_are_usage_errors(content: str, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(content)

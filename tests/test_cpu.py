@@ -76,8 +76,9 @@ def test_background_priority_is_inherited_by_threads_started_later() -> None:
     def lowered() -> None:
         cpu.run_in_background()
         seen["self"] = os.getpriority(os.PRIO_PROCESS, 0)
-        child = threading.Thread(target=lambda: seen.update(
-            child=os.getpriority(os.PRIO_PROCESS, 0)))
+        child = threading.Thread(
+            target=lambda: seen.update(child=os.getpriority(os.PRIO_PROCESS, 0))
+        )
         child.start()
         child.join()
         cpu.run_in_background()  # a second call never lowers it further
@@ -109,8 +110,10 @@ def _llama_threads(llm: object) -> tuple[int, int]:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(cpu.usable_cores() < 2 or not Path("/proc/stat").is_file(),
-                    reason="needs 2 cores and Linux /proc")
+@pytest.mark.skipif(
+    cpu.usable_cores() < 2 or not Path("/proc/stat").is_file(),
+    reason="needs 2 cores and Linux /proc",
+)
 def test_the_model_leaves_a_busy_core_alone_unless_threads_are_fixed(burner: object) -> None:
     from ragcli.backends.llms import LlamaCppLLM, LlmOptions
     from ragcli.backends.models import bundled_llm_path

@@ -25,20 +25,48 @@ ROOT = Path(__file__).resolve().parent.parent
 # 3 ms per embedded text: slow enough for kills to land while embedding.
 EMBEDDER = "fake:64:128:3"
 WORDS = [
-    "graph", "vector", "index", "search", "recall", "chunk", "answer", "model", "token",
-    "embedding", "store", "query", "paper", "corpus", "page", "line", "section", "heading",
-    "cosine", "distance", "neighbour", "layer",
+    "graph",
+    "vector",
+    "index",
+    "search",
+    "recall",
+    "chunk",
+    "answer",
+    "model",
+    "token",
+    "embedding",
+    "store",
+    "query",
+    "paper",
+    "corpus",
+    "page",
+    "line",
+    "section",
+    "heading",
+    "cosine",
+    "distance",
+    "neighbour",
+    "layer",
 ]
 
 
 def rag(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ragcli", *args], capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 def start(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ragcli", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragcli", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def make_corpus(folder: Path, files: int, seed: int = 1) -> None:
@@ -66,8 +94,7 @@ def live_ids(store: Path) -> set[int]:
 def distinct_text_ids(store: Path) -> set[int]:
     """The lowest live chunk id of each distinct text: what the index must hold."""
     with sqlite3.connect(store / "store.sqlite3") as db:
-        return {row[0] for row in db.execute(
-            "SELECT MIN(id) FROM chunks GROUP BY text_sha256")}
+        return {row[0] for row in db.execute("SELECT MIN(id) FROM chunks GROUP BY text_sha256")}
 
 
 def check_invariants(store: Path, expected_chunks: int) -> None:
@@ -125,8 +152,9 @@ def test_kill_during_index(corpus: tuple[Path, int, float], tmp_path: Path, tria
     folder, chunks, seconds = corpus
     rng = random.Random(200 + trial)
     store = tmp_path / "store"
-    done = rag("ingest", str(folder), "--store", str(store), "--embed-model", EMBEDDER,
-               "--no-index")
+    done = rag(
+        "ingest", str(folder), "--store", str(store), "--embed-model", EMBEDDER, "--no-index"
+    )
     assert done.returncode == 0, done.stderr
     kill_at_random(["index", "--store", str(store)], rng, seconds)
     still_opens(store)
@@ -143,8 +171,10 @@ def test_kill_during_compact(corpus: tuple[Path, int, float], tmp_path: Path, tr
     for path in sorted(folder.iterdir()):
         (copy / path.name).write_bytes(path.read_bytes())
     store = tmp_path / "store"
-    assert rag("ingest", str(copy), "--store", str(store), "--embed-model", EMBEDDER,
-               "-q").returncode == 0
+    assert (
+        rag("ingest", str(copy), "--store", str(store), "--embed-model", EMBEDDER, "-q").returncode
+        == 0
+    )
     for path in sorted(copy.iterdir())[::10]:
         path.unlink()  # a tenth removed: tombstones, under the rebuild threshold
     assert rag("ingest", str(copy), "--store", str(store), "-q").returncode == 0

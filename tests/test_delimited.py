@@ -41,9 +41,7 @@ def test_rows_become_self_describing_lines(tmp_path: Path, name: str, data: str)
 
 def test_rows_stay_on_their_source_lines(tmp_path: Path) -> None:
     path = tmp_path / "notes.csv"
-    path.write_text(
-        'id,note\n1,"first line\nsecond line"\n2,plain\n\n3,"a, b"\n'
-    )
+    path.write_text('id,note\n1,"first line\nsecond line"\n2,plain\n\n3,"a, b"\n')
 
     lines = lines_of(path)
 
@@ -95,7 +93,7 @@ def test_csv_with_a_giant_field_raises_load_error(tmp_path: Path) -> None:
     "data",
     [
         "a,b\n" + "x" * 200_000 + ",y\n",
-        "a,b\n\"unclosed, quote\n" + "z,z\n" * 100,
+        'a,b\n"unclosed, quote\n' + "z,z\n" * 100,
         ",".join(f"c{n}" for n in range(100_000)) + "\n" + ",".join("v" * 100_000) + "\n",
         "a,b\n1,2\n" + "x" * 9000 + "\x00,3\n",
         '"' * 50_001,

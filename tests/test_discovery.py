@@ -241,24 +241,47 @@ def test_a_named_link_leading_outside_the_current_directory_fails(
     (repo / "alias.md").symlink_to("inside.md")
     (repo / "linked").symlink_to("real")
     monkeypatch.chdir(repo)
-    named = [Path("notes.md"), Path("docs"), Path("docs/s.md"), Path("alias.md"),
-             Path("linked/r.md"), tmp_path / "outside" / "secret.md"]
+    named = [
+        Path("notes.md"),
+        Path("docs"),
+        Path("docs/s.md"),
+        Path("alias.md"),
+        Path("linked/r.md"),
+        tmp_path / "outside" / "secret.md",
+    ]
     found, skipped = run(named)
     # Inside the current directory a link is fine; a path with no link is taken anywhere.
-    assert [f.path for f in found] == [repo / "inside.md", repo / "real" / "r.md",
-                                       tmp_path / "outside" / "secret.md"]
+    assert [f.path for f in found] == [
+        repo / "inside.md",
+        repo / "real" / "r.md",
+        tmp_path / "outside" / "secret.md",
+    ]
     secret, folder = tmp_path / "outside" / "secret.md", tmp_path / "outside" / "dir"
     assert skipped == [
-        Skipped(str(repo / "notes.md"), f"link points outside the current directory (to "
-                f"{secret}); --follow-links takes it", failed=True),
-        Skipped(str(repo / "docs"), f"link points outside the current directory (to "
-                f"{folder}); --follow-links takes it", failed=True),
-        Skipped(str(repo / "docs" / "s.md"), f"link points outside the current directory (to "
-                f"{folder / 's.md'}); --follow-links takes it", failed=True),
+        Skipped(
+            str(repo / "notes.md"),
+            f"link points outside the current directory (to {secret}); --follow-links takes it",
+            failed=True,
+        ),
+        Skipped(
+            str(repo / "docs"),
+            f"link points outside the current directory (to {folder}); --follow-links takes it",
+            failed=True,
+        ),
+        Skipped(
+            str(repo / "docs" / "s.md"),
+            f"link points outside the current directory (to "
+            f"{folder / 's.md'}); --follow-links takes it",
+            failed=True,
+        ),
     ]
     found, skipped = run(named, DiscoveryOptions(links_outside=True))
-    assert [f.path for f in found] == [secret, folder / "s.md", repo / "inside.md",
-                                       repo / "real" / "r.md"]
+    assert [f.path for f in found] == [
+        secret,
+        folder / "s.md",
+        repo / "inside.md",
+        repo / "real" / "r.md",
+    ]
     assert skipped == []
 
 

@@ -26,8 +26,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     store = tmp_path_factory.mktemp("doctor") / "store"
     with pytest.raises(SystemExit) as stopped:
-        main(["ingest", str(SAMPLE_DOCS), "--store", str(store), "--embed-model",
-              f"fake:{DIM}", "-q"])
+        main(
+            [
+                "ingest",
+                str(SAMPLE_DOCS),
+                "--store",
+                str(store),
+                "--embed-model",
+                f"fake:{DIM}",
+                "-q",
+            ]
+        )
     assert stopped.value.code in (0, None)
     return store
 
@@ -60,17 +69,27 @@ def statuses(report: dict) -> dict[str, str]:
 def damage_vectors(store: Path) -> None:
     """Cut one stored vector short and fill another with NaN."""
     keys = [row[0] for row in sql(store, "SELECT text_sha256 FROM embeddings LIMIT 2")]
-    sql(store, "UPDATE embeddings SET vector = substr(vector, 1, 100) WHERE text_sha256 = ?",
-        parameters=(keys[0],))
-    sql(store, "UPDATE embeddings SET vector = ? WHERE text_sha256 = ?",
-        parameters=(struct.pack(f"<{DIM}f", *[float("nan")] * DIM), keys[1]))
+    sql(
+        store,
+        "UPDATE embeddings SET vector = substr(vector, 1, 100) WHERE text_sha256 = ?",
+        parameters=(keys[0],),
+    )
+    sql(
+        store,
+        "UPDATE embeddings SET vector = ? WHERE text_sha256 = ?",
+        parameters=(struct.pack(f"<{DIM}f", *[float("nan")] * DIM), keys[1]),
+    )
 
 
 def test_a_healthy_store_is_reported_healthy(store: Path, capsys: Capture) -> None:
     code, report, _ = doctor(capsys, store)
     assert code == 0 and report["healthy"] and not report["repaired"] and not report["lost"]
-    assert statuses(report) == {"database": "ok", "keyword index": "ok", "vectors": "ok",
-                                "vector index": "ok"}
+    assert statuses(report) == {
+        "database": "ok",
+        "keyword index": "ok",
+        "vectors": "ok",
+        "vector index": "ok",
+    }
 
 
 def test_damaged_vectors_fail_compact_with_a_hint_and_doctor_embeds_them_again(
@@ -108,8 +127,16 @@ def test_an_index_from_another_store_is_rebuilt(
     store: Path, tmp_path: Path, capsys: Capture
 ) -> None:
     other = tmp_path / "other"
-    run_rag(capsys, "ingest", str(SAMPLE_DOCS / "language-models.md"), "--store", str(other),
-            "--embed-model", f"fake:{DIM}", "-q")
+    run_rag(
+        capsys,
+        "ingest",
+        str(SAMPLE_DOCS / "language-models.md"),
+        "--store",
+        str(other),
+        "--embed-model",
+        f"fake:{DIM}",
+        "-q",
+    )
     shutil.copy(other / "index.faiss", store / "index.faiss")
     code, _, err = run_rag(capsys, "search", "Grok", "--store", str(store), "--mode", "dense")
     assert code == ExitCode.STORE_CORRUPT and "rag index" in err
@@ -152,8 +179,11 @@ def test_ingest_over_a_damaged_keyword_index_does_not_exit_0(
     store: Path, tmp_path: Path, capsys: Capture
 ) -> None:
     blocks = [row[0] for row in sql(store, "SELECT id FROM chunks_fts_data WHERE id > 10")]
-    sql(store, "UPDATE chunks_fts_data SET block = randomblob(length(block)) WHERE id = ?",
-        parameters=(blocks[len(blocks) // 2],))
+    sql(
+        store,
+        "UPDATE chunks_fts_data SET block = randomblob(length(block)) WHERE id = ?",
+        parameters=(blocks[len(blocks) // 2],),
+    )
     # A small file of its own: the write adds a new keyword segment without merging the
     # damaged one (a long file such as the README did, and failed in the write instead).
     note = tmp_path / "note.md"
@@ -178,16 +208,15 @@ def damage_page_of(store: Path, name: str) -> None:
     with closing(sqlite3.connect(store / "store.sqlite3")) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
-                          (name,)).fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchone()[
+            0
+        ]
     with (store / "store.sqlite3").open("r+b") as handle:
         handle.seek((root - 1) * page_size)
         handle.write(b"\xff" * 64)
 
 
-def test_a_damaged_index_page_is_rebuilt_from_the_table_rows(
-    store: Path, capsys: Capture
-) -> None:
+def test_a_damaged_index_page_is_rebuilt_from_the_table_rows(store: Path, capsys: Capture) -> None:
     damage_page_of(store, "chunks_by_document")
     code, report, _ = doctor(capsys, store, "--check")
     assert code == ExitCode.STORE_CORRUPT and statuses(report)["database"] == "damaged"
@@ -242,14 +271,25 @@ def test_a_database_restored_from_a_backup_never_answers_with_another_files_vect
     assert run_rag(capsys, ingest[0], str(docs / "b.md"), *ingest[1:])[0] == 0
 
     (store / "store.sqlite3").write_bytes(backup)  # restored; the index stays newer
-    code, _, err = run_rag(capsys, "search", "zebras savanna", "--store", str(store),
-                           "--mode", "dense")
+    code, _, err = run_rag(
+        capsys, "search", "zebras savanna", "--store", str(store), "--mode", "dense"
+    )
     assert code == ExitCode.STORE_CORRUPT and "rag index" in err
     (docs / "c.md").write_text("# C\n\nKangaroos carry their young through the outback.\n")
     assert run_rag(capsys, ingest[0], str(docs / "c.md"), *ingest[1:])[0] == 0
 
-    code, out, _ = run_rag(capsys, "search", "Zebras graze the savanna in striped herds",
-                           "--store", str(store), "--mode", "dense", "--json", "-k", "1")
+    code, out, _ = run_rag(
+        capsys,
+        "search",
+        "Zebras graze the savanna in striped herds",
+        "--store",
+        str(store),
+        "--mode",
+        "dense",
+        "--json",
+        "-k",
+        "1",
+    )
     top = json.loads(out.splitlines()[0])
     assert not (top["path"].endswith("c.md") and top["score"] > 0.5), top
     assert doctor(capsys, store, "--check")[0] == 0

@@ -119,9 +119,7 @@ def test_long_docx_is_read_in_blocks(tmp_path: Path) -> None:
     assert "".join(p.text for p in loaded).count("Paragraph number") == 3000
 
 
-@pytest.mark.parametrize(
-    "damage", ["not-a-zip", "truncated", "no-document-xml", "broken-xml"]
-)
+@pytest.mark.parametrize("damage", ["not-a-zip", "truncated", "no-document-xml", "broken-xml"])
 def test_damaged_docx_raises_load_error(tmp_path: Path, damage: str) -> None:
     path = write_docx(tmp_path / "report.docx", paragraph("Some text") * 50)
     if damage == "not-a-zip":
@@ -180,8 +178,9 @@ def test_docx_huge_styles_are_skipped_when_needed(tmp_path: Path) -> None:
     style = b'<w:style w:styleId="S"><w:name w:val="heading 1"/></w:style>'
     styles = f'<w:styles xmlns:w="{W_NS}">'.encode() + style * ((17 << 20) // 60) + b"</w:styles>"
     body = document_xml(paragraph("Text", "Custom").encode())
-    path = write_members(tmp_path / "bomb.docx", {"word/document.xml": body,
-                                                  "word/styles.xml": styles})
+    path = write_members(
+        tmp_path / "bomb.docx", {"word/document.xml": body, "word/styles.xml": styles}
+    )
 
     with pytest.raises(LoadError, match=r"^word/styles.xml expands past 16 MB$"):
         pages(path)
@@ -189,8 +188,9 @@ def test_docx_huge_styles_are_skipped_when_needed(tmp_path: Path) -> None:
 
 def test_docx_styles_are_not_read_when_the_body_uses_only_known_styles(tmp_path: Path) -> None:
     body = document_xml((paragraph("Search", "Heading1") + paragraph("Text.")).encode())
-    path = write_members(tmp_path / "plain.docx", {"word/document.xml": body,
-                                                   "word/styles.xml": b"<not-xml"})
+    path = write_members(
+        tmp_path / "plain.docx", {"word/document.xml": body, "word/styles.xml": b"<not-xml"}
+    )
 
     assert text_of(path) == "## Search\n\nText.\n\n"
 
@@ -200,11 +200,15 @@ def test_docx_styles_are_not_read_when_the_body_uses_only_known_styles(tmp_path:
     [
         {"word/document.xml": b"\xff\xfe\x00garbage"},
         {"word/document.xml": document_xml(b"<w:p>" * 100_000)},
-        {"word/document.xml": b'<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;'
-                              b'&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'
-                              b'">]><d>&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;</d>'},
-        {"word/document.xml": document_xml(paragraph("x", "Custom").encode()),
-         "word/styles.xml": b"\x00\x01"},
+        {
+            "word/document.xml": b'<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;'
+            b'&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'
+            b'">]><d>&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;</d>'
+        },
+        {
+            "word/document.xml": document_xml(paragraph("x", "Custom").encode()),
+            "word/styles.xml": b"\x00\x01",
+        },
     ],
     ids=["binary-body", "unclosed-nesting", "entities", "binary-styles"],
 )
@@ -225,12 +229,14 @@ def test_docx_runs_are_read_as_they_end_and_text_boxes_are_not_repeated(tmp_path
     body = (
         "<w:p><w:r><w:t>Outer</w:t></w:r><w:r><w:drawing><w:txbxContent>"
         + paragraph("Inner")
-        + "</w:txbxContent></w:drawing></w:r><w:r><w:t xml:space=\"preserve\"> end</w:t></w:r>"
+        + '</w:txbxContent></w:drawing></w:r><w:r><w:t xml:space="preserve"> end</w:t></w:r>'
         "</w:p><w:tbl><w:tr><w:tc><w:p><w:hyperlink><w:r><w:t>link</w:t></w:r></w:hyperlink>"
         "<w:proofErr/><w:r><w:t>cell</w:t></w:r></w:p></w:tc><w:tc>"
         + paragraph("b")
         + "</w:tc></w:tr></w:tbl>"
-        + "<w:p>" + "<w:r><w:t>x</w:t></w:r>" * 10_000 + "</w:p>"
+        + "<w:p>"
+        + "<w:r><w:t>x</w:t></w:r>" * 10_000
+        + "</w:p>"
     )
     path = write_docx(tmp_path / "boxes.docx", body)
 

@@ -20,8 +20,15 @@ DECLINED = re.compile(r"context does not say|not (in|found in) the (documents|co
 def rag(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run `python -m ragcli ARGS` in a fresh process, with no network."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "ragcli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +50,10 @@ def test_grok_question_answered_from_the_grok_document(store: str) -> None:
     assert any("33 billion" in s["text"] for s in answer["sources"])
     evidence = answer["evidence"]
     assert evidence["sentence"] == (
-        "Grok-0 is a prototype language model with 33 billion parameters.")
+        "Grok-0 is a prototype language model with 33 billion parameters."
+    )
     text = Path(evidence["path"]).read_text(encoding="utf-8")
-    assert text[evidence["start_char"]:evidence["end_char"]] == "33 billion"
+    assert text[evidence["start_char"] : evidence["end_char"]] == "33 billion"
     assert evidence["sentence"] in text.splitlines()[evidence["line"] - 1]
 
 
@@ -54,14 +62,23 @@ def test_text_answer_is_short_then_quotes_its_sentence(store: str) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "33 billion"
-    assert lines[1] == ('  "Grok-0 is a prototype language model with 33 billion parameters." '
-                        f"[{lines[1].split('[')[1].split(']')[0]}] "
-                        "(sample_docs/grok-announcement.md:19)")
+    assert lines[1] == (
+        '  "Grok-0 is a prototype language model with 33 billion parameters." '
+        f"[{lines[1].split('[')[1].split(']')[0]}] "
+        "(sample_docs/grok-announcement.md:19)"
+    )
 
 
 def test_packed_strategy_still_answers(store: str) -> None:
-    done = rag("ask", "How many parameters does Grok-0 have?", "--json", "--strategy",
-               "packed", "--store", store)
+    done = rag(
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--json",
+        "--strategy",
+        "packed",
+        "--store",
+        store,
+    )
     answer = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
     assert "33 billion" in answer["answer"] and answer["strategy"] == "packed"
@@ -109,8 +126,15 @@ def test_spanish_question_on_a_spanish_document(spanish_store: str) -> None:
 
 
 def test_spanish_keywords_drop_function_words(spanish_store: str) -> None:
-    done = rag("search", "¿Cuántos parámetros tiene Grok-0?", "--mode", "keyword", "--json",
-               "--store", spanish_store)
+    done = rag(
+        "search",
+        "¿Cuántos parámetros tiene Grok-0?",
+        "--mode",
+        "keyword",
+        "--json",
+        "--store",
+        spanish_store,
+    )
     first = json.loads(done.stdout.splitlines()[0])
     assert first["path"].endswith("grok.md")
 
@@ -123,10 +147,13 @@ def test_pdf_question_cites_a_pdf_page(store: str) -> None:
     assert top["path"].endswith("vector-search.pdf") and top["page"] >= 1
 
 
-@pytest.mark.parametrize("question", [
-    "What is the capital of Australia?",
-    "Who won the football world cup in 2010?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of Australia?",
+        "Who won the football world cup in 2010?",
+    ],
+)
 def test_unanswerable_question_is_declined(store: str, question: str) -> None:
     done = rag("ask", question, "--json", "--store", store)
     answer = json.loads(done.stdout)
@@ -165,15 +192,22 @@ def test_status_reports_the_bundled_models(store: str) -> None:
 
 
 def test_context_only_prints_the_numbered_passages_the_model_would_get(store: str) -> None:
-    done = rag("ask", "How many parameters does Grok-0 have?", "--context-only",
-               "--store", store)
+    done = rag("ask", "How many parameters does Grok-0 have?", "--context-only", "--store", store)
     assert done.returncode == 0, done.stderr
     blocks = re.findall(r"^\[(\d+)\] \(([^)]*)\)$", done.stdout, re.M)
     assert blocks and "33 billion parameters" in done.stdout
     # The best passage sits last, next to the question; numbers run down to 1.
     assert [int(n) for n, _ in blocks] == list(range(len(blocks), 0, -1))
-    as_json = json.loads(rag("ask", "How many parameters does Grok-0 have?", "--context-only",
-                             "--json", "--store", store).stdout)
+    as_json = json.loads(
+        rag(
+            "ask",
+            "How many parameters does Grok-0 have?",
+            "--context-only",
+            "--json",
+            "--store",
+            store,
+        ).stdout
+    )
     assert as_json["context"] + "\n" == done.stdout
     assert len(as_json["sources"]) == len(blocks)
 
@@ -193,8 +227,13 @@ def readme_subset_table() -> dict[str, dict[str, float]]:
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if cells[0] in ("hybrid", "dense", "keyword"):
-            rows[cells[0]] = dict(zip(["ndcg_at_10", "recall_at_10", "recall_at_100",
-                                       "mrr_at_10"], map(float, cells[1:5]), strict=True))
+            rows[cells[0]] = dict(
+                zip(
+                    ["ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10"],
+                    map(float, cells[1:5]),
+                    strict=True,
+                )
+            )
     return rows
 
 

@@ -23,22 +23,26 @@ DOCS = {
     "d5": ("Camels", "Camels store fat in their humps and cross deserts."),
     "d6": ("Bees", "Bees dance to tell the hive where flowers are."),
 }
-QUERIES = {"q1": ("owls hunt at night", "d3"), "q2": ("camels humps deserts", "d5"),
-           "q3": ("bees dance flowers", "d6")}
-
-
+QUERIES = {
+    "q1": ("owls hunt at night", "d3"),
+    "q2": ("camels humps deserts", "d5"),
+    "q3": ("bees dance flowers", "d6"),
+}
 
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     root = tmp_path / "beir"
     (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in DOCS.items()))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": q, "text": t}) + "\n" for q, (t, _) in QUERIES.items()))
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
-        f"{q}\t{d}\t1\n" for q, (_, d) in QUERIES.items()))
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in DOCS.items())
+    )
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, (t, _) in QUERIES.items())
+    )
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, (_, d) in QUERIES.items())
+    )
     return root
 
 
@@ -51,8 +55,14 @@ def test_eval_reports_every_figure_for_every_mode(dataset: Path, capsys: Capture
     assert report["hnsw_recall_at_10"] == 1.0
     assert list(report["modes"]) == ["hybrid", "dense", "keyword"]
     for figures in report["modes"].values():
-        assert set(figures) == {"ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10",
-                                "latency_p50_ms", "latency_p95_ms"}
+        assert set(figures) == {
+            "ndcg_at_10",
+            "recall_at_10",
+            "recall_at_100",
+            "mrr_at_10",
+            "latency_p50_ms",
+            "latency_p95_ms",
+        }
         assert all(0.0 <= figures[k] <= 1.0 for k in figures if not k.startswith("latency"))
         assert 0 < figures["latency_p50_ms"] <= figures["latency_p95_ms"]
     # Each query repeats words of exactly one document: BM25 ranks it first every time.
@@ -61,18 +71,29 @@ def test_eval_reports_every_figure_for_every_mode(dataset: Path, capsys: Capture
 
 
 def test_eval_table_and_chosen_modes(dataset: Path, capsys: Capture) -> None:
-    code, out, _ = run(capsys, "eval", str(dataset), *FAKE, "--mode", "keyword",
-                       "--mode", "keyword", "-q")
+    code, out, _ = run(
+        capsys, "eval", str(dataset), *FAKE, "--mode", "keyword", "--mode", "keyword", "-q"
+    )
     lines = out.splitlines()
     assert code == 0
-    assert lines[1].split() == ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "p50", "ms",
-                                "p95", "ms"]
+    assert lines[1].split() == [
+        "mode",
+        "nDCG@10",
+        "R@10",
+        "R@100",
+        "MRR@10",
+        "p50",
+        "ms",
+        "p95",
+        "ms",
+    ]
     assert [line.split()[0] for line in lines[2:]] == ["keyword"]  # no HNSW line either
 
 
 def test_reduced_run_keeps_judged_documents(dataset: Path, capsys: Capture) -> None:
-    code, out, _ = run(capsys, "eval", str(dataset), *FAKE, "--json", "--max-queries", "1",
-                       "--max-docs", "3")
+    code, out, _ = run(
+        capsys, "eval", str(dataset), *FAKE, "--json", "--max-queries", "1", "--max-docs", "3"
+    )
     report = json.loads(out)
     assert code == 0 and report["queries"] == 1 and report["documents"] == 3
     assert report["modes"]["keyword"]["recall_at_10"] == 1.0
@@ -84,8 +105,9 @@ def test_a_kept_work_dir_is_reused_without_rewriting_or_re_embedding(
     work = tmp_path / "work"
     run(capsys, "eval", str(dataset), *FAKE, "--work-dir", str(work), "--mode", "dense")
     files = {p: p.stat().st_mtime_ns for p in (work / "corpus").iterdir()}
-    code, out, _ = run(capsys, "eval", str(dataset), "--work-dir", str(work), "--json",
-                       "--mode", "dense")
+    code, out, _ = run(
+        capsys, "eval", str(dataset), "--work-dir", str(work), "--json", "--mode", "dense"
+    )
     assert code == 0 and json.loads(out)["documents"] == 6
     assert {p: p.stat().st_mtime_ns for p in (work / "corpus").iterdir()} == files
 

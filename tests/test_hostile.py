@@ -48,21 +48,24 @@ MEMORY_CAP_BYTES = 4 * 1024**3
 
 # No example database (nothing written into the checkout) and no "explain" phase (it
 # re-runs failing cases under a tracer: half a minute for nothing the report needs).
-CHEAP = settings(max_examples=15, deadline=None, database=None,
-                 phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                        HealthCheck.too_slow])
+CHEAP = settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 COSTLY = settings(CHEAP, max_examples=6)
 
 # Documents whose text and names carry what must never reach a terminal raw.
 DOCUMENTS = {
     "zebras.txt": "Zebras have black and white stripes. Each zebra's pattern is unique.\n\n"
-                  "The plains zebra lives in East Africa.\n",
+    "The plains zebra lives in East Africa.\n",
     "escapes.md": "# Terminal \x1b[31mred\x1b[0m stripes\n\nZebra stripes \x1b]0;owned\x07 "
-                  "confuse \x1b[2J flies. Bell \x07 backspace \x08 carriage\rreturn, DEL \x7f, "
-                  "CSI \x9b1m and a right-to-left \u202e override.\n",
+    "confuse \x1b[2J flies. Bell \x07 backspace \x08 carriage\rreturn, DEL \x7f, "
+    "CSI \x9b1m and a right-to-left \u202e override.\n",
     "stripes\x1b[1m bold\nFORGED:1: forged.txt": "Zebra stripes in a file whose name "
-                                                  "forges a result line.\n",
+    "forges a result line.\n",
 }
 FORGED_PREFIX = "FORGED:1:"
 
@@ -83,13 +86,21 @@ def _capped() -> None:
 
 
 def run_process(
-    args: list[str | bytes], home: Path, stdin: bytes = b"", timeout_s: float = TIMEOUT_S,
+    args: list[str | bytes],
+    home: Path,
+    stdin: bytes = b"",
+    timeout_s: float = TIMEOUT_S,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `python -m ragcli ARGS` in a process capped in memory; fail the test on a hang."""
     try:
         return subprocess.run(
-            [sys.executable, "-m", "ragcli", *args], input=stdin, capture_output=True,
-            timeout=timeout_s, env=clean_env(home), cwd=home, preexec_fn=_capped,
+            [sys.executable, "-m", "ragcli", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout_s,
+            env=clean_env(home),
+            cwd=home,
+            preexec_fn=_capped,
         )
     except subprocess.TimeoutExpired:
         shown = " ".join(repr(a)[:60] for a in args)
@@ -111,8 +122,9 @@ def store(home: Path) -> Path:
     for name, text in DOCUMENTS.items():
         (docs / name).write_text(text, encoding="utf-8")
     path = home / "store"
-    done = run_process(["ingest", str(docs), "--store", str(path), "--embed-model", "fake:64",
-                        "-q"], home)
+    done = run_process(
+        ["ingest", str(docs), "--store", str(path), "--embed-model", "fake:64", "-q"], home
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return path
 
@@ -130,12 +142,13 @@ def assert_outcome(code: int, err: str, allowed: set[int], names: tuple[str, ...
     if code == 2 and names:
         lines = [line for line in err.splitlines() if "error" in line.lower()]
         assert any(name in line for line in lines for name in names), (
-            f"no error line names {' or '.join(names)}: {err!r}")
+            f"no error line names {' or '.join(names)}: {err!r}"
+        )
 
 
 def raw_controls(text: str) -> list[str]:
     """Control characters that would act on a terminal (all but newline and tab)."""
-    return sorted({c for c in text if (ord(c) < 32 or 0x7f <= ord(c) < 0xa0) and c not in "\n\t"})
+    return sorted({c for c in text if (ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in "\n\t"})
 
 
 def assert_printable(out: str, where: str = "stdout") -> None:
@@ -235,14 +248,53 @@ OPTIONS = [
 ]
 
 SPECIAL_NUMBERS: list[int | float] = [
-    0, -1, 1, 2, 255, 256, 4096, 4097, 10**6, 2**31, 2**63, 10**30, -(10**30),
-    math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, -0.0, 0.5, 1e-9,
+    0,
+    -1,
+    1,
+    2,
+    255,
+    256,
+    4096,
+    4097,
+    10**6,
+    2**31,
+    2**63,
+    10**30,
+    -(10**30),
+    math.nan,
+    math.inf,
+    -math.inf,
+    1e308,
+    -1e308,
+    5e-324,
+    -0.0,
+    0.5,
+    1e-9,
 ]
-JUNK = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
-               max_size=12)
-VALUES = st.one_of(st.sampled_from(SPECIAL_NUMBERS), st.integers(), st.floats(), JUNK,
-                   st.sampled_from(["nan", "inf", "-inf", "1e309", "1_000", " 5 ", "0x10",
-                                    "5.0", "", "NaN", "Infinity", "−1", "٣"]))
+JUNK = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
+VALUES = st.one_of(
+    st.sampled_from(SPECIAL_NUMBERS),
+    st.integers(),
+    st.floats(),
+    JUNK,
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "1_000",
+            " 5 ",
+            "0x10",
+            "5.0",
+            "",
+            "NaN",
+            "Infinity",
+            "−1",
+            "٣",
+        ]
+    ),
+)
 
 
 def as_text(value: int | float | str) -> str:
@@ -287,7 +339,11 @@ def command_args(command: str, store: Path, scratch: Path) -> list[str]:
 @example(value=-1)
 @example(value=4097)  # more answer tokens than the default 4096-token window holds
 def test_numeric_flag_never_crashes_and_out_of_range_is_exit_2(
-    option: Numeric, value: int | float | str, store: Path, tmp_path: Path, capsys: Capture,
+    option: Numeric,
+    value: int | float | str,
+    store: Path,
+    tmp_path: Path,
+    capsys: Capture,
 ) -> None:
     verdict = option.verdict(value)
     args = command_args(option.command, store, tmp_path) + flag_args(option, value)
@@ -320,8 +376,10 @@ KEYS = [
     Key("batch_size", "RAG_BATCH_SIZE", _option("ingest", "--batch-size")),
 ]
 ENV_VALUES = st.one_of(
-    st.sampled_from(SPECIAL_NUMBERS).map(as_text), st.integers().map(str),
-    st.floats().map(repr), JUNK,
+    st.sampled_from(SPECIAL_NUMBERS).map(as_text),
+    st.integers().map(str),
+    st.floats().map(repr),
+    JUNK,
 )
 
 
@@ -332,7 +390,11 @@ ENV_VALUES = st.one_of(
 @example(value="nan")
 @example(value="-5")
 def test_environment_variable_never_crashes_and_out_of_range_is_exit_2(
-    key: Key, value: str, store: Path, tmp_path: Path, capsys: Capture,
+    key: Key,
+    value: str,
+    store: Path,
+    tmp_path: Path,
+    capsys: Capture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     verdict = "any" if value == "" else key.range.verdict(value)  # empty: as if unset
@@ -354,8 +416,15 @@ def toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-CONFIG_VALUES = st.one_of(st.sampled_from(SPECIAL_NUMBERS), st.integers(), st.floats(),
-                          st.booleans(), JUNK, st.integers().map(str), st.floats().map(repr))
+CONFIG_VALUES = st.one_of(
+    st.sampled_from(SPECIAL_NUMBERS),
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    JUNK,
+    st.integers().map(str),
+    st.floats().map(repr),
+)
 
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda k: k.name)
@@ -365,7 +434,11 @@ CONFIG_VALUES = st.one_of(st.sampled_from(SPECIAL_NUMBERS), st.integers(), st.fl
 @example(value=math.inf)
 @example(value=0)
 def test_config_key_never_crashes_and_out_of_range_is_exit_2(
-    key: Key, value: Any, store: Path, tmp_path: Path, capsys: Capture,
+    key: Key,
+    value: Any,
+    store: Path,
+    tmp_path: Path,
+    capsys: Capture,
 ) -> None:
     document = f"{key.name} = {toml_value(value)}\n"
     config = tmp_path / "config.toml"
@@ -388,12 +461,30 @@ def test_config_key_never_crashes_and_out_of_range_is_exit_2(
 # 2. Questions and queries
 
 
-NASTY = ["\x1b[2J", "\x1b]0;owned\x07", "\x00", "\r", "\x9b31m", "\u202e", "\ud800", "\udcff",
-         "zebra\x1b[31m", "\x08\x08\x08", "\n\nFORGED:1: x", "-", "--help", "\x7f"]
+NASTY = [
+    "\x1b[2J",
+    "\x1b]0;owned\x07",
+    "\x00",
+    "\r",
+    "\x9b31m",
+    "\u202e",
+    "\ud800",
+    "\udcff",
+    "zebra\x1b[31m",
+    "\x08\x08\x08",
+    "\n\nFORGED:1: x",
+    "-",
+    "--help",
+    "\x7f",
+]
 QUERIES = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=80),
-    st.builds(lambda a, b, c: a + b + c, st.text(max_size=10), st.sampled_from(NASTY),
-              st.sampled_from(["zebra stripes", "", " black and white"])),
+    st.builds(
+        lambda a, b, c: a + b + c,
+        st.text(max_size=10),
+        st.sampled_from(NASTY),
+        st.sampled_from(["zebra stripes", "", " black and white"]),
+    ),
 )
 SHAPES = {
     "search": ["search"],
@@ -410,7 +501,10 @@ SHAPES = {
 @example(text="zebra stripes")
 @example(text="zebra \x1b[31m stripes \x00")
 def test_any_question_gives_an_answer_or_one_line_and_nothing_raw(
-    shape: str, text: str, store: Path, capsys: Capture,
+    shape: str,
+    text: str,
+    store: Path,
+    capsys: Capture,
 ) -> None:
     if text == "-":  # means "read stdin", which the stdin tests below cover
         text = "- "
@@ -423,13 +517,18 @@ def test_any_question_gives_an_answer_or_one_line_and_nothing_raw(
 
 @pytest.mark.parametrize("shape", ["search", "ask", "ask --context-only"])
 def test_control_characters_in_documents_and_names_never_reach_the_terminal(
-    shape: str, store: Path, capsys: Capture,
+    shape: str,
+    store: Path,
+    capsys: Capture,
 ) -> None:
     command, *rest = SHAPES[shape]
-    for query in ("zebra stripes", "terminal red stripes", "forged result line",
-                  "carriage return bell backspace"):
-        code, out, err = run(capsys, command, *rest, "--store", str(store), "-k", "10",
-                             "--", query)
+    for query in (
+        "zebra stripes",
+        "terminal red stripes",
+        "forged result line",
+        "carriage return bell backspace",
+    ):
+        code, out, err = run(capsys, command, *rest, "--store", str(store), "-k", "10", "--", query)
         assert_outcome(code, err, {0, 8})
         assert_printable(out)
         assert_printable(err, "stderr")
@@ -438,9 +537,20 @@ def test_control_characters_in_documents_and_names_never_reach_the_terminal(
 
 def stdin_lines() -> st.SearchStrategy[bytes]:
     """Lines of arbitrary bytes (invalid UTF-8 included), as a pipe would bring them."""
-    line = st.one_of(st.binary(max_size=60),
-                     st.sampled_from([b"\xff\xfe", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf",
-                                      b"zebra \x1b[2J stripes", b"\x00\x00", b"\xf4\x90\x80\x80"]))
+    line = st.one_of(
+        st.binary(max_size=60),
+        st.sampled_from(
+            [
+                b"\xff\xfe",
+                b"\xc3",
+                b"\xed\xa0\x80",
+                b"\xc0\xaf",
+                b"zebra \x1b[2J stripes",
+                b"\x00\x00",
+                b"\xf4\x90\x80\x80",
+            ]
+        ),
+    )
     return st.lists(line, min_size=1, max_size=6).map(lambda lines: b"\n".join(lines) + b"\n")
 
 
@@ -449,7 +559,10 @@ def stdin_lines() -> st.SearchStrategy[bytes]:
 @example(command="ask", stdin=b"zebra \xff stripes?\n\xed\xa0\x80\n")
 @example(command="search", stdin=b"zebra \xff stripes\n\xc3\n")
 def test_invalid_utf8_on_stdin_is_answered_or_refused_in_one_line(
-    command: str, stdin: bytes, store: Path, home: Path,
+    command: str,
+    stdin: bytes,
+    store: Path,
+    home: Path,
 ) -> None:
     extra = ["--model", "fake:", "--json"] if command == "ask" else []
     done = run_process([command, "-", "--store", str(store), *extra], home, stdin=stdin)
@@ -463,19 +576,31 @@ HUGE_WORD = "zebra" * 20_000  # one 100,000-character word
 HUGE_QUESTION = ("zebra stripes black white " * 40_000)[:1_000_000]  # 1 MB, one line
 
 
-@pytest.mark.parametrize(("command", "how"), [
-    ("ask", "argv"), ("search", "argv"), ("ask", "stdin"), ("search", "stdin"),
-])
+@pytest.mark.parametrize(
+    ("command", "how"),
+    [
+        ("ask", "argv"),
+        ("search", "argv"),
+        ("ask", "stdin"),
+        ("search", "stdin"),
+    ],
+)
 def test_huge_question_ends_with_a_result_or_one_line(
-    command: str, how: str, store: Path, home: Path,
+    command: str,
+    how: str,
+    store: Path,
+    home: Path,
 ) -> None:
     extra = ["--model", "fake:"] if command == "ask" else []
     if how == "argv":
-        done = run_process([command, HUGE_WORD, "--store", str(store), *extra], home,
-                           timeout_s=30)
+        done = run_process([command, HUGE_WORD, "--store", str(store), *extra], home, timeout_s=30)
     else:
-        done = run_process([command, "-", "--store", str(store), *extra], home,
-                           stdin=HUGE_QUESTION.encode() + b"\n", timeout_s=30)
+        done = run_process(
+            [command, "-", "--store", str(store), *extra],
+            home,
+            stdin=HUGE_QUESTION.encode() + b"\n",
+            timeout_s=30,
+        )
     err = done.stderr.decode("utf-8", errors="replace")
     assert_outcome(done.returncode, err, {0, 2, 8})
     assert len(err.splitlines()) <= 3, err  # a message, not a flood
@@ -491,8 +616,10 @@ def test_file_name_not_utf8_is_stored_or_skipped_never_a_crash(home: Path) -> No
     (folder / "plain.txt").write_text("Giraffes have long necks.\n")
     for target in (os.fsencode(folder), name):
         store = Path(tempfile.mkdtemp(dir=home)) / "store"
-        done = run_process(["ingest", target, "--store", str(store), "--embed-model",
-                            "fake:64", "--json", "-q"], home)
+        done = run_process(
+            ["ingest", target, "--store", str(store), "--embed-model", "fake:64", "--json", "-q"],
+            home,
+        )
         err = done.stderr.decode("utf-8", errors="replace")
         assert_outcome(done.returncode, err, {0, 6})
         report = json.loads(done.stdout.decode("utf-8"))
@@ -515,11 +642,17 @@ def docx_bytes(document_xml: bytes) -> bytes:
     """A minimal .docx around the given word/document.xml."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://'
-                         'schemas.openxmlformats.org/package/2006/content-types"/>')
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://'
+            'schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
         archive.writestr("word/document.xml", document_xml)
-        archive.writestr("word/styles.xml", f'<w:styles xmlns:w="{W_NS}"><w:style w:styleId='
-                         '"H1"><w:name w:val="heading 1"/></w:style></w:styles>')
+        archive.writestr(
+            "word/styles.xml",
+            f'<w:styles xmlns:w="{W_NS}"><w:style w:styleId='
+            '"H1"><w:name w:val="heading 1"/></w:style></w:styles>',
+        )
     return buffer.getvalue()
 
 
@@ -534,8 +667,8 @@ SEEDS: dict[str, bytes] = {
     ".pdf": build_pdf(["Zebras have black and white stripes.", "A second page of text."]),
     ".docx": docx_bytes(DOCUMENT_XML),
     ".html": b"<!doctype html><html><head><title>Zebras</title><style>p{}</style></head>"
-             b"<body><h1>Stripes</h1><p>Zebras &amp; okapis<br>have <b>stripes</b>.</p>"
-             b"<table><tr><td>a</td><td>b</td></tr></table><script>x()</script></body></html>",
+    b"<body><h1>Stripes</h1><p>Zebras &amp; okapis<br>have <b>stripes</b>.</p>"
+    b"<table><tr><td>a</td><td>b</td></tr></table><script>x()</script></body></html>",
     ".csv": b'name,stripes,note\nzebra,yes,"quoted, field"\nokapi,legs,"multi\nline"\n',
     ".json": b'{"animal": "zebra", "stripes": [1, 2.5, {"deep": [null, true, "\\u00e9"]}]}\n',
     ".txt": b"Zebras have stripes.\n\nOkapis have striped legs.\n",
@@ -550,8 +683,19 @@ def mutated(draw: st.DrawFn, seed: bytes) -> bytes:
         data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
     if draw(st.booleans()):
         at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.sampled_from([b"\x00" * 64, b"(" * 500, b"<" * 300, b"\xff" * 64,
-                                            b'"' * 100, b"[" * 2000, b"\r" * 100]))
+        data[at:at] = draw(
+            st.sampled_from(
+                [
+                    b"\x00" * 64,
+                    b"(" * 500,
+                    b"<" * 300,
+                    b"\xff" * 64,
+                    b'"' * 100,
+                    b"[" * 2000,
+                    b"\r" * 100,
+                ]
+            )
+        )
     if draw(st.booleans()):
         data = data[: draw(st.integers(0, len(data)))]
     return bytes(data)
@@ -564,32 +708,50 @@ def docx_mutated() -> st.SearchStrategy[bytes]:
 
 def contents(extension: str) -> st.SearchStrategy[bytes]:
     """Arbitrary bytes, a damaged valid file of the kind, or a valid file of another kind."""
-    options = [st.binary(max_size=3000), mutated(SEEDS[extension]), st.sampled_from(
-        list(SEEDS.values()))]
+    options = [
+        st.binary(max_size=3000),
+        mutated(SEEDS[extension]),
+        st.sampled_from(list(SEEDS.values())),
+    ]
     if extension == ".docx":
         options.append(docx_mutated())
     return st.one_of(options)
 
 
 # Two files of each kind a run: one process start covers twelve files.
-FILES = st.fixed_dictionaries({f"fuzzed{copy}{extension}": contents(extension)
-                               for extension in SEEDS for copy in (1, 2)})
+FILES = st.fixed_dictionaries(
+    {f"fuzzed{copy}{extension}": contents(extension) for extension in SEEDS for copy in (1, 2)}
+)
 
 
 @COSTLY
 @given(files=FILES)
-@example(files={f"empty{extension}": b"" for extension in SEEDS}
-         | {f"cut{extension}": SEEDS[".pdf"][:200] for extension in SEEDS})
+@example(
+    files={f"empty{extension}": b"" for extension in SEEDS}
+    | {f"cut{extension}": SEEDS[".pdf"][:200] for extension in SEEDS}
+)
 def test_any_file_content_is_read_or_skipped_in_one_line(
-    files: dict[str, bytes], home: Path,
+    files: dict[str, bytes],
+    home: Path,
 ) -> None:
     scratch = Path(tempfile.mkdtemp(dir=home))
     docs = scratch / "docs"
     docs.mkdir()
     for name, data in files.items():
         (docs / name).write_bytes(data)
-    done = run_process(["ingest", str(docs), "--store", str(scratch / "store"),
-                        "--embed-model", "fake:64", "--json", "-q"], home)
+    done = run_process(
+        [
+            "ingest",
+            str(docs),
+            "--store",
+            str(scratch / "store"),
+            "--embed-model",
+            "fake:64",
+            "--json",
+            "-q",
+        ],
+        home,
+    )
     err = done.stderr.decode("utf-8", errors="replace")
     assert_outcome(done.returncode, err, {0, 6})
     report = json.loads(done.stdout)

@@ -56,7 +56,15 @@ def test_html_drops_navigation_and_page_furniture() -> None:
     text = html_to_text(html)
 
     assert text.split() == [
-        "#", "Article", "title", "Body", "text.", "Closing", "text.", "Article", "footer",
+        "#",
+        "Article",
+        "title",
+        "Body",
+        "text.",
+        "Closing",
+        "text.",
+        "Article",
+        "footer",
         "stays",
     ]
 
@@ -136,16 +144,22 @@ def test_html_whitespace_between_inline_tags_keeps_words_apart(html: str) -> Non
     ("data", "text"),
     [
         (b"<meta charset='iso-8859-1'><p>caf\xe9 \x80</p>", "café €"),
-        (b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">\xf0\xd2',
-         "Пр"),
+        (b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">\xf0\xd2', "Пр"),
         (b"<meta charset=utf-16><p>caf\xc3\xa9</p>", "café"),
         (b"<meta charset=no-such-charset><p>caf\xc3\xa9</p>", "café"),
         (b"<meta charset=base64><p>caf\xc3\xa9</p>", "café"),
         (b"<p>caf\xe9 \x93quoted\x94</p>", "café \u201cquoted\u201d"),
         (b"\xef\xbb\xbf<meta charset=cp1252><p>caf\xc3\xa9</p>", "café"),
     ],
-    ids=["latin1-label", "koi8-r", "utf16-label", "unknown-label", "base64-label",
-         "undeclared-cp1252", "bom-wins"],
+    ids=[
+        "latin1-label",
+        "koi8-r",
+        "utf16-label",
+        "unknown-label",
+        "base64-label",
+        "undeclared-cp1252",
+        "bom-wins",
+    ],
 )
 def test_html_bytes_are_decoded_by_declared_charset(data: bytes, text: str) -> None:
     assert html_to_text(decode_html(data)).strip() == text
@@ -170,9 +184,7 @@ def test_html_without_visible_text_raises_load_error(tmp_path: Path) -> None:
         load_text(path)
 
 
-def test_html_too_large_raises_load_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_html_too_large_raises_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(html_module, "MAX_HTML_BYTES", 1000)
     path = tmp_path / "page.html"
     path.write_text("<p>" + "word " * 300 + "</p>")

@@ -27,10 +27,13 @@ def ragged_corpus(folder: Path, files: int = 12) -> None:
     rng = random.Random(3)
     folder.mkdir()
     for number in range(files):
-        paragraphs = [" ".join(f"word{rng.randint(0, 500)}" for _ in range(rng.randint(3, 90)))
-                      for _ in range(rng.randint(1, 6))]
-        (folder / f"note{number:02d}.md").write_text(f"# Note {number}\n\n" +
-                                                     "\n\n".join(paragraphs) + "\n")
+        paragraphs = [
+            " ".join(f"word{rng.randint(0, 500)}" for _ in range(rng.randint(3, 90)))
+            for _ in range(rng.randint(1, 6))
+        ]
+        (folder / f"note{number:02d}.md").write_text(
+            f"# Note {number}\n\n" + "\n\n".join(paragraphs) + "\n"
+        )
 
 
 @pytest.fixture
@@ -38,8 +41,17 @@ def unindexed(tmp_path: Path, capsys: Capture) -> Path:
     """A store of ragged notes, chunked with the fake embedder and not embedded yet."""
     ragged_corpus(tmp_path / "notes")
     store = tmp_path / "store"
-    code, _, err = run_rag(capsys, "ingest", str(tmp_path / "notes"), "--store", str(store),
-                           "--embed-model", "fake:64:40", "--no-index", "-q")
+    code, _, err = run_rag(
+        capsys,
+        "ingest",
+        str(tmp_path / "notes"),
+        "--store",
+        str(store),
+        "--embed-model",
+        "fake:64:40",
+        "--no-index",
+        "-q",
+    )
     assert code == 0, err
     return store
 
@@ -50,8 +62,7 @@ def test_batches_come_out_length_sorted_within_each_window(
     monkeypatch.setattr(index_step, "EMBED_WINDOW_BATCHES", 3)
     store, _, embedder = open_for_reading(unindexed, None)
     with store:
-        expected = sorted(c.embed_text for batch in store.iter_unembedded(10_000)
-                          for c in batch)
+        expected = sorted(c.embed_text for batch in store.iter_unembedded(10_000) for c in batch)
         batches = list(index_step.embedding_batches(store, embedder, 4))
 
     assert len(expected) > 30  # several windows
@@ -59,7 +70,7 @@ def test_batches_come_out_length_sorted_within_each_window(
     assert sorted(c.embed_text for batch in batches for c in batch) == expected
     lengths = [embedder.count_tokens([c.embed_text for c in batch]) for batch in batches]
     for window in range(0, len(lengths), 3):
-        flat = [n for batch in lengths[window:window + 3] for n in batch]
+        flat = [n for batch in lengths[window : window + 3] for n in batch]
         assert flat == sorted(flat)
     assert len({n for batch in lengths for n in batch}) > 5  # lengths really vary
 
@@ -94,12 +105,10 @@ def test_a_crash_mid_window_resumes_without_loss_or_repeat(
         assert store.count_unembedded() == pending - len(crashing.texts) == pending - 8
 
         resumed = FailingEmbedder(fail_on_call=None)
-        report = index_step.index_chunks(store, manifest, resumed, SilentProgress(), 4,
-                                         int8=False)
+        report = index_step.index_chunks(store, manifest, resumed, SilentProgress(), 4, int8=False)
         assert store.count_unembedded() == 0
         assert report.embedded == len(resumed.texts) == pending - 8
-        assert sorted(crashing.texts + resumed.texts) == sorted(set(crashing.texts +
-                                                                    resumed.texts))
+        assert sorted(crashing.texts + resumed.texts) == sorted(set(crashing.texts + resumed.texts))
         assert report.indexed == len(store.indexable_ids())
 
 
@@ -120,8 +129,16 @@ def test_sorted_batches_give_the_vectors_of_id_order_batches(
     from ragcli.settings import model_cache_dir
 
     store_dir = tmp_path / "store"
-    code, _, err = run_rag(capsys, "ingest", str(ROOT / "sample_docs"), "--store",
-                           str(store_dir), "-q", "--batch-size", "8")
+    code, _, err = run_rag(
+        capsys,
+        "ingest",
+        str(ROOT / "sample_docs"),
+        "--store",
+        str(store_dir),
+        "-q",
+        "--batch-size",
+        "8",
+    )
     assert code == 0, err
     store, manifest, embedder = open_for_reading(store_dir, None)
     with store:

@@ -19,8 +19,6 @@ Capture = pytest.CaptureFixture[str]
 FAKE_EMBEDDER = ["--embed-model", "fake:64"]
 
 
-
-
 def write_docs(folder: Path, docs: dict[str, str]) -> None:
     for name, text in docs.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -51,8 +49,20 @@ def status(capsys: Capture, store: str) -> dict[str, object]:
 
 def ask_paths(capsys: Capture, store: str, question: str) -> list[str]:
     # The packed strategy gives the model (and lists) every retrieved passage.
-    code, out, _ = run(capsys, "ask", question, "--store", store, "--model", "fake:", "--json",
-                       "--min-score", "0", "--strategy", "packed")
+    code, out, _ = run(
+        capsys,
+        "ask",
+        question,
+        "--store",
+        store,
+        "--model",
+        "fake:",
+        "--json",
+        "--min-score",
+        "0",
+        "--strategy",
+        "packed",
+    )
     return [Path(s["path"]).name for s in json.loads(out)["sources"]]
 
 
@@ -159,11 +169,15 @@ def test_a_file_that_breaks_keeps_its_stored_version(
 def test_second_writer_waits_or_exits_7(synced: tuple[Path, str], capsys: Capture) -> None:
     docs, store = synced
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, sys, time\n"
-         f"f = open({str(Path(store) / 'lock')!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX)\n"
-         "print('held', flush=True); time.sleep(2)\n"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            f"f = open({str(Path(store) / 'lock')!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True); time.sleep(2)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -182,14 +196,34 @@ def test_files_from_stdin_lines_and_nul(tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     names = f"{docs / 'a b.md'}\n{docs / 'c.txt'}\n"
     done = subprocess.run(
-        [sys.executable, "-m", "ragcli", "ingest", "--files-from", "-", "--store", store,
-         *FAKE_EMBEDDER], input=names, capture_output=True, text=True, cwd=ROOT, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "ragcli",
+            "ingest",
+            "--files-from",
+            "-",
+            "--store",
+            store,
+            *FAKE_EMBEDDER,
+        ],
+        input=names,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "ingested 2 new" in done.stdout
     (docs / "new\nline.md").write_text("Delta text.\n")
     done = subprocess.run(
         [sys.executable, "-m", "ragcli", "ingest", "--files-from", "-", "-0", "--store", store],
-        input=f"{docs / 'new'}\nline.md\0", capture_output=True, text=True, cwd=ROOT, timeout=60)
+        input=f"{docs / 'new'}\nline.md\0",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "ingested 1 new" in done.stdout
 
@@ -198,8 +232,18 @@ def test_include_and_exclude(tmp_path: Path, capsys: Capture) -> None:
     docs = tmp_path / "docs"
     write_docs(docs, {"a.md": "A.\n", "b.txt": "B.\n", "notes/c.md": "C.\n"})
     store = str(tmp_path / "store")
-    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, *FAKE_EMBEDDER,
-                       "--include", "*.md", "--exclude", "notes/")
+    code, out, _ = run(
+        capsys,
+        "ingest",
+        str(docs),
+        "--store",
+        store,
+        *FAKE_EMBEDDER,
+        "--include",
+        "*.md",
+        "--exclude",
+        "notes/",
+    )
     assert code == 0 and "ingested 1 new" in out
 
 
@@ -248,11 +292,17 @@ def test_messy_folder_reports_each_bad_file_and_keeps_the_good(
         assert reason in line, (name, err)
     assert "Traceback" not in err
     assert "ingested 5 new" in out
-    listed = {Path(d["path"]).name for d in json.loads(run(capsys, "sources", "--store", store,
-                                                           "--json")[1])}
-    assert listed == {"good.md", "latin1.txt", "open.pdf", "long.txt",
-                      'spaces "quotes" and naïve\nnewline.md'}
+    listed = {
+        Path(d["path"]).name
+        for d in json.loads(run(capsys, "sources", "--store", store, "--json")[1])
+    }
+    assert listed == {
+        "good.md",
+        "latin1.txt",
+        "open.pdf",
+        "long.txt",
+        'spaces "quotes" and naïve\nnewline.md',
+    }
     assert "latin1.txt" in ask_paths(capsys, store, "Café crème brûlée recipe")
-    code, out, _ = run(capsys, "ask", "Café crème", "--store", store, "--model", "fake:",
-                       "--json")
+    code, out, _ = run(capsys, "ask", "Café crème", "--store", store, "--model", "fake:", "--json")
     assert "Café crème brûlée" in json.loads(out)["sources"][0]["text"]

@@ -26,8 +26,7 @@ def test_repeated_words_are_kept_once() -> None:
 
 def test_fts5_syntax_becomes_plain_quoted_words() -> None:
     query = fts_query(query_terms('cats AND dogs NEAR(x y) title:* "unclosed -not ^start'))
-    assert query == ('"cats" OR "dogs" OR "near" OR "x" OR "y" OR "title" OR "unclosed" '
-                     'OR "start"')
+    assert query == ('"cats" OR "dogs" OR "near" OR "x" OR "y" OR "title" OR "unclosed" OR "start"')
 
 
 def test_text_without_words_gives_an_empty_query() -> None:
@@ -36,18 +35,61 @@ def test_text_without_words_gives_an_empty_query() -> None:
 
 
 NASTY = [
-    'AND', 'OR NOT', 'NEAR', '"', '""', "'", "*", "a*", "(", ")", "((", "^", ":", "-",
-    'col:value', 'NEAR(a b, 2)', '"unbalanced', 'x AND', 'AND OR NOT', "{a b}", "a + b",
-    "\x00", "\u200b", "🙂 emoji", "naïve café", "ﬁ ligature", "İstanbul", "ß", "_", "a_b_",
-    "x" * 5000, " ".join(["w"] * 500), "1e10", "-1", "3.14", "C++", "C#", "node.js", "@user",
+    "AND",
+    "OR NOT",
+    "NEAR",
+    '"',
+    '""',
+    "'",
+    "*",
+    "a*",
+    "(",
+    ")",
+    "((",
+    "^",
+    ":",
+    "-",
+    "col:value",
+    "NEAR(a b, 2)",
+    '"unbalanced',
+    "x AND",
+    "AND OR NOT",
+    "{a b}",
+    "a + b",
+    "\x00",
+    "\u200b",
+    "🙂 emoji",
+    "naïve café",
+    "ﬁ ligature",
+    "İstanbul",
+    "ß",
+    "_",
+    "a_b_",
+    "x" * 5000,
+    " ".join(["w"] * 500),
+    "1e10",
+    "-1",
+    "3.14",
+    "C++",
+    "C#",
+    "node.js",
+    "@user",
 ]
 
 
 @pytest.mark.parametrize("text", NASTY)
 def test_any_text_is_a_valid_query_on_a_real_store(tmp_path: Path, text: str) -> None:
     with Store.open(tmp_path / "store", create=True) as store:
-        chunk = Chunk("cats and dogs near x y, a_b C++ node.js naïve İstanbul", "/d/a.md",
-                      None, 1, 1, 0, 50, "")
+        chunk = Chunk(
+            "cats and dogs near x y, a_b C++ node.js naïve İstanbul",
+            "/d/a.md",
+            None,
+            1,
+            1,
+            0,
+            50,
+            "",
+        )
         store.replace_document(SourceFile("/d/a.md", 50, 1.0, "a" * 64), "md", [chunk])
         results = store.keyword_search(fts_query(query_terms(text)), 5)
         assert all(score > 0 for _, score in results)

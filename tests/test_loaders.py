@@ -172,8 +172,10 @@ def test_file_changed_while_pages_are_read_raises_load_error(tmp_path: Path, cha
         list(pages)
 
 
-@pytest.mark.parametrize("name", ["empty.txt", "empty.md", "empty.html", "empty.pdf",
-                                  "empty.docx", "empty.csv", "empty.py"])
+@pytest.mark.parametrize(
+    "name",
+    ["empty.txt", "empty.md", "empty.html", "empty.pdf", "empty.docx", "empty.csv", "empty.py"],
+)
 def test_empty_file_raises_load_error(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_bytes(b"")

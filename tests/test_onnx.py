@@ -35,11 +35,17 @@ def scifact_texts() -> list[str]:
 def test_only_transformer_mean_pooling_folders_are_exported(tmp_path: Path) -> None:
     assert exportable(bundled_embedder_dir())
     (tmp_path / "1_Pooling").mkdir()
-    (tmp_path / "modules.json").write_text(json.dumps([
-        {"type": "sentence_transformers.models.Transformer"},
-        {"type": "sentence_transformers.models.Pooling"}]))
-    (tmp_path / "1_Pooling/config.json").write_text(json.dumps(
-        {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    (tmp_path / "modules.json").write_text(
+        json.dumps(
+            [
+                {"type": "sentence_transformers.models.Transformer"},
+                {"type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
+    (tmp_path / "1_Pooling/config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
     assert not exportable(tmp_path)
 
 
@@ -69,8 +75,13 @@ def test_onnx_vectors_match_sentence_transformers_on_hundreds_of_texts(tmp_path:
 def test_a_cold_ask_never_imports_torch(tmp_path: Path) -> None:
     store = tmp_path / "store"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "ragcli", "ingest", "sample_docs", "--store",
-                           str(store), "-q"], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli", "ingest", "sample_docs", "--store", str(store), "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     probe = (
         "import sys\nfrom ragcli.cli import main\n"
@@ -78,8 +89,20 @@ def test_a_cold_ask_never_imports_torch(tmp_path: Path) -> None:
         "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', exit.code)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, "ask", "How many parameters does Grok-0 have?",
-         "--store", str(store)], cwd=ROOT, env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "ask",
+            "How many parameters does Grok-0 have?",
+            "--store",
+            str(store),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.stdout.strip().endswith("NO-TORCH 0"), done.stdout + done.stderr
     assert "33 billion" in done.stdout
 
@@ -91,8 +114,13 @@ def test_a_damaged_prefix_state_is_ignored(tmp_path: Path) -> None:
     store = tmp_path / "store"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     rag = [sys.executable, "-m", "ragcli"]
-    subprocess.run([*rag, "ingest", "sample_docs", "--store", str(store), "-q"], cwd=ROOT,
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*rag, "ingest", "sample_docs", "--store", str(store), "-q"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     ask = [*rag, "ask", "How many parameters does Grok-0 have?", "--store", str(store), "--json"]
     # The shared cache also holds other prompts' and other context sizes' states, which this
     # question never reads back: set aside, so the states left are the ones it uses.
@@ -147,9 +175,22 @@ def test_ingest_exports_once_and_embeds_documents_with_int8_unless_fp32(tmp_path
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
     def ingest(store: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ragcli", "ingest", "sample_docs",
-                               "--store", str(store), *flags], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ragcli",
+                "ingest",
+                "sample_docs",
+                "--store",
+                str(store),
+                *flags,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
 
     first = ingest(tmp_path / "int8")
     assert first.returncode == 0, first.stderr

@@ -16,15 +16,18 @@ Capture = pytest.CaptureFixture[str]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("raw", "shown"), [
-    ("red \x1b[31mtext\x1b[0m", "red \\x1b[31mtext\\x1b[0m"),
-    ("csi \x9b2J and del \x7f", "csi \\x9b2J and del \\x7f"),
-    ("back\rover", "back\\x0dover"),
-    ("bidi \u202egnp.exe", "bidi \\u202egnp.exe"),
-    ("bytes \udcff\udcfe", "bytes \\xff\\xfe"),
-    ("tab\tand\nnewline stay", "tab\tand\nnewline stay"),
-    ("plain ünïcode 漢字", "plain ünïcode 漢字"),
-])
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("red \x1b[31mtext\x1b[0m", "red \\x1b[31mtext\\x1b[0m"),
+        ("csi \x9b2J and del \x7f", "csi \\x9b2J and del \\x7f"),
+        ("back\rover", "back\\x0dover"),
+        ("bidi \u202egnp.exe", "bidi \\u202egnp.exe"),
+        ("bytes \udcff\udcfe", "bytes \\xff\\xfe"),
+        ("tab\tand\nnewline stay", "tab\tand\nnewline stay"),
+        ("plain ünïcode 漢字", "plain ünïcode 漢字"),
+    ],
+)
 def test_safe_text_escapes_what_a_terminal_acts_on(raw: str, shown: str) -> None:
     assert output.safe_text(raw) == shown
 
@@ -56,17 +59,27 @@ def test_search_and_ask_never_write_raw_escapes(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "evil\x1b[2Jname.txt").write_text(
-        "The vault code is \x1b]0;pwned\x07 4471 \x1b[31m and \x9b more.\n")
+        "The vault code is \x1b]0;pwned\x07 4471 \x1b[31m and \x9b more.\n"
+    )
     store = str(tmp_path / "store")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
     def rag(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "ragcli", *args, "--store", store],
-                              capture_output=True, timeout=120, env=env, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "ragcli", *args, "--store", store],
+            capture_output=True,
+            timeout=120,
+            env=env,
+            cwd=ROOT,
+        )
 
     assert rag("ingest", str(docs), "--embed-model", "fake:32", "-q").returncode == 0
-    for done in (rag("search", "vault code"), rag("search", "vault code", "--json"),
-                 rag("ask", "vault code", "--model", "fake:"), rag("sources")):
+    for done in (
+        rag("search", "vault code"),
+        rag("search", "vault code", "--json"),
+        rag("ask", "vault code", "--model", "fake:"),
+        rag("sources"),
+    ):
         assert done.returncode == 0, done.stderr
         for stream in (done.stdout, done.stderr):
             assert b"\x1b" not in stream and b"\x07" not in stream and b"\xc2\x9b" not in stream

@@ -30,9 +30,7 @@ def cost(passage: Passage) -> int:
     return words(format_passage(passage)) + 1
 
 
-def span(
-    first: str, last: str, doc: str = DOC, path: str = "bees.md", heading: str = ""
-) -> Chunk:
+def span(first: str, last: str, doc: str = DOC, path: str = "bees.md", heading: str = "") -> Chunk:
     """Slice the chunk of doc from the first occurrence of `first` to the end of `last`."""
     start = doc.index(first)
     end = doc.index(last, start) + len(last)
@@ -274,15 +272,17 @@ def test_merged_passages_keep_the_file_offsets_of_their_text() -> None:
     second = span("The queen", "summer long.")
     passage = pack_passages([Hit(first, 0.9), Hit(second, 0.8)], words, 1000)[0]
     assert passage.start_char == first.start_char
-    assert DOC[passage.start_char:passage.start_char + len(passage.text)] == passage.text
+    assert DOC[passage.start_char : passage.start_char + len(passage.text)] == passage.text
     at = passage.text.index("queen")
-    assert DOC[passage.start_char + at:].startswith("queen")
+    assert DOC[passage.start_char + at :].startswith("queen")
 
 
 def test_separate_passages_are_numbered_capped_and_limited() -> None:
-    hits = [Hit(span("Honey bees", "60,000 bees."), 0.9),
-            Hit(span("Workers tell", "waggle dance!"), 0.8),
-            Hit(span("Scouts", "ever close?"), 0.7)]
+    hits = [
+        Hit(span("Honey bees", "60,000 bees."), 0.9),
+        Hit(span("Workers tell", "waggle dance!"), 0.8),
+        Hit(span("Scouts", "ever close?"), 0.7),
+    ]
     passages = separate_passages(hits, words, 6, 2)
     assert [p.number for p in passages] == [1, 2]
     assert all(cost(p) <= 6 for p in passages)

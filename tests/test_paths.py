@@ -28,12 +28,19 @@ def rag_process(
 
     data = stdin.encode() if isinstance(stdin, str) else stdin
     done = subprocess.run(
-        [sys.executable, "-m", "ragcli", *args], input=data, capture_output=True, cwd=cwd,
-        timeout=60, preexec_fn=cap_memory,
+        [sys.executable, "-m", "ragcli", *args],
+        input=data,
+        capture_output=True,
+        cwd=cwd,
+        timeout=60,
+        preexec_fn=cap_memory,
     )
-    return subprocess.CompletedProcess(done.args, done.returncode,
-                                       done.stdout.decode(errors="replace"),
-                                       done.stderr.decode(errors="replace"))
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,16 +56,25 @@ def test_files_from_an_endless_stream_ends_with_one_line(
     tmp_path: Path, source: str, null: bool, message: str
 ) -> None:
     flags = ["-0"] if null else []
-    done = rag_process("ingest", "--files-from", source, *flags, "--store",
-                       str(tmp_path / "store"), *FAKE_EMBEDDER, cwd=tmp_path)
+    done = rag_process(
+        "ingest",
+        "--files-from",
+        source,
+        *flags,
+        "--store",
+        str(tmp_path / "store"),
+        *FAKE_EMBEDDER,
+        cwd=tmp_path,
+    )
     assert done.returncode in (ExitCode.USAGE, ExitCode.INPUT_NOT_FOUND), done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "store").exists()
 
 
 def test_files_from_a_directory_is_a_usage_error(tmp_path: Path, capsys: Capture) -> None:
-    code, _, err = run(capsys, "ingest", "--files-from", str(tmp_path), "--store",
-                       str(tmp_path / "store"))
+    code, _, err = run(
+        capsys, "ingest", "--files-from", str(tmp_path), "--store", str(tmp_path / "store")
+    )
     assert code == ExitCode.USAGE and "is a directory, not a list of paths" in err
 
 
@@ -71,8 +87,18 @@ def test_special_files_named_are_skipped_with_exit_6_and_never_opened(tmp_path: 
     listener.bind(str(tmp_path / "sock.md"))
     try:
         # A FIFO with no writer blocks whoever opens it: the child's timeout catches a hang.
-        done = rag_process("ingest", "good.md", "pipe.md", "--files-from", "-", "--store",
-                           "store", *FAKE_EMBEDDER, cwd=tmp_path, stdin="sock.md\n/dev/null\n")
+        done = rag_process(
+            "ingest",
+            "good.md",
+            "pipe.md",
+            "--files-from",
+            "-",
+            "--store",
+            "store",
+            *FAKE_EMBEDDER,
+            cwd=tmp_path,
+            stdin="sock.md\n/dev/null\n",
+        )
     finally:
         listener.close()
     assert done.returncode == ExitCode.FILES_SKIPPED, done.stderr
@@ -118,7 +144,9 @@ def test_a_name_that_is_not_utf8_is_stored_and_given_back_losslessly(
     assert code == 0 and "2 unchanged" in out  # found again under the same stored name
     with Store.open(Path(store)) as opened:
         assert [os.fsencode(d.path) for d in opened.documents()] == [
-            os.fsencode(docs / "caf\udce9.txt"), os.fsencode(docs / "plain.md")]
+            os.fsencode(docs / "caf\udce9.txt"),
+            os.fsencode(docs / "plain.md"),
+        ]
         assert opened.document_paths(under=str(docs)) == [str(odd), str(docs / "plain.md")]
         chunks = opened.chunks_by_id(list(map(int, opened.chunk_ids())))
         assert sorted(c.path for c in chunks.values()) == [str(odd), str(docs / "plain.md")]
@@ -226,8 +254,9 @@ def test_one_file_is_one_document_whatever_the_route(
     (tmp_path / "alias").symlink_to("tree")
     monkeypatch.chdir(tmp_path)
     store = str(tmp_path / "store")
-    code, out, _ = run(capsys, "ingest", "tree", "alias", "tree/sub/../../tree", "--store",
-                       store, *FAKE_EMBEDDER)
+    code, out, _ = run(
+        capsys, "ingest", "tree", "alias", "tree/sub/../../tree", "--store", store, *FAKE_EMBEDDER
+    )
     assert code == 0 and "ingested 6 new" in out
     for route in ("alias", "tree/../alias", "alias/sub/.."):
         code, out, _ = run(capsys, "ingest", route, "--store", store)
@@ -255,8 +284,9 @@ def test_documents_stored_under_a_linked_path_move_to_the_resolved_one(
     assert run(capsys, "ingest", str(tree), "--store", store, *FAKE_EMBEDDER)[0] == 0
     # What an older ragcli stored for `rag ingest alias`: the path as reached, unresolved.
     with sqlite3.connect(Path(store) / "store.sqlite3") as database:
-        database.execute("UPDATE documents SET path = replace(path, ?, ?)",
-                         (str(tree), str(tmp_path / "alias")))
+        database.execute(
+            "UPDATE documents SET path = replace(path, ?, ?)", (str(tree), str(tmp_path / "alias"))
+        )
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "ingest", "alias", "--store", store)
     assert code == 0, err

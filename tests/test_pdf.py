@@ -52,8 +52,9 @@ def raw_pdf(contents: list[tuple[bytes, bytes]]) -> bytes:
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * n)
         )
-        objects.append(b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(content), extra,
-                                                                        content))
+        objects.append(
+            b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(content), extra, content)
+        )
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -63,7 +64,9 @@ def raw_pdf(contents: list[tuple[bytes, bytes]]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 

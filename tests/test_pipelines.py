@@ -23,14 +23,27 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def bash(script: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
-         stdin: str = "") -> subprocess.CompletedProcess[str]:
+def bash(
+    script: str, cwd: Path = ROOT, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     """Run a bash pipeline with the venv's rag first on PATH and pipefail on."""
     # XDG_CONFIG_HOME: a folder without ragcli/config.toml, so no user config leaks in.
-    environment = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-                   "XDG_CONFIG_HOME": str(ROOT / "tests"), **(env or {})}
-    return subprocess.run(["bash", "-c", f"set -o pipefail\n{script}"], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=300, env=environment)
+    environment = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "XDG_CONFIG_HOME": str(ROOT / "tests"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail\n{script}"],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +55,21 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_batch_questions_to_jq(store: str) -> None:
-    done = bash(f"printf 'What is HNSW?\\nWho made Grok?\\n' | rag ask --json --model fake: "
-                f"--store {store} | jq -r .answer")
+    done = bash(
+        f"printf 'What is HNSW?\\nWho made Grok?\\n' | rag ask --json --model fake: "
+        f"--store {store} | jq -r .answer"
+    )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 2 and all(done.stdout.splitlines())
 
 
 def test_find_print0_into_ingest(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    done = bash(f"find sample_docs -name '*.md' -print0 | rag ingest --files-from - -0 "
-                f"--store {store} --embed-model fake:64 -q --json | jq -r .added && "
-                f"rag sources --store {store} --json | jq length")
+    done = bash(
+        f"find sample_docs -name '*.md' -print0 | rag ingest --files-from - -0 "
+        f"--store {store} --embed-model fake:64 -q --json | jq -r .added && "
+        f"rag sources --store {store} --json | jq length"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["2", "2"]
 
@@ -72,19 +89,24 @@ def test_answer_redirected_to_a_file_has_no_escape_codes(store: str, tmp_path: P
 
 
 def test_a_closed_stdout_ends_quietly(store: str) -> None:
-    done = bash(f"yes HNSW | head -300 | rag search - --store {store} | head -c 10; "
-                "echo \" status=${PIPESTATUS[2]}\"")
+    done = bash(
+        f"yes HNSW | head -300 | rag search - --store {store} | head -c 10; "
+        'echo " status=${PIPESTATUS[2]}"'
+    )
     assert done.stdout.endswith(" status=0\n"), done.stdout
     assert done.stderr == ""
 
 
 def test_stream_json_events_end_with_sources_and_done(store: str) -> None:
-    done = bash(f"rag ask 'What does HNSW stand for?' --stream-json --model fake: "
-                f"--store {store} | jq -c -r .type | uniq")
+    done = bash(
+        f"rag ask 'What does HNSW stand for?' --stream-json --model fake: "
+        f"--store {store} | jq -c -r .type | uniq"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["token", "sources", "done"]
-    events = bash(f"rag ask 'What does HNSW stand for?' --stream-json --model fake: "
-                  f"--store {store}").stdout.splitlines()
+    events = bash(
+        f"rag ask 'What does HNSW stand for?' --stream-json --model fake: --store {store}"
+    ).stdout.splitlines()
     tokens = "".join(json.loads(e)["text"] for e in events[:-2])
     final = json.loads(events[-1])
     # sequence sends its chosen answer as one token event; it is the final answer.
@@ -115,8 +137,7 @@ def test_config_file_and_environment_layer_under_flags(tmp_path: Path, store: st
     shown = json.loads(bash("RAG_TOP_K=4 rag config --json", env=env).stdout)["settings"]
     assert shown["top_k"] == {"value": 4, "source": "env RAG_TOP_K"}
     assert shown["mode"]["source"] == f"config {config}"
-    flagged = bash("RAG_TOP_K=4 rag ask 'HNSW graph' --json -k 1 | jq '.sources | length'",
-                   env=env)
+    flagged = bash("RAG_TOP_K=4 rag ask 'HNSW graph' --json -k 1 | jq '.sources | length'", env=env)
     assert flagged.stdout.strip() == "1"
     config.write_text("top_k = 'many'\n")
     bad = bash("rag status", env=env)
@@ -162,9 +183,21 @@ def test_ctrl_c_exits_130_and_leaves_the_store_consistent(tmp_path: Path) -> Non
     store = tmp_path / "store"
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     process = subprocess.Popen(
-        [str(BIN / "rag"), "ingest", str(ROOT / "sample_docs"), "--store", str(store),
-         "--embed-model", "fake:64:128:40", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            str(BIN / "rag"),
+            "ingest",
+            str(ROOT / "sample_docs"),
+            "--store",
+            str(store),
+            "--embed-model",
+            "fake:64:128:40",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     time.sleep(2.0)  # inside embedding: 40 ms a chunk
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

@@ -11,11 +11,20 @@ from ragcli.text.prompts import (
 )
 
 
-def hit(text: str, path: str = "/docs/a.md", page: int | None = None, score: float = 0.5,
-        line: int = 1) -> Hit:
+def hit(
+    text: str, path: str = "/docs/a.md", page: int | None = None, score: float = 0.5, line: int = 1
+) -> Hit:
     start = line * 1000  # far apart: separate chunks of one file, never merged
-    chunk = Chunk(text=text, path=path, page=page, start_line=line, end_line=line,
-                  start_char=start, end_char=start + len(text), heading="Guide > Setup")
+    chunk = Chunk(
+        text=text,
+        path=path,
+        page=page,
+        start_line=line,
+        end_line=line,
+        start_char=start,
+        end_char=start + len(text),
+        heading="Guide > Setup",
+    )
     return Hit(chunk, score)
 
 
@@ -24,13 +33,20 @@ def words(text: str) -> int:
 
 
 def test_completion_prompt_has_examples_then_numbered_context_and_question() -> None:
-    parts = build_prompt("How tall?", [hit("First passage."), hit("Second passage.", line=9)],
-                         words, 10_000, chat=False)
+    parts = build_prompt(
+        "How tall?",
+        [hit("First passage."), hit("Second passage.", line=9)],
+        words,
+        10_000,
+        chat=False,
+    )
     text = parts.prompt.text
     assert not parts.prompt.is_chat
     # The best passage sits last, next to the question; numbers still rank the passages.
-    assert text.endswith("Context:\n[2] (a.md, Guide > Setup)\nSecond passage.\n"
-                         "[1] (a.md, Guide > Setup)\nFirst passage.\nQuestion: How tall?\nAnswer:")
+    assert text.endswith(
+        "Context:\n[2] (a.md, Guide > Setup)\nSecond passage.\n"
+        "[1] (a.md, Guide > Setup)\nFirst passage.\nQuestion: How tall?\nAnswer:"
+    )
     assert text.count("Question:") == len(DEFAULT_TEMPLATE.shots) + 1
     assert NOT_FOUND in text
     assert "\n[" in parts.prompt.stop and "\nQuestion:" in parts.prompt.stop

@@ -17,18 +17,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_check_question_refuses_empty_huge_nul_and_undecodable() -> None:
     assert check_question("  why?  ") == "why?"
-    for bad, said in (("   ", "empty"), ("x" * (MAX_QUESTION_CHARS + 1), "characters long"),
-                      ("a\x00b", "NUL"), ("caf\udce9", "not valid UTF-8")):
+    for bad, said in (
+        ("   ", "empty"),
+        ("x" * (MAX_QUESTION_CHARS + 1), "characters long"),
+        ("a\x00b", "NUL"),
+        ("caf\udce9", "not valid UTF-8"),
+    ):
         with pytest.raises(UsageError, match=said):
             check_question(bad)
 
 
 def test_stdin_lines_are_bounded_decoded_and_numbered() -> None:
-    data = (b"first?\n\n" + b"y" * (MAX_QUESTION_CHARS * 10) + b"\n"
-            + b"bad \xff bytes\nlast?")
+    data = b"first?\n\n" + b"y" * (MAX_QUESTION_CHARS * 10) + b"\n" + b"bad \xff bytes\nlast?"
     lines = list(read_questions(io.BytesIO(data)))
     assert [(line.number, line.text) for line in lines] == [
-        (1, "first?"), (3, None), (4, None), (5, "last?")]
+        (1, "first?"),
+        (3, None),
+        (4, None),
+        (5, "last?"),
+    ]
     assert "longer than" in (lines[1].problem or "")
     assert "not valid UTF-8" in (lines[2].problem or "")
 
@@ -60,11 +67,28 @@ def test_an_endless_line_is_skipped_without_being_held() -> None:
 def test_batch_goes_on_past_a_refused_line_and_exits_2(tmp_path: Path) -> None:
     store = tmp_path / "store"
     docs = ROOT / "sample_docs"
-    subprocess.run([sys.executable, "-m", "ragcli", "ingest", str(docs), "--store", str(store),
-                    "--embed-model", "fake:32", "-q"], check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragcli",
+            "ingest",
+            str(docs),
+            "--store",
+            str(store),
+            "--embed-model",
+            "fake:32",
+            "-q",
+        ],
+        check=True,
+        timeout=120,
+    )
     done = subprocess.run(
         [sys.executable, "-m", "ragcli", "search", "-", "--store", str(store), "--json"],
-        input=b"grok\n\xff\xfe\nparameters\n", capture_output=True, timeout=120)
+        input=b"grok\n\xff\xfe\nparameters\n",
+        capture_output=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.decode().count("\n") == 1 and b"line 2" in done.stderr
     queries = {line.split(b'"query": ')[1].split(b",")[0] for line in done.stdout.splitlines()}

@@ -24,8 +24,6 @@ ANIMALS = [
 ]
 
 
-
-
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
     folder = tmp_path / "docs"
@@ -63,13 +61,25 @@ def test_search_prints_grep_style_lines_pointing_at_the_matching_line(
 def test_search_json_is_one_object_per_result_with_scores_per_mode(
     store: Path, capsys: Capture
 ) -> None:
-    code, out, _ = run(capsys, "search", "penguins swim", "--store", str(store), "--json",
-                       "-k", "3")
+    code, out, _ = run(
+        capsys, "search", "penguins swim", "--store", str(store), "--json", "-k", "3"
+    )
     results = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(results) == 3
     assert [r["rank"] for r in results] == [1, 2, 3]
-    assert set(results[0]) == {"query", "rank", "path", "page", "line", "start_line", "end_line",
-                               "heading", "score", "scores", "text"}
+    assert set(results[0]) == {
+        "query",
+        "rank",
+        "path",
+        "page",
+        "line",
+        "start_line",
+        "end_line",
+        "heading",
+        "score",
+        "scores",
+        "text",
+    }
     assert set(results[0]["scores"]) == {"dense", "keyword", "hybrid"}
     assert results[0]["path"].endswith("animal3.md") and results[0]["scores"]["keyword"] > 0
     assert results[0]["query"] == "penguins swim"
@@ -80,8 +90,18 @@ def test_search_json_is_one_object_per_result_with_scores_per_mode(
 def test_an_exact_identifier_is_found_first_even_when_the_embedding_misses_it(
     store: Path, capsys: Capture, mode: str
 ) -> None:
-    code, out, _ = run(capsys, "search", "What does QX7-5521 mean?", "--store", str(store),
-                       "--mode", mode, "--json", "-k", "3")
+    code, out, _ = run(
+        capsys,
+        "search",
+        "What does QX7-5521 mean?",
+        "--store",
+        str(store),
+        "--mode",
+        mode,
+        "--json",
+        "-k",
+        "3",
+    )
     top = json.loads(out.splitlines()[0])
     assert code == 0
     assert "QX7-5521" in top["text"] and top["line"] == 5
@@ -92,8 +112,7 @@ def test_dense_mode_has_no_keyword_scores_and_keyword_mode_no_dense(
 ) -> None:
     _, out, _ = run(capsys, "search", "owls", "--store", str(store), "--mode", "dense", "--json")
     assert all(json.loads(line)["scores"]["keyword"] is None for line in out.splitlines())
-    _, out, _ = run(capsys, "search", "owls", "--store", str(store), "--mode", "keyword",
-                    "--json")
+    _, out, _ = run(capsys, "search", "owls", "--store", str(store), "--mode", "keyword", "--json")
     results = [json.loads(line) for line in out.splitlines()]
     assert len(results) == 1 and results[0]["scores"]["dense"] is None
 
@@ -128,7 +147,7 @@ def test_removed_and_changed_documents_leave_keyword_search_at_once(
         assert "animal2.md" not in out
 
 
-@pytest.mark.parametrize("query", ['AND', '"', 'NEAR(a b)', 'x*', 'col:1', "(", "🙂", "ß ñ 東京"])
+@pytest.mark.parametrize("query", ["AND", '"', "NEAR(a b)", "x*", "col:1", "(", "🙂", "ß ñ 東京"])
 def test_fts5_syntax_and_unicode_never_raise(store: Path, capsys: Capture, query: str) -> None:
     code, _, err = run(capsys, "search", query, "--store", str(store))
     assert code in (0, ExitCode.NOT_FOUND), err
@@ -148,8 +167,15 @@ def test_queries_from_stdin_each_get_their_results(
 
 def test_pdf_results_note_the_page(tmp_path: Path, capsys: Capture) -> None:
     store = str(tmp_path / "store")
-    run(capsys, "ingest", str(ROOT / "sample_docs" / "vector-search.pdf"), "--store", store,
-        "--embed-model", "fake:64")
+    run(
+        capsys,
+        "ingest",
+        str(ROOT / "sample_docs" / "vector-search.pdf"),
+        "--store",
+        store,
+        "--embed-model",
+        "fake:64",
+    )
     _, out, _ = run(capsys, "search", "efSearch", "--store", store, "-k", "1")
     assert re.match(r"^(.*/)?vector-search\.pdf:\d+: \[page \d\] .*efSearch", out), out
 
@@ -163,5 +189,3 @@ def test_each_modes_best_keeps_a_place_in_the_top_k() -> None:
     ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.1)]
     assert [i for i, _ in keep_each_best(ranked, [[(1, 0.5)], [(4, 9.0)]], 3)] == [1, 2, 4, 3]
     assert [i for i, _ in keep_each_best(ranked, [[(4, 0.5)]], 1)] == [1, 2, 3, 4]
-
-

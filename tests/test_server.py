@@ -149,10 +149,14 @@ def failure(llm: OpenAICompatibleLLM, prompt: Prompt = CHAT) -> ModelError:
 def test_chat_stream_yields_the_deltas_and_sends_an_openai_request(fake: FakeServer) -> None:
     fake.reply.body = b": ping\n\nevent: message\n" + sse(
         {"choices": [{"index": 0, "delta": {"role": "assistant"}}]},
-        chat_chunk("Hel"), chat_chunk(""), chat_chunk(None), chat_chunk("lo"),
+        chat_chunk("Hel"),
+        chat_chunk(""),
+        chat_chunk(None),
+        chat_chunk("lo"),
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         {"choices": [], "usage": {"total_tokens": 3}},
-        "[DONE]", chat_chunk("after done"),
+        "[DONE]",
+        chat_chunk("after done"),
     )
     llm = connect(fake)
     assert list(llm.stream(CHAT, SETTINGS)) == ["Hel", "lo"]
@@ -160,10 +164,15 @@ def test_chat_stream_yields_the_deltas_and_sends_an_openai_request(fake: FakeSer
     assert post.path == "/v1/chat/completions"
     assert post.headers["content-type"] == "application/json"
     assert post.body == {
-        "model": "fake-model", "max_tokens": 7, "temperature": 0.25, "stream": True,
+        "model": "fake-model",
+        "max_tokens": 7,
+        "temperature": 0.25,
+        "stream": True,
         "stop": ["\n\n", "END"],
-        "messages": [{"role": "system", "content": "Be brief."},
-                     {"role": "user", "content": "Hi?"}],
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi?"},
+        ],
     }
 
 
@@ -175,8 +184,13 @@ def test_completion_stream_yields_the_text_and_sends_the_prompt(fake: FakeServer
     assert list(llm.stream(TEXT, SETTINGS)) == [" there", " was"]
     (post,) = fake.posts
     assert post.path == "/v1/completions"
-    assert post.body == {"model": "mine", "max_tokens": 7, "temperature": 0.25,
-                         "stream": True, "prompt": "Once upon a time"}
+    assert post.body == {
+        "model": "mine",
+        "max_tokens": 7,
+        "temperature": 0.25,
+        "stream": True,
+        "prompt": "Once upon a time",
+    }
 
 
 def test_an_event_split_over_several_data_lines_is_joined(fake: FakeServer) -> None:
@@ -238,15 +252,19 @@ def test_no_authorization_header_without_an_api_key(fake: FakeServer) -> None:
     assert all("authorization" not in r.headers for r in fake.seen)
 
 
-@pytest.mark.parametrize(("api", "reply", "prompt"), [
-    ("chat", {"choices": [{"message": {"role": "assistant", "content": "whole"}}]}, CHAT),
-    ("completion", {"choices": [{"text": "whole"}]}, TEXT),
-])
+@pytest.mark.parametrize(
+    ("api", "reply", "prompt"),
+    [
+        ("chat", {"choices": [{"message": {"role": "assistant", "content": "whole"}}]}, CHAT),
+        ("completion", {"choices": [{"text": "whole"}]}, TEXT),
+    ],
+)
 def test_a_plain_json_reply_is_yielded_once(
     fake: FakeServer, api: str, reply: dict[str, Any], prompt: Prompt
 ) -> None:
-    fake.reply = Reply(content_type="application/json; charset=utf-8",
-                       body=json.dumps(reply).encode())
+    fake.reply = Reply(
+        content_type="application/json; charset=utf-8", body=json.dumps(reply).encode()
+    )
     assert list(connect(fake, api=api).stream(prompt, SETTINGS)) == ["whole"]
 
 
@@ -270,14 +288,17 @@ def test_a_wrong_base_url_fails_at_construction_with_http_404(fake: FakeServer) 
     assert "/v1" in raised.value.hint
 
 
-@pytest.mark.parametrize(("content_type", "body", "detail"), [
-    ("application/json", b"<html>oops</html>", "not JSON"),
-    ("application/json", b'{"result": "no choices"}', "no 'choices'"),
-    ("text/plain", b"hello, I am not a stream\n", "no data events"),
-    ("text/event-stream", b"data: not json\n\n", "not JSON"),
-    ("text/event-stream", b'data: {"choices": [{"delta": "flat"}]}\n\n', "unexpected choice"),
-    ("text/event-stream", b"", "empty"),
-])
+@pytest.mark.parametrize(
+    ("content_type", "body", "detail"),
+    [
+        ("application/json", b"<html>oops</html>", "not JSON"),
+        ("application/json", b'{"result": "no choices"}', "no 'choices'"),
+        ("text/plain", b"hello, I am not a stream\n", "no data events"),
+        ("text/event-stream", b"data: not json\n\n", "not JSON"),
+        ("text/event-stream", b'data: {"choices": [{"delta": "flat"}]}\n\n', "unexpected choice"),
+        ("text/event-stream", b"", "empty"),
+    ],
+)
 def test_a_reply_that_is_not_openai_compatible_is_a_model_error(
     fake: FakeServer, content_type: str, body: bytes, detail: str
 ) -> None:
@@ -354,8 +375,9 @@ def test_an_unknown_host_is_a_model_error() -> None:
         OpenAICompatibleLLM(ServerOptions(url="http://no-such-host.invalid/v1"))
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "127.0.0.1:8000/v1", "", "http://",
-                                 "http://127.0.0.1:99999/v1"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/v1", "127.0.0.1:8000/v1", "", "http://", "http://127.0.0.1:99999/v1"]
+)
 def test_a_malformed_url_is_a_usage_error(url: str) -> None:
     with pytest.raises(UsageError, match="must start with http:// or https://"):
         OpenAICompatibleLLM(ServerOptions(url=url))
@@ -393,16 +415,19 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited {process.returncode}:\n"
-                        + log.read_text(errors="replace")[-3000:])
+            pytest.fail(
+                f"llama_cpp.server exited {process.returncode}:\n"
+                + log.read_text(errors="replace")[-3000:]
+            )
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.25)
-    pytest.fail("llama_cpp.server did not start in 90 s:\n"
-                + log.read_text(errors="replace")[-3000:])
+    pytest.fail(
+        "llama_cpp.server did not start in 90 s:\n" + log.read_text(errors="replace")[-3000:]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -415,8 +440,19 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+    ]
     with log.open("wb") as sink:
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
@@ -481,8 +517,14 @@ def test_real_server_model_id_comes_from_its_listing(llama_server: str) -> None:
 def rag(*args: str) -> subprocess.CompletedProcess[str]:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CONFIG_HOME": str(root / "tests")}
-    return subprocess.run([sys.executable, "-m", "ragcli", *args], capture_output=True,
-                          text=True, timeout=600, cwd=root, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -495,12 +537,28 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.mark.e2e
 def test_ask_sends_the_packed_prompt_to_the_server(llama_server: str, sample_store: str) -> None:
-    done = rag("ask", "How many parameters does Grok-0 have?", "--store", sample_store,
-               "--llm-url", llama_server, "--llm-api", "completion", "--json")
+    done = rag(
+        "ask",
+        "How many parameters does Grok-0 have?",
+        "--store",
+        sample_store,
+        "--llm-url",
+        llama_server,
+        "--llm-api",
+        "completion",
+        "--json",
+    )
     answer = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
-    assert set(answer) == {"question", "answer", "answerable", "grounded", "evidence",
-                           "strategy", "sources"}
+    assert set(answer) == {
+        "question",
+        "answer",
+        "answerable",
+        "grounded",
+        "evidence",
+        "strategy",
+        "sources",
+    }
     assert "33" in answer["answer"] and answer["strategy"] == "sequence"
     assert any(s["path"].endswith("grok-announcement.md") for s in answer["sources"])
 
@@ -508,8 +566,19 @@ def test_ask_sends_the_packed_prompt_to_the_server(llama_server: str, sample_sto
 @pytest.mark.e2e
 def test_ask_streams_server_tokens_as_ndjson(llama_server: str, sample_store: str) -> None:
     # The packed strategy streams the server's tokens as they come.
-    done = rag("ask", "What does HNSW stand for?", "--store", sample_store, "--strategy",
-               "packed", "--llm-url", llama_server, "--llm-api", "completion", "--stream-json")
+    done = rag(
+        "ask",
+        "What does HNSW stand for?",
+        "--store",
+        sample_store,
+        "--strategy",
+        "packed",
+        "--llm-url",
+        llama_server,
+        "--llm-api",
+        "completion",
+        "--stream-json",
+    )
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 0, done.stderr
     assert [e["type"] for e in events[-2:]] == ["sources", "done"]
@@ -521,8 +590,14 @@ def test_ask_streams_server_tokens_as_ndjson(llama_server: str, sample_store: st
 
 @pytest.mark.e2e
 def test_ask_with_the_server_down_is_exit_5_in_one_line(sample_store: str) -> None:
-    done = rag("ask", "What does HNSW stand for?", "--store", sample_store,
-               "--llm-url", f"http://127.0.0.1:{free_port()}/v1")
+    done = rag(
+        "ask",
+        "What does HNSW stand for?",
+        "--store",
+        sample_store,
+        "--llm-url",
+        f"http://127.0.0.1:{free_port()}/v1",
+    )
     assert done.returncode == 5
     assert done.stdout == "" and done.stderr.count("\n") == 1
     assert "cannot reach the LLM server" in done.stderr

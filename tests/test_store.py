@@ -406,8 +406,11 @@ def test_transaction_rolls_back_on_keyboard_interrupt(store: Store) -> None:
 
 def test_document_state_and_documents_describe_what_was_stored(store: Store) -> None:
     before = time.time()
-    store.replace_document(source("docs/b.pdf", sha="b", size=4096), "pdf",
-                           chunks("docs/b.pdf", ["p1", "p2", "p3"], page=1))
+    store.replace_document(
+        source("docs/b.pdf", sha="b", size=4096),
+        "pdf",
+        chunks("docs/b.pdf", ["p1", "p2", "p3"], page=1),
+    )
     add(store, "docs/a.txt", ["only"])
     after = time.time()
 
@@ -423,8 +426,9 @@ def test_document_state_and_documents_describe_what_was_stored(store: Store) -> 
 def test_touch_document_updates_size_and_mtime_but_not_content(store: Store) -> None:
     ids = add(store, "docs/a.txt", ["same text"], sha="a")
 
-    store.touch_document(SourceFile("docs/a.txt", size=222, mtime=1_800_000_000.25,
-                                    sha256="z" * 64))
+    store.touch_document(
+        SourceFile("docs/a.txt", size=222, mtime=1_800_000_000.25, sha256="z" * 64)
+    )
 
     assert store.document_state("docs/a.txt") == (222, 1_800_000_000.25, "a" * 64)
     assert store.chunk_ids().tolist() == ids
@@ -449,14 +453,26 @@ def test_remove_documents_removes_their_chunks_and_counts_what_went(store: Store
 
 
 def test_document_paths_under_matches_whole_directory_names(store: Store) -> None:
-    for path in ["/a/b/x.txt", "/a/b/c/y.txt", "/a/bc/x.txt", "/a/b.txt", "/z.txt",
-                 "/data_1/f.txt", "/dataX1/f.txt", "/pct%/f.txt", "/pctQ/f.txt"]:
+    for path in [
+        "/a/b/x.txt",
+        "/a/b/c/y.txt",
+        "/a/bc/x.txt",
+        "/a/b.txt",
+        "/z.txt",
+        "/data_1/f.txt",
+        "/dataX1/f.txt",
+        "/pct%/f.txt",
+        "/pctQ/f.txt",
+    ]:
         add(store, path, [f"text of {path}"])
 
     assert store.document_paths(under="/a/b") == ["/a/b/c/y.txt", "/a/b/x.txt"]
     assert store.document_paths(under="/a/b/") == ["/a/b/c/y.txt", "/a/b/x.txt"]
     assert store.document_paths(under="/a") == [
-        "/a/b.txt", "/a/b/c/y.txt", "/a/b/x.txt", "/a/bc/x.txt"
+        "/a/b.txt",
+        "/a/b/c/y.txt",
+        "/a/b/x.txt",
+        "/a/bc/x.txt",
     ]
     assert store.document_paths(under="/a/b/c/y.txt") == []
     assert store.document_paths(under="/data_1") == ["/data_1/f.txt"]
@@ -467,8 +483,9 @@ def test_document_paths_under_matches_whole_directory_names(store: Store) -> Non
 
 
 def test_chunks_by_id_returns_stored_fields(store: Store) -> None:
-    written = chunks("docs/p.pdf", ["first page text", "second bit"], page=2,
-                     headings=["", "Intro > Scope"])
+    written = chunks(
+        "docs/p.pdf", ["first page text", "second bit"], page=2, headings=["", "Intro > Scope"]
+    )
     store.replace_document(source("docs/p.pdf"), "pdf", written)
     ids = sorted(store.chunk_ids().tolist())
 
@@ -499,8 +516,16 @@ def test_text_key_is_the_sha256_of_what_the_embedder_reads() -> None:
 
     assert text_key(plain) == hashlib.sha256(b"body").hexdigest()
     assert text_key(headed) == hashlib.sha256(b"Intro\nbody").hexdigest()
-    moved = replace(plain, path="other/b.txt", page=3, start_line=9, end_line=12,
-                    start_char=500, end_char=504, id=77)
+    moved = replace(
+        plain,
+        path="other/b.txt",
+        page=3,
+        start_line=9,
+        end_line=12,
+        start_char=500,
+        end_char=504,
+        id=77,
+    )
     assert text_key(moved) == text_key(plain)
     assert text_key(headed) != text_key(plain)
 
@@ -748,8 +773,10 @@ def index_matches_database(store: Store) -> bool:
     if sorted(index.ids().tolist()) != wanted.tolist():
         return False
     ids, vectors = store.embedded_vectors(DIM, wanted)
-    return all(index.search(vector, 1)[0][0] == chunk_id
-               for chunk_id, vector in zip(ids.tolist(), vectors, strict=True))
+    return all(
+        index.search(vector, 1)[0][0] == chunk_id
+        for chunk_id, vector in zip(ids.tolist(), vectors, strict=True)
+    )
 
 
 @pytest.mark.parametrize("dimension", [DIM, 16])
@@ -820,11 +847,14 @@ def test_an_index_written_but_not_yet_recorded_is_still_accepted(tmp_path: Path)
         embed(opened)
         index = opened.read_index(MANIFEST.hnsw)
         assert index is not None
-        index.add(*opened.embedded_vectors(DIM, np.setdiff1d(opened.indexable_ids(),
-                                                                index.ids())))
+        index.add(*opened.embedded_vectors(DIM, np.setdiff1d(opened.indexable_ids(), index.ids())))
         data = index.to_bytes()
-        record = {"crc32": zlib.crc32(data), "bytes": len(data),
-                  "vectors": len(index), "generation": 2}
+        record = {
+            "crc32": zlib.crc32(data),
+            "bytes": len(data),
+            "vectors": len(index),
+            "generation": 2,
+        }
         opened._set_manifest({"index_next": record})
         opened.index_path.write_bytes(data)  # ... and the process dies here
 
@@ -873,7 +903,9 @@ def lock_held_elsewhere(root: Path) -> Iterator[subprocess.Popen[str]]:
     """Hold the store's lock in another process until its stdin is closed."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(root / LOCK_NAME)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None
@@ -892,9 +924,7 @@ def lock_held_elsewhere(root: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 def lock_is_free(root: Path) -> bool:
-    probe = subprocess.run(
-        [sys.executable, "-c", TRY_LOCK, str(root)], timeout=30, check=False
-    )
+    probe = subprocess.run([sys.executable, "-c", TRY_LOCK, str(root)], timeout=30, check=False)
     assert probe.returncode in (0, 3)
     return probe.returncode == 0
 
@@ -905,8 +935,9 @@ def test_writer_lock_fails_at_once_when_another_process_writes(tmp_path: Path) -
     notes: list[str] = []
 
     with lock_held_elsewhere(root) as holder:
-        with pytest.raises(StoreLockedError, match="another rag process"), writer_lock(
-            root, wait=False, on_wait=notes.append
+        with (
+            pytest.raises(StoreLockedError, match="another rag process"),
+            writer_lock(root, wait=False, on_wait=notes.append),
         ):
             pytest.fail("the lock was taken while another process held it")
         assert holder.poll() is None
@@ -996,8 +1027,12 @@ def test_keyword_search_stems_folds_diacritics_and_ranks_by_bm25(store: Store) -
 
 
 def test_heading_weight_lifts_heading_matches(store: Store) -> None:
-    ids = add(store, "/d/a.md", ["alpha beta gamma delta", "nothing to see"],
-              headings=["", "Guide > Alpha"])
+    ids = add(
+        store,
+        "/d/a.md",
+        ["alpha beta gamma delta", "nothing to see"],
+        headings=["", "Guide > Alpha"],
+    )
     weighted = [i for i, _ in store.keyword_search(fts_query(["alpha"]), 5, heading_weight=10)]
     assert weighted[0] == ids[1]
 
@@ -1014,9 +1049,12 @@ def test_a_format_2_store_is_upgraded_with_its_keyword_index(tmp_path: Path, cre
         store.write_manifest(MANIFEST)
         ids = add(store, "/d/a.md", ["the walrus sleeps", "zebras graze"])
     # What a format-2 store was: the same tables without the keyword index.
-    run_sql(root, "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
-                  "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
-                  "UPDATE manifest SET value = '2' WHERE key = 'format_version';")
+    run_sql(
+        root,
+        "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
+        "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
+        "UPDATE manifest SET value = '2' WHERE key = 'format_version';",
+    )
 
     with Store.open(root, create=create) as upgraded:
         assert upgraded.manifest == MANIFEST
@@ -1059,8 +1097,11 @@ def test_a_database_left_before_its_schema_was_committed_is_no_store_yet(
 def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
     """Mount a tmpfs of the given size at folder (root only; skipped where refused)."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
-                              str(folder)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -1083,8 +1124,9 @@ def test_a_full_disk_is_exit_10_and_keeps_the_last_committed_state(tmp_path: Pat
     with small_tmpfs(tmp_path / "disk", "1m") as disk, Store.open(disk / "s", create=True) as s:
         kept = add(s, "docs/a.txt", ["a small first document"])
         with pytest.raises(StoreWriteError, match="disk is full") as raised:
-            s.replace_document(source("docs/b.txt", sha="b"), "text",
-                               chunks("docs/b.txt", many_chunks(3000)))
+            s.replace_document(
+                source("docs/b.txt", sha="b"), "text", chunks("docs/b.txt", many_chunks(3000))
+            )
         assert raised.value.exit_code == ExitCode.NOT_WRITABLE
         assert str(disk / "s" / DATABASE_NAME) in str(raised.value)
         assert s.chunk_ids().tolist() == kept and s.document_paths() == ["docs/a.txt"]
@@ -1157,8 +1199,12 @@ def test_a_log_deleted_under_a_reader_refuses_writes_until_the_reader_is_gone(
     root = tmp_path / "store"
     with Store.open(root, create=True) as opened:
         add(opened, "docs/a.txt", ["kept"])
-    reader = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(root / DATABASE_NAME)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(root / DATABASE_NAME)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
         (root / f"{DATABASE_NAME}-wal").unlink()
@@ -1201,7 +1247,15 @@ def test_ingest_onto_a_full_disk_exits_10_through_the_cli(
 
     docs = Path(__file__).resolve().parent.parent / "sample_docs"
     with small_tmpfs(tmp_path / "disk", "160k") as disk:
-        code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(disk / "s"),
-                               "--embed-model", "fake:64", "-q")
+        code, _, err = run_rag(
+            capsys,
+            "ingest",
+            str(docs),
+            "--store",
+            str(disk / "s"),
+            "--embed-model",
+            "fake:64",
+            "-q",
+        )
     assert code == ExitCode.NOT_WRITABLE, err
     assert "disk is full" in err and "internal error" not in err

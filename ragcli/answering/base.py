@@ -57,8 +57,9 @@ def prompt_tokens(llm: LLM, prompt: Prompt) -> int:
     return llm.count_tokens(prompt.text or "\n".join(text for _, text in prompt.messages))
 
 
-def check_room(fixed_tokens: int, context_tokens: int, settings: AnswerSettings,
-               answer_tokens: int) -> None:
+def check_room(
+    fixed_tokens: int, context_tokens: int, settings: AnswerSettings, answer_tokens: int
+) -> None:
     """Refuse settings that leave no room for a passage beside the prompt and the answer.
 
     Without this the passages would all be dropped and the model asked with no context.
@@ -71,11 +72,17 @@ def check_room(fixed_tokens: int, context_tokens: int, settings: AnswerSettings,
         f"max_tokens {answer_tokens} and context_tokens {context_tokens} leave no room for "
         f"passages beside the {fixed_tokens}-token prompt (set by {spellings('max_tokens')}; "
         f"{spellings('context_tokens')})",
-        f"use max_tokens {most} or less" if most >= 1 else "raise context_tokens")
+        f"use max_tokens {most} or less" if most >= 1 else "raise context_tokens",
+    )
 
 
-def question_room(question: str, fixed_tokens: int, context_tokens: int,
-                  settings: AnswerSettings, answer_tokens: int) -> int:
+def question_room(
+    question: str,
+    fixed_tokens: int,
+    context_tokens: int,
+    settings: AnswerSettings,
+    answer_tokens: int,
+) -> int:
     """Tokens left for passages once this question is in the prompt; UsageError if none."""
     room = context_tokens - fixed_tokens - answer_tokens - settings.margin_tokens
     if room < MIN_PASSAGE_TOKENS:
@@ -88,7 +95,8 @@ def question_too_long(prompt_tokens: int, context_tokens: int) -> UsageError:
     return UsageError(
         f"the question is too long for the model's {context_tokens}-token context: with "
         f"it the prompt takes {prompt_tokens} tokens and no passage fits",
-        "shorten the question or raise --context-tokens")
+        "shorten the question or raise --context-tokens",
+    )
 
 
 def clean_answer(text: str) -> str:
@@ -123,5 +131,12 @@ def finish(
         return Answer(question, NOT_FOUND, passages, answerable=False, strategy=strategy)
     # The passage's own words, on one line even where the span crosses a line break.
     text = " ".join((grounding.span or short).split())
-    return Answer(question, text, passages, answerable=True,
-                  evidence=grounding.evidence, grounded=grounding.grounded, strategy=strategy)
+    return Answer(
+        question,
+        text,
+        passages,
+        answerable=True,
+        evidence=grounding.evidence,
+        grounded=grounding.grounded,
+        strategy=strategy,
+    )

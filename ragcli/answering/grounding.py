@@ -27,16 +27,51 @@ _SENTENCE_END = re.compile(
 )
 # Number words, by language, as multipliers; "mil millones" is Spanish for a billion.
 _SCALES = {
-    "thousand": 10**3, "million": 10**6, "millions": 10**6, "billion": 10**9,
-    "billions": 10**9, "trillion": 10**12, "mil": 10**3, "millon": 10**6,
-    "millones": 10**6, "billon": 10**12, "billones": 10**12, "k": 10**3, "m": 10**6,
-    "b": 10**9, "bn": 10**9, "mille": 10**3, "milliard": 10**9, "milliards": 10**9,
-    "milliarde": 10**9, "milliarden": 10**9, "tausend": 10**3, "millionen": 10**6,
+    "thousand": 10**3,
+    "million": 10**6,
+    "millions": 10**6,
+    "billion": 10**9,
+    "billions": 10**9,
+    "trillion": 10**12,
+    "mil": 10**3,
+    "millon": 10**6,
+    "millones": 10**6,
+    "billon": 10**12,
+    "billones": 10**12,
+    "k": 10**3,
+    "m": 10**6,
+    "b": 10**9,
+    "bn": 10**9,
+    "mille": 10**3,
+    "milliard": 10**9,
+    "milliards": 10**9,
+    "milliarde": 10**9,
+    "milliarden": 10**9,
+    "tausend": 10**3,
+    "millionen": 10**6,
 }
 # Leading words an answer may carry that its passage does not: articles, in a few languages.
 _LEADING = frozenset(
-    ["a", "an", "the", "el", "la", "los", "las", "un", "una", "le", "les", "des", "der", "die",
-     "das", "il", "lo", "gli"]
+    [
+        "a",
+        "an",
+        "the",
+        "el",
+        "la",
+        "los",
+        "las",
+        "un",
+        "una",
+        "le",
+        "les",
+        "des",
+        "der",
+        "die",
+        "das",
+        "il",
+        "lo",
+        "gli",
+    ]
 )
 
 
@@ -66,8 +101,10 @@ def fold(word: str) -> str:
 
 def tokenize(text: str) -> list[Token]:
     """Split text into folded words with their offsets, number expressions made canonical."""
-    raw = [Token(_POSSESSIVE.sub("", fold(m.group())), m.start(), m.end())
-           for m in _WORD.finditer(text)]
+    raw = [
+        Token(_POSSESSIVE.sub("", fold(m.group())), m.start(), m.end())
+        for m in _WORD.finditer(text)
+    ]
     tokens: list[Token] = []
     index = 0
     while index < len(raw):
@@ -88,8 +125,11 @@ def _number_at(raw: list[Token], index: int) -> tuple[Token, int]:
         return first, 1
     value = _parse_number(first.key)
     consumed = 1
-    while index + consumed < len(raw) and raw[index + consumed].key in _SCALES and len(
-            raw[index + consumed].key) > 1:
+    while (
+        index + consumed < len(raw)
+        and raw[index + consumed].key in _SCALES
+        and len(raw[index + consumed].key) > 1
+    ):
         value *= _SCALES[raw[index + consumed].key]
         consumed += 1
     end = raw[index + consumed - 1].end
@@ -144,7 +184,8 @@ def _content_spans(answer: str) -> list[tuple[int, int]]:
     for position, match in enumerate(_WORD.finditer(answer)):
         word = match.group()
         capital = any(char.isupper() for char in word[1:] if char.isalpha()) or (
-            position > 0 and word[:1].isupper())
+            position > 0 and word[:1].isupper()
+        )
         if any(char.isdigit() for char in word) or "://" in word or "@" in word or capital:
             spans.append(match.span())
     return spans
@@ -166,8 +207,9 @@ def ground(
         if span is not None:
             evidence = _evidence(passage, *span)
             shared = len(asked & {t.key for t in tokenize(evidence.sentence)})
-            found.append((-shared, len(evidence.sentence), rank, evidence,
-                          passage.text[span[0]:span[1]]))
+            found.append(
+                (-shared, len(evidence.sentence), rank, evidence, passage.text[span[0] : span[1]])
+            )
     if found:
         *_, best, text = min(found, key=lambda f: f[:3])
         return Grounding(text, best, True)
@@ -175,12 +217,14 @@ def ground(
     tokens = tokenize(answer)
     spans = _content_spans(answer)
     # Tokens, not words: "33 billion" is one number token wherever it is written.
-    needed = [t.key for t in tokens if any(t.start < end and start < t.end
-                                           for start, end in spans)]
+    needed = [t.key for t in tokens if any(t.start < end and start < t.end for start, end in spans)]
     words = [t.key for t in tokens]
     # Content words all there, and most of the others: a paraphrase, not an invention.
-    grounded = bool(words) and all(key in present for key in needed) and (
-        2 * sum(key in present for key in words) >= len(words))
+    grounded = (
+        bool(words)
+        and all(key in present for key in needed)
+        and (2 * sum(key in present for key in words) >= len(words))
+    )
     closest = _closest_sentence(answer, ordered) if grounded else None
     return Grounding(None, closest, grounded)
 

@@ -30,35 +30,48 @@ class PackedStrategy:
 
     name = "packed"
 
-    def __init__(self, llm: LLM, settings: AnswerSettings,
-                 template: PromptTemplate = DEFAULT_TEMPLATE) -> None:
+    def __init__(
+        self, llm: LLM, settings: AnswerSettings, template: PromptTemplate = DEFAULT_TEMPLATE
+    ) -> None:
         self.llm = llm
         self.settings = settings
         self.template = template
 
     def prepare(self) -> None:
         """Check the prompt fits the context; have the model ready for its fixed start."""
-        bare = build_prompt("", (), self.llm.count_tokens, self.llm.context_tokens,
-                            self.llm.has_chat_template, self.template).prompt
+        bare = build_prompt(
+            "",
+            (),
+            self.llm.count_tokens,
+            self.llm.context_tokens,
+            self.llm.has_chat_template,
+            self.template,
+        ).prompt
         fixed = prompt_tokens(self.llm, bare)
-        check_room(fixed, self.llm.context_tokens, self.settings,
-                   self.settings.generation.max_tokens)
+        check_room(
+            fixed, self.llm.context_tokens, self.settings, self.settings.generation.max_tokens
+        )
         if not self.llm.has_chat_template:
             self.llm.prepare_prefix(completion_prefix(self.template))
 
     def prompt(self, question: str, hits: Sequence[Hit]) -> PromptParts:
         """Pack the hits into numbered passages that fit the model's window, then the prompt."""
-        budget = (self.llm.context_tokens - self.settings.generation.max_tokens
-                  - self.settings.margin_tokens)
-        return build_prompt(question, hits, self.llm.count_tokens, budget,
-                            self.llm.has_chat_template, self.template)
+        budget = (
+            self.llm.context_tokens
+            - self.settings.generation.max_tokens
+            - self.settings.margin_tokens
+        )
+        return build_prompt(
+            question, hits, self.llm.count_tokens, budget, self.llm.has_chat_template, self.template
+        )
 
     def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
         parts = self.prompt(question, hits)
         if hits and not parts.passages:
             # Never ask the model with no context: it would answer from nothing.
-            raise question_too_long(self.llm.count_tokens(parts.prompt.text or question),
-                                    self.llm.context_tokens)
+            raise question_too_long(
+                self.llm.count_tokens(parts.prompt.text or question), self.llm.context_tokens
+            )
         text = self._stream(parts.prompt, on_text)
         return finish(question, text, parts.passages, self.settings, self.name)
 
@@ -79,4 +92,3 @@ class PackedStrategy:
                     on_text(f"\n{DEGENERATE}")
                 return None
         return "".join(pieces).strip()
-

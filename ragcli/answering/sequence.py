@@ -78,20 +78,27 @@ class SequenceStrategy:
 
     name = "sequence"
 
-    def __init__(self, llm: LLM, settings: AnswerSettings,
-                 sequence: SequenceSettings | None = None) -> None:
+    def __init__(
+        self, llm: LLM, settings: AnswerSettings, sequence: SequenceSettings | None = None
+    ) -> None:
         self.llm = llm
         self.settings = settings
         self.sequence = sequence or SequenceSettings()
-        self.generation = replace(settings.generation, max_tokens=min(
-            settings.generation.max_tokens, self.sequence.answer_tokens))
+        self.generation = replace(
+            settings.generation,
+            max_tokens=min(settings.generation.max_tokens, self.sequence.answer_tokens),
+        )
 
     def prepare(self) -> None:
         """Check the prompt fits the context; have the model ready for its fixed start."""
         # The user's --max-tokens, not the shorter cap this strategy answers within: the
         # option's range is one rule whichever strategy is used.
-        check_room(self._fixed_tokens(""), self.llm.context_tokens, self.settings,
-                   self.settings.generation.max_tokens)
+        check_room(
+            self._fixed_tokens(""),
+            self.llm.context_tokens,
+            self.settings,
+            self.settings.generation.max_tokens,
+        )
         if not self.llm.has_chat_template:
             self.llm.prepare_prefix(sequence_prefix())
 
@@ -102,38 +109,50 @@ class SequenceStrategy:
 
     def passages(self, question: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
         """The passages, each cut to fit its own prompt with room for the answer."""
-        room = question_room(question, self._fixed_tokens(question), self.llm.context_tokens,
-                             self.settings, self.generation.max_tokens)
-        return separate_passages(hits, self.llm.count_tokens,
-                                 min(room, self.sequence.passage_tokens), self.sequence.passages)
+        room = question_room(
+            question,
+            self._fixed_tokens(question),
+            self.llm.context_tokens,
+            self.settings,
+            self.generation.max_tokens,
+        )
+        return separate_passages(
+            hits,
+            self.llm.count_tokens,
+            min(room, self.sequence.passage_tokens),
+            self.sequence.passages,
+        )
 
     def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
         passages = self.passages(question, hits)
         if not passages:
             return finish(question, NOT_FOUND, passages, self.settings, self.name)
         prompts = [self._prompt(question, passage) for passage in passages]
-        weights = retrieval_prior([p.score for p in passages],
-                                  self.sequence.retrieval_temperature)
+        weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
         completions: list[Completion] = []
         groundings: dict[str, Grounding] = {}  # by answer text, across the passages read
         for prompt in prompts:
             completions.append(self.llm.complete(prompt, self.generation))
             choice = self.choose(question, prompts, passages, completions, groundings)
-            if self._settled(choice, sum(weights[len(completions):])):
+            if self._settled(choice, sum(weights[len(completions) :])):
                 break
         best, abstain = choice.best, choice.abstain
         # An answer no passage supports does not outvote a passage that says it does not
         # know: only the ratio applies to supported answers.
         unsupported = best is not None and not best.grounded and abstain > 0
-        if best is None or unsupported or abstain >= self.sequence.abstain_ratio * (
-                best.probability):
+        if (
+            best is None
+            or unsupported
+            or abstain >= self.sequence.abstain_ratio * (best.probability)
+        ):
             text: str | None = NOT_FOUND
             if best is None and all(c.looped for c in completions):
                 text = None
             answer = finish(question, text, passages, self.settings, self.name)
         else:
-            answer = finish(question, best.text, passages, self.settings, self.name,
-                            prefer=best.best_passage)
+            answer = finish(
+                question, best.text, passages, self.settings, self.name, prefer=best.best_passage
+            )
         if on_text is not None:
             on_text(answer.text)
         return answer
@@ -149,12 +168,18 @@ class SequenceStrategy:
         best = choice.best
         if self.sequence.thorough or best is None or not best.grounded:
             return False
-        return (best.probability >= choice.runner_up + unread
-                and choice.abstain + unread < self.sequence.abstain_ratio * best.probability)
+        return (
+            best.probability >= choice.runner_up + unread
+            and choice.abstain + unread < self.sequence.abstain_ratio * best.probability
+        )
 
     def choose(
-        self, question: str, prompts: list[Prompt], passages: Sequence[Passage],
-        completions: list[Completion], groundings: dict[str, Grounding] | None = None,
+        self,
+        question: str,
+        prompts: list[Prompt],
+        passages: Sequence[Passage],
+        completions: list[Completion],
+        groundings: dict[str, Grounding] | None = None,
     ) -> Choice:
         """Pick the best answer from the completions of the first passages read.
 
@@ -169,8 +194,7 @@ class SequenceStrategy:
                 known[text] = ground(text, passages)
             return known[text]
 
-        weights = retrieval_prior([p.score for p in passages],
-                                  self.sequence.retrieval_temperature)
+        weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
         texts: dict[str, str] = {}
         logprobs: dict[str, dict[int, float]] = {}
         asked = {t.key for t in tokenize(question)}

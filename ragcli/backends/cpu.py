@@ -69,7 +69,7 @@ def _own_running(tasks: Path) -> int:
                 continue  # the thread ended meanwhile
             # The name in parentheses may hold spaces and ')': the state follows the last ')'.
             state = stat.rfind(b")") + 2
-            if stat[state:state + 1] == b"R":
+            if stat[state : state + 1] == b"R":
                 running += 1
     except OSError:
         return 1

@@ -71,10 +71,12 @@ def greedy_decode(
             return Completion(text[:stop_at].strip(), logprob, len(generated))
         loop = find_loop(text)
         if loop is not None:
-            return Completion(loop.kept if loop.usable else "", logprob, len(generated),
-                              looped=True)
-        logits = session.evaluate(prompt_tokens + generated, len(prompt_tokens) + len(generated)
-                                  - 1)[-1]
+            return Completion(
+                loop.kept if loop.usable else "", logprob, len(generated), looped=True
+            )
+        logits = session.evaluate(
+            prompt_tokens + generated, len(prompt_tokens) + len(generated) - 1
+        )[-1]
     return Completion(text.strip(), logprob, len(generated))
 
 

@@ -121,8 +121,7 @@ def read_sentence_config(folder: Path) -> tuple[int, int]:
     """Return (dimension or 0 if unrecorded, max sequence tokens) of a Sentence-BERT folder."""
     config = _read_json(folder / "sentence_bert_config.json")
     pooling = _read_json(folder / "1_Pooling" / "config.json")
-    return int(pooling.get("word_embedding_dimension") or 0), int(
-        config.get("max_seq_length", 256))
+    return int(pooling.get("word_embedding_dimension") or 0), int(config.get("max_seq_length", 256))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -89,7 +89,6 @@ class ExtractiveLLM:
         for word in sentence.split(" ")[: settings.max_tokens]:
             yield word + " "
 
-
     def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
         passage = _single_passage(prompt.text)
         if passage is None:
@@ -117,8 +116,15 @@ def _planned(prompt: str, passage: str) -> dict[str, float]:
     """The answer a test planned for this passage: {text: log-probability}, or nothing."""
     questions = re.findall(r"^Question: (.*)$", prompt, flags=re.MULTILINE)
     tags = set(_TAG.findall(passage))
-    return {m.group(2).strip(): float(m.group(3)) for m in _TABLE.finditer(questions[-1])
-            if m.group(1) in tags} if questions else {}
+    return (
+        {
+            m.group(2).strip(): float(m.group(3))
+            for m in _TABLE.finditer(questions[-1])
+            if m.group(1) in tags
+        }
+        if questions
+        else {}
+    )
 
 
 def _single_passage(prompt: str) -> str | None:

@@ -75,9 +75,11 @@ def _check_trained_context(llama: Any, path: Path, context_tokens: int) -> None:
     if trained is not None and str(trained).isdigit() and context_tokens > int(trained):
         from ragcli.config import spellings
 
-        raise UsageError(f"context_tokens {context_tokens} ({spellings('context_tokens')}) is "
-                         f"more than {path.name} was trained on ({int(trained)} tokens)",
-                         f"use {int(trained)} or less")
+        raise UsageError(
+            f"context_tokens {context_tokens} ({spellings('context_tokens')}) is "
+            f"more than {path.name} was trained on ({int(trained)} tokens)",
+            f"use {int(trained)} or less",
+        )
 
 
 class LlamaCppLLM:
@@ -157,7 +159,6 @@ class LlamaCppLLM:
                 if text:
                     yield text
 
-
     def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
         """Decode token by token, keeping each chosen token's log-probability.
 
@@ -205,8 +206,14 @@ class LlamaCppLLM:
         import llama_cpp
 
         stat = self.path.stat()
-        parts = [str(self.path.resolve()), str(stat.st_size), str(stat.st_mtime_ns),
-                 str(self.context_tokens), llama_cpp.__version__, text]
+        parts = [
+            str(self.path.resolve()),
+            str(stat.st_size),
+            str(stat.st_mtime_ns),
+            str(self.context_tokens),
+            llama_cpp.__version__,
+            text,
+        ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
     def _restore(self, state_file: Path, tokens: list[int]) -> bool:
@@ -267,9 +274,9 @@ def unpack_state(blob: bytes) -> bytes | None:
     if len(blob) < _STATE_HEADER or not blob.startswith(_STATE_MAGIC):
         return None
     start = len(_STATE_MAGIC)
-    size = int.from_bytes(blob[start:start + 8], "little")
+    size = int.from_bytes(blob[start : start + 8], "little")
     data = blob[_STATE_HEADER:]
-    if len(data) != size or hashlib.sha256(data).digest() != blob[start + 8:_STATE_HEADER]:
+    if len(data) != size or hashlib.sha256(data).digest() != blob[start + 8 : _STATE_HEADER]:
         return None
     return data
 
@@ -300,8 +307,11 @@ class _LlamaSession:
         return bytes(self._llama.detokenize(tokens))
 
     def is_end(self, token: int) -> bool:
-        return bool(self._llama._model.token_is_eog(token)) if hasattr(
-            self._llama._model, "token_is_eog") else token == self._llama.token_eos()
+        return (
+            bool(self._llama._model.token_is_eog(token))
+            if hasattr(self._llama._model, "token_is_eog")
+            else token == self._llama.token_eos()
+        )
 
     def evaluate(self, tokens: list[int], logits_from: int) -> Any:
         """Extend the cached tokens to `tokens`; return logits of positions logits_from.. .

@@ -104,8 +104,11 @@ def _file_sum(path: Path) -> dict[str, Any] | None:
 
 def _record_files(directory: Path, check: dict[str, Any]) -> None:
     """Write the check record with the size and sha256 of the model files beside it."""
-    check["files"] = {name: _file_sum(directory / name) for name in (MODEL_FILE, INT8_FILE)
-                      if (directory / name).is_file()}
+    check["files"] = {
+        name: _file_sum(directory / name)
+        for name in (MODEL_FILE, INT8_FILE)
+        if (directory / name).is_file()
+    }
     with contextlib.suppress(OSError):  # a read-only cache only costs the check next time
         atomic_write_bytes(directory / CHECK_FILE, json.dumps(check).encode("utf-8"))
 
@@ -119,10 +122,15 @@ def exportable(folder: Path) -> bool:
         return False
     kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
     mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
-        v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != (
-            "pooling_mode_mean_tokens"))
-    return kinds[:2] == ["Transformer", "Pooling"] and set(kinds[2:]) <= {"Normalize"} and bool(
-        mean_only)
+        v
+        for k, v in pooling.items()
+        if k.startswith("pooling_mode_") and k != ("pooling_mode_mean_tokens")
+    )
+    return (
+        kinds[:2] == ["Transformer", "Pooling"]
+        and set(kinds[2:]) <= {"Normalize"}
+        and bool(mean_only)
+    )
 
 
 def export_query_model(
@@ -138,29 +146,40 @@ def export_query_model(
     transformer = model[0].auto_model.eval()
     directory.mkdir(parents=True, exist_ok=True)
     partial = directory / f".{MODEL_FILE}.{os.getpid()}.part"
-    sample = model.tokenizer(["a short text", "and a second, longer one"], padding=True,
-                             return_tensors="pt")
+    sample = model.tokenizer(
+        ["a short text", "and a second, longer one"], padding=True, return_tensors="pt"
+    )
     try:
         # The tracer warns about Python branches in the attention code; they are fixed for
         # encoders, and the check below compares real outputs anyway. stderr stays quiet.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _last_hidden_state(transformer), tuple(sample[n] for n in _INPUTS), str(partial),
-                input_names=list(_INPUTS), output_names=["last_hidden_state"],
-                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in (*_INPUTS,
-                                                                    "last_hidden_state")},
-                opset_version=17, dynamo=False,
+                _last_hidden_state(transformer),
+                tuple(sample[n] for n in _INPUTS),
+                str(partial),
+                input_names=list(_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    n: {0: "batch", 1: "tokens"} for n in (*_INPUTS, "last_hidden_state")
+                },
+                opset_version=17,
+                dynamo=False,
             )
         os.replace(partial, directory / MODEL_FILE)
     finally:
         partial.unlink(missing_ok=True)
     reference = embedder.embed(texts)
-    exported = OnnxEmbedder(embedder.spec, embedder.folder, directory / MODEL_FILE,
-                            embedder.threads)
+    exported = OnnxEmbedder(
+        embedder.spec, embedder.folder, directory / MODEL_FILE, embedder.threads
+    )
     lowest = float(np.min(np.sum(exported.embed(texts) * reference, axis=1)))
-    check: dict[str, Any] = {"ok": lowest >= MIN_COSINE, "min_cosine": lowest,
-                             "texts": len(texts), "spec": embedder.spec}
+    check: dict[str, Any] = {
+        "ok": lowest >= MIN_COSINE,
+        "min_cosine": lowest,
+        "texts": len(texts),
+        "spec": embedder.spec,
+    }
     if check["ok"]:
         check["int8"] = _quantize(directory, embedder, texts, reference)
     _record_files(directory, check)
@@ -168,7 +187,9 @@ def export_query_model(
 
 
 def _quantize(
-    directory: Path, embedder: SentenceTransformerEmbedder, texts: Sequence[str],
+    directory: Path,
+    embedder: SentenceTransformerEmbedder,
+    texts: Sequence[str],
     reference: NDArray[np.float32],
 ) -> dict[str, Any]:
     """Write an int8 copy (per-channel weights of the matrix products) and check it."""
@@ -178,17 +199,26 @@ def _quantize(
     try:
         with warnings.catch_warnings(), _quiet_logging():
             warnings.simplefilter("ignore")
-            quantize_dynamic(str(directory / MODEL_FILE), str(partial), per_channel=True,
-                             weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            quantize_dynamic(
+                str(directory / MODEL_FILE),
+                str(partial),
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+            )
         os.replace(partial, directory / INT8_FILE)
     finally:
         partial.unlink(missing_ok=True)
-    quantized = OnnxEmbedder(embedder.spec, embedder.folder, directory / INT8_FILE,
-                             embedder.threads)
+    quantized = OnnxEmbedder(
+        embedder.spec, embedder.folder, directory / INT8_FILE, embedder.threads
+    )
     cosines = np.sum(quantized.embed(texts) * reference, axis=1)
     mean, lowest = float(cosines.mean()), float(cosines.min())
-    return {"ok": mean >= INT8_MEAN_COSINE and lowest >= INT8_MIN_COSINE,
-            "mean_cosine": mean, "min_cosine": lowest}
+    return {
+        "ok": mean >= INT8_MEAN_COSINE and lowest >= INT8_MIN_COSINE,
+        "mean_cosine": mean,
+        "min_cosine": lowest,
+    }
 
 
 @contextlib.contextmanager
@@ -215,8 +245,9 @@ def _last_hidden_state(transformer: Any) -> Any:
             self.transformer = transformer
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                    token_type_ids=token_type_ids).last_hidden_state
+            return self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     return LastHiddenState()
 
@@ -224,8 +255,9 @@ def _last_hidden_state(transformer: Any) -> Any:
 class OnnxEmbedder:
     """Embeds with an exported model on onnxruntime: mean pooling, L2 normalisation."""
 
-    def __init__(self, spec: str, folder: Path, model_path: Path, threads: int | None,
-                 queries: bool = False) -> None:
+    def __init__(
+        self, spec: str, folder: Path, model_path: Path, threads: int | None, queries: bool = False
+    ) -> None:
         from ragcli.backends.embedders import read_sentence_config
 
         self.spec = spec
@@ -257,7 +289,8 @@ class OnnxEmbedder:
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 options.log_severity_level = 3
                 self._session = onnxruntime.InferenceSession(
-                    str(self.model_path), options, providers=["CPUExecutionProvider"])
+                    str(self.model_path), options, providers=["CPUExecutionProvider"]
+                )
             except Exception as exc:  # any failure to load is a model problem
                 raise ModelError(f"cannot load query model {self.model_path}: {exc}") from exc
 
@@ -274,20 +307,21 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
         self.load()
-        vectors = [self._embed_batch(texts[i:i + batch_size])
-                   for i in range(0, len(texts), batch_size)]
+        vectors = [
+            self._embed_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)
+        ]
         if not vectors:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.concatenate(vectors).astype(np.float32)
 
     def _embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         ids, mask = self.encode(texts)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(ids)})[0]
+        hidden = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
         # Mean pooling as one batched product: (batch, 1, tokens) @ (batch, tokens, dim).
         weights = mask.astype(np.float32)[:, None, :]
-        pooled = np.matmul(weights, hidden)[:, 0, :] / np.maximum(
-            weights.sum(axis=2), 1e-9)
+        pooled = np.matmul(weights, hidden)[:, 0, :] / np.maximum(weights.sum(axis=2), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def encode(self, texts: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -298,8 +332,11 @@ class OnnxEmbedder:
         mask = np.zeros_like(ids)
         for row, encoding in enumerate(encodings):
             # Truncate as sentence-transformers does: keep the start, end with [SEP].
-            pieces = encoding.ids if len(encoding.ids) <= longest else [
-                *encoding.ids[:longest - 1], encoding.ids[-1]]
-            ids[row, :len(pieces)] = pieces
-            mask[row, :len(pieces)] = 1
+            pieces = (
+                encoding.ids
+                if len(encoding.ids) <= longest
+                else [*encoding.ids[: longest - 1], encoding.ids[-1]]
+            )
+            ids[row, : len(pieces)] = pieces
+            mask[row, : len(pieces)] = 1
         return ids, mask

@@ -81,14 +81,13 @@ def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool, queries: bool = F
 
         model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8)
         if model is not None:
-            return OnnxEmbedder(embedder.spec, embedder.folder, model, embedder.threads,
-                                queries=queries)
+            return OnnxEmbedder(
+                embedder.spec, embedder.folder, model, embedder.threads, queries=queries
+            )
     return embedder
 
 
-def prepare_query_embedder(
-    embedder: Embedder, cache_dir: Path, texts: list[str]
-) -> float | None:
+def prepare_query_embedder(embedder: Embedder, cache_dir: Path, texts: list[str]) -> float | None:
     """Export and check the ONNX query model once; return its lowest cosine, None if n/a.
 
     Raises nothing: a model that cannot be exported keeps answering through torch.
@@ -115,10 +114,15 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     if options.server_url:
         from ragcli.backends.server import OpenAICompatibleLLM, ServerOptions
 
-        return OpenAICompatibleLLM(ServerOptions(
-            url=options.server_url, model=options.server_model, api_key=options.api_key,
-            api=options.server_api, context_tokens=options.context_tokens,
-        ))
+        return OpenAICompatibleLLM(
+            ServerOptions(
+                url=options.server_url,
+                model=options.server_model,
+                api_key=options.api_key,
+                api=options.server_api,
+                context_tokens=options.context_tokens,
+            )
+        )
     scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
     if scheme == "fake":
         from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM

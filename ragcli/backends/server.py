@@ -106,8 +106,7 @@ class OpenAICompatibleLLM:
                 replies: Iterable[Any] = [_decode_json(body, self.url)]
             else:
                 replies = _events(response, self.url, timeout_s)
-            for piece in _pieces(replies, chat, not kind.startswith("application/json"),
-                                 self.url):
+            for piece in _pieces(replies, chat, not kind.startswith("application/json"), self.url):
                 watchdog.check(self.url)
                 yield piece
             watchdog.check(self.url)  # a stream cut at the deadline is not a whole answer
@@ -216,9 +215,7 @@ def _first_model(listing: Any, url: str) -> str:
     for model in models:
         if isinstance(model, dict) and isinstance(model.get("id"), str) and model["id"]:
             return str(model["id"])
-    raise ModelError(
-        f"the LLM server at {url} lists no models", "name the model with --llm-model"
-    )
+    raise ModelError(f"the LLM server at {url} lists no models", "name the model with --llm-model")
 
 
 class _Watchdog:
@@ -244,8 +241,9 @@ class _Watchdog:
     def check(self, url: str) -> None:
         """Raise the deadline's error once it has passed."""
         if self.expired.is_set():
-            raise ModelError(f"the LLM server at {url} was still sending after "
-                             f"{self.seconds:g} s", _LOG_HINT)
+            raise ModelError(
+                f"the LLM server at {url} was still sending after {self.seconds:g} s", _LOG_HINT
+            )
 
     def cancel(self) -> None:
         self._timer.cancel()

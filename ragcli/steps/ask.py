@@ -57,8 +57,9 @@ class Asker:
         with ThreadPoolExecutor(max_workers=1) as pool:
             llm = pool.submit(self._load_llm)
             try:
-                self._retriever = Retriever(options.store_dir, options.retrieval,
-                                            options.llm.threads)
+                self._retriever = Retriever(
+                    options.store_dir, options.retrieval, options.llm.threads
+                )
             except BaseException:
                 llm.cancel()
                 raise
@@ -108,7 +109,8 @@ class Asker:
         terms = distinctive_terms(question)
         keyword_only = self.options.retrieval.mode == "keyword"
         return [
-            hit for hit in self.retrieve(question)
+            hit
+            for hit in self.retrieve(question)
             if keyword_only
             or (hit.dense is not None and hit.dense >= self.options.min_score)
             or (hit.keyword is not None and names_term(hit.chunk, terms))
@@ -129,8 +131,9 @@ class Asker:
             answer = self.generate(question, hits, on_text)
         else:
             # Nothing relevant: say so rather than let the model guess from noise.
-            answer = Answer(question, NOT_FOUND, (), answerable=False,
-                            strategy=self.options.strategy)
+            answer = Answer(
+                question, NOT_FOUND, (), answerable=False, strategy=self.options.strategy
+            )
             if on_text is not None:
                 on_text(answer.text)
         self.timings.per_question.append(time.perf_counter() - started)
@@ -153,5 +156,9 @@ class Asker:
 def cited_numbers(text: str, passages: Sequence[Passage]) -> set[int]:
     """Return the passage numbers an answer cites as [n] or [n, m] (only numbers that exist)."""
     numbers = {p.number for p in passages}
-    return {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text)
-            for n in group.split(",") if int(n) in numbers}
+    return {
+        int(n)
+        for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text)
+        for n in group.split(",")
+        if int(n) in numbers
+    }

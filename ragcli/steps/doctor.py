@@ -81,13 +81,17 @@ def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
         manifest = store.manifest
     except WalDeletedError as exc:
         report.findings.append(Finding("database", DAMAGED, exc.message))
-        report.lost.append("any commits in the deleted log since its last checkpoint; stop the "
-                           "processes using the store and run `rag doctor` again")
+        report.lost.append(
+            "any commits in the deleted log since its last checkpoint; stop the "
+            "processes using the store and run `rag doctor` again"
+        )
         return report
     except StoreCorruptError as exc:
         report.findings.append(Finding("database", DAMAGED, exc.message))
-        report.lost.append(f"everything in {database}: SQLite cannot open it; restore it from a "
-                           "backup, or delete the store and ingest the files again")
+        report.lost.append(
+            f"everything in {database}: SQLite cannot open it; restore it from a "
+            "backup, or delete the store and ingest the files again"
+        )
         return report
     damage = _check_database(store, options.repair, report)
     salvaged = damage is not None
@@ -98,14 +102,15 @@ def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
             return report
         store = reopened
     with store:
-        _run(report, "keyword index",
-             lambda: _check_keyword_index(store, options.repair, report))
+        _run(report, "keyword index", lambda: _check_keyword_index(store, options.repair, report))
         if manifest is None:
             return report
-        _run(report, "vectors",
-             lambda: _check_vectors(store, manifest, options, progress, report, salvaged))
-        _run(report, "vector index",
-             lambda: _check_index(store, manifest, options.repair, report))
+        _run(
+            report,
+            "vectors",
+            lambda: _check_vectors(store, manifest, options, progress, report, salvaged),
+        )
+        _run(report, "vector index", lambda: _check_index(store, manifest, options.repair, report))
     return report
 
 
@@ -126,8 +131,9 @@ def _check_database(store: Store, repair: bool, report: DoctorReport) -> str | N
     if not problems:
         report.findings.append(Finding("database", OK, "quick_check found no damage"))
         return None
-    first = f"quick_check: {problems[0]}" + (f" (+{len(problems) - 1} more)"
-                                             if len(problems) > 1 else "")
+    first = f"quick_check: {problems[0]}" + (
+        f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    )
     if not repair:
         report.findings.append(Finding("database", DAMAGED, first))
         return None
@@ -149,8 +155,10 @@ def _salvage(root: Path, damage: str, report: DoctorReport) -> Store | None:
         remaining = store.quick_check()
     except (StoreCorruptError, sqlite3.Error) as exc:
         report.findings.append(Finding("database", DAMAGED, f"{damage}; cannot rebuild: {exc}"))
-        report.lost.append(f"the rows on the damaged pages of {root / DATABASE_NAME}: restore "
-                           "a backup, or delete the store and ingest again")
+        report.lost.append(
+            f"the rows on the damaged pages of {root / DATABASE_NAME}: restore "
+            "a backup, or delete the store and ingest again"
+        )
         return None
     copied = ", ".join(f"{count} {table}" for table, count in result.copied.items())
     detail = f"{damage}; rebuilt from the readable rows ({copied})"
@@ -178,28 +186,36 @@ def _check_keyword_index(store: Store, repair: bool, report: DoctorReport) -> No
             problem = f"{problem}; rebuilding failed: {exc.message}"
         else:
             if store.keyword_index_problem() is None:
-                report.findings.append(Finding("keyword index", REPAIRED,
-                                               f"{problem}; rebuilt from the chunks"))
+                report.findings.append(
+                    Finding("keyword index", REPAIRED, f"{problem}; rebuilt from the chunks")
+                )
                 return
     report.findings.append(Finding("keyword index", DAMAGED, problem))
 
 
 def _check_vectors(
-    store: Store, manifest: Manifest, options: DoctorOptions, progress: Progress,
-    report: DoctorReport, salvaged: bool = False,
+    store: Store,
+    manifest: Manifest,
+    options: DoctorOptions,
+    progress: Progress,
+    report: DoctorReport,
+    salvaged: bool = False,
 ) -> None:
     """Check the cached vectors; embed damaged ones again (and, after a salvage copy, the
     ones it could not read)."""
     total, damaged = store.damaged_vectors(manifest.dimension)
     missing = store.count_unembedded() if salvaged else 0
     if not damaged and not missing:
-        report.findings.append(Finding("vectors", OK, f"{total} vectors of "
-                                       f"{manifest.dimension} finite values"))
+        report.findings.append(
+            Finding("vectors", OK, f"{total} vectors of {manifest.dimension} finite values")
+        )
         return
     parts = []
     if damaged:
-        parts.append(f"{len(damaged)} of {total} vectors damaged (wrong length or values not "
-                     f"finite), used by {store.chunks_using(damaged)} chunks")
+        parts.append(
+            f"{len(damaged)} of {total} vectors damaged (wrong length or values not "
+            f"finite), used by {store.chunks_using(damaged)} chunks"
+        )
     if missing:
         parts.append(f"{missing} texts lost their vector with the damaged pages")
     detail = "; ".join(parts)
@@ -212,15 +228,19 @@ def _check_vectors(
     try:
         embedder = make_embedder(manifest.embedder, options.threads)
     except ModelError as exc:
-        report.findings.append(Finding("vectors", DAMAGED, f"{detail}; cannot embed them: "
-                                       f"{exc.message}"))
-        report.lost.append(f"the vectors of {len(damaged) + missing} texts: dense search misses "
-                           f"them until the store's embedder {manifest.embedder} can embed them")
+        report.findings.append(
+            Finding("vectors", DAMAGED, f"{detail}; cannot embed them: {exc.message}")
+        )
+        report.lost.append(
+            f"the vectors of {len(damaged) + missing} texts: dense search misses "
+            f"them until the store's embedder {manifest.embedder} can embed them"
+        )
         return
     store.drop_embeddings(damaged)
     index_chunks(store, manifest, embedder, progress, options.batch_size, rebuild=True)
-    report.findings.append(Finding("vectors", REPAIRED, f"{detail}; embedded again with "
-                                   f"{manifest.embedder}"))
+    report.findings.append(
+        Finding("vectors", REPAIRED, f"{detail}; embedded again with {manifest.embedder}")
+    )
 
 
 def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorReport) -> None:
@@ -233,16 +253,19 @@ def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorR
     if repair:
         update_index(store, manifest, rebuild=True)
         if _index_problem(store, manifest) is None:
-            report.findings.append(Finding("vector index", REPAIRED,
-                                           f"{problem}; rebuilt from the stored vectors"))
+            report.findings.append(
+                Finding("vector index", REPAIRED, f"{problem}; rebuilt from the stored vectors")
+            )
             return
     # An index from before checksums is not damage: it cannot be vouched for, that is all.
     status = OK if problem == _UNVERIFIED else DAMAGED
     report.findings.append(Finding("vector index", status, problem))
 
 
-_UNVERIFIED = ("not verifiable: the manifest holds no checksum of it (written by an older "
-               "ragcli); `rag doctor` or the next write records one")
+_UNVERIFIED = (
+    "not verifiable: the manifest holds no checksum of it (written by an older "
+    "ragcli); `rag doctor` or the next write records one"
+)
 
 
 def _index_problem(store: Store, manifest: Manifest) -> str | None:

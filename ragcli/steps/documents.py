@@ -28,7 +28,10 @@ class RemoveResult:
 
 
 def remove_documents(
-    store_dir: Path, targets: Sequence[str], wait: bool, on_wait: Callable[[str], None],
+    store_dir: Path,
+    targets: Sequence[str],
+    wait: bool,
+    on_wait: Callable[[str], None],
     everything: bool = False,
 ) -> RemoveResult:
     """Remove documents stored under the given paths (files, or folders and all below).
@@ -46,8 +49,9 @@ def remove_documents(
         for target in targets:
             matches = [p for p in stored if any(_at_or_under(p, f) for f in stored_forms(target))]
             if not matches:
-                raise InputNotFoundError(f"no stored document at or under {target}",
-                                         "see `rag sources`")
+                raise InputNotFoundError(
+                    f"no stored document at or under {target}", "see `rag sources`"
+                )
             chosen.extend(matches)
         paths = sorted(set(chosen))
         store.remove_documents(paths)
@@ -70,12 +74,16 @@ def stored_forms(target: str) -> set[str]:
 def _check_target(target: str) -> None:
     """Refuse a target that names no folder but would select everything under one."""
     if not target.strip():
-        raise UsageError("refusing an empty path: it would remove every document under the "
-                         "current directory", "use `rag rm --all` to empty the store")
+        raise UsageError(
+            "refusing an empty path: it would remove every document under the current directory",
+            "use `rag rm --all` to empty the store",
+        )
     names_nothing = all(part in ("", ".", "..") for part in target.split(os.sep))
     if names_nothing or os.path.realpath(target) == os.sep:
-        raise UsageError(f"refusing to remove everything under {target!r}",
-                         "name the folder, or use `rag rm --all` to empty the store")
+        raise UsageError(
+            f"refusing to remove everything under {target!r}",
+            "name the folder, or use `rag rm --all` to empty the store",
+        )
 
 
 def _at_or_under(path: str, folder: str) -> bool:

@@ -77,21 +77,36 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         corpus, store_dir = work / "corpus", work / "store"
         names = _write_corpus(options, dataset, corpus)
         started = time.perf_counter()
-        ingest(IngestOptions((corpus,), store_dir, options.build, options.defaults,
-                             batch_size=options.batch_size), progress)
+        ingest(
+            IngestOptions(
+                (corpus,), store_dir, options.build, options.defaults, batch_size=options.batch_size
+            ),
+            progress,
+        )
         ingest_s = time.perf_counter() - started
         reports = []
         recall = None
         for mode in options.modes:
-            settings = replace(options.settings, mode=mode,
-                               candidates=max(options.settings.candidates, EVAL_DEPTH_CHUNKS))
+            settings = replace(
+                options.settings,
+                mode=mode,
+                candidates=max(options.settings.candidates, EVAL_DEPTH_CHUNKS),
+            )
             with Retriever(store_dir, settings, options.build.threads) as retriever:
                 reports.append(_run_mode(retriever, dataset, names, progress))
                 if recall is None and mode != "keyword":
                     recall = _hnsw_recall(retriever, dataset, progress)
                 chunks = len(retriever.store.chunk_ids())
-    return EvalReport(str(options.dataset), options.split, len(names), chunks,
-                      len(dataset.queries), tuple(reports), recall, ingest_s)
+    return EvalReport(
+        str(options.dataset),
+        options.split,
+        len(names),
+        chunks,
+        len(dataset.queries),
+        tuple(reports),
+        recall,
+        ingest_s,
+    )
 
 
 @contextmanager
@@ -138,8 +153,12 @@ def _run_mode(
         latencies.append((time.perf_counter() - started) * 1000)
         run[query_id] = rank_documents(hits, names)
         progress.advance(1)
-    return ModeReport(retriever.settings.mode, score_run(run, dataset.qrels),
-                      percentile(latencies, 50), percentile(latencies, 95))
+    return ModeReport(
+        retriever.settings.mode,
+        score_run(run, dataset.qrels),
+        percentile(latencies, 50),
+        percentile(latencies, 95),
+    )
 
 
 def rank_documents(hits: Sequence[Hit], names: dict[str, str]) -> list[str]:
@@ -157,8 +176,7 @@ def rank_documents(hits: Sequence[Hit], names: dict[str, str]) -> list[str]:
 def _hnsw_recall(retriever: Retriever, dataset: BeirDataset, progress: Progress) -> float:
     """Mean overlap of HNSW's top 10 with exact search's, on the same query vectors."""
     manifest = retriever.manifest
-    ids, vectors = retriever.store.embedded_vectors(manifest.dimension,
-                                                    retriever.live_index_ids())
+    ids, vectors = retriever.store.embedded_vectors(manifest.dimension, retriever.live_index_ids())
     overlaps = []
     progress.start("HNSW recall", len(dataset.queries))
     for text in dataset.queries.values():

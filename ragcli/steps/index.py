@@ -45,8 +45,15 @@ def index(options: IndexOptions, progress: Progress) -> IndexReport:
     with writer_lock(options.store_dir, options.wait, progress.note):
         store, manifest, embedder = open_for_reading(options.store_dir, options.build.threads)
         with store:
-            return index_chunks(store, manifest, embedder, progress, options.batch_size,
-                                options.rebuild, options.build.int8)
+            return index_chunks(
+                store,
+                manifest,
+                embedder,
+                progress,
+                options.batch_size,
+                options.rebuild,
+                options.build.int8,
+            )
 
 
 def compact(options: IndexOptions, progress: Progress) -> IndexReport:
@@ -56,8 +63,7 @@ def compact(options: IndexOptions, progress: Progress) -> IndexReport:
         with store:
             started = time.perf_counter()
             store.prune_embeddings()
-            indexed, removed, _ = update_index(store, manifest, rebuild=True,
-                                               note=progress.note)
+            indexed, removed, _ = update_index(store, manifest, rebuild=True, note=progress.note)
             return IndexReport(0, indexed, True, removed, time.perf_counter() - started)
 
 
@@ -90,9 +96,7 @@ def index_chunks(
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
 
 
-def embedding_batches(
-    store: Store, embedder: Embedder, batch_size: int
-) -> Iterator[list[Chunk]]:
+def embedding_batches(store: Store, embedder: Embedder, batch_size: int) -> Iterator[list[Chunk]]:
     """Yield the chunks that need an embedding in batches of similar token length.
 
     Each window of EMBED_WINDOW_BATCHES batches (one chunk per distinct text) is sorted by
@@ -103,7 +107,7 @@ def embedding_batches(
         lengths = embedder.count_tokens([chunk.embed_text for chunk in window])
         order = sorted(range(len(window)), key=lengths.__getitem__)
         for start in range(0, len(order), batch_size):
-            yield [window[row] for row in order[start:start + batch_size]]
+            yield [window[row] for row in order[start : start + batch_size]]
 
 
 # Texts the ONNX query model is checked on: a few hundred of the store's own, query-sized.
@@ -119,8 +123,10 @@ def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: b
     texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]
     lowest = prepare_query_embedder(embedder, model_cache_dir(), texts)
     if lowest is not None:
-        progress.note(f"exported the embedder to ONNX for fast queries and int8 ingest "
-                      f"(checked on {len(texts)} texts; lowest cosine {lowest:.6f})")
+        progress.note(
+            f"exported the embedder to ONNX for fast queries and int8 ingest "
+            f"(checked on {len(texts)} texts; lowest cosine {lowest:.6f})"
+        )
     if not int8:
         return embedder
     return make_document_embedder(embedder, model_cache_dir())

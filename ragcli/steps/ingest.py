@@ -97,8 +97,9 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
                 progress.advance(1)
             index_report = None
             if options.index:
-                index_report = index_chunks(store, manifest, embedder, progress,
-                                            options.batch_size, int8=options.build.int8)
+                index_report = index_chunks(
+                    store, manifest, embedder, progress, options.batch_size, int8=options.build.int8
+                )
     return IngestResult(report, index_report)
 
 

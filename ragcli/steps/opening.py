@@ -68,8 +68,7 @@ def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None
     rebuild = f"use another --store, or delete {root} and ingest again to rebuild"
     if wanted.embedder and canonical_embedder_spec(wanted.embedder) != manifest.embedder:
         raise ConfigMismatchError(
-            f"store {root} was built with embedder {manifest.embedder!r}, "
-            f"not {wanted.embedder!r}",
+            f"store {root} was built with embedder {manifest.embedder!r}, not {wanted.embedder!r}",
             rebuild,
         )
     if wanted.chunking and wanted.chunking != manifest.chunking:

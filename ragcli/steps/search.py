@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from ragcli.backends.vectors import FaissHnswIndex
 
 
-
 @dataclass(frozen=True)
 class RetrievalSettings:
     """How chunks are found and ranked; the figures were tuned on SciFact's train split.
@@ -159,8 +158,11 @@ class Retriever:
             fused = fuse(dense, keyword, self.settings.dense_weight)
             ranked = keep_each_best(_best(fused), [_best(dense), _best(keyword)], k)
         chunks = self.store.chunks_by_id([chunk_id for chunk_id, _ in ranked[:k]])
-        return [Hit(chunks[i], score, dense.get(i), keyword.get(i))
-                for i, score in ranked[:k] if i in chunks]
+        return [
+            Hit(chunks[i], score, dense.get(i), keyword.get(i))
+            for i, score in ranked[:k]
+            if i in chunks
+        ]
 
 
 def _best(scores: dict[int, float]) -> list[tuple[int, float]]:

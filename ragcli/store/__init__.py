@@ -66,5 +66,14 @@ class Store(DocumentRows, EmbeddingRows, IndexFile, Integrity):
             held = index.ids() if index is not None else np.zeros(0, dtype=np.int64)
             tombstones = int(np.setdiff1d(held, self.indexable_ids()).size)
             indexed = len(held) - tombstones
-        return StoreStatus(str(self.root), documents, chunks, embedded, indexed, tombstones,
-                           index_bytes, manifest, problem)
+        return StoreStatus(
+            str(self.root),
+            documents,
+            chunks,
+            embedded,
+            indexed,
+            tombstones,
+            index_bytes,
+            manifest,
+            problem,
+        )

@@ -44,7 +44,8 @@ class Database:
             raise WalDeletedError(
                 f"the write-ahead log {database}-wal was deleted while another process has "
                 "the store open: commits now could be lost",
-                "stop every rag process using the store, then run `rag doctor`")
+                "stop every rag process using the store, then run `rag doctor`",
+            )
         if not existed:
             ensure_store_dir(root, create)
         try:
@@ -58,8 +59,9 @@ class Database:
                 raise_database_error(exc, database, "open")
             # WAL needs a writable -shm beside the file; on read-only media nothing can
             # change the store, so it is read as immutable (writes fail with exit 10).
-            connection = sqlite3.connect(f"{database.resolve().as_uri()}?immutable=1",
-                                         uri=True, isolation_level=None)
+            connection = sqlite3.connect(
+                f"{database.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None
+            )
         store = cls(root, connection)
         try:
             if existed and store._has_schema():
@@ -68,8 +70,8 @@ class Database:
             elif (root / INDEX_NAME).exists():
                 # An index is written only after the schema: the database lost its content.
                 raise StoreCorruptError(
-                    f"store database {database} is empty (truncated?) beside its index",
-                    DOCTOR_HINT)
+                    f"store database {database} is empty (truncated?) beside its index", DOCTOR_HINT
+                )
             elif not create:
                 # A file left by a first run killed before its schema was committed.
                 raise StoreNotFoundError(
@@ -209,7 +211,8 @@ class Database:
                 f"the write-ahead log {wal} was deleted or replaced while this command wrote "
                 "the store: what it wrote may be lost",
                 "stop every rag process using the store, run `rag doctor`, then run the "
-                "command again")
+                "command again",
+            )
 
     def _rollback(self) -> None:
         """Roll back whatever is open; a rollback that fails too leaves the first error."""

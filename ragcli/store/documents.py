@@ -72,9 +72,20 @@ class DocumentRows(Database):
             document_id = cursor.lastrowid
             batch: list[tuple[object, ...]] = []
             for chunk in chunks:
-                batch.append((document_id, count, chunk.text, chunk.heading, chunk.page,
-                              chunk.start_line, chunk.end_line, chunk.start_char,
-                              chunk.end_char, text_key(chunk)))
+                batch.append(
+                    (
+                        document_id,
+                        count,
+                        chunk.text,
+                        chunk.heading,
+                        chunk.page,
+                        chunk.start_line,
+                        chunk.end_line,
+                        chunk.start_char,
+                        chunk.end_char,
+                        text_key(chunk),
+                    )
+                )
                 count += 1
                 if len(batch) >= _INSERT_BATCH:
                     self._insert_chunks(batch)
@@ -122,8 +133,10 @@ class DocumentRows(Database):
             "FROM documents d LEFT JOIN chunks c ON c.document_id = d.id "
             "GROUP BY d.id"
         )
-        documents = [StoredDocument(_path_of(p), str(k), int(s), str(h), float(t), int(n))
-                     for p, k, s, h, t, n in rows]
+        documents = [
+            StoredDocument(_path_of(p), str(k), int(s), str(h), float(t), int(n))
+            for p, k, s, h, t, n in rows
+        ]
         return sorted(documents, key=lambda document: os.fsencode(document.path))
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
@@ -171,9 +184,15 @@ class DocumentRows(Database):
 def chunk_from_row(row: Sequence[Any]) -> Chunk:
     chunk_id, text, path, page, start_line, end_line, start_char, end_char, heading = row
     return Chunk(
-        text=str(text), path=_path_of(path), page=None if page is None else int(page),
-        start_line=int(start_line), end_line=int(end_line), start_char=int(start_char),
-        end_char=int(end_char), heading=str(heading), id=int(chunk_id),
+        text=str(text),
+        path=_path_of(path),
+        page=None if page is None else int(page),
+        start_line=int(start_line),
+        end_line=int(end_line),
+        start_char=int(start_char),
+        end_char=int(end_char),
+        heading=str(heading),
+        id=int(chunk_id),
     )
 
 

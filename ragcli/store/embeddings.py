@@ -38,8 +38,10 @@ class EmbeddingRows(Database):
         )
         for chunk_id, blob in rows:
             _check_vector(self.root, chunk_id, blob, dimension)
-        return [(int(chunk_id), np.frombuffer(blob, dtype="<f4", count=dimension)
-                 .astype(np.float32)) for chunk_id, blob in rows]
+        return [
+            (int(chunk_id), np.frombuffer(blob, dtype="<f4", count=dimension).astype(np.float32))
+            for chunk_id, blob in rows
+        ]
 
     def count_unembedded(self) -> int:
         """Return how many distinct chunk texts still need an embedding."""
@@ -134,8 +136,7 @@ class EmbeddingRows(Database):
         """Drop cached embeddings no live chunk uses; return how many went."""
         with self._transaction():
             return self._db.execute(
-                "DELETE FROM embeddings WHERE text_sha256 NOT IN "
-                "(SELECT text_sha256 FROM chunks)"
+                "DELETE FROM embeddings WHERE text_sha256 NOT IN (SELECT text_sha256 FROM chunks)"
             ).rowcount
 
 
@@ -145,7 +146,8 @@ def _check_vector(root: Path, chunk_id: int, blob: object, dimension: int) -> No
         size = len(blob) if isinstance(blob, bytes) else type(blob).__name__
         raise StoreCorruptError(
             f"store {root} has a damaged vector (chunk {chunk_id}: {size} bytes, "
-            f"not {4 * dimension})", DOCTOR_HINT.replace("repair it", "re-embed it"),
+            f"not {4 * dimension})",
+            DOCTOR_HINT.replace("repair it", "re-embed it"),
         )
 
 
@@ -157,6 +159,7 @@ def _as_matrix(
     if not finite.all():
         raise StoreCorruptError(
             f"store {root} has a damaged vector (chunk {ids[int(np.argmin(finite))]}: values "
-            "that are not finite)", DOCTOR_HINT.replace("repair it", "re-embed it"),
+            "that are not finite)",
+            DOCTOR_HINT.replace("repair it", "re-embed it"),
         )
     return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)

@@ -14,11 +14,15 @@ from typing import NoReturn
 
 from ragcli.errors import RagError, StoreCorruptError, StoreLockedError, StoreWriteError
 
-DOCTOR_HINT = ("run `rag doctor` (with the same --store) to check and repair it; if damage "
-               "remains, restore the store from a backup or delete it and ingest again")
+DOCTOR_HINT = (
+    "run `rag doctor` (with the same --store) to check and repair it; if damage "
+    "remains, restore the store from a backup or delete it and ingest again"
+)
 _FULL = "free some space and run the command again; the store keeps what was last committed"
-_WRITABLE = ("make the store directory and its files writable (permissions, a read-only "
-             "mount, `chattr -i`) or pass another --store")
+_WRITABLE = (
+    "make the store directory and its files writable (permissions, a read-only "
+    "mount, `chattr -i`) or pass another --store"
+)
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -46,11 +50,15 @@ def database_error(exc: sqlite3.Error, database: Path, doing: str = "read") -> R
     if primary == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
         return StoreWriteError(f"cannot open {database}: {text}", _WRITABLE)
     if primary == sqlite3.SQLITE_BUSY or "database is locked" in text:
-        return StoreLockedError(f"store database {database} stayed locked by another process",
-                                "try again when it finishes")
+        return StoreLockedError(
+            f"store database {database} stayed locked by another process",
+            "try again when it finishes",
+        )
     if primary == sqlite3.SQLITE_IOERR:
-        return StoreCorruptError(f"cannot {doing} store database {database}: {text}",
-                                 f"check the disk, then {DOCTOR_HINT}")
+        return StoreCorruptError(
+            f"cannot {doing} store database {database}: {text}",
+            f"check the disk, then {DOCTOR_HINT}",
+        )
     return StoreCorruptError(f"cannot {doing} store database {database}: {text}", DOCTOR_HINT)
 
 
@@ -62,7 +70,8 @@ def file_error(exc: OSError, path: Path) -> RagError:
     if exc.errno in _DENIED_ERRNOS:
         return StoreWriteError(f"cannot write {path}: {reason}", _WRITABLE)
     if exc.errno in (errno.EISDIR, errno.ENOTDIR):
-        return StoreWriteError(f"cannot use {path}: something else is in its place ({reason})",
-                               f"remove {path}; ragcli makes it again")
+        return StoreWriteError(
+            f"cannot use {path}: something else is in its place ({reason})",
+            f"remove {path}; ragcli makes it again",
+        )
     return StoreWriteError(f"cannot write {path}: {reason}", _WRITABLE)
-

@@ -54,8 +54,9 @@ class IndexFile(Database):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StoreCorruptError(f"cannot read vector index {self.index_path}: "
-                                    f"{exc.strerror}", "run `rag index`") from exc
+            raise StoreCorruptError(
+                f"cannot read vector index {self.index_path}: {exc.strerror}", "run `rag index`"
+            ) from exc
         with handle:
             records = self.index_records()
             digest, size = _file_digest(handle)

@@ -29,8 +29,10 @@ class Integrity(Database):
         About 2 s per 100,000 chunks for the index alone, 4 s against the chunks.
         """
         try:
-            self._db.execute("INSERT INTO chunks_fts(chunks_fts, rank) "
-                             f"VALUES ('integrity-check', {int(against_chunks)})")
+            self._db.execute(
+                "INSERT INTO chunks_fts(chunks_fts, rank) "
+                f"VALUES ('integrity-check', {int(against_chunks)})"
+            )
         except sqlite3.DatabaseError as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
             if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
@@ -46,7 +48,9 @@ class Integrity(Database):
         if problem is not None:
             raise StoreCorruptError(
                 f"the keyword index of store {self.root} is damaged ({problem}); what this run "
-                "wrote is committed", DOCTOR_HINT)
+                "wrote is committed",
+                DOCTOR_HINT,
+            )
 
     def rebuild_keyword_index(self) -> None:
         """Rebuild the FTS5 index from the chunks (and SQLite's own indexes from their tables)."""
@@ -61,29 +65,39 @@ class Integrity(Database):
         total = 0
         last = ""
         while True:
-            rows = self._query("SELECT text_sha256, vector FROM embeddings WHERE text_sha256 > ? "
-                               "ORDER BY text_sha256 LIMIT 10000", (last,))
+            rows = self._query(
+                "SELECT text_sha256, vector FROM embeddings WHERE text_sha256 > ? "
+                "ORDER BY text_sha256 LIMIT 10000",
+                (last,),
+            )
             if not rows:
                 return total, damaged
             total += len(rows)
             last = rows[-1][0]
             for key, blob in rows:
-                if not isinstance(blob, bytes) or len(blob) != 4 * dimension or not np.isfinite(
-                        np.frombuffer(blob, dtype="<f4")).all():
+                if (
+                    not isinstance(blob, bytes)
+                    or len(blob) != 4 * dimension
+                    or not np.isfinite(np.frombuffer(blob, dtype="<f4")).all()
+                ):
                     damaged.append(str(key))
 
     def drop_embeddings(self, keys: Sequence[str]) -> None:
         """Forget cached vectors, so that the next index run embeds their texts again."""
         with self._transaction():
-            self._db.executemany("DELETE FROM embeddings WHERE text_sha256 = ?",
-                                 [(key,) for key in keys])
+            self._db.executemany(
+                "DELETE FROM embeddings WHERE text_sha256 = ?", [(key,) for key in keys]
+            )
 
     def chunks_using(self, keys: Sequence[str]) -> int:
         """Return how many live chunks have one of these texts."""
         count = 0
         for start in range(0, len(keys), 500):
-            batch = list(keys[start:start + 500])
+            batch = list(keys[start : start + 500])
             marks = ",".join("?" * len(batch))
-            count += int(self._query(
-                f"SELECT COUNT(*) FROM chunks WHERE text_sha256 IN ({marks})", batch)[0][0])
+            count += int(
+                self._query(f"SELECT COUNT(*) FROM chunks WHERE text_sha256 IN ({marks})", batch)[
+                    0
+                ][0]
+            )
         return count

@@ -8,7 +8,8 @@ INDEX_NAME = "index.faiss"
 LOCK_NAME = "lock"
 
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY,
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
     text_sha256 TEXT PRIMARY KEY,
     vector BLOB NOT NULL
 ) WITHOUT ROWID;
-""" + """
+"""
+    + """
 -- Keyword search (BM25) over the same chunks: an external-content FTS5 table that triggers
 -- keep in step with every insert and delete, cascades from documents included.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -61,3 +63,4 @@ CREATE TRIGGER IF NOT EXISTS chunks_fts_update AFTER UPDATE ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, heading, text) VALUES (new.id, new.heading, new.text);
 END;
 """
+)

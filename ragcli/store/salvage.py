@@ -20,8 +20,11 @@ from ragcli.store.layout import DATABASE_NAME, SCHEMA
 _TABLES = (
     ("manifest", "key, value"),
     ("documents", "id, path, kind, size, mtime, sha256, ingested_at"),
-    ("chunks", "id, document_id, ordinal, text, heading, page, start_line, end_line, "
-               "start_char, end_char, text_sha256"),
+    (
+        "chunks",
+        "id, document_id, ordinal, text, heading, page, start_line, end_line, "
+        "start_char, end_char, text_sha256",
+    ),
     ("embeddings", "text_sha256, vector"),
 )
 _BATCH = 2000
@@ -49,8 +52,10 @@ def salvage_database(root: Path) -> Salvage:
         for table, columns in _TABLES:
             _copy(old, fresh, table, columns, result)
         if "manifest" in result.stopped:
-            raise StoreCorruptError(f"the manifest of {database} cannot be read: nothing to "
-                                    "rebuild from", "restore a backup, or ingest again")
+            raise StoreCorruptError(
+                f"the manifest of {database} cannot be read: nothing to rebuild from",
+                "restore a backup, or ingest again",
+            )
         _drop_partial_documents(fresh, result)
         _keep_sequence(old, fresh)
         fresh.execute("COMMIT")
@@ -60,15 +65,17 @@ def salvage_database(root: Path) -> Salvage:
         old.close()
     if shm_in_use(database):
         fresh_path.unlink(missing_ok=True)
-        raise StoreCorruptError(f"another process has {database} open",
-                                "stop every rag process using the store, then run `rag "
-                                "doctor` again")
+        raise StoreCorruptError(
+            f"another process has {database} open",
+            "stop every rag process using the store, then run `rag doctor` again",
+        )
     _put_in_place(fresh_path, database)
     return result
 
 
-def _copy(old: sqlite3.Connection, fresh: sqlite3.Connection, table: str, columns: str,
-          result: Salvage) -> None:
+def _copy(
+    old: sqlite3.Connection, fresh: sqlite3.Connection, table: str, columns: str, result: Salvage
+) -> None:
     marks = ",".join("?" * len(columns.split(",")))
     count = 0
     batch: list[tuple[object, ...]] = []
@@ -89,17 +96,24 @@ def _drop_partial_documents(fresh: sqlite3.Connection, result: Salvage) -> None:
     """Remove documents whose chunks may be incomplete, so the next ingest reads them again."""
     fresh.execute("DELETE FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)")
     if "documents" in result.stopped:
-        result.lost.append(f"the documents stored after the damage ({result.stopped['documents']}"
-                           "; their names are unreadable): ingest their folders again")
+        result.lost.append(
+            f"the documents stored after the damage ({result.stopped['documents']}"
+            "; their names are unreadable): ingest their folders again"
+        )
     if "chunks" not in result.stopped:
         return
-    suspects = {row[0] for row in fresh.execute(
-        "SELECT id FROM documents WHERE id NOT IN (SELECT document_id FROM chunks) OR id = "
-        "(SELECT document_id FROM chunks ORDER BY id DESC LIMIT 1)")}
+    suspects = {
+        row[0]
+        for row in fresh.execute(
+            "SELECT id FROM documents WHERE id NOT IN (SELECT document_id FROM chunks) OR id = "
+            "(SELECT document_id FROM chunks ORDER BY id DESC LIMIT 1)"
+        )
+    }
     for document_id in sorted(suspects):
         path = fresh.execute("SELECT path FROM documents WHERE id = ?", (document_id,))
-        result.lost.append(f"{path.fetchone()[0]}: its chunks could not all be read; ingest "
-                           "it again")
+        result.lost.append(
+            f"{path.fetchone()[0]}: its chunks could not all be read; ingest it again"
+        )
         fresh.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
         fresh.execute("DELETE FROM documents WHERE id = ?", (document_id,))
 
@@ -111,8 +125,9 @@ def _keep_sequence(old: sqlite3.Connection, fresh: sqlite3.Connection) -> None:
     except sqlite3.DatabaseError:
         return
     if row is not None:
-        fresh.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'chunks'",
-                      (int(row[0]),))
+        fresh.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'chunks'", (int(row[0]),)
+        )
 
 
 def _put_in_place(fresh_path: Path, database: Path) -> None:

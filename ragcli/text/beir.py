@@ -164,7 +164,7 @@ def _record_id(record: dict[str, Any], path: Path, line_number: int) -> str:
     value = record.get("_id")
     # bool is an int subclass, but true/false is no id.
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-        raise UsageError(f"{path}, line {line_number}: missing or invalid \"_id\"")
+        raise UsageError(f'{path}, line {line_number}: missing or invalid "_id"')
     return str(value)
 
 

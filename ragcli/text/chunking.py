@@ -222,8 +222,9 @@ def _split_long(
             first, used = -1, 0
         if tokens > limit:
             # A word-piece never covers less than one character, so `limit` characters fit.
-            parts.extend((cut, min(e, cut + limit), min(limit, e - cut))
-                         for cut in range(s, e, limit))
+            parts.extend(
+                (cut, min(e, cut + limit), min(limit, e - cut)) for cut in range(s, e, limit)
+            )
             continue
         first = s if first < 0 else first
         last, used = e, used + tokens

@@ -20,8 +20,17 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DEFAULT_LEVELS = {"Title": 1, **{f"Heading{n}": min(n + 1, 6) for n in range(1, 7)}}
 _HEADING_NAME = re.compile(r"heading ([1-6])")
 _UNREADABLE = (
-    zipfile.BadZipFile, zlib.error, ElementTree.ParseError, KeyError, EOFError, ValueError,
-    NotImplementedError, RuntimeError, OSError, lzma.LZMAError, RecursionError,
+    zipfile.BadZipFile,
+    zlib.error,
+    ElementTree.ParseError,
+    KeyError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+    lzma.LZMAError,
+    RecursionError,
 )
 # Bounds on what a .docx may make us inflate and parse (README, "Limits"): a zip bomb stops
 # at the first bound it passes, after reading no more than that.

@@ -26,19 +26,59 @@ _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+
 _WINDOWS_1252_ALIASES = {"iso8859-1", "ascii", "cp1252", "latin-1"}
 
 _BLOCK_TAGS = {
-    "p", "div", "section", "article", "header", "footer", "li", "ul", "ol", "table", "tr",
-    "br", "blockquote", "pre", "dt", "dd", "figcaption", "title", "main", "aside", "nav",
-    "form", "hr",
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "br",
+    "blockquote",
+    "pre",
+    "dt",
+    "dd",
+    "figcaption",
+    "title",
+    "main",
+    "aside",
+    "nav",
+    "form",
+    "hr",
 }
 _DROPPED_TAGS = {
-    "script", "style", "noscript", "template", "svg", "nav", "aside", "form", "button",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "nav",
+    "aside",
+    "form",
+    "button",
 }
 _DROPPED_ROLES = {"navigation", "banner", "contentinfo"}
 # A header or footer inside these belongs to the content, not to the site's frame.
 _SECTIONING_TAGS = {"article", "main", "section"}
 _VOID_TAGS = {
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-    "source", "track", "wbr",
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "param",
+    "source",
+    "track",
+    "wbr",
 }
 # These close an open element of the same name instead of nesting inside it.
 _SELF_CLOSING_TAGS = {"p", "li", "dt", "dd", "tr", "td", "th", "option"}

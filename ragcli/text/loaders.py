@@ -29,7 +29,12 @@ from ragcli.text.streams import (
 )
 
 __all__ = [
-    "KINDS", "LoadLimits", "html_to_text", "kind_of", "load_document", "read_source",
+    "KINDS",
+    "LoadLimits",
+    "html_to_text",
+    "kind_of",
+    "load_document",
+    "read_source",
 ]
 
 _CODE = (
@@ -37,15 +42,24 @@ _CODE = (
     " .kt .scala .r .lua .pl .toml .yaml .yml .ini .cfg"
 )
 KINDS: dict[str, str] = {
-    ".txt": "text", ".text": "text", ".log": "text", ".json": "text", ".jsonl": "text",
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+    ".json": "text",
+    ".jsonl": "text",
     # Markup whose headings the chunker does not know yet; read as plain text.
-    ".tex": "text", ".org": "text", ".adoc": "text",
-    ".md": "markdown", ".markdown": "markdown",
+    ".tex": "text",
+    ".org": "text",
+    ".adoc": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
     ".rst": "rst",
-    ".html": "html", ".htm": "html",
+    ".html": "html",
+    ".htm": "html",
     ".pdf": "pdf",
     ".docx": "docx",
-    ".csv": "csv", ".tsv": "csv",
+    ".csv": "csv",
+    ".tsv": "csv",
     # "code": source and configuration files, read as plain text without heading detection.
     **{extension: "code" for extension in _CODE.split()},
 }

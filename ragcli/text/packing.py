@@ -99,8 +99,7 @@ def _merge_spans(ranked: list[Hit]) -> list[Passage]:
     runs = [run for ranks in by_page.values() for run in _contiguous_runs(ranked, ranks)]
     runs.sort(key=min)
     return [
-        _join_run([ranked[r].chunk for r in run], [ranked[r] for r in sorted(run)])
-        for run in runs
+        _join_run([ranked[r].chunk for r in run], [ranked[r] for r in sorted(run)]) for run in runs
     ]
 
 

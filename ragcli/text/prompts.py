@@ -11,6 +11,7 @@ from ragcli.text.packing import format_passage, pack_passages, passage_label
 NOT_FOUND = "The context does not say."
 DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"
 
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """Instructions, worked examples and stop sequences for one way of prompting."""

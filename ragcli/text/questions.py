@@ -35,8 +35,9 @@ def check_question(text: str, what: str = "question") -> str:
 def question_problem(text: str, what: str = "question") -> str | None:
     """Why a question cannot be used, or None."""
     if len(text) > MAX_QUESTION_CHARS:
-        return (f"the {what} is {len(text):,} characters long; at most "
-                f"{MAX_QUESTION_CHARS:,} are read")
+        return (
+            f"the {what} is {len(text):,} characters long; at most {MAX_QUESTION_CHARS:,} are read"
+        )
     if not text.strip():
         return f"the {what} is empty"
     try:
@@ -67,8 +68,11 @@ def read_questions(stream: BinaryIO, what: str = "question") -> Iterator[Questio
                 rest = stream.readline(_READ_BYTES)
                 if not rest or rest.endswith(b"\n"):
                     break
-            yield QuestionLine(number, None, f"line {number}: the {what} is longer than "
-                               f"{MAX_QUESTION_CHARS:,} characters")
+            yield QuestionLine(
+                number,
+                None,
+                f"line {number}: the {what} is longer than {MAX_QUESTION_CHARS:,} characters",
+            )
             continue
         try:
             text = raw.decode("utf-8").strip()

@@ -42,13 +42,13 @@ class Loop:
 def find_loop(text: str) -> Loop | None:
     """Return the loop the text ends in, or None when it does not end in one."""
     flat = _SPACES.sub(" ", text)
-    tail = flat[-(MAX_UNIT_CHARS * _LONG_REPEATS + _SHORT_REPEATS):]
+    tail = flat[-(MAX_UNIT_CHARS * _LONG_REPEATS + _SHORT_REPEATS) :]
     for length in range(1, MAX_UNIT_CHARS + 1):
         repeats = _repeats_needed(length)
         if len(tail) < length * repeats:
             break
         unit = tail[-length:]
-        if not unit.strip() or tail[-length * repeats:] != unit * repeats:
+        if not unit.strip() or tail[-length * repeats :] != unit * repeats:
             continue
         return Loop(unit, _kept_before_loop(flat, length))
     return None

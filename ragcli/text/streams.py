@@ -52,9 +52,7 @@ def reject_binary(head: bytes) -> None:
         raise LoadError("looks binary (NUL bytes), not text")
 
 
-def _decode(
-    head: bytes, stream: ByteReader, decoder: codecs.IncrementalDecoder
-) -> Iterator[str]:
+def _decode(head: bytes, stream: ByteReader, decoder: codecs.IncrementalDecoder) -> Iterator[str]:
     data = head
     while data:
         yield decoder.decode(data)
