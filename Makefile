@@ -35,8 +35,10 @@ test: setup jq
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e"
 
+# ruff check, ruff format --check and mypy: CI runs it before the tests.
 lint: setup
 	$(BIN)/ruff check ragcli tests bench
+	$(BIN)/ruff format --check ragcli tests bench
 	$(BIN)/mypy
 
 bench: setup
