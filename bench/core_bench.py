@@ -83,12 +83,11 @@ def cold_ask_split(store: Path) -> dict[str, float]:
     probe = f"""
 import json, time
 from pathlib import Path
-from ragcli.backends.llms import LlmOptions
-from ragcli.records import GenerationSettings
-from ragcli.settings import model_cache_dir
+from dataclasses import replace
+from ragcli.settings import defaults, model_cache_dir
 from ragcli.steps.ask import Asker, AskOptions
-options = AskOptions(Path({str(store)!r}), "default", LlmOptions(), model_cache_dir(),
-                     GenerationSettings())
+options = replace(AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
+                  store_dir=Path({str(store)!r}), llm_spec="default")
 with Asker(options) as asker:
     asker.ask({QUESTIONS[0]!r})
     t = asker.timings

@@ -195,11 +195,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.files, args.sweep_chunks = 80, 256
-    from ragcli.settings import DEFAULT_EMBED_BATCH
+    from ragcli.settings import defaults
     from ragcli.steps.index import EMBED_WINDOW_BATCHES
 
     sorted_variant = Variant(
-        "sorted by length (today)", args.batch_size or DEFAULT_EMBED_BATCH, EMBED_WINDOW_BATCHES
+        "sorted by length (today)", args.batch_size or defaults().batch_size, EMBED_WINDOW_BATCHES
     )
     variants = [Variant("id order, batch 64 (before)", 64, 1), sorted_variant]
     with tempfile.TemporaryDirectory() as scratch_name:

@@ -27,9 +27,8 @@ sys.path.insert(0, str(ROOT))
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
-from ragcli.backends.llms import LlmOptions  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
-from ragcli.settings import model_cache_dir  # noqa: E402
+from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
@@ -172,12 +171,11 @@ def main() -> None:
             build_store(store_dir)
         askers = {}
         for retrieval in args.retrieval or ["hybrid"]:
-            options = AskOptions(
+            options = replace(
+                AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
                 store_dir=store_dir,
                 llm_spec="default",
-                llm=LlmOptions(),
-                cache_dir=model_cache_dir(),
-                generation=GenerationSettings(max_tokens=48),
+                generation=GenerationSettings(max_tokens=48, temperature=0.0),
                 retrieval=RetrievalSettings(mode=retrieval),
             )
             askers[retrieval] = Asker(options)

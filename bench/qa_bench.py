@@ -16,7 +16,7 @@ import random
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,17 +25,16 @@ sys.path.insert(0, str(ROOT))
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
-from ragcli.backends.llms import LlmOptions  # noqa: E402
 from ragcli.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
 from ragcli.records import Chunk, GenerationSettings, Hit  # noqa: E402
-from ragcli.settings import model_cache_dir  # noqa: E402
+from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "squad-a"
-GENERATION = GenerationSettings(max_tokens=64)
+GENERATION = GenerationSettings(max_tokens=64, temperature=0.0)
 
 
 @dataclass(frozen=True)
@@ -197,11 +196,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         store_dir = args.store or Path(scratch) / "store"
         build_store(args.data / "docs", store_dir)
-        options = AskOptions(
+        options = replace(
+            AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
             store_dir=store_dir,
             llm_spec="default",
-            llm=LlmOptions(),
-            cache_dir=model_cache_dir(),
             generation=GENERATION,
         )
         log: list[dict[str, object]] = []

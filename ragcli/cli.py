@@ -7,33 +7,17 @@ import sys
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Optional
 
 import typer
 
 from ragcli import output
 
 if TYPE_CHECKING:
-    from ragcli.config import Config
     from ragcli.records import ChunkingSettings, IndexReport, Manifest
     from ragcli.steps.ask import Asker
-from ragcli.config import API_KEY_ENV
 from ragcli.errors import ExitCode, InputNotFoundError, RagError, UsageError
-from ragcli.settings import (
-    ANSWER_STRATEGIES,
-    DEFAULT_CONTEXT_TOKENS,
-    DEFAULT_EMBED_BATCH,
-    DEFAULT_EMBEDDER,
-    DEFAULT_LLM,
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_MIN_SCORE,
-    DEFAULT_MODE,
-    DEFAULT_SEARCH_K,
-    DEFAULT_STRATEGY,
-    DEFAULT_TOP_K,
-    RETRIEVAL_MODES,
-    default_store_dir,
-)
+from ragcli.settings import ANSWER_STRATEGIES, KEYS, LLM_APIS, RETRIEVAL_MODES, Settings
 from ragcli.text.questions import QuestionLine, check_question, read_questions
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
@@ -52,6 +36,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _default(key: str) -> str:
+    """A setting's default as --help shows it."""
+    return str(KEYS[key].default)
+
 
 # Options shared by several commands, declared once.
 StoreOpt = Annotated[
@@ -86,7 +76,7 @@ EmbedOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--embed-model",
-        help=f"Sentence-transformers folder for a new store [default: {DEFAULT_EMBEDDER}]. "
+        help=f"Sentence-transformers folder for a new store [default: {_default('embedder')}]. "
         "An existing store always uses the embedder it was built with.",
         show_default=False,
     ),
@@ -96,7 +86,7 @@ BatchOpt = Annotated[
     typer.Option(
         "--batch-size",
         help=f"Chunks embedded per batch, 1-4096 [env RAG_BATCH_SIZE; "
-        f"default: {DEFAULT_EMBED_BATCH}].",
+        f"default: {_default('batch_size')}].",
         show_default=False,
     ),
 ]
@@ -119,36 +109,22 @@ ModeOpt = Annotated[
     typer.Option(
         "--mode",
         help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one "
-        f"[env RAG_MODE; default: {DEFAULT_MODE}].",
+        f"[env RAG_MODE; default: {_default('mode')}].",
         show_default=False,
     ),
 ]
 StrategyChoice = Enum(  # type: ignore[misc]
     "StrategyChoice", {name: name for name in ANSWER_STRATEGIES}, type=str
 )
-LlmApi = Enum("LlmApi", {"chat": "chat", "completion": "completion"}, type=str)
-_DEFAULT_LLM_API = LlmApi("chat")
+LlmApi = Enum("LlmApi", {name: name for name in LLM_APIS}, type=str)  # type: ignore[misc]
 
 
-def _config(path: Path | None) -> Config:
-    """Read the config file and the environment: once per command."""
+def _settings(config: Path | None, **flags: Any) -> Settings:
+    """Layer the flags over the environment and the config file: once per command."""
     from ragcli.config import load_config
+    from ragcli.settings import resolve
 
-    return load_config(path, os.environ)
-
-
-def _store(store: Path | None, settings: Config) -> Path:
-    return Path(settings.value("store", store, default_store_dir()))
-
-
-def _threads(threads: int | None, settings: Config) -> int | None:
-    value = settings.value("threads", threads, None)
-    return None if value is None else int(value)
-
-
-def _embedder(embed_model: str | None, settings: Config) -> str | None:
-    value = settings.value("embedder", embed_model, None)
-    return None if value is None else str(value)
+    return resolve(flags, os.environ, load_config(config, os.environ))
 
 
 @app.command()
@@ -216,7 +192,15 @@ def ingest(
     from ragcli.steps.ingest import ingest as run_ingest
     from ragcli.steps.opening import BuildSettings
 
-    settings = _config(config)
+    effective = _settings(
+        config,
+        store=store,
+        embedder=embed_model,
+        chunk_tokens=chunk_tokens,
+        overlap_tokens=overlap_tokens,
+        batch_size=batch_size,
+        threads=threads,
+    )
     targets = list(paths or [])
     if files_from is not None:
         targets += _read_path_list(files_from, null)
@@ -224,12 +208,12 @@ def ingest(
         raise typer.BadParameter("give PATH... or --files-from FILE", param_hint="PATH")
     options = IngestOptions(
         paths=tuple(targets),
-        store_dir=_store(store, settings),
+        store_dir=effective.store,
         build=BuildSettings(
-            _embedder(embed_model, settings),
-            _chunking(chunk_tokens, overlap_tokens),
+            effective.chosen("embedder"),
+            _chunking(effective),
             None,
-            _threads(threads, settings),
+            effective.threads,
             int8=not fp32,
         ),
         defaults=_default_manifest(),
@@ -237,7 +221,7 @@ def ingest(
             tuple(include or ()), tuple(exclude or ()), links_outside=follow_links
         ),
         index=index,
-        batch_size=_batch_size(batch_size, settings),
+        batch_size=effective.batch_size,
         dry_run=dry_run,
         wait=not no_wait,
     )
@@ -280,30 +264,19 @@ def _read_path_list(name: str, null: bool) -> list[Path]:
         raise InputNotFoundError(f"cannot read --files-from {name}: {exc.strerror}") from exc
 
 
-def _chunking(chunk_tokens: int | None, overlap_tokens: int | None) -> ChunkingSettings | None:
-    from ragcli.config import check_number
-    from ragcli.errors import UsageError
+def _chunking(effective: Settings) -> ChunkingSettings | None:
+    """The chunking asked for a new store, or None to keep the store's (or the default)."""
     from ragcli.records import ChunkingSettings
 
-    check_number("chunk_tokens", "--chunk-tokens", chunk_tokens)
-    check_number("overlap_tokens", "--overlap-tokens", overlap_tokens)
-    if chunk_tokens is None and overlap_tokens is None:
+    if effective.chosen("chunk_tokens") is None and effective.chosen("overlap_tokens") is None:
         return None
-    base = ChunkingSettings()
-    chosen = ChunkingSettings(
-        chunk_tokens if chunk_tokens is not None else base.chunk_tokens,
-        overlap_tokens if overlap_tokens is not None else base.overlap_tokens,
-    )
+    chosen = ChunkingSettings(effective.chunk_tokens, effective.overlap_tokens)
     if chosen.overlap_tokens >= chosen.chunk_tokens:
         raise UsageError(
             f"--overlap-tokens must be less than the chunk size "
             f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}"
         )
     return chosen
-
-
-def _batch_size(batch_size: int | None, settings: Config) -> int:
-    return int(settings.value("batch_size", batch_size, DEFAULT_EMBED_BATCH))
 
 
 @app.command("index")
@@ -326,12 +299,12 @@ def index_command(
     from ragcli.steps.index import index as run_index
     from ragcli.steps.opening import BuildSettings, check_embedder
 
-    settings = _config(config)
-    embedder = _embedder(embed_model, settings)
-    build = BuildSettings(embedder, None, None, _threads(threads, settings), int8=not fp32)
-    options = IndexOptions(
-        _store(store, settings), build, _batch_size(batch_size, settings), rebuild, wait=not no_wait
+    effective = _settings(
+        config, store=store, embedder=embed_model, batch_size=batch_size, threads=threads
     )
+    embedder = effective.chosen("embedder")
+    build = BuildSettings(embedder, None, None, effective.threads, int8=not fp32)
+    options = IndexOptions(effective.store, build, effective.batch_size, rebuild, wait=not no_wait)
     if embedder is not None:
         check_embedder(options.store_dir, embedder)
     with output.ProgressBar(quiet) as progress:
@@ -352,8 +325,14 @@ def compact(
     from ragcli.steps.index import compact as run_compact
     from ragcli.steps.opening import BuildSettings
 
-    settings = _config(config)
-    options = IndexOptions(_store(store, settings), BuildSettings(), wait=not no_wait)
+    effective = _settings(config, store=store)
+    options = IndexOptions(
+        effective.store,
+        BuildSettings(None, None, None, None, int8=True),
+        effective.batch_size,
+        rebuild=False,
+        wait=not no_wait,
+    )
     with output.ProgressBar(quiet) as progress:
         report = run_compact(options, progress)
     _print_index(report, json_out)
@@ -371,8 +350,7 @@ def sources(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt 
     """List the stored documents with their chunk counts."""
     from ragcli.steps.documents import list_documents
 
-    settings = _config(config)
-    documents = list_documents(_store(store, settings))
+    documents = list_documents(_settings(config, store=store).store)
     if json_out:
         output.print_json([output.document_json(d) for d in documents])
     else:
@@ -399,9 +377,9 @@ def rm(
     """Remove documents (and everything stored under a folder) from the store."""
     from ragcli.steps.documents import remove_documents
 
-    settings = _config(config)
+    store_dir = _settings(config, store=store).store
     note = (lambda _: None) if quiet else output.note
-    result = remove_documents(_store(store, settings), paths or [], not no_wait, note, everything)
+    result = remove_documents(store_dir, paths or [], not no_wait, note, everything)
     if json_out:
         output.print_json({"removed": result.paths, "indexed": result.indexed})
     else:
@@ -444,18 +422,18 @@ def ask(
         ),
     ] = None,
     llm_api: Annotated[
-        LlmApi,
+        Optional[LlmApi],  # noqa: UP045
         typer.Option(
             "--llm-api",
             help="Server endpoint: chat (messages) or completion (raw prompt, for base models).",
         ),
-    ] = _DEFAULT_LLM_API,
+    ] = None,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
             "--top-k",
             "-k",
-            help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: {DEFAULT_TOP_K}].",
+            help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: {_default('top_k')}].",
             show_default=False,
         ),
     ] = None,
@@ -466,7 +444,7 @@ def ask(
             "--max-tokens",
             help="Longest answer, in tokens: at least 1, at most the "
             f"context less the prompt [env RAG_MAX_TOKENS; default: "
-            f"{DEFAULT_MAX_TOKENS}].",
+            f"{_default('max_tokens')}].",
             show_default=False,
         ),
     ] = None,
@@ -484,7 +462,7 @@ def ask(
             "--context-tokens",
             help="Model context window, 512-131072 and at most "
             f"what the model was trained on [env RAG_CONTEXT_TOKENS; default: "
-            f"{DEFAULT_CONTEXT_TOKENS}].",
+            f"{_default('context_tokens')}].",
             show_default=False,
         ),
     ] = None,
@@ -493,7 +471,7 @@ def ask(
         typer.Option(
             "--min-score",
             help="Best cosine score below which nothing is relevant, "
-            f"-1 to 1 [env RAG_MIN_SCORE; default: {DEFAULT_MIN_SCORE}].",
+            f"-1 to 1 [env RAG_MIN_SCORE; default: {_default('min_score')}].",
             show_default=False,
         ),
     ] = None,
@@ -503,7 +481,7 @@ def ask(
             "--strategy",
             help="How the model reads the passages: sequence (one at a time, "
             "answers weighed by retrieval score and model probability) or packed (all in one "
-            f"prompt, streamed) [env RAG_STRATEGY; default: {DEFAULT_STRATEGY}].",
+            f"prompt, streamed) [env RAG_STRATEGY; default: {_default('strategy')}].",
             show_default=False,
         ),
     ] = None,
@@ -532,46 +510,30 @@ def ask(
     verbose: VerboseOpt = False,
 ) -> None:
     """Answer a question from the store's documents and list the sources used."""
-    from ragcli.backends.llms import LlmOptions
-    from ragcli.records import GenerationSettings
     from ragcli.settings import model_cache_dir
     from ragcli.steps.ask import Asker, AskOptions
-    from ragcli.steps.search import RetrievalSettings
 
     batch = _from_stdin(question, "QUESTION", "questions")
-    settings = _config(config)
+    effective = _settings(
+        config,
+        store=store,
+        model=model,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        llm_api=None if llm_api is None else llm_api.value,
+        top_k=top_k,
+        mode=None if mode is None else mode.value,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        context_tokens=context_tokens,
+        min_score=min_score,
+        strategy=None if strategy is None else strategy.value,
+        threads=threads,
+    )
     if not batch:
         assert question is not None
         question = check_question(question)
-    llm = LlmOptions(
-        context_tokens=int(
-            settings.value("context_tokens", context_tokens, DEFAULT_CONTEXT_TOKENS)
-        ),
-        threads=_threads(threads, settings),
-        server_url=settings.value("llm_url", llm_url, None),
-        server_model=settings.value("llm_model", llm_model, None),
-        server_api=llm_api.value,
-        api_key=os.environ.get(API_KEY_ENV) or None,
-    )
-    options = AskOptions(
-        store_dir=_store(store, settings),
-        llm_spec=str(settings.value("model", model, DEFAULT_LLM)),
-        llm=llm,
-        cache_dir=model_cache_dir(),
-        generation=GenerationSettings(
-            max_tokens=int(settings.value("max_tokens", max_tokens, DEFAULT_MAX_TOKENS)),
-            temperature=float(settings.value("temperature", temperature, 0.0)),
-        ),
-        strategy=str(
-            settings.value(
-                "strategy", None if strategy is None else strategy.value, DEFAULT_STRATEGY
-            )
-        ),
-        strict=strict,
-        top_k=int(settings.value("top_k", top_k, DEFAULT_TOP_K)),
-        min_score=float(settings.value("min_score", min_score, DEFAULT_MIN_SCORE)),
-        retrieval=RetrievalSettings(mode=_mode(mode, settings)),
-    )
+    options = AskOptions.from_settings(effective, model_cache_dir(), strict)
     style = "stream" if stream_json else "json" if json_out else "text"
     reply = _context if context_only else _answer
     with Asker(options) as asker:
@@ -670,10 +632,6 @@ def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
     return bool(parts.passages)
 
 
-def _mode(mode: Mode | None, settings: Config) -> str:
-    return str(settings.value("mode", None if mode is None else mode.value, DEFAULT_MODE))
-
-
 @app.command()
 def search(
     query: Annotated[
@@ -687,7 +645,7 @@ def search(
         typer.Option(
             "--top-k",
             "-k",
-            help=f"Results per query, 1-10000 [env RAG_SEARCH_K; default: {DEFAULT_SEARCH_K}].",
+            help=f"Results per query, 1-10000 [env RAG_SEARCH_K; default: {_default('search_k')}].",
             show_default=False,
         ),
     ] = None,
@@ -704,7 +662,13 @@ def search(
     from ragcli.steps.search import RetrievalSettings, SearchOptions
     from ragcli.steps.search import search as run_search
 
-    settings = _config(config)
+    effective = _settings(
+        config,
+        store=store,
+        search_k=top_k,
+        mode=None if mode is None else mode.value,
+        threads=threads,
+    )
     batch = _from_stdin(query, "QUERY", "queries")
     refused: list[str] = []
     if batch:
@@ -712,12 +676,9 @@ def search(
     else:
         assert query is not None
         queries = iter([check_question(query, "query")])
-    chosen = _mode(mode, settings)
+    chosen = effective.mode
     options = SearchOptions(
-        _store(store, settings),
-        RetrievalSettings(mode=chosen),
-        int(settings.value("search_k", top_k, DEFAULT_SEARCH_K)),
-        _threads(threads, settings),
+        effective.store, RetrievalSettings(mode=chosen), effective.search_k, effective.threads
     )
     found = False
     started = time.perf_counter()
@@ -789,27 +750,31 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
-    from ragcli.config import check_number
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
     from ragcli.steps.opening import BuildSettings
+    from ragcli.steps.search import RetrievalSettings
 
-    settings = _config(config)
-    check_number("max_queries", "--max-queries", max_queries)
-    check_number("max_docs", "--max-docs", max_docs)
+    effective = _settings(
+        config,
+        embedder=embed_model,
+        batch_size=batch_size,
+        threads=threads,
+        max_queries=max_queries,
+        max_docs=max_docs,
+    )
     chosen = tuple(m.value for m in modes) if modes else RETRIEVAL_MODES
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
-        build=BuildSettings(
-            _embedder(embed_model, settings), None, None, _threads(threads, settings)
-        ),
+        build=BuildSettings(effective.chosen("embedder"), None, None, effective.threads, int8=True),
         defaults=_default_manifest(),
+        settings=RetrievalSettings(),
         split=split,
-        max_queries=max_queries,
-        max_documents=max_docs,
+        max_queries=effective.max_queries,
+        max_documents=effective.max_docs,
         work_dir=work_dir,
-        batch_size=_batch_size(batch_size, settings),
+        batch_size=effective.batch_size,
     )
     with output.ProgressBar(quiet) as progress:
         report = run_eval(options, progress)
@@ -825,32 +790,11 @@ def config_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the effective settings and where each comes from: flag, env, config file, default."""
-    from ragcli.config import KEYS
-
-    settings = _config(config)
-    defaults = {
-        "store": default_store_dir(),
-        "embedder": DEFAULT_EMBEDDER,
-        "model": DEFAULT_LLM,
-        "top_k": DEFAULT_TOP_K,
-        "search_k": DEFAULT_SEARCH_K,
-        "threads": None,
-        "context_tokens": DEFAULT_CONTEXT_TOKENS,
-        "max_tokens": DEFAULT_MAX_TOKENS,
-        "temperature": 0.0,
-        "min_score": DEFAULT_MIN_SCORE,
-        "batch_size": DEFAULT_EMBED_BATCH,
-        "mode": DEFAULT_MODE,
-        "strategy": DEFAULT_STRATEGY,
-        "llm_url": None,
-        "llm_model": None,
-    }
-    effective = [settings.setting(key, None, defaults[key]) for key in KEYS]
-    exists = settings.path.is_file()
+    effective = _settings(config)
     if json_out:
-        output.print_json(output.settings_json(effective, settings.path, exists))
+        output.print_json(output.settings_json(effective))
     else:
-        output.write(output.format_settings(effective, settings.path, exists))
+        output.write(output.format_settings(effective))
 
 
 @app.command()
@@ -858,9 +802,9 @@ def status(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt =
     """Show what the store holds: documents, chunks, vectors, index, models."""
     from ragcli.steps.status import status as run_status
 
-    settings = _config(config)
-    report = run_status(_store(store, settings))
-    llm = str(settings.value("model", None, DEFAULT_LLM))
+    effective = _settings(config, store=store)
+    report = run_status(effective.store)
+    llm = effective.model
     if json_out:
         output.print_json(output.status_json(report, llm))
     else:
@@ -887,13 +831,9 @@ def doctor(
     from ragcli.steps.doctor import DoctorOptions
     from ragcli.steps.doctor import doctor as run_doctor
 
-    settings = _config(config)
+    effective = _settings(config, store=store, batch_size=batch_size, threads=threads)
     options = DoctorOptions(
-        _store(store, settings),
-        not check,
-        _threads(threads, settings),
-        _batch_size(batch_size, settings),
-        wait=not no_wait,
+        effective.store, not check, effective.threads, effective.batch_size, wait=not no_wait
     )
     with output.ProgressBar(quiet) as progress:
         report = run_doctor(options, progress)
@@ -910,7 +850,8 @@ def _default_manifest() -> Manifest:
     from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW
     from ragcli.store import FORMAT_VERSION
 
-    return Manifest(FORMAT_VERSION, DEFAULT_EMBEDDER, 0, 0, True, DEFAULT_CHUNKING, DEFAULT_HNSW)
+    embedder = KEYS["embedder"].default
+    return Manifest(FORMAT_VERSION, embedder, 0, 0, True, DEFAULT_CHUNKING, DEFAULT_HNSW)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,7 +34,7 @@ from ragcli.records import (
 )
 
 if TYPE_CHECKING:
-    from ragcli.config import Setting
+    from ragcli.settings import Settings
     from ragcli.steps.evaluate import EvalReport
     from ragcli.steps.ingest import SyncPlan
 
@@ -336,28 +336,29 @@ def plan_json(plan: SyncPlan) -> dict[str, Any]:
     }
 
 
-def format_settings(settings: list[Setting], config_path: Path, exists: bool) -> str:
+def format_settings(settings: Settings) -> str:
     """What `rag config` prints: each setting, its value and where it came from."""
-    state = "" if exists else " (not present)"
-    lines = [f"config file: {config_path}{state}"]
-    width = max(len(s.key) for s in settings)
-    for setting in settings:
+    state = "" if settings.config.exists else " (not present)"
+    lines = [f"config file: {settings.config.path}{state}"]
+    shown = settings.shown()
+    width = max(len(s.key) for s in shown)
+    for setting in shown:
         value = "(none)" if setting.value is None else str(setting.value)
         lines.append(f"{setting.key.ljust(width)}  {value}  [{setting.source}]")
     return "\n".join(lines) + "\n"
 
 
-def settings_json(settings: list[Setting], config_path: Path, exists: bool) -> dict[str, Any]:
+def settings_json(settings: Settings) -> dict[str, Any]:
     """What `rag config --json` prints."""
     return {
-        "config_file": str(config_path),
-        "config_file_exists": exists,
+        "config_file": str(settings.config.path),
+        "config_file_exists": settings.config.exists,
         "settings": {
             s.key: {
                 "value": str(s.value) if isinstance(s.value, Path) else s.value,
                 "source": s.source,
             }
-            for s in settings
+            for s in settings.shown()
         },
     }
 

@@ -101,8 +101,8 @@ class Passage:
 class ChunkingSettings:
     """How documents are split; recorded in the store's manifest."""
 
-    chunk_tokens: int = 200
-    overlap_tokens: int = 32
+    chunk_tokens: int
+    overlap_tokens: int
 
 
 @dataclass(frozen=True)
@@ -260,5 +260,5 @@ class Completion:
 class GenerationSettings:
     """Sampling settings for one answer."""
 
-    max_tokens: int = 256
-    temperature: float = 0.0
+    max_tokens: int
+    temperature: float

@@ -1,43 +1,98 @@
-"""Defaults, and where things live on disk when the user does not say."""
+"""The settings record: each setting declared once, resolved once into a frozen `Settings`.
+
+A setting's value comes from its command-line flag, else its RAG_* environment variable,
+else the config file (config.py reads it), else its default. Each `Key` below declares its
+name, flag, variable, default and check; `resolve` layers the sources and returns `Settings`,
+which the commands turn into their steps' option records and `rag config` prints.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
-from ragcli.backends.registry import DEFAULT_EMBEDDER, DEFAULT_LLM
-from ragcli.records import ChunkingSettings, GenerationSettings, HnswSettings
+from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
+from ragcli.errors import UsageError
+from ragcli.records import ChunkingSettings, HnswSettings
 
 APP_NAME = "ragcli"
-STORE_ENV = "RAG_STORE"
 
-DEFAULT_TOP_K = 5
-DEFAULT_CONTEXT_TOKENS = 4096
-DEFAULT_MAX_TOKENS = 256
-DEFAULT_EMBED_BATCH = 64
-# Cosine similarity below which a passage is taken as unrelated to the question. Measured
-# with all-MiniLM-L6-v2 on bench/qa_sample_docs.jsonl: off-topic questions' best passage
-# scored 0.09-0.16, answerable questions' 0.24 and up.
-DEFAULT_MIN_SCORE = 0.2
 # Retrieval modes: dense (HNSW over embeddings), keyword (FTS5 BM25), or both fused.
 RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
-DEFAULT_MODE = "hybrid"
 # Answering strategies: one passage a prompt, marginalised (RAG-Sequence), or all passages
 # in one prompt. sequence scored EM/F1 far above packed on squad-a (bench/qa_bench.py).
 ANSWER_STRATEGIES = ("sequence", "packed")
-DEFAULT_STRATEGY = "sequence"
-DEFAULT_SEARCH_K = 10
-DEFAULT_CHUNKING = ChunkingSettings()
-DEFAULT_HNSW = HnswSettings()
-DEFAULT_GENERATION = GenerationSettings()
+# An OpenAI-compatible server's endpoint: /chat/completions (messages) or /completions.
+LLM_APIS = ("chat", "completion")
 
-__all__ = [
-    "DEFAULT_EMBEDDER",
-    "DEFAULT_LLM",
-    "default_store_dir",
-    "model_cache_dir",
-    "default_threads",
-]
+# Every number a user can set has a range, declared here once and checked for flags,
+# RAG_* variables and the config file alike (README, "Options and their ranges").
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take, both ends included."""
+
+    low: float
+    high: float
+    whole: bool = True
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} from {_number(self.low)} to {_number(self.high)}"
+
+    def check(self, value: Any) -> int | float:
+        """Return the value as a number within the range; ValueError naming the range."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"must be {self.describe()}")
+        try:
+            number: int | float = _whole(value) if self.whole else float(value)
+        except (ValueError, OverflowError):
+            raise ValueError(f"must be {self.describe()}") from None
+        if not (self.low <= number <= self.high):  # also false for NaN
+            raise ValueError(f"must be {self.describe()}")
+        return number
+
+
+def _whole(value: int | float | str) -> int:
+    if isinstance(value, float):  # 5.0 in a TOML file: a float where a count belongs
+        raise ValueError(value)
+    text = str(value).strip()
+    if len(text) > 30:  # int() of a huge digit string costs time and says nothing useful
+        raise ValueError(value)
+    return int(text)
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return text
 
 
 def default_store_dir() -> Path:
@@ -54,6 +109,185 @@ def model_cache_dir() -> Path:
     return Path(user_cache_dir(APP_NAME)) / "models"
 
 
-def default_threads() -> int:
-    """All cores."""
-    return os.cpu_count() or 1
+@dataclass(frozen=True)
+class Key:
+    """One setting: its name, flag, variable, default and check, declared once."""
+
+    name: str
+    flag: str  # "" for the API key, which only the environment holds
+    env: str | None  # None: a flag only
+    default: Any  # a value, or a function returning it (for paths found at run time)
+    check: Callable[[Any], Any] = _text
+    range: Range | None = None
+    path: bool = False  # relative paths in the config file are relative to the file
+    in_file: bool = True  # may be set in the config file, and `rag config` shows it
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+    def checked(self, raw: Any) -> Any:
+        """Return the value as the setting takes it; ValueError naming what it must be."""
+        return self.range.check(raw) if self.range is not None else self.check(raw)
+
+
+def _ranged(
+    name: str,
+    flag: str,
+    env: str | None,
+    default: Any,
+    low: float,
+    high: float,
+    whole: bool = True,
+    in_file: bool = True,
+) -> Key:
+    return Key(name, flag, env, default, range=Range(low, high, whole), in_file=in_file)
+
+
+KEYS: dict[str, Key] = {
+    key.name: key
+    for key in (
+        Key("store", "--store", "RAG_STORE", default_store_dir, path=True),
+        Key("embedder", "--embed-model", "RAG_EMBEDDER", BUNDLED_EMBEDDER),
+        Key("model", "--model", "RAG_MODEL", BUNDLED_LLM),
+        _ranged("top_k", "--top-k", "RAG_TOP_K", 5, 1, 1000),
+        _ranged("search_k", "search --top-k", "RAG_SEARCH_K", 10, 1, 10_000),
+        _ranged("threads", "--threads", "RAG_THREADS", None, 1, MAX_THREADS),
+        # At least what the fixed prompt and one passage need (checked again against the
+        # model's own prompt when it loads), at most what any bundled-size model is trained on.
+        _ranged("context_tokens", "--context-tokens", "RAG_CONTEXT_TOKENS", 4096, 512, 131_072),
+        # At most the context window less the prompt: checked when the model loads.
+        _ranged("max_tokens", "--max-tokens", "RAG_MAX_TOKENS", 256, 1, 131_072),
+        _ranged("temperature", "--temperature", "RAG_TEMPERATURE", 0.0, 0.0, 2.0, whole=False),
+        # Cosine similarity below which a passage is taken as unrelated to the question.
+        # Measured with all-MiniLM-L6-v2 on bench/qa_sample_docs.jsonl: off-topic questions'
+        # best passage scored 0.09-0.16, answerable questions' 0.24 and up.
+        _ranged("min_score", "--min-score", "RAG_MIN_SCORE", 0.2, -1.0, 1.0, whole=False),
+        _ranged("batch_size", "--batch-size", "RAG_BATCH_SIZE", 64, 1, 4096),
+        Key("mode", "--mode", "RAG_MODE", "hybrid", _one_of(RETRIEVAL_MODES)),
+        Key("strategy", "--strategy", "RAG_STRATEGY", "sequence", _one_of(ANSWER_STRATEGIES)),
+        Key("llm_url", "--llm-url", "RAG_LLM_URL", None, _url),
+        Key("llm_model", "--llm-model", "RAG_LLM_MODEL", None),
+        # Not in the config file: a key is a secret, and the API a property of the server.
+        Key("llm_api", "--llm-api", None, "chat", _one_of(LLM_APIS), in_file=False),
+        Key("llm_api_key", "", "RAG_LLM_API_KEY", None, str, in_file=False),
+        # The chunking of a new store; an existing store keeps the chunking it was built with.
+        _ranged("chunk_tokens", "--chunk-tokens", None, 200, 16, 4096, in_file=False),
+        _ranged("overlap_tokens", "--overlap-tokens", None, 32, 0, 2048, in_file=False),
+        _ranged("max_queries", "--max-queries", None, None, 1, 1e9, in_file=False),
+        _ranged("max_docs", "--max-docs", None, None, 1, 1e9, in_file=False),
+    )
+}
+
+RANGES: dict[str, Range] = {k.name: k.range for k in KEYS.values() if k.range is not None}
+DEFAULT_CHUNKING = ChunkingSettings(KEYS["chunk_tokens"].default, KEYS["overlap_tokens"].default)
+DEFAULT_HNSW = HnswSettings()
+
+
+def spellings(key: str) -> str:
+    """Every way a user may have set a key, for a message about its value."""
+    spec = KEYS[key]
+    return f"{spec.flag}, {spec.env} or config key {spec.name}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An effective value and where it came from."""
+
+    key: str
+    value: Any
+    source: str  # "flag --top-k", "env RAG_TOP_K", "config /path/config.toml", "default"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The config file's checked values (empty when there is no file)."""
+
+    path: Path
+    values: Mapping[str, Any]
+    exists: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting's effective value, resolved once per command."""
+
+    store: Path
+    embedder: str
+    model: str
+    top_k: int
+    search_k: int
+    threads: int | None
+    context_tokens: int
+    max_tokens: int
+    temperature: float
+    min_score: float
+    batch_size: int
+    mode: str
+    strategy: str
+    llm_url: str | None
+    llm_model: str | None
+    llm_api: str
+    llm_api_key: str | None
+    chunk_tokens: int
+    overlap_tokens: int
+    max_queries: int | None
+    max_docs: int | None
+    sources: Mapping[str, str]
+    config: ConfigFile
+
+    def chosen(self, key: str) -> Any:
+        """The value when the user set it (flag, environment or file), else None."""
+        return None if self.sources[key] == "default" else getattr(self, key)
+
+    def shown(self) -> list[Setting]:
+        """The settings `rag config` prints, in declaration order."""
+        return [
+            Setting(k.name, getattr(self, k.name), self.sources[k.name])
+            for k in KEYS.values()
+            if k.in_file
+        ]
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str], file: ConfigFile) -> Settings:
+    """Layer flag > environment > config file > default for every key; UsageError if bad."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key in KEYS.values():
+        values[key.name], sources[key.name] = _effective(key, flags.get(key.name), env, file)
+    return Settings(**values, sources=sources, config=file)
+
+
+def _effective(key: Key, flag: Any, env: Mapping[str, str], file: ConfigFile) -> tuple[Any, str]:
+    if flag is not None:
+        # Typer has parsed and typed a flag already; a range is all that is left to check.
+        value = checked(key, flag, key.flag) if key.range is not None else flag
+        return value, f"flag {key.flag}"
+    raw = env.get(key.env) if key.env is not None else None
+    if raw is not None and raw != "":
+        return checked(key, raw, key.env or key.name), f"env {key.env}"
+    if key.name in file.values:
+        return file.values[key.name], f"config {file.path}"
+    return key.default_value(), "default"
+
+
+def checked(key: Key, raw: Any, where: str, relative_to: Path | None = None) -> Any:
+    """Check one raw value of a key; UsageError saying where it came from and what is wrong."""
+    try:
+        value = key.checked(raw)
+    except ValueError as exc:
+        raise UsageError(f"{where} {exc}, not {_shown(raw)}") from None
+    if key.path:
+        # A relative path in the file means relative to the file, not to where rag runs.
+        path = Path(value).expanduser()
+        value = path if relative_to is None or path.is_absolute() else relative_to / path
+    return value
+
+
+def _shown(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def defaults() -> Settings:
+    """Every setting at its default: what a command sees with no flags, variables or file."""
+    return resolve({}, {}, ConfigFile(Path(os.devnull), {}, exists=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from ragcli.backends.llms import LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.errors import UsageError
 from ragcli.records import Chunk, GenerationSettings, Hit
+from ragcli.settings import defaults
 from ragcli.text.prompts import DEGENERATE, NOT_FOUND
 
-SETTINGS = AnswerSettings(GenerationSettings(max_tokens=32), strict=False)
+SETTINGS = AnswerSettings(GenerationSettings(max_tokens=32, temperature=0.0), strict=False)
 
 
 def hit(text: str, score: float, path: str = "a.md", line: int = 1) -> Hit:
@@ -34,7 +36,7 @@ def plan(question: str, *answers: tuple[int, str, float]) -> str:
 
 
 def sequence(spec: str = "fake:", **settings: object) -> SequenceStrategy:
-    llm = make_llm(spec, LlmOptions(), Path("/nonexistent-cache"))
+    llm = make_llm(spec, LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
     return SequenceStrategy(llm, SETTINGS, SequenceSettings(**settings))  # type: ignore[arg-type]
 
 
@@ -113,7 +115,7 @@ def test_an_invented_answer_is_marked_and_strict_declines_it() -> None:
     loose = sequence().answer(question, hits, None)
     assert loose.text == "13B" and loose.answerable
     assert not loose.grounded and loose.evidence is None
-    llm = make_llm("fake:", LlmOptions(), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
     strict = SequenceStrategy(llm, AnswerSettings(SETTINGS.generation, strict=True))
     answer = strict.answer(question, hits, None)
     assert answer.text == NOT_FOUND and not answer.answerable
@@ -160,7 +162,7 @@ def test_no_passages_abstains() -> None:
 
 
 def test_packed_strategy_grounds_its_streamed_answer() -> None:
-    llm = make_llm("fake:", LlmOptions(), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
     packed = make_strategy("packed", llm, SETTINGS)
     pieces: list[str] = []
     answer = packed.answer(
@@ -171,7 +173,7 @@ def test_packed_strategy_grounds_its_streamed_answer() -> None:
 
 
 def test_unknown_strategy_is_a_usage_error() -> None:
-    llm = make_llm("fake:", LlmOptions(), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
     with pytest.raises(UsageError):
         make_strategy("vote", llm, SETTINGS)
 
@@ -199,7 +201,9 @@ class CountingLLM:
     """The registry's fake LLM, counting the passages it is asked about."""
 
     def __init__(self) -> None:
-        self.inner = make_llm("fake:", LlmOptions(), Path("/nonexistent-cache"))
+        self.inner = make_llm(
+            "fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache")
+        )
         self.calls = 0
 
     def __getattr__(self, name: str) -> object:
@@ -230,10 +234,14 @@ def test_reading_stops_once_the_unread_passages_cannot_change_the_answer() -> No
 def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_question(
     name: str,
 ) -> None:
-    llm = make_llm("fake:", LlmOptions(context_tokens=1024), Path("/nonexistent-cache"))
-    roomy = AnswerSettings(GenerationSettings(max_tokens=200), strict=False)
+    llm = make_llm(
+        "fake:",
+        replace(LlmOptions.from_settings(defaults()), context_tokens=1024),
+        Path("/nonexistent-cache"),
+    )
+    roomy = AnswerSettings(GenerationSettings(max_tokens=200, temperature=0.0), strict=False)
     make_strategy(name, llm, roomy).prepare()
-    greedy = AnswerSettings(GenerationSettings(max_tokens=1000), strict=False)
+    greedy = AnswerSettings(GenerationSettings(max_tokens=1000, temperature=0.0), strict=False)
     strategy = make_strategy(name, llm, greedy)
     said = r"max_tokens 1000 and context_tokens 1024 leave no room for passages"
     with pytest.raises(UsageError, match=said):
@@ -242,7 +250,11 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
 
 @pytest.mark.parametrize("name", ["sequence", "packed"])
 def test_a_question_too_long_for_the_context_is_refused_not_answered_blind(name: str) -> None:
-    llm = make_llm("fake:", LlmOptions(context_tokens=1024), Path("/nonexistent-cache"))
+    llm = make_llm(
+        "fake:",
+        replace(LlmOptions.from_settings(defaults()), context_tokens=1024),
+        Path("/nonexistent-cache"),
+    )
     strategy = make_strategy(name, llm, SETTINGS)
     strategy.prepare()
     question = "why " * 1000

@@ -16,6 +16,7 @@ import pytest
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.registry import make_embedder
 from ragcli.records import Chunk, ChunkingSettings, Document, Page, SourceFile
+from ragcli.settings import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 from ragcli.text.loaders import html_to_text, load_document, read_source
 
@@ -24,7 +25,7 @@ MakePdf = Callable[..., bytes]
 FAKE = "fake:64"
 MINILM = "all-MiniLM-L6-v2"
 SPECS = [FAKE, MINILM]
-SETTINGS = [ChunkingSettings(), ChunkingSettings(60, 16), ChunkingSettings(40, 10)]
+SETTINGS = [DEFAULT_CHUNKING, ChunkingSettings(60, 16), ChunkingSettings(40, 10)]
 
 _WORDS = [
     "vector",
@@ -59,7 +60,7 @@ def embedder(spec: str) -> Embedder:
 
 def budget(spec: str, settings: ChunkingSettings | None = None) -> ChunkBudget:
     model = embedder(spec)
-    return ChunkBudget(settings or ChunkingSettings(), model.max_text_tokens, model.count_tokens)
+    return ChunkBudget(settings or DEFAULT_CHUNKING, model.max_text_tokens, model.count_tokens)
 
 
 def document(text: str, kind: str = "text", pages: Sequence[Page] | None = None) -> Document:
@@ -285,7 +286,7 @@ def _giant_inputs() -> dict[str, tuple[str, bool]]:
 @pytest.mark.parametrize("spec", SPECS)
 def test_giant_words_and_sentences_are_cut_to_fit(spec: str, name: str) -> None:
     text, must_cut = _giant_inputs()[name]
-    settings = ChunkingSettings()
+    settings = DEFAULT_CHUNKING
     chunks = split_into_chunks(document(text), budget(spec, settings))
 
     assert chunks
@@ -345,7 +346,7 @@ def test_long_heading_path_still_fits_the_embedder() -> None:
     chunks = split_into_chunks(document(text, "markdown"), budget(FAKE))
 
     assert chunks
-    assert_within_budget(FAKE, chunks, ChunkingSettings(), sentence_cut=True)
+    assert_within_budget(FAKE, chunks, DEFAULT_CHUNKING, sentence_cut=True)
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -365,7 +366,7 @@ def test_giant_word_amid_words_stays_out_of_their_chunks(spec: str) -> None:
 def test_one_enormous_line_of_short_words_cites_line_one(spec: str) -> None:
     words = random.Random(5)
     text = " ".join(words.choice(_WORDS) for _ in range(40_000))
-    settings = ChunkingSettings()
+    settings = DEFAULT_CHUNKING
     chunks = split_into_chunks(document(text), budget(spec, settings))
 
     assert len(chunks) > 100
@@ -376,13 +377,14 @@ def test_one_enormous_line_of_short_words_cites_line_one(spec: str) -> None:
 
 
 _QUADRATIC_HEADING = """
-from ragcli.records import ChunkingSettings, Document, Page, SourceFile
+from ragcli.records import Document, Page, SourceFile
+from ragcli.settings import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 
 text = "# a" + " #" * 200_000 + "b\\n\\nBody text.\\n" + "# Title # #\\n\\nMore text.\\n"
 document = Document(SourceFile("x.md", len(text), 0.0, ""), "markdown", [Page(None, text)])
 count = lambda texts: [len(t.split()) for t in texts]
-chunks = split_into_chunks(document, ChunkBudget(ChunkingSettings(), 256, count))
+chunks = split_into_chunks(document, ChunkBudget(DEFAULT_CHUNKING, 256, count))
 print(chunks[-1].heading)
 """
 
@@ -398,13 +400,14 @@ def test_heading_line_full_of_hashes_is_read_in_linear_time() -> None:
 
 
 _TINY_PARAGRAPHS = """
-from ragcli.records import ChunkingSettings, Document, Page, SourceFile
+from ragcli.records import Document, Page, SourceFile
+from ragcli.settings import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 
 text = "x.\\n\\n" * 100_000
 document = Document(SourceFile("x.txt", len(text), 0.0, ""), "text", [Page(None, text)])
 count = lambda texts: [len(t.split()) for t in texts]
-chunks = split_into_chunks(document, ChunkBudget(ChunkingSettings(), 256, count))
+chunks = split_into_chunks(document, ChunkBudget(DEFAULT_CHUNKING, 256, count))
 print(len(chunks), chunks[-1].end_line)
 """
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.config import MAX_THREADS, RANGES, Range, check_number, load_config
+from ragcli.config import load_config
 from ragcli.errors import ExitCode, UsageError
+from ragcli.settings import MAX_THREADS, RANGES, ConfigFile, Range, resolve
 from tests.conftest import run_rag as run
 
 Capture = pytest.CaptureFixture[str]
@@ -36,10 +37,14 @@ def test_values_in_range_come_back_as_numbers() -> None:
     assert Range(0, 1, whole=False).describe() == "a number from 0 to 1"
 
 
-def test_flag_only_numbers_name_the_flag() -> None:
-    assert check_number("chunk_tokens", "--chunk-tokens", None) is None
+def _no_file(tmp_path: Path) -> ConfigFile:
+    return ConfigFile(tmp_path / "absent.toml", {}, exists=False)
+
+
+def test_flag_only_numbers_name_the_flag(tmp_path: Path) -> None:
+    assert resolve({}, {}, _no_file(tmp_path)).max_docs is None
     with pytest.raises(UsageError, match=r"--chunk-tokens must be a whole number from 16"):
-        check_number("chunk_tokens", "--chunk-tokens", 8)
+        resolve({"chunk_tokens": 8}, {}, _no_file(tmp_path))
 
 
 def test_flag_environment_and_file_are_checked_alike(tmp_path: Path) -> None:
@@ -48,11 +53,12 @@ def test_flag_environment_and_file_are_checked_alike(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"key 'top_k' must be a whole number from 1 to 1,000"):
         load_config(config, {})
     with pytest.raises(UsageError, match=r"RAG_THREADS must be a whole number from 1 to"):
-        load_config(None, {"RAG_THREADS": "10000", "RAG_CONFIG": ""}).setting("threads", None, 1)
+        env = {"RAG_THREADS": "10000", "RAG_CONFIG": ""}
+        resolve({}, env, load_config(None, env))
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     with pytest.raises(UsageError, match=r"--max-tokens must be a whole number from 1"):
-        load_config(empty, {}).value("max_tokens", 0, 256)
+        resolve({"max_tokens": 0}, {}, load_config(empty, {}))
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ragcli.backends import cpu
+from ragcli.settings import defaults
 
 
 def fake_proc(root: Path, procs_running: int, own_states: list[str]) -> Path:
@@ -120,10 +122,16 @@ def test_the_model_leaves_a_busy_core_alone_unless_threads_are_fixed(burner: obj
     from ragcli.settings import model_cache_dir
 
     gguf = bundled_llm_path(model_cache_dir())
-    free = LlamaCppLLM("bundled", gguf, LlmOptions(context_tokens=1024))
+    free = LlamaCppLLM(
+        "bundled", gguf, replace(LlmOptions.from_settings(defaults()), context_tokens=1024)
+    )
     threads, batch = _llama_threads(free)
     assert threads == batch <= cpu.usable_cores() - 1
-    fixed = LlamaCppLLM("bundled", gguf, LlmOptions(context_tokens=1024, threads=2))
+    fixed = LlamaCppLLM(
+        "bundled",
+        gguf,
+        replace(LlmOptions.from_settings(defaults()), context_tokens=1024, threads=2),
+    )
     fixed._fitted_at = 0.0  # a refit would be due now: a fixed count never follows
     fixed._fit_threads()
     assert _llama_threads(fixed) == (2, 2)

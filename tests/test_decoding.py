@@ -59,38 +59,38 @@ def expected_logprob(confidence: float, steps: int) -> float:
 
 def test_greedy_decode_follows_the_most_likely_tokens_and_sums_their_logprobs() -> None:
     session = CharSession(" ab\nx")
-    done = greedy_decode(session, Prompt(text="q:", stop=("\n",)), GenerationSettings(16))
+    done = greedy_decode(session, Prompt(text="q:", stop=("\n",)), GenerationSettings(16, 0.0))
     assert done.text == "ab" and not done.looped
     # " ", "a", "b" and the "\n" that stopped it: four tokens at the same confidence.
     assert done.logprob == pytest.approx(expected_logprob(3.0, 4))
 
 
 def test_greedy_decode_stops_at_the_end_token() -> None:
-    done = greedy_decode(CharSession(" cab"), Prompt(text="q:"), GenerationSettings(16))
+    done = greedy_decode(CharSession(" cab"), Prompt(text="q:"), GenerationSettings(16, 0.0))
     assert done.text == "cab"
     assert done.logprob == pytest.approx(expected_logprob(3.0, 5))
 
 
 def test_greedy_decode_stops_at_max_tokens() -> None:
-    done = greedy_decode(CharSession("abcabcabc"), Prompt(text="q:"), GenerationSettings(2))
+    done = greedy_decode(CharSession("abcabcabc"), Prompt(text="q:"), GenerationSettings(2, 0.0))
     assert done.text == "ab" and done.tokens == 2
 
 
 def test_greedy_decode_cuts_a_loop_at_once() -> None:
-    done = greedy_decode(CharSession("a" * 64), Prompt(text="q:"), GenerationSettings(64))
+    done = greedy_decode(CharSession("a" * 64), Prompt(text="q:"), GenerationSettings(64, 0.0))
     assert done.looped and done.tokens < 20 and done.text == ""  # a letter run: nothing kept
 
 
 def test_each_step_evaluates_only_the_new_token() -> None:
     session = CharSession(" abc")
-    greedy_decode(session, Prompt(text="q:"), GenerationSettings(16))
+    greedy_decode(session, Prompt(text="q:"), GenerationSettings(16, 0.0))
     # The prompt's 3 tokens (<s>, q, :) once, then each of the 4 generated tokens once.
     assert session.evaluated == 3 + 4
 
 
 def test_score_continuation_matches_the_decoded_logprob() -> None:
     session = CharSession(" ab\n")
-    decoded = greedy_decode(session, Prompt(text="q:", stop=("\n",)), GenerationSettings(8))
+    decoded = greedy_decode(session, Prompt(text="q:", stop=("\n",)), GenerationSettings(8, 0.0))
     assert score_continuation(session, "q:", " ab\n") == pytest.approx(decoded.logprob)
 
 

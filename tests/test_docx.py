@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ragcli.errors import LoadError
-from ragcli.records import ChunkingSettings, Page
+from ragcli.records import Page
+from ragcli.settings import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 from ragcli.text.docx import MAX_DOCUMENT_XML_BYTES
 from ragcli.text.loaders import LoadLimits, load_document, read_source
@@ -79,7 +80,7 @@ def test_docx_headings_give_chunks_their_heading_path(tmp_path: Path) -> None:
     body = paragraph("Manual", "Title") + paragraph("Search", "Heading1") + paragraph("Text.")
     path = write_docx(tmp_path / "manual.docx", body)
     document = load_document(read_source(path), "docx")
-    budget = ChunkBudget(ChunkingSettings(), 256, lambda texts: [len(t.split()) for t in texts])
+    budget = ChunkBudget(DEFAULT_CHUNKING, 256, lambda texts: [len(t.split()) for t in texts])
 
     chunks = split_into_chunks(document, budget)
 

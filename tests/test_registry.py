@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from ragcli.backends.llms import LlmOptions
 from ragcli.backends.models import BUNDLED_EMBEDDER
 from ragcli.backends.registry import canonical_embedder_spec, make_embedder, make_llm
 from ragcli.errors import ModelError, UsageError
+from ragcli.settings import defaults
 
 TEXTS = ["Vector search finds neighbours.", "HNSW is a graph.", "", "naïve café ünïcode"]
 
@@ -98,7 +100,7 @@ def test_make_embedder_on_a_folder_that_is_not_a_model_raises_model_error(tmp_pa
 
 
 def test_fake_llm_spec_gives_the_extractive_fake(tmp_path: Path) -> None:
-    llm = make_llm("fake:", LlmOptions(), tmp_path / "cache")
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), tmp_path / "cache")
     assert isinstance(llm, ExtractiveLLM)
 
 
@@ -107,13 +109,13 @@ def test_make_llm_refuses_a_path_that_is_not_gguf(tmp_path: Path, name: str) -> 
     path = tmp_path / name
     path.write_bytes(b"whatever")
     with pytest.raises(UsageError):
-        make_llm(str(path), LlmOptions(), tmp_path / "cache")
+        make_llm(str(path), LlmOptions.from_settings(defaults()), tmp_path / "cache")
 
 
 @pytest.mark.parametrize("name", ["missing.gguf", "MISSING.GGUF"])
 def test_make_llm_on_a_missing_gguf_raises_model_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(ModelError, match="does not exist"):
-        make_llm(str(tmp_path / name), LlmOptions(), tmp_path / "cache")
+        make_llm(str(tmp_path / name), LlmOptions.from_settings(defaults()), tmp_path / "cache")
 
 
 @pytest.mark.parametrize(
@@ -126,6 +128,14 @@ def test_make_llm_on_a_corrupt_gguf_raises_model_error(tmp_path: Path, content: 
     path.write_bytes(content)
 
     with pytest.raises(ModelError):
-        make_llm(str(path), LlmOptions(context_tokens=512), tmp_path / "cache")
+        make_llm(
+            str(path),
+            replace(LlmOptions.from_settings(defaults()), context_tokens=512),
+            tmp_path / "cache",
+        )
     with pytest.raises(ModelError):
-        make_llm(f"gguf:{path}", LlmOptions(context_tokens=512), tmp_path / "cache")
+        make_llm(
+            f"gguf:{path}",
+            replace(LlmOptions.from_settings(defaults()), context_tokens=512),
+            tmp_path / "cache",
+        )

@@ -27,6 +27,12 @@ TEXT = Prompt(text="Once upon a time")
 SETTINGS = GenerationSettings(max_tokens=7, temperature=0.25)
 
 
+def server_options(url: str, **changes: Any) -> ServerOptions:
+    """Options for a server at url, with what `rag ask` passes by default."""
+    default = {"model": None, "api_key": None, "api": "chat", "context_tokens": 4096}
+    return ServerOptions(url=url, **{**default, **changes})
+
+
 @dataclass
 class Seen:
     """One request the fake server received."""
@@ -136,7 +142,7 @@ def fake() -> Iterator[FakeServer]:
 
 def connect(fake: FakeServer, **options: Any) -> OpenAICompatibleLLM:
     """Return the backend pointed at the fake server."""
-    return OpenAICompatibleLLM(ServerOptions(url=fake.url, **options))
+    return OpenAICompatibleLLM(server_options(url=fake.url, **options))
 
 
 def failure(llm: OpenAICompatibleLLM, prompt: Prompt = CHAT) -> ModelError:
@@ -213,7 +219,7 @@ def test_completion_api_joins_chat_messages_with_blank_lines(fake: FakeServer) -
 
 def test_model_is_resolved_from_the_models_listing(fake: FakeServer) -> None:
     fake.models = ["first", "second"]
-    llm = OpenAICompatibleLLM(ServerOptions(url=fake.url + "/", context_tokens=2048))
+    llm = OpenAICompatibleLLM(server_options(url=fake.url + "/", context_tokens=2048))
     assert llm.model == "first"
     assert llm.spec == f"first at {fake.url}"
     assert llm.context_tokens == 2048
@@ -223,7 +229,7 @@ def test_model_is_resolved_from_the_models_listing(fake: FakeServer) -> None:
 
 
 def test_credentials_in_the_url_stay_out_of_the_spec(fake: FakeServer) -> None:
-    llm = OpenAICompatibleLLM(ServerOptions(url=fake.url.replace("//", "//user:pw@")))
+    llm = OpenAICompatibleLLM(server_options(url=fake.url.replace("//", "//user:pw@")))
     assert llm.spec == f"fake-model at {fake.url}"
 
 
@@ -284,7 +290,7 @@ def test_http_401_hints_at_the_api_key_variable(fake: FakeServer) -> None:
 
 def test_a_wrong_base_url_fails_at_construction_with_http_404(fake: FakeServer) -> None:
     with pytest.raises(ModelError, match="HTTP 404") as raised:
-        OpenAICompatibleLLM(ServerOptions(url=fake.url.removesuffix("/v1")))
+        OpenAICompatibleLLM(server_options(url=fake.url.removesuffix("/v1")))
     assert "/v1" in raised.value.hint
 
 
@@ -366,13 +372,13 @@ def test_nothing_listening_is_a_model_error_at_construction() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(ModelError, match="cannot reach the LLM server at") as raised:
-        OpenAICompatibleLLM(ServerOptions(url=f"http://127.0.0.1:{port}/v1"))
+        OpenAICompatibleLLM(server_options(url=f"http://127.0.0.1:{port}/v1"))
     assert raised.value.hint == "start the server or check --llm-url"
 
 
 def test_an_unknown_host_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="cannot reach"):
-        OpenAICompatibleLLM(ServerOptions(url="http://no-such-host.invalid/v1"))
+        OpenAICompatibleLLM(server_options(url="http://no-such-host.invalid/v1"))
 
 
 @pytest.mark.parametrize(
@@ -380,7 +386,7 @@ def test_an_unknown_host_is_a_model_error() -> None:
 )
 def test_a_malformed_url_is_a_usage_error(url: str) -> None:
     with pytest.raises(UsageError, match="must start with http:// or https://"):
-        OpenAICompatibleLLM(ServerOptions(url=url))
+        OpenAICompatibleLLM(server_options(url=url))
 
 
 def test_an_unknown_api_is_a_usage_error(fake: FakeServer) -> None:
@@ -474,7 +480,7 @@ GREEDY = GenerationSettings(max_tokens=8, temperature=0.0)
 
 @pytest.mark.e2e
 def test_real_server_streams_a_completion(llama_server: str) -> None:
-    llm = OpenAICompatibleLLM(ServerOptions(url=llama_server, api="completion"))
+    llm = OpenAICompatibleLLM(server_options(url=llama_server, api="completion"))
     pieces = list(llm.stream(Prompt(text="The capital of France is"), GREEDY))
     assert pieces and all(pieces)
     assert "".join(pieces).strip()
@@ -482,7 +488,7 @@ def test_real_server_streams_a_completion(llama_server: str) -> None:
 
 @pytest.mark.e2e
 def test_real_server_streams_a_chat_answer(llama_server: str) -> None:
-    llm = OpenAICompatibleLLM(ServerOptions(url=llama_server, api="chat"))
+    llm = OpenAICompatibleLLM(server_options(url=llama_server, api="chat"))
     # The GGUF has no chat template, so the server falls back to llama-2's format, after
     # which this base model stops at once on a lone user turn; a system turn gets it going.
     messages = (("system", "You are helpful."), ("user", "The capital of France is"))
@@ -493,7 +499,7 @@ def test_real_server_streams_a_chat_answer(llama_server: str) -> None:
 
 @pytest.mark.e2e
 def test_real_server_honours_stop_sequences(llama_server: str) -> None:
-    llm = OpenAICompatibleLLM(ServerOptions(url=llama_server, api="completion"))
+    llm = OpenAICompatibleLLM(server_options(url=llama_server, api="completion"))
     text = "Fruits:\n1. Apple\n2. Banana\n3."
     longer = GenerationSettings(max_tokens=24, temperature=0.0)
     unstopped = "".join(llm.stream(Prompt(text=text), longer))
@@ -506,7 +512,7 @@ def test_real_server_honours_stop_sequences(llama_server: str) -> None:
 def test_real_server_model_id_comes_from_its_listing(llama_server: str) -> None:
     with urllib.request.urlopen(f"{llama_server}/models", timeout=5) as response:
         listed = json.load(response)["data"][0]["id"]
-    llm = OpenAICompatibleLLM(ServerOptions(url=llama_server))
+    llm = OpenAICompatibleLLM(server_options(url=llama_server))
     assert llm.model == listed
     assert llm.spec == f"{listed} at {llama_server}"
 

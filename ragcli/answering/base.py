@@ -9,10 +9,9 @@ from typing import Protocol
 
 from ragcli.answering.grounding import ground
 from ragcli.backends.llms import LLM
-from ragcli.config import spellings
 from ragcli.errors import UsageError
 from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
-from ragcli.settings import ANSWER_STRATEGIES
+from ragcli.settings import ANSWER_STRATEGIES, spellings
 from ragcli.text.prompts import DEGENERATE, NOT_FOUND
 
 STRATEGIES = ANSWER_STRATEGIES

@@ -8,11 +8,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.backends.cpu import free_threads
 from ragcli.errors import ModelError, UsageError
 from ragcli.records import Completion, GenerationSettings, Prompt
+
+if TYPE_CHECKING:
+    from ragcli.settings import Settings
 
 
 class LLM(Protocol):
@@ -47,18 +50,32 @@ class LLM(Protocol):
 class LlmOptions:
     """How to run a local model, or which OpenAI-compatible server to use instead."""
 
-    context_tokens: int = 4096
-    threads: int | None = None
-    seed: int = 0
-    server_url: str | None = None
-    server_model: str | None = None
-    server_api: str = "chat"
-    api_key: str | None = None
+    context_tokens: int
+    threads: int | None
+    server_url: str | None
+    server_model: str | None
+    server_api: str
+    api_key: str | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlmOptions:
+        """The options the resolved settings ask for."""
+        return cls(
+            context_tokens=settings.context_tokens,
+            threads=settings.threads,
+            server_url=settings.llm_url,
+            server_model=settings.llm_model,
+            server_api=settings.llm_api,
+            api_key=settings.llm_api_key or None,
+        )
 
 
 # How often (seconds) the thread count may follow the free cores: often enough for a batch
 # of questions, rarely enough that the few milliseconds of sampling never show.
 _REFIT_S = 1.0
+
+# Sampling above temperature 0 is reproducible from run to run.
+SEED = 0
 
 # Every GGUF model worth answering with was trained on at least this many tokens; a larger
 # --context-tokens is checked against the model's own metadata before memory is taken.
@@ -73,7 +90,7 @@ def _check_trained_context(llama: Any, path: Path, context_tokens: int) -> None:
     trained = header.metadata.get(f"{arch}.context_length")
     del header
     if trained is not None and str(trained).isdigit() and context_tokens > int(trained):
-        from ragcli.config import spellings
+        from ragcli.settings import spellings
 
         raise UsageError(
             f"context_tokens {context_tokens} ({spellings('context_tokens')}) is "
@@ -107,7 +124,7 @@ class LlamaCppLLM:
                     n_ctx=options.context_tokens,
                     n_threads=self._threads,
                     n_threads_batch=self._threads,
-                    seed=options.seed,
+                    seed=SEED,
                     verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:

@@ -38,10 +38,10 @@ class ServerOptions:
     """Where the server is and how to talk to it."""
 
     url: str
-    model: str | None = None  # None: the first model GET {url}/models lists
-    api_key: str | None = None
-    api: str = "chat"  # "chat": /chat/completions with messages; "completion": /completions
-    context_tokens: int = 4096
+    model: str | None  # None: the first model GET {url}/models lists
+    api_key: str | None
+    api: str  # "chat": /chat/completions with messages; "completion": /completions
+    context_tokens: int
     timeout_s: float = 120.0  # per socket read while generating
     connect_timeout_s: float = 10.0
     # The whole answer, however steadily a server keeps sending: a server that streams

@@ -14,7 +14,7 @@ from ragcli.answering.packed import PackedStrategy
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Passage
-from ragcli.settings import DEFAULT_STRATEGY
+from ragcli.settings import Settings
 from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
 from ragcli.text.prompts import NOT_FOUND, PromptParts
 from ragcli.text.questions import check_question
@@ -29,11 +29,27 @@ class AskOptions:
     llm: LlmOptions
     cache_dir: Path
     generation: GenerationSettings
-    strategy: str = DEFAULT_STRATEGY
-    strict: bool = False
-    top_k: int = 5
-    min_score: float = 0.2
-    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    strategy: str
+    strict: bool
+    top_k: int
+    min_score: float
+    retrieval: RetrievalSettings
+
+    @classmethod
+    def from_settings(cls, settings: Settings, cache_dir: Path, strict: bool) -> AskOptions:
+        """The options the resolved settings ask for."""
+        return cls(
+            store_dir=settings.store,
+            llm_spec=settings.model,
+            llm=LlmOptions.from_settings(settings),
+            cache_dir=cache_dir,
+            generation=GenerationSettings(settings.max_tokens, settings.temperature),
+            strategy=settings.strategy,
+            strict=strict,
+            top_k=settings.top_k,
+            min_score=settings.min_score,
+            retrieval=RetrievalSettings(mode=settings.mode),
+        )
 
 
 @dataclass

@@ -31,10 +31,10 @@ class DoctorOptions:
     """Which store to examine, and whether to repair it."""
 
     store_dir: Path
-    repair: bool = True
-    threads: int | None = None
-    batch_size: int = 64
-    wait: bool = True
+    repair: bool
+    threads: int | None
+    batch_size: int
+    wait: bool
 
 
 @dataclass(frozen=True)

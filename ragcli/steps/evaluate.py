@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
+from ragcli.discovery import DiscoveryOptions
 from ragcli.metrics import RetrievalScores, overlap_at_k, percentile, score_run
 from ragcli.records import Hit, Manifest
 from ragcli.steps.ingest import IngestOptions, ingest
@@ -36,12 +37,12 @@ class EvalOptions:
     modes: tuple[str, ...]
     build: BuildSettings
     defaults: Manifest
-    settings: RetrievalSettings = RetrievalSettings()
-    split: str = "test"
-    max_queries: int | None = None
-    max_documents: int | None = None
-    work_dir: Path | None = None  # kept between runs (re-runs skip embedding); else temporary
-    batch_size: int = 64
+    settings: RetrievalSettings
+    split: str
+    max_queries: int | None
+    max_documents: int | None
+    work_dir: Path | None  # kept between runs (re-runs skip embedding); else temporary
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,15 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         started = time.perf_counter()
         ingest(
             IngestOptions(
-                (corpus,), store_dir, options.build, options.defaults, batch_size=options.batch_size
+                (corpus,),
+                store_dir,
+                options.build,
+                options.defaults,
+                DiscoveryOptions(),
+                index=True,
+                batch_size=options.batch_size,
+                dry_run=False,
+                wait=True,
             ),
             progress,
         )

@@ -35,9 +35,9 @@ class IndexOptions:
 
     store_dir: Path
     build: BuildSettings
-    batch_size: int = 64
-    rebuild: bool = False
-    wait: bool = True
+    batch_size: int
+    rebuild: bool
+    wait: bool
 
 
 def index(options: IndexOptions, progress: Progress) -> IndexReport:

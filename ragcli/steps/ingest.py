@@ -32,11 +32,11 @@ class IngestOptions:
     store_dir: Path
     build: BuildSettings
     defaults: Manifest
-    discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)
-    index: bool = True
-    batch_size: int = 64
-    dry_run: bool = False
-    wait: bool = True
+    discovery: DiscoveryOptions
+    index: bool
+    batch_size: int
+    dry_run: bool
+    wait: bool
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from ragcli.store import FORMAT_VERSION, Store
 class BuildSettings:
     """What a new store is built with; None means "whatever the store already uses"."""
 
-    embedder: str | None = None
-    chunking: ChunkingSettings | None = None
-    hnsw: HnswSettings | None = None
-    threads: int | None = None
+    embedder: str | None
+    chunking: ChunkingSettings | None
+    hnsw: HnswSettings | None
+    threads: int | None
     # Embed documents with the checked int8 ONNX copy of the model when there is one.
-    int8: bool = True
+    int8: bool
 
 
 def open_for_writing(
@@ -82,4 +82,4 @@ def check_embedder(root: Path, embed_model: str) -> None:
     with Store.open(root) as store:
         manifest = store.manifest
         if manifest is not None:
-            _check_agrees(root, manifest, BuildSettings(embedder=embed_model))
+            _check_agrees(root, manifest, BuildSettings(embed_model, None, None, None, int8=True))

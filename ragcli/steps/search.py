@@ -47,8 +47,8 @@ class SearchOptions:
 
     store_dir: Path
     settings: RetrievalSettings
-    top_k: int = 10
-    threads: int | None = None
+    top_k: int
+    threads: int | None
 
 
 def check_mode(mode: str) -> str:
