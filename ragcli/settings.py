@@ -48,15 +48,18 @@ class Range:
 
     def check(self, value: Any) -> int | float:
         """Return the value as a number within the range; ValueError naming the range."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"must be {self.describe()}")
-        try:
-            number: int | float = _whole(value) if self.whole else float(value)
-        except (ValueError, OverflowError):
-            raise ValueError(f"must be {self.describe()}") from None
-        if not (self.low <= number <= self.high):  # also false for NaN
+        number = self._number(value)
+        if number is None or not (self.low <= number <= self.high):  # also false for NaN
             raise ValueError(f"must be {self.describe()}")
         return number
+
+    def _number(self, value: Any) -> int | float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        try:
+            return _whole(value) if self.whole else float(value)
+        except (ValueError, OverflowError):
+            return None
 
 
 def _whole(value: int | float | str) -> int:
