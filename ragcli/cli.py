@@ -425,7 +425,9 @@ def ask(
         Optional[LlmApi],  # noqa: UP045
         typer.Option(
             "--llm-api",
-            help="Server endpoint: chat (messages) or completion (raw prompt, for base models).",
+            help="Server endpoint: chat (messages) or completion (raw prompt, for base models) "
+            f"[default: {_default('llm_api')}].",
+            show_default=False,
         ),
     ] = None,
     top_k: Annotated[
