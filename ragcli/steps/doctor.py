@@ -69,6 +69,7 @@ def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
     """Examine a store; repair it unless told only to check (then under the writer lock)."""
     if not options.repair:
         return _examine(options, progress)
+    # Held across two opens of the store: a salvage replaces the database file in between.
     with writer_lock(options.store_dir, options.wait, progress.note):
         return _examine(options, progress)
 

@@ -7,7 +7,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ from ragcli.errors import StoreCorruptError, StoreNotFoundError, WalDeletedError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
 from ragcli.store.faults import DOCTOR_HINT, raise_database_error
 from ragcli.store.layout import DATABASE_NAME, FORMAT_VERSION, INDEX_NAME, SCHEMA
-from ragcli.store.lock import ensure_store_dir
+from ragcli.store.lock import ensure_store_dir, writer_lock
 
 # Older layouts this module upgrades in place (in one transaction) when it opens them.
 _UPGRADABLE_VERSIONS = (2,)
@@ -30,13 +30,37 @@ class Database:
     def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
         self.root = root
         self._db = connection
+        # The writer lock a store opened for writing holds until it is closed.
+        self._held = contextlib.ExitStack()
         # (device, inode) of the write-ahead log this connection writes, once it has written;
         # False where SQLite could not use a log (a file system without shared memory).
         self._wal_identity: tuple[int, int] | None | bool = None
 
     @classmethod
-    def open(cls: type[_Opened], root: Path, create: bool = False) -> _Opened:
-        """Open the store at root; create it when asked, else fail if it is missing."""
+    def open(
+        cls: type[_Opened],
+        root: Path,
+        create: bool = False,
+        *,
+        write: bool = False,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> _Opened:
+        """Open the store at root; create it when asked, else fail if it is missing.
+
+        A writer (`write`) takes the store's single-writer lock first and holds it until
+        the store is closed: it waits for another writer (telling `on_wait`), or without
+        `wait` fails at once. Readers take no lock.
+        """
+        with contextlib.ExitStack() as held:
+            if write:
+                held.enter_context(writer_lock(root, wait, on_wait or _ignore, create))
+            store = cls._connect(root, create)
+            store._held = held.pop_all()
+        return store
+
+    @classmethod
+    def _connect(cls: type[_Opened], root: Path, create: bool) -> _Opened:
         database = root / DATABASE_NAME
         existed = database.is_file()
         if existed and _wal_deleted_under_a_reader(database):
@@ -85,8 +109,11 @@ class Database:
         return store
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close the database connection; a writer then releases its lock."""
+        try:
+            self._db.close()
+        finally:
+            self._held.close()
 
     def __enter__(self: _Opened) -> _Opened:
         return self
@@ -227,6 +254,10 @@ class Database:
                 [(key, json.dumps(value)) for key, value in values.items()],
             )
             self._db.execute("DELETE FROM manifest WHERE key = ?", (drop,))
+
+
+def _ignore(message: str) -> None:
+    pass
 
 
 def _wal_deleted_under_a_reader(database: Path) -> bool:
