@@ -28,8 +28,9 @@ from ragcli.store.documents import DocumentRows, text_key
 from ragcli.store.embeddings import EmbeddingRows
 from ragcli.store.index_file import IndexFile, IndexRecord
 from ragcli.store.integrity import Integrity
-from ragcli.store.layout import DATABASE_NAME, FORMAT_VERSION, INDEX_NAME, LOCK_NAME
+from ragcli.store.layout import DATABASE_NAME, INDEX_NAME, LOCK_NAME
 from ragcli.store.lock import writer_lock
+from ragcli.store.migrations import FORMAT_VERSION
 
 __all__ = [
     "DATABASE_NAME",

@@ -1,4 +1,4 @@
-"""Opening a store's SQLite database: schema, upgrades, transactions and the WAL checks."""
+"""Opening a store's SQLite database: its lock, upgrades, transactions, manifest, WAL checks."""
 
 from __future__ import annotations
 
@@ -15,11 +15,9 @@ from typing import Any, TypeVar
 from ragcli.errors import StoreCorruptError, StoreNotFoundError, WalDeletedError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
 from ragcli.store.faults import DOCTOR_HINT, raise_database_error
-from ragcli.store.layout import DATABASE_NAME, FORMAT_VERSION, INDEX_NAME, SCHEMA
+from ragcli.store.layout import DATABASE_NAME, INDEX_NAME
 from ragcli.store.lock import ensure_store_dir, writer_lock
-
-# Older layouts this module upgrades in place (in one transaction) when it opens them.
-_UPGRADABLE_VERSIONS = (2,)
+from ragcli.store.migrations import check_version, create_schema, steps_after
 
 _Opened = TypeVar("_Opened", bound="Database")
 
@@ -89,8 +87,7 @@ class Database:
         store = cls(root, connection)
         try:
             if existed and store._has_schema():
-                store._check_version()  # before the schema script touches an older layout
-                store._upgrade()
+                store._upgrade(create)
             elif (root / INDEX_NAME).exists():
                 # An index is written only after the schema: the database lost its content.
                 raise StoreCorruptError(
@@ -101,7 +98,7 @@ class Database:
                 raise StoreNotFoundError(
                     f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
                 )
-            if create:
+            else:
                 store._create_schema()
         except BaseException:
             connection.close()
@@ -142,32 +139,40 @@ class Database:
         rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest'")
         return bool(rows)
 
-    def _create_schema(self, then: str = "") -> None:
-        """Create missing tables (then run `then`) in one transaction: never half a schema."""
+    def _upgrade(self, create: bool) -> None:
+        """Bring an older layout to the current format, one migration per transaction."""
+        version = self._manifest_values().get("format_version")
+        check_version(version, self.root)  # before any step touches an older layout
+        if version is None:
+            # A store never written (no manifest yet): a creator completes its schema.
+            if create:
+                self._create_schema()
+            return
+        for target, step in steps_after(version):
+            with self._schema_change():
+                step(self._db)
+                self._db.execute(
+                    "UPDATE manifest SET value = ? WHERE key = 'format_version'",
+                    (json.dumps(target),),
+                )
+
+    def _create_schema(self) -> None:
+        with self._schema_change():
+            create_schema(self._db)
+
+    @contextlib.contextmanager
+    def _schema_change(self) -> Iterator[None]:
+        """Change the schema in one transaction: never half a schema, never half a step."""
         try:
-            self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\n{then}\nCOMMIT;")
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             raise_database_error(exc, self.database_path, "open")
-
-    def _check_version(self) -> None:
-        version = self._manifest_values().get("format_version")
-        if version is not None and version not in (FORMAT_VERSION, *_UPGRADABLE_VERSIONS):
-            raise StoreCorruptError(
-                f"store {self.root} has format version {version}; this ragcli reads "
-                f"version {FORMAT_VERSION}",
-                "ingest again into a new --store",
-            )
-
-    def _upgrade(self) -> None:
-        """Bring a format-2 store to format 3: add and fill the keyword index."""
-        if self._manifest_values().get("format_version") not in _UPGRADABLE_VERSIONS:
-            return
-        # Idempotent: if another process upgraded meanwhile, this rebuilds the same index.
-        self._create_schema(
-            "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');\n"
-            f"UPDATE manifest SET value = '{FORMAT_VERSION}' WHERE key = 'format_version';"
-        )
+        except BaseException:
+            self._rollback()
+            raise
 
     @property
     def manifest(self) -> Manifest | None:
