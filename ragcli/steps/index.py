@@ -11,7 +11,7 @@ import numpy as np
 
 from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
-from ragcli.backends.vectors import FaissHnswIndex
+from ragcli.backends.registry import make_vector_index
 from ragcli.errors import StoreCorruptError
 from ragcli.records import Chunk, IndexReport, Manifest
 from ragcli.steps.opening import BuildSettings, built_with
@@ -167,7 +167,7 @@ def update_index(
             return len(index) - int(dead.size), 0, False
     wanted = store.indexable_ids()
     dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
-    fresh = FaissHnswIndex.create(manifest.dimension, manifest.hnsw)
+    fresh = make_vector_index(manifest.dimension, manifest.hnsw)
     for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
         fresh.add(ids, vectors)
     store.write_index(fresh)
