@@ -64,9 +64,10 @@ class Store(DocumentRows, EmbeddingRows, IndexFile, Integrity):
                 index = self.read_index(manifest.hnsw)
             except IndexMismatchError as exc:  # status reports it; search refuses it
                 index, problem = None, str(exc)
-            held = index.ids() if index is not None else np.zeros(0, dtype=np.int64)
-            tombstones = int(np.setdiff1d(held, self.indexable_ids()).size)
-            indexed = len(held) - tombstones
+            if index is not None:
+                # Entries of chunks removed since the index was built count as tombstones.
+                tombstones = int(np.setdiff1d(index.ids(), self.indexable_ids()).size)
+                indexed = index.describe().count - tombstones
         return StoreStatus(
             str(self.root),
             documents,
