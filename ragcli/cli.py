@@ -211,10 +211,10 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
+    from ragcli.build import BuildSettings
     from ragcli.discovery import DiscoveryOptions
     from ragcli.steps.ingest import IngestOptions
     from ragcli.steps.ingest import ingest as run_ingest
-    from ragcli.steps.opening import BuildSettings
 
     settings = _config(config)
     targets = list(paths or [])
@@ -322,9 +322,9 @@ def index_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
+    from ragcli.build import BuildSettings, check_embedder
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import index as run_index
-    from ragcli.steps.opening import BuildSettings, check_embedder
 
     settings = _config(config)
     embedder = _embedder(embed_model, settings)
@@ -348,9 +348,9 @@ def compact(
     quiet: QuietOpt = False,
 ) -> None:
     """Rebuild the index without removed chunks and drop vectors nothing uses."""
+    from ragcli.build import BuildSettings
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import compact as run_compact
-    from ragcli.steps.opening import BuildSettings
 
     settings = _config(config)
     options = IndexOptions(_store(store, settings), BuildSettings(), wait=not no_wait)
@@ -789,10 +789,10 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
+    from ragcli.build import BuildSettings
     from ragcli.config import check_number
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
-    from ragcli.steps.opening import BuildSettings
 
     settings = _config(config)
     check_number("max_queries", "--max-queries", max_queries)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcli.errors import ModelError, StoreCorruptError, StoreWriteError, WalDeletedError
+from ragcli.progress import Progress
 from ragcli.records import Manifest
-from ragcli.steps.progress import Progress
 from ragcli.store import DATABASE_NAME, Store, writer_lock
 
 OK = "ok"

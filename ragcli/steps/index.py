@@ -12,10 +12,10 @@ import numpy as np
 from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.registry import make_vector_index
+from ragcli.build import BuildSettings, built_with
 from ragcli.errors import StoreCorruptError
+from ragcli.progress import Progress
 from ragcli.records import Chunk, IndexReport, Manifest
-from ragcli.steps.opening import BuildSettings, built_with
-from ragcli.steps.progress import Progress
 from ragcli.store import Store
 
 # Rebuild the index from stored vectors once this share of its entries are tombstones.

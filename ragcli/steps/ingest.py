@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.build import BuildSettings, settle_build
 from ragcli.discovery import DiscoveryOptions, Found, discover
 from ragcli.errors import InputNotFoundError, LoadError
+from ragcli.progress import Progress
 from ragcli.records import IndexReport, IngestReport, Manifest, Skipped
 from ragcli.steps.index import index_chunks
-from ragcli.steps.opening import BuildSettings, settle_build
-from ragcli.steps.progress import Progress
 from ragcli.store import Store
 from ragcli.text.chunking import ChunkBudget, iter_chunks
 from ragcli.text.loaders import load_document, read_source

@@ -1,4 +1,4 @@
-"""Open a store together with the embedder it was built with."""
+"""How a store is built: the settings a new one gets, agreement checks, its embedder."""
 
 from __future__ import annotations
 
