@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.cli import _default_manifest  # noqa: E402
+from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.settings import RETRIEVAL_MODES  # noqa: E402
 from ragcli.steps.evaluate import EvalOptions, EvalReport, evaluate, select_documents  # noqa: E402
-from ragcli.steps.opening import BuildSettings  # noqa: E402
-from ragcli.steps.progress import SilentProgress  # noqa: E402
 from ragcli.steps.search import RetrievalSettings  # noqa: E402
 from ragcli.text.beir import read_dataset  # noqa: E402
 

@@ -27,12 +27,12 @@ sys.path.insert(0, str(ROOT))
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
+from ragcli.build import BuildSettings  # noqa: E402
+from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
 from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
-from ragcli.steps.opening import BuildSettings  # noqa: E402
-from ragcli.steps.progress import SilentProgress  # noqa: E402
 from ragcli.steps.search import RetrievalSettings  # noqa: E402
 from ragcli.text import prompts  # noqa: E402
 

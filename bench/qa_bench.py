@@ -25,13 +25,13 @@ sys.path.insert(0, str(ROOT))
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
+from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
+from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import Chunk, GenerationSettings, Hit  # noqa: E402
 from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
-from ragcli.steps.opening import BuildSettings  # noqa: E402
-from ragcli.steps.progress import SilentProgress  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "squad-a"
 GENERATION = GenerationSettings(max_tokens=64, temperature=0.0)

@@ -187,10 +187,10 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
+    from ragcli.build import BuildSettings
     from ragcli.discovery import DiscoveryOptions
     from ragcli.steps.ingest import IngestOptions
     from ragcli.steps.ingest import ingest as run_ingest
-    from ragcli.steps.opening import BuildSettings
 
     effective = _settings(
         config,
@@ -295,9 +295,9 @@ def index_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
+    from ragcli.build import BuildSettings, check_embedder
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import index as run_index
-    from ragcli.steps.opening import BuildSettings, check_embedder
 
     effective = _settings(
         config, store=store, embedder=embed_model, batch_size=batch_size, threads=threads
@@ -321,9 +321,9 @@ def compact(
     quiet: QuietOpt = False,
 ) -> None:
     """Rebuild the index without removed chunks and drop vectors nothing uses."""
+    from ragcli.build import BuildSettings
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import compact as run_compact
-    from ragcli.steps.opening import BuildSettings
 
     effective = _settings(config, store=store)
     options = IndexOptions(
@@ -752,9 +752,9 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
+    from ragcli.build import BuildSettings
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
-    from ragcli.steps.opening import BuildSettings
     from ragcli.steps.search import RetrievalSettings
 
     effective = _settings(

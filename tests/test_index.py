@@ -12,8 +12,8 @@ import pytest
 
 import ragcli.steps.index as index_step
 from ragcli.backends.fakes import HashingEmbedder
-from ragcli.steps.opening import open_for_reading
-from ragcli.steps.progress import SilentProgress
+from ragcli.build import open_for_reading
+from ragcli.progress import SilentProgress
 from tests.conftest import Capture, run_rag
 
 if TYPE_CHECKING:

@@ -991,6 +991,29 @@ def test_writer_lock_on_a_missing_store(tmp_path: Path) -> None:
         assert (root / "deeper" / LOCK_NAME).is_file()
 
 
+def test_a_store_opened_for_writing_holds_the_lock_until_closed(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True, write=True, wait=False) as store:
+        assert not lock_is_free(root)
+        assert (root / LOCK_NAME).is_file()
+        with pytest.raises(StoreLockedError):
+            Store.open(root, write=True, wait=False)
+        store.write_manifest(MANIFEST)
+    assert lock_is_free(root)
+    with Store.open(root) as reader:  # readers take no lock
+        assert lock_is_free(root)
+        assert reader.manifest == MANIFEST
+
+
+def test_a_writer_that_cannot_open_the_store_releases_the_lock(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / DATABASE_NAME).write_bytes(b"this is not an SQLite database " * 200)
+    with pytest.raises(StoreCorruptError):
+        Store.open(root, write=True, wait=False)
+    assert lock_is_free(root)
+
+
 # -- keyword index (FTS5) ------------------------------------------------------------------
 
 

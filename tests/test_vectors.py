@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli.backends.vectors import FaissHnswIndex, exact_search
+from ragcli.backends.vectors import FaissHnswIndex, IndexFigures, VectorIndex, exact_search
 from ragcli.errors import StoreCorruptError
 from ragcli.records import HnswSettings
 
@@ -174,3 +174,23 @@ def test_hnsw_recall_at_10_against_exact_search() -> None:
 
     # Random 384-d vectors are a hard case: efSearch=128 gave 0.984-0.997 over ten seeds.
     assert recall >= 0.99, f"recall@10 = {recall:.3f}"
+
+
+def test_an_index_describes_its_kind_size_and_parameters(
+    filled: tuple[FaissHnswIndex, np.ndarray, np.ndarray],
+) -> None:
+    index, ids, _ = filled
+    assert index.describe() == IndexFigures("faiss-hnsw", len(ids), 32, SMALL)
+
+
+def test_the_registry_builds_and_reads_indexes_behind_the_protocol(tmp_path: Path) -> None:
+    from ragcli.backends.registry import make_vector_index, read_vector_index
+
+    made: VectorIndex = make_vector_index(8, SMALL)
+    made.add(np.array([7], dtype=np.int64), np.ones((1, 8), dtype=np.float32) / np.sqrt(8))
+    path = tmp_path / "index.faiss"
+    path.write_bytes(made.to_bytes())
+    with path.open("rb") as handle:
+        loaded = read_vector_index(handle, SMALL, path)
+    assert loaded.describe() == made.describe() == IndexFigures("faiss-hnsw", 1, 8, SMALL)
+    assert loaded.ids().tolist() == [7]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import ModelError, UsageError
@@ -11,6 +11,8 @@ from ragcli.errors import ModelError, UsageError
 if TYPE_CHECKING:
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.llms import LLM, LlmOptions
+    from ragcli.backends.vectors import VectorIndex
+    from ragcli.records import HnswSettings
 
 DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
 DEFAULT_LLM = BUNDLED_LLM
@@ -138,3 +140,17 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     if path.suffix.lower() != ".gguf":
         raise UsageError(f"--model {rest!r} is not a .gguf file")
     return LlamaCppLLM(str(path), path, options, cache_dir)
+
+
+def make_vector_index(dimension: int, settings: HnswSettings) -> VectorIndex:
+    """Build an empty vector index: FAISS HNSW, the one kind a store holds so far."""
+    from ragcli.backends.vectors import FaissHnswIndex
+
+    return FaissHnswIndex.create(dimension, settings)
+
+
+def read_vector_index(handle: BinaryIO, settings: HnswSettings, path: Path) -> VectorIndex:
+    """Load a store's vector index from its open file (named `path` in messages)."""
+    from ragcli.backends.vectors import FaissHnswIndex
+
+    return FaissHnswIndex.read_open(handle, settings, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -15,10 +16,28 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
+@dataclass(frozen=True)
+class IndexFigures:
+    """What a vector index reports of itself: its kind, size and search parameters."""
+
+    kind: str
+    count: int
+    dimension: int
+    settings: HnswSettings
+
+
 class VectorIndex(Protocol):
     """Nearest-neighbour search by inner product over L2-normalised vectors."""
 
+    # Whether the store checked this index against its manifest's record when loading.
+    verified: bool
+
     def __len__(self) -> int: ...
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors held."""
+        ...
 
     def ids(self) -> NDArray[np.int64]:
         """Return the ids held, in insertion order."""
@@ -34,13 +53,23 @@ class VectorIndex(Protocol):
         """Return up to k (id, score) pairs, best first, never an id in `exclude`."""
         ...
 
+    def single_query_threads(self) -> None:
+        """Tune searching for one query at a time, as ask and search run them."""
+        ...
+
     def to_bytes(self) -> bytes:
         """Serialise the index (no pickle)."""
+        ...
+
+    def describe(self) -> IndexFigures:
+        """Report the index's kind, size and parameters."""
         ...
 
 
 class FaissHnswIndex:
     """`IndexIDMap2(IndexHNSWFlat)` with inner product: cosine on normalised vectors."""
+
+    KIND = "faiss-hnsw"
 
     def __init__(self, index: Any, settings: HnswSettings) -> None:
         self._index = index
@@ -155,6 +184,9 @@ class FaissHnswIndex:
         import faiss
 
         return faiss.serialize_index(self._index).tobytes()
+
+    def describe(self) -> IndexFigures:
+        return IndexFigures(self.KIND, len(self), self.dimension, self.settings)
 
 
 def exact_search(

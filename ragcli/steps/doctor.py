@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcli.errors import ModelError, StoreCorruptError, StoreWriteError, WalDeletedError
+from ragcli.progress import Progress
 from ragcli.records import Manifest
-from ragcli.steps.progress import Progress
 from ragcli.store import DATABASE_NAME, Store, writer_lock
 
 OK = "ok"
@@ -69,6 +69,7 @@ def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
     """Examine a store; repair it unless told only to check (then under the writer lock)."""
     if not options.repair:
         return _examine(options, progress)
+    # Held across two opens of the store: a salvage replaces the database file in between.
     with writer_lock(options.store_dir, options.wait, progress.note):
         return _examine(options, progress)
 

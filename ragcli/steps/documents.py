@@ -10,7 +10,7 @@ from pathlib import Path
 from ragcli.errors import InputNotFoundError, UsageError
 from ragcli.records import StoredDocument
 from ragcli.steps.index import update_index
-from ragcli.store import Store, writer_lock
+from ragcli.store import Store
 
 
 def list_documents(store_dir: Path) -> list[StoredDocument]:
@@ -43,7 +43,7 @@ def remove_documents(
         raise UsageError("give the stored files or folders to remove, or --all (not both)")
     for target in targets:
         _check_target(target)
-    with writer_lock(store_dir, wait, on_wait), Store.open(store_dir) as store:
+    with Store.open(store_dir, write=True, wait=wait, on_wait=on_wait) as store:
         stored = store.document_paths()
         chosen: list[str] = list(stored) if everything else []
         for target in targets:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
+from ragcli.build import BuildSettings
 from ragcli.discovery import DiscoveryOptions
 from ragcli.metrics import RetrievalScores, overlap_at_k, percentile, score_run
+from ragcli.progress import Progress
 from ragcli.records import Hit, Manifest
 from ragcli.steps.ingest import IngestOptions, ingest
-from ragcli.steps.opening import BuildSettings
-from ragcli.steps.progress import Progress
 from ragcli.steps.search import RetrievalSettings, Retriever, check_mode
 from ragcli.text.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
 

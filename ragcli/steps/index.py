@@ -11,12 +11,12 @@ import numpy as np
 
 from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
-from ragcli.backends.vectors import FaissHnswIndex
+from ragcli.backends.registry import make_vector_index
+from ragcli.build import BuildSettings, built_with
 from ragcli.errors import StoreCorruptError
+from ragcli.progress import Progress
 from ragcli.records import Chunk, IndexReport, Manifest
-from ragcli.steps.opening import BuildSettings, open_for_reading
-from ragcli.steps.progress import Progress
-from ragcli.store import Store, writer_lock
+from ragcli.store import Store
 
 # Rebuild the index from stored vectors once this share of its entries are tombstones.
 TOMBSTONE_REBUILD_FRACTION = 0.2
@@ -42,29 +42,31 @@ class IndexOptions:
 
 def index(options: IndexOptions, progress: Progress) -> IndexReport:
     """Embed and index whatever the store holds that is not indexed yet."""
-    with writer_lock(options.store_dir, options.wait, progress.note):
-        store, manifest, embedder = open_for_reading(options.store_dir, options.build.threads)
-        with store:
-            return index_chunks(
-                store,
-                manifest,
-                embedder,
-                progress,
-                options.batch_size,
-                options.rebuild,
-                options.build.int8,
-            )
+    with Store.open(
+        options.store_dir, write=True, wait=options.wait, on_wait=progress.note
+    ) as store:
+        manifest, embedder = built_with(store, options.build.threads)
+        return index_chunks(
+            store,
+            manifest,
+            embedder,
+            progress,
+            options.batch_size,
+            options.rebuild,
+            options.build.int8,
+        )
 
 
 def compact(options: IndexOptions, progress: Progress) -> IndexReport:
     """Drop unused cached vectors and rebuild the index without tombstones."""
-    with writer_lock(options.store_dir, options.wait, progress.note):
-        store, manifest, _ = open_for_reading(options.store_dir, options.build.threads)
-        with store:
-            started = time.perf_counter()
-            store.prune_embeddings()
-            indexed, removed, _ = update_index(store, manifest, rebuild=True, note=progress.note)
-            return IndexReport(0, indexed, True, removed, time.perf_counter() - started)
+    with Store.open(
+        options.store_dir, write=True, wait=options.wait, on_wait=progress.note
+    ) as store:
+        manifest, _ = built_with(store, options.build.threads)
+        started = time.perf_counter()
+        store.prune_embeddings()
+        indexed, removed, _ = update_index(store, manifest, rebuild=True, note=progress.note)
+        return IndexReport(0, indexed, True, removed, time.perf_counter() - started)
 
 
 def index_chunks(
@@ -165,7 +167,7 @@ def update_index(
             return len(index) - int(dead.size), 0, False
     wanted = store.indexable_ids()
     dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
-    fresh = FaissHnswIndex.create(manifest.dimension, manifest.hnsw)
+    fresh = make_vector_index(manifest.dimension, manifest.hnsw)
     for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
         fresh.add(ids, vectors)
     store.write_index(fresh)

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.build import BuildSettings, settle_build
 from ragcli.discovery import DiscoveryOptions, Found, discover
 from ragcli.errors import InputNotFoundError, LoadError
+from ragcli.progress import Progress
 from ragcli.records import IndexReport, IngestReport, Manifest, Skipped
 from ragcli.steps.index import index_chunks
-from ragcli.steps.opening import BuildSettings, open_for_writing
-from ragcli.steps.progress import Progress
-from ragcli.store import Store, writer_lock
+from ragcli.store import Store
 from ragcli.text.chunking import ChunkBudget, iter_chunks
 from ragcli.text.loaders import load_document, read_source
 
@@ -73,33 +73,32 @@ def check_paths(paths: Sequence[Path]) -> None:
 def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
     """Bring the store in step with the given files and folders; index unless told not to."""
     check_paths(options.paths)
-    with writer_lock(options.store_dir, options.wait, progress.note, create=True):
-        store, manifest, embedder = open_for_writing(
-            options.store_dir, options.build, options.defaults
-        )
-        with store:
-            report = IngestReport()
-            found = list(discover(options.paths, options.discovery, report.skipped))
-            for skipped in report.skipped:
-                if skipped.failed:
-                    progress.note(f"skipped {skipped.path}: {skipped.reason}")
-            plan = plan_sync(store, found, options.paths, report.skipped)
-            if options.dry_run:
-                return IngestResult(report, None, plan)
-            for old, new in plan.to_rename:
-                store.rename_document(old, new)
-            report.removed = store.remove_documents(plan.to_remove)
-            report.unchanged = plan.unchanged
-            budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
-            progress.start("Reading files", len(plan.to_read))
-            for item in plan.to_read:
-                _sync_file(store, item, budget, report, progress)
-                progress.advance(1)
-            index_report = None
-            if options.index:
-                index_report = index_chunks(
-                    store, manifest, embedder, progress, options.batch_size, int8=options.build.int8
-                )
+    with Store.open(
+        options.store_dir, create=True, write=True, wait=options.wait, on_wait=progress.note
+    ) as store:
+        manifest, embedder = settle_build(store, options.build, options.defaults)
+        report = IngestReport()
+        found = list(discover(options.paths, options.discovery, report.skipped))
+        for skipped in report.skipped:
+            if skipped.failed:
+                progress.note(f"skipped {skipped.path}: {skipped.reason}")
+        plan = plan_sync(store, found, options.paths, report.skipped)
+        if options.dry_run:
+            return IngestResult(report, None, plan)
+        for old, new in plan.to_rename:
+            store.rename_document(old, new)
+        report.removed = store.remove_documents(plan.to_remove)
+        report.unchanged = plan.unchanged
+        budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
+        progress.start("Reading files", len(plan.to_read))
+        for item in plan.to_read:
+            _sync_file(store, item, budget, report, progress)
+            progress.advance(1)
+        index_report = None
+        if options.index:
+            index_report = index_chunks(
+                store, manifest, embedder, progress, options.batch_size, int8=options.build.int8
+            )
     return IngestResult(report, index_report)
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from ragcli.backends.embedders import Embedder
-    from ragcli.backends.vectors import FaissHnswIndex
+    from ragcli.backends.vectors import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Retriever:
                 raise EmptyStoreError(f"store {store_dir} is empty", "run `rag ingest PATH` first")
             self.manifest: Manifest = manifest
             self._embedder: Embedder | None = None
-            self._index: FaissHnswIndex | None = None
+            self._index: VectorIndex | None = None
             self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             if settings.mode != "keyword":
                 self._open_dense(store_dir, threads)

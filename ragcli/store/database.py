@@ -1,4 +1,4 @@
-"""Opening a store's SQLite database: schema, upgrades, transactions and the WAL checks."""
+"""Opening a store's SQLite database: its lock, upgrades, transactions, manifest, WAL checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,11 +15,9 @@ from typing import Any, TypeVar
 from ragcli.errors import StoreCorruptError, StoreNotFoundError, WalDeletedError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
 from ragcli.store.faults import DOCTOR_HINT, raise_database_error
-from ragcli.store.layout import DATABASE_NAME, FORMAT_VERSION, INDEX_NAME, SCHEMA
-from ragcli.store.lock import ensure_store_dir
-
-# Older layouts this module upgrades in place (in one transaction) when it opens them.
-_UPGRADABLE_VERSIONS = (2,)
+from ragcli.store.layout import DATABASE_NAME, INDEX_NAME
+from ragcli.store.lock import ensure_store_dir, writer_lock
+from ragcli.store.migrations import check_version, create_schema, steps_after
 
 _Opened = TypeVar("_Opened", bound="Database")
 
@@ -30,13 +28,37 @@ class Database:
     def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
         self.root = root
         self._db = connection
+        # The writer lock a store opened for writing holds until it is closed.
+        self._held = contextlib.ExitStack()
         # (device, inode) of the write-ahead log this connection writes, once it has written;
         # False where SQLite could not use a log (a file system without shared memory).
         self._wal_identity: tuple[int, int] | None | bool = None
 
     @classmethod
-    def open(cls: type[_Opened], root: Path, create: bool = False) -> _Opened:
-        """Open the store at root; create it when asked, else fail if it is missing."""
+    def open(
+        cls: type[_Opened],
+        root: Path,
+        create: bool = False,
+        *,
+        write: bool = False,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> _Opened:
+        """Open the store at root; create it when asked, else fail if it is missing.
+
+        A writer (`write`) takes the store's single-writer lock first and holds it until
+        the store is closed: it waits for another writer (telling `on_wait`), or without
+        `wait` fails at once. Readers take no lock.
+        """
+        with contextlib.ExitStack() as held:
+            if write:
+                held.enter_context(writer_lock(root, wait, on_wait or _ignore, create))
+            store = cls._connect(root, create)
+            store._held = held.pop_all()
+        return store
+
+    @classmethod
+    def _connect(cls: type[_Opened], root: Path, create: bool) -> _Opened:
         database = root / DATABASE_NAME
         existed = database.is_file()
         if existed and _wal_deleted_under_a_reader(database):
@@ -65,8 +87,7 @@ class Database:
         store = cls(root, connection)
         try:
             if existed and store._has_schema():
-                store._check_version()  # before the schema script touches an older layout
-                store._upgrade()
+                store._upgrade(create)
             elif (root / INDEX_NAME).exists():
                 # An index is written only after the schema: the database lost its content.
                 raise StoreCorruptError(
@@ -77,7 +98,7 @@ class Database:
                 raise StoreNotFoundError(
                     f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
                 )
-            if create:
+            else:
                 store._create_schema()
         except BaseException:
             connection.close()
@@ -85,8 +106,11 @@ class Database:
         return store
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close the database connection; a writer then releases its lock."""
+        try:
+            self._db.close()
+        finally:
+            self._held.close()
 
     def __enter__(self: _Opened) -> _Opened:
         return self
@@ -115,32 +139,40 @@ class Database:
         rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest'")
         return bool(rows)
 
-    def _create_schema(self, then: str = "") -> None:
-        """Create missing tables (then run `then`) in one transaction: never half a schema."""
+    def _upgrade(self, create: bool) -> None:
+        """Bring an older layout to the current format, one migration per transaction."""
+        version = self._manifest_values().get("format_version")
+        check_version(version, self.root)  # before any step touches an older layout
+        if version is None:
+            # A store never written (no manifest yet): a creator completes its schema.
+            if create:
+                self._create_schema()
+            return
+        for target, step in steps_after(version):
+            with self._schema_change():
+                step(self._db)
+                self._db.execute(
+                    "UPDATE manifest SET value = ? WHERE key = 'format_version'",
+                    (json.dumps(target),),
+                )
+
+    def _create_schema(self) -> None:
+        with self._schema_change():
+            create_schema(self._db)
+
+    @contextlib.contextmanager
+    def _schema_change(self) -> Iterator[None]:
+        """Change the schema in one transaction: never half a schema, never half a step."""
         try:
-            self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\n{then}\nCOMMIT;")
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             raise_database_error(exc, self.database_path, "open")
-
-    def _check_version(self) -> None:
-        version = self._manifest_values().get("format_version")
-        if version is not None and version not in (FORMAT_VERSION, *_UPGRADABLE_VERSIONS):
-            raise StoreCorruptError(
-                f"store {self.root} has format version {version}; this ragcli reads "
-                f"version {FORMAT_VERSION}",
-                "ingest again into a new --store",
-            )
-
-    def _upgrade(self) -> None:
-        """Bring a format-2 store to format 3: add and fill the keyword index."""
-        if self._manifest_values().get("format_version") not in _UPGRADABLE_VERSIONS:
-            return
-        # Idempotent: if another process upgraded meanwhile, this rebuilds the same index.
-        self._create_schema(
-            "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');\n"
-            f"UPDATE manifest SET value = '{FORMAT_VERSION}' WHERE key = 'format_version';"
-        )
+        except BaseException:
+            self._rollback()
+            raise
 
     @property
     def manifest(self) -> Manifest | None:
@@ -227,6 +259,10 @@ class Database:
                 [(key, json.dumps(value)) for key, value in values.items()],
             )
             self._db.execute("DELETE FROM manifest WHERE key = ?", (drop,))
+
+
+def _ignore(message: str) -> None:
+    pass
 
 
 def _wal_deleted_under_a_reader(database: Path) -> bool:

@@ -16,7 +16,7 @@ from ragcli.store.faults import file_error
 from ragcli.store.layout import INDEX_NAME
 
 if TYPE_CHECKING:
-    from ragcli.backends.vectors import FaissHnswIndex
+    from ragcli.backends.vectors import VectorIndex
 
 
 class IndexFile(Database):
@@ -38,7 +38,7 @@ class IndexFile(Database):
                     records.append(IndexRecord(**value))
         return records
 
-    def read_index(self, settings: HnswSettings) -> FaissHnswIndex | None:
+    def read_index(self, settings: HnswSettings) -> VectorIndex | None:
         """Load the vector index, or None if none has been written.
 
         The file is hashed before FAISS reads it (from the same open file, so the bytes
@@ -47,7 +47,7 @@ class IndexFile(Database):
         a backup) or damaged is refused with IndexMismatchError, never searched. An index
         written before records were kept (an older ragcli) loads unverified.
         """
-        from ragcli.backends.vectors import FaissHnswIndex
+        from ragcli.backends.registry import read_vector_index
 
         try:
             handle = open(self.index_path, "rb")  # noqa: SIM115 - closed by the with below
@@ -67,7 +67,7 @@ class IndexFile(Database):
                     "run `rag index` to rebuild it from the stored vectors",
                 )
             handle.seek(0)
-            index = FaissHnswIndex.read_open(handle, settings, self.index_path)
+            index = read_vector_index(handle, settings, self.index_path)
         manifest = self.manifest
         if manifest is not None and index.dimension != manifest.dimension:
             raise IndexMismatchError(
@@ -78,7 +78,7 @@ class IndexFile(Database):
         index.verified = bool(records)
         return index
 
-    def write_index(self, index: FaissHnswIndex) -> None:
+    def write_index(self, index: VectorIndex) -> None:
         """Replace the index file atomically and record its CRC-32 in the manifest.
 
         The record of the file about to be written is committed first (as `index_next`)

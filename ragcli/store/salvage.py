@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ragcli.errors import StoreCorruptError
 from ragcli.store.database import shm_in_use
-from ragcli.store.layout import DATABASE_NAME, SCHEMA
+from ragcli.store.layout import DATABASE_NAME
+from ragcli.store.migrations import create_schema
 
 # Copied in this order; each table's columns, as the schema declares them.
 _TABLES = (
@@ -48,7 +49,8 @@ def salvage_database(root: Path) -> Salvage:
     old = sqlite3.connect(database, isolation_level=None)
     fresh = sqlite3.connect(fresh_path, isolation_level=None)
     try:
-        fresh.executescript(f"BEGIN;\n{SCHEMA}")
+        fresh.execute("BEGIN")
+        create_schema(fresh)
         for table, columns in _TABLES:
             _copy(old, fresh, table, columns, result)
         if "manifest" in result.stopped:

@@ -1,4 +1,4 @@
-"""Open a store together with the embedder it was built with."""
+"""How a store is built: the settings a new one gets, agreement checks, its embedder."""
 
 from __future__ import annotations
 
@@ -24,41 +24,41 @@ class BuildSettings:
     int8: bool
 
 
-def open_for_writing(
-    root: Path, wanted: BuildSettings, defaults: Manifest
-) -> tuple[Store, Manifest, Embedder]:
-    """Open or create a store; refuse settings that disagree with how it was built."""
-    store = Store.open(root, create=True)
-    try:
-        manifest = store.manifest
-        if manifest is None:
-            embedder = make_embedder(wanted.embedder or defaults.embedder, wanted.threads)
-            manifest = Manifest(
-                format_version=FORMAT_VERSION,
-                embedder=embedder.spec,
-                dimension=embedder.dimension,
-                max_text_tokens=embedder.max_text_tokens,
-                normalized=True,
-                chunking=wanted.chunking or defaults.chunking,
-                hnsw=wanted.hnsw or defaults.hnsw,
-            )
-            store.write_manifest(manifest)
-            return store, manifest, embedder
-        _check_agrees(root, manifest, wanted)
-        return store, manifest, make_embedder(manifest.embedder, wanted.threads)
-    except BaseException:
-        store.close()
-        raise
+def settle_build(
+    store: Store, wanted: BuildSettings, defaults: Manifest
+) -> tuple[Manifest, Embedder]:
+    """Record how a new store is built; refuse settings that disagree with an existing one."""
+    manifest = store.manifest
+    if manifest is None:
+        embedder = make_embedder(wanted.embedder or defaults.embedder, wanted.threads)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            embedder=embedder.spec,
+            dimension=embedder.dimension,
+            max_text_tokens=embedder.max_text_tokens,
+            normalized=True,
+            chunking=wanted.chunking or defaults.chunking,
+            hnsw=wanted.hnsw or defaults.hnsw,
+        )
+        store.write_manifest(manifest)
+        return manifest, embedder
+    _check_agrees(store.root, manifest, wanted)
+    return manifest, make_embedder(manifest.embedder, wanted.threads)
+
+
+def built_with(store: Store, threads: int | None = None) -> tuple[Manifest, Embedder]:
+    """Return how a non-empty store was built and the embedder recorded in it."""
+    manifest = store.manifest
+    if manifest is None:
+        raise EmptyStoreError(f"store {store.root} is empty", "run `rag ingest PATH` first")
+    return manifest, make_embedder(manifest.embedder, threads)
 
 
 def open_for_reading(root: Path, threads: int | None = None) -> tuple[Store, Manifest, Embedder]:
     """Open an existing, non-empty store and the embedder recorded in it."""
     store = Store.open(root)
     try:
-        manifest = store.manifest
-        if manifest is None:
-            raise EmptyStoreError(f"store {root} is empty", "run `rag ingest PATH` first")
-        return store, manifest, make_embedder(manifest.embedder, threads)
+        return store, *built_with(store, threads)
     except BaseException:
         store.close()
         raise

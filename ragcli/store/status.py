@@ -1,0 +1,45 @@
+"""`rag status` figures of a store: its rows counted, its index asked for its own."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ragcli.errors import IndexMismatchError
+from ragcli.records import StoreStatus
+from ragcli.store.embeddings import EmbeddingRows
+from ragcli.store.index_file import IndexFile
+
+
+class StatusReport(EmbeddingRows, IndexFile):
+    """What a store holds, as `rag status` reports it."""
+
+    def status(self) -> StoreStatus:
+        """Count what the store holds."""
+        documents, chunks, embedded = self._query(
+            "SELECT (SELECT COUNT(*) FROM documents), COUNT(c.id), COUNT(e.text_sha256) "
+            "FROM chunks c LEFT JOIN embeddings e ON e.text_sha256 = c.text_sha256"
+        )[0]
+        manifest = self.manifest
+        index_bytes = self.index_path.stat().st_size if self.index_path.is_file() else 0
+        indexed = tombstones = 0
+        problem = None
+        if manifest is not None and index_bytes:
+            try:
+                index = self.read_index(manifest.hnsw)
+            except IndexMismatchError as exc:  # status reports it; search refuses it
+                index, problem = None, str(exc)
+            if index is not None:
+                # Entries of chunks removed since the index was built count as tombstones.
+                tombstones = int(np.setdiff1d(index.ids(), self.indexable_ids()).size)
+                indexed = index.describe().count - tombstones
+        return StoreStatus(
+            str(self.root),
+            documents,
+            chunks,
+            embedded,
+            indexed,
+            tombstones,
+            index_bytes,
+            manifest,
+            problem,
+        )
