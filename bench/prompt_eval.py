@@ -29,12 +29,12 @@ from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
 from ragcli.backends.llms import LlmOptions  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
+from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
-from ragcli.steps.search import RetrievalSettings  # noqa: E402
 from ragcli.text import prompts  # noqa: E402
 
 TEMPLATES: dict[str, prompts.PromptTemplate | None] = {

@@ -534,9 +534,9 @@ def ask(
     """Answer a question from the store's documents and list the sources used."""
     from ragcli.backends.llms import LlmOptions
     from ragcli.records import GenerationSettings
+    from ragcli.retrieval.retriever import RetrievalSettings
     from ragcli.settings import model_cache_dir
     from ragcli.steps.ask import Asker, AskOptions
-    from ragcli.steps.search import RetrievalSettings
 
     batch = _from_stdin(question, "QUESTION", "questions")
     settings = _config(config)
@@ -701,7 +701,8 @@ def search(
     """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
     import time
 
-    from ragcli.steps.search import RetrievalSettings, SearchOptions
+    from ragcli.retrieval.retriever import RetrievalSettings
+    from ragcli.steps.search import SearchOptions
     from ragcli.steps.search import search as run_search
 
     settings = _config(config)

@@ -154,7 +154,7 @@ _SNIPPET_CHARS = 160
 
 def snippet(hit: Hit, query: str) -> tuple[int, str]:
     """Return the chunk's line that best shows the match (its line number and text)."""
-    from ragcli.text.keywords import query_terms
+    from ragcli.retrieval.keywords import query_terms
 
     terms = query_terms(query)
     lines = hit.chunk.text.split("\n")

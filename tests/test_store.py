@@ -28,6 +28,7 @@ from ragcli.errors import (
     StoreWriteError,
 )
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
+from ragcli.retrieval.keywords import fts_query
 from ragcli.steps.index import update_index
 from ragcli.store import (
     DATABASE_NAME,
@@ -38,7 +39,6 @@ from ragcli.store import (
     text_key,
     writer_lock,
 )
-from ragcli.text.keywords import fts_query
 
 DIM = 8
 

@@ -14,8 +14,9 @@ from ragcli.answering.packed import PackedStrategy
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Passage
+from ragcli.retrieval.gate import relevant_hits
+from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.settings import DEFAULT_STRATEGY
-from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
 from ragcli.text.prompts import NOT_FOUND, PromptParts
 from ragcli.text.questions import check_question
 
@@ -100,21 +101,11 @@ class Asker:
         return self._retriever.retrieve(question, self.options.top_k)
 
     def relevant(self, question: str) -> list[Hit]:
-        """Return the top-k chunks that pass the relevance floor, best first.
-
-        A chunk passes when its cosine similarity reaches the floor, or when it contains one
-        of the question's exact terms (an identifier, a number, an acronym) that keyword
-        search matched: embeddings often miss those. Keyword mode has no cosine to check.
-        """
-        terms = distinctive_terms(question)
-        keyword_only = self.options.retrieval.mode == "keyword"
-        return [
-            hit
-            for hit in self.retrieve(question)
-            if keyword_only
-            or (hit.dense is not None and hit.dense >= self.options.min_score)
-            or (hit.keyword is not None and names_term(hit.chunk, terms))
-        ]
+        """Return the top-k chunks that pass the relevance gate, best first."""
+        options = self.options
+        return relevant_hits(
+            question, self.retrieve(question), options.min_score, options.retrieval.mode
+        )
 
     def context(self, question: str) -> PromptParts:
         """Build the prompt for a question: the relevant chunks packed into numbered passages."""

@@ -17,10 +17,10 @@ from pathlib import Path
 from ragcli.backends.vectors import exact_search
 from ragcli.metrics import RetrievalScores, overlap_at_k, percentile, score_run
 from ragcli.records import Hit, Manifest
+from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
 from ragcli.steps.ingest import IngestOptions, ingest
 from ragcli.steps.opening import BuildSettings
 from ragcli.steps.progress import Progress
-from ragcli.steps.search import RetrievalSettings, Retriever, check_mode
 from ragcli.text.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
 
 # Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
