@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
+from ragcli.answering import AnswerSettings, Strategy, prompts  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
 from ragcli.backends.llms import LlmOptions  # noqa: E402
@@ -35,7 +35,6 @@ from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
-from ragcli.text import prompts  # noqa: E402
 
 TEMPLATES: dict[str, prompts.PromptTemplate | None] = {
     "sequence (default)": None,

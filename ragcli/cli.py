@@ -633,40 +633,16 @@ def _timings(asker: Asker, verbose: bool) -> None:
 
 
 def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
-    from ragcli.steps.ask import cited_numbers
-
-    if style == "json":
-        answer = asker.ask(question)
-        cited = cited_numbers(answer.text, answer.passages)
-        output.print_json(output.answer_json(answer, cited))
-        return answer.answerable
-    if style == "stream":
-        answer = asker.ask(
-            question, on_text=lambda text: output.print_json({"type": "token", "text": text})
-        )
-        cited = cited_numbers(answer.text, answer.passages)
-        document = output.answer_json(answer, cited)
-        output.print_json({"type": "sources", "question": question, "sources": document["sources"]})
-        output.print_json({"type": "done", **{k: v for k, v in document.items() if k != "sources"}})
-        return answer.answerable
-    if heading:
-        output.write(f"Q: {question}\n")
-    answer = asker.ask(question, on_text=output.write)
-    cited = cited_numbers(answer.text, answer.passages)
-    output.write(
-        "\n" + output.format_support(answer) + output.format_sources(answer.passages, cited)
-    )
+    renderer = output.answer_renderer(style, heading)
+    renderer.begin(question)
+    answer = asker.ask(question, on_text=renderer.on_text)
+    renderer.end(question, answer)
     return answer.answerable
 
 
 def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
     parts = asker.context(question)
-    if style != "text":
-        output.print_json(output.context_json(question, parts.context, parts.passages))
-    elif parts.passages:
-        output.write(parts.context + "\n")
-    else:
-        output.note(f"nothing relevant found for: {question}")
+    output.print_context(question, parts, as_json=style != "text")
     return bool(parts.passages)
 
 

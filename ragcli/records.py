@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,8 @@ class Answer:
     """A generated answer, the numbered passages it was given, and what supports it.
 
     `grounded` is True when the answer's content words (numbers, names, links) all appear in
-    the passages; `evidence` is the sentence it was found in, when one was.
+    the passages; `evidence` is the sentence it was found in, when one was; `cited` holds
+    the numbers of the passages its text cites as [n].
     """
 
     question: str
@@ -225,6 +227,34 @@ class Answer:
     evidence: Evidence | None = None
     grounded: bool = False
     strategy: str = ""
+    cited: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class AnswerToken:
+    """A stream event: a piece of the answer's text as it is generated."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerSources:
+    """A stream event: the passages an answer was given, sent once it is complete."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    cited: frozenset[int]
+
+
+@dataclass(frozen=True)
+class AnswerDone:
+    """A stream event, the last: the answer and what supports it."""
+
+    answer: Answer
+
+
+StreamEvent: TypeAlias = AnswerToken | AnswerSources | AnswerDone
+"""What `ask --stream-json` sends, one JSON line each: tokens, then sources, then done."""
 
 
 @dataclass(frozen=True)

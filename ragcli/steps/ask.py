@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,13 +10,13 @@ from pathlib import Path
 
 from ragcli.answering import AnswerSettings, Strategy, make_strategy
 from ragcli.answering.packed import PackedStrategy
+from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
-from ragcli.records import Answer, GenerationSettings, Hit, Passage
+from ragcli.records import Answer, GenerationSettings, Hit
 from ragcli.retrieval.gate import relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.settings import DEFAULT_STRATEGY
-from ragcli.text.prompts import NOT_FOUND, PromptParts
 from ragcli.text.questions import check_question
 
 
@@ -142,14 +141,3 @@ class Asker:
         answer = (strategy or self.strategy).answer(question, hits, on_text)
         self.timings.generate_s += time.perf_counter() - started
         return answer
-
-
-def cited_numbers(text: str, passages: Sequence[Passage]) -> set[int]:
-    """Return the passage numbers an answer cites as [n] or [n, m] (only numbers that exist)."""
-    numbers = {p.number for p in passages}
-    return {
-        int(n)
-        for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text)
-        for n in group.split(",")
-        if int(n) in numbers
-    }
