@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragcli.cli import _default_manifest  # noqa: E402
+from ragcli.records import EvalReport  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import RETRIEVAL_MODES  # noqa: E402
-from ragcli.steps.evaluate import EvalOptions, EvalReport, evaluate, select_documents  # noqa: E402
+from ragcli.steps.evaluate import EvalOptions, evaluate, select_documents  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
 from ragcli.text.beir import read_dataset  # noqa: E402

@@ -28,6 +28,8 @@ from ragcli.records import (
     AnswerDone,
     AnswerSources,
     AnswerToken,
+    DoctorReport,
+    EvalReport,
     Evidence,
     Hit,
     IndexReport,
@@ -36,13 +38,12 @@ from ragcli.records import (
     StoredDocument,
     StoreStatus,
     StreamEvent,
+    SyncPlan,
 )
 
 if TYPE_CHECKING:
     from ragcli.answering.prompts import PromptParts
     from ragcli.config import Setting
-    from ragcli.steps.evaluate import EvalReport
-    from ragcli.steps.ingest import SyncPlan
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -618,10 +619,6 @@ class ProgressBar:
     def note(self, message: str) -> None:
         if not self._quiet:
             note(message)
-
-
-if TYPE_CHECKING:
-    from ragcli.steps.doctor import DoctorReport
 
 
 def doctor_json(report: DoctorReport) -> dict[str, Any]:

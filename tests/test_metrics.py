@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from ragcli.metrics import (
-    RetrievalScores,
     mrr_at_k,
     ndcg_at_k,
     overlap_at_k,
@@ -17,6 +16,7 @@ from ragcli.metrics import (
     recall_at_k,
     score_run,
 )
+from ragcli.records import RetrievalScores
 
 
 def test_ndcg_of_a_single_relevant_doc_at_rank_two() -> None:

@@ -13,7 +13,7 @@ from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
-from ragcli.records import Answer, GenerationSettings, Hit
+from ragcli.records import Answer, GenerationSettings, Hit, Timings
 from ragcli.retrieval.gate import relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.settings import DEFAULT_STRATEGY
@@ -34,16 +34,6 @@ class AskOptions:
     top_k: int = 5
     min_score: float = 0.2
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
-
-
-@dataclass
-class Timings:
-    """Where the time of a session went, in seconds."""
-
-    load_s: float = 0.0
-    retrieve_s: float = 0.0
-    generate_s: float = 0.0
-    per_question: list[float] = field(default_factory=list)
 
 
 class Asker:

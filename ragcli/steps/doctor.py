@@ -13,17 +13,13 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import ModelError, StoreCorruptError, StoreWriteError, WalDeletedError
-from ragcli.records import Manifest
+from ragcli.records import DAMAGED, OK, REPAIRED, DoctorReport, Finding, Manifest
 from ragcli.steps.progress import Progress
 from ragcli.store import DATABASE_NAME, Store, writer_lock
-
-OK = "ok"
-REPAIRED = "repaired"
-DAMAGED = "damaged"
 
 
 @dataclass(frozen=True)
@@ -35,34 +31,6 @@ class DoctorOptions:
     threads: int | None = None
     batch_size: int = 64
     wait: bool = True
-
-
-@dataclass(frozen=True)
-class Finding:
-    """The verdict on one part of the store."""
-
-    check: str
-    status: str
-    detail: str
-
-
-@dataclass
-class DoctorReport:
-    """Every part's verdict, and what was lost for good."""
-
-    store: str
-    findings: list[Finding] = field(default_factory=list)
-    lost: list[str] = field(default_factory=list)
-
-    @property
-    def healthy(self) -> bool:
-        """Whether no damage remains (everything was sound or has been repaired)."""
-        return not self.lost and all(f.status != DAMAGED for f in self.findings)
-
-    @property
-    def repaired(self) -> bool:
-        """Whether anything was repaired."""
-        return any(f.status == REPAIRED for f in self.findings)
 
 
 def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
-from ragcli.metrics import RetrievalScores, overlap_at_k, percentile, score_run
-from ragcli.records import Hit, Manifest
+from ragcli.metrics import overlap_at_k, percentile, score_run
+from ragcli.records import EvalReport, Hit, Manifest, ModeReport
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
 from ragcli.steps.ingest import IngestOptions, ingest
 from ragcli.steps.opening import BuildSettings
@@ -42,30 +42,6 @@ class EvalOptions:
     max_documents: int | None = None
     work_dir: Path | None = None  # kept between runs (re-runs skip embedding); else temporary
     batch_size: int = 64
-
-
-@dataclass(frozen=True)
-class ModeReport:
-    """The figures of one retrieval mode."""
-
-    mode: str
-    scores: RetrievalScores
-    latency_p50_ms: float
-    latency_p95_ms: float
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    """What `rag eval` measured."""
-
-    dataset: str
-    split: str
-    documents: int
-    chunks: int
-    queries: int
-    modes: tuple[ModeReport, ...]
-    hnsw_recall_at_10: float | None
-    ingest_s: float
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragcli.discovery import DiscoveryOptions, Found, discover
+from ragcli.discovery import DiscoveryOptions, discover
 from ragcli.errors import InputNotFoundError, LoadError
-from ragcli.records import IndexReport, IngestReport, Manifest, Skipped
+from ragcli.records import Found, IngestReport, IngestResult, Manifest, Skipped, SyncPlan
 from ragcli.steps.index import index_chunks
 from ragcli.steps.opening import BuildSettings, open_for_writing
 from ragcli.steps.progress import Progress
@@ -37,30 +37,6 @@ class IngestOptions:
     batch_size: int = 64
     dry_run: bool = False
     wait: bool = True
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    """What a sync will do: files to read, stored documents to remove or to rename.
-
-    A rename moves a document stored (by an older ragcli) under the path it was reached
-    by to its resolved path, keeping its chunks and vectors.
-    """
-
-    to_read: list[Found]
-    unchanged: int
-    to_remove: list[str]
-    stored: set[str]
-    to_rename: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What ingest did (or, for a dry run, would do), and what indexing did."""
-
-    report: IngestReport
-    index: IndexReport | None
-    plan: SyncPlan | None = None
 
 
 def check_paths(paths: Sequence[Path]) -> None:
