@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragcli.cli import _default_manifest  # noqa: E402
+from ragcli.evaluation.beir import read_dataset  # noqa: E402
 from ragcli.records import EvalReport  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import RETRIEVAL_MODES  # noqa: E402
 from ragcli.steps.evaluate import EvalOptions, evaluate, select_documents  # noqa: E402
 from ragcli.steps.opening import BuildSettings  # noqa: E402
 from ragcli.steps.progress import SilentProgress  # noqa: E402
-from ragcli.text.beir import read_dataset  # noqa: E402
 
 SUBSET = ROOT / "tests" / "data" / "scifact-subset"
 # The reduced run CI checks against the README: these queries and documents of SciFact test.

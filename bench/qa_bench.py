@@ -26,7 +26,7 @@ from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.backends.llms import LlmOptions  # noqa: E402
-from ragcli.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
+from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
 from ragcli.records import Chunk, GenerationSettings, Hit  # noqa: E402
 from ragcli.settings import model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402

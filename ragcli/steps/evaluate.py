@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
-from ragcli.metrics import overlap_at_k, percentile, score_run
+from ragcli.evaluation.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
+from ragcli.evaluation.metrics import overlap_at_k, percentile, score_run
 from ragcli.records import EvalReport, Hit, Manifest, ModeReport
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
 from ragcli.steps.ingest import IngestOptions, ingest
 from ragcli.steps.opening import BuildSettings
 from ragcli.steps.progress import Progress
-from ragcli.text.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
 
 # Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
 EVAL_DEPTH_CHUNKS = 300
