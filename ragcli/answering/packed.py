@@ -21,8 +21,8 @@ from ragcli.answering.prompts import (
     completion_prefix,
 )
 from ragcli.backends.llms import LLM
+from ragcli.backends.repetition import find_loop
 from ragcli.records import Answer, Hit, Prompt
-from ragcli.text.repetition import find_loop
 
 
 class PackedStrategy:
