@@ -27,9 +27,9 @@ from ragcli.errors import (
     StoreNotFoundError,
     StoreWriteError,
 )
+from ragcli.indexing import update_index
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
 from ragcli.retrieval.keywords import fts_query
-from ragcli.steps.index import update_index
 from ragcli.store import (
     DATABASE_NAME,
     FORMAT_VERSION,

@@ -191,7 +191,7 @@ def _check_vectors(
         report.findings.append(Finding("vectors", DAMAGED, detail))
         return
     from ragcli.backends.registry import make_embedder
-    from ragcli.steps.index import index_chunks
+    from ragcli.indexing import index_chunks
 
     try:
         embedder = make_embedder(manifest.embedder, options.threads)
@@ -212,7 +212,7 @@ def _check_vectors(
 
 
 def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorReport) -> None:
-    from ragcli.steps.index import update_index
+    from ragcli.indexing import update_index
 
     problem = _index_problem(store, manifest)
     if problem is None:

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ragcli.errors import InputNotFoundError, UsageError
+from ragcli.indexing import update_index
 from ragcli.records import RemoveResult, StoredDocument
-from ragcli.steps.index import update_index
 from ragcli.store import Store, writer_lock
 
 

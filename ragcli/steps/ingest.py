@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ragcli.discovery import DiscoveryOptions, discover
 from ragcli.errors import InputNotFoundError, LoadError
+from ragcli.indexing import index_chunks
 from ragcli.records import Found, IngestReport, IngestResult, Manifest, Skipped, SyncPlan
-from ragcli.steps.index import index_chunks
 from ragcli.steps.opening import BuildSettings, open_for_writing
 from ragcli.steps.progress import Progress
 from ragcli.store import Store, writer_lock
