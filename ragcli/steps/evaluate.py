@@ -15,13 +15,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
+from ragcli.discovery import DiscoveryOptions
 from ragcli.evaluation.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
 from ragcli.evaluation.metrics import overlap_at_k, percentile, score_run
+from ragcli.indexing import index_chunks
 from ragcli.records import EvalReport, Hit, Manifest, ModeReport
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
-from ragcli.steps.ingest import IngestOptions, ingest
-from ragcli.steps.opening import BuildSettings
+from ragcli.steps.opening import BuildSettings, open_for_writing
 from ragcli.steps.progress import Progress
+from ragcli.store import writer_lock
+from ragcli.syncing import check_paths, sync_documents
 
 # Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
 EVAL_DEPTH_CHUNKS = 300
@@ -53,12 +56,7 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         corpus, store_dir = work / "corpus", work / "store"
         names = _write_corpus(options, dataset, corpus)
         started = time.perf_counter()
-        ingest(
-            IngestOptions(
-                (corpus,), store_dir, options.build, options.defaults, batch_size=options.batch_size
-            ),
-            progress,
-        )
+        _build_store(options, corpus, store_dir, progress)
         ingest_s = time.perf_counter() - started
         reports = []
         recall = None
@@ -83,6 +81,18 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         recall,
         ingest_s,
     )
+
+
+def _build_store(options: EvalOptions, corpus: Path, store_dir: Path, progress: Progress) -> None:
+    """Ingest and index the corpus folder as `rag ingest` would."""
+    check_paths((corpus,))
+    with writer_lock(store_dir, True, progress.note, create=True):
+        store, manifest, embedder = open_for_writing(store_dir, options.build, options.defaults)
+        with store:
+            sync_documents(store, manifest, embedder, (corpus,), DiscoveryOptions(), progress)
+            index_chunks(
+                store, manifest, embedder, progress, options.batch_size, int8=options.build.int8
+            )
 
 
 @contextmanager
