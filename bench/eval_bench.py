@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragcli.build import BuildSettings  # noqa: E402
-from ragcli.cli import _default_manifest  # noqa: E402
+from ragcli.evaluation.beir import read_dataset  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
-from ragcli.settings import RETRIEVAL_MODES  # noqa: E402
-from ragcli.steps.evaluate import EvalOptions, EvalReport, evaluate, select_documents  # noqa: E402
-from ragcli.steps.search import RetrievalSettings  # noqa: E402
-from ragcli.text.beir import read_dataset  # noqa: E402
+from ragcli.records import EvalReport  # noqa: E402
+from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
+from ragcli.settings import RETRIEVAL_MODES, defaults  # noqa: E402
+from ragcli.steps.evaluate import EvalOptions, evaluate, select_documents  # noqa: E402
 
 SUBSET = ROOT / "tests" / "data" / "scifact-subset"
 # The reduced run CI checks against the README: these queries and documents of SciFact test.
@@ -41,10 +41,13 @@ def run(dataset: Path, work: Path, split: str = "test", **changes: object) -> Ev
     options = EvalOptions(
         dataset=dataset,
         modes=RETRIEVAL_MODES,
-        build=BuildSettings(),
-        defaults=_default_manifest(),
+        build=BuildSettings(None, None, None, None, int8=True),
+        settings=RetrievalSettings(),
         split=split,
+        max_queries=None,
+        max_documents=None,
         work_dir=work,
+        batch_size=defaults().batch_size,
     )
     return evaluate(replace(options, **changes), SilentProgress())  # type: ignore[arg-type]
 
@@ -115,7 +118,9 @@ def main() -> None:
         write_subset(args.dataset, SUBSET)
     default = run(args.dataset, args.work_dir)
     print_modes("SciFact test, full (default: int8 document embeddings)", default)
-    fp32 = run(args.dataset, args.fp32_work_dir, build=BuildSettings(int8=False))
+    fp32 = run(
+        args.dataset, args.fp32_work_dir, build=BuildSettings(None, None, None, None, int8=False)
+    )
     print_modes("SciFact test, full, --fp32 document embeddings", fp32)
     print(
         "\nnDCG@10 change from fp32 to int8 document embeddings: "

@@ -33,7 +33,7 @@ from core_bench import ROOT, make_corpus  # noqa: E402
 # update inside the real ingest; writes the seconds as JSON to argv[1].
 WRAPPER = """
 import json, sys, time
-import ragcli.steps.index as index_step
+import ragcli.indexing as index_step
 import ragcli.steps.ingest as ingest_step
 out, window = sys.argv[1], int(sys.argv[2])
 index_step.EMBED_WINDOW_BATCHES = window
@@ -112,7 +112,7 @@ def unembedded_copy(store: Path, scratch: Path) -> Path:
 
 def batches_of(store: Path, embedder: Any, variant: Variant) -> list[list[str]]:
     """The texts of each batch `rag index` forms on this store with the variant's batching."""
-    import ragcli.steps.index as index_step
+    import ragcli.indexing as index_step
     from ragcli.store import Store
 
     saved = index_step.EMBED_WINDOW_BATCHES
@@ -195,8 +195,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.files, args.sweep_chunks = 80, 256
+    from ragcli.indexing import EMBED_WINDOW_BATCHES
     from ragcli.settings import defaults
-    from ragcli.steps.index import EMBED_WINDOW_BATCHES
 
     sorted_variant = Variant(
         "sorted by length (today)", args.batch_size or defaults().batch_size, EMBED_WINDOW_BATCHES
@@ -246,7 +246,7 @@ def sqlite_count(store: Path) -> int:
 
 def sweep_sizes(embedder: Any, store: Path, args: argparse.Namespace) -> list[tuple[int, Model]]:
     """Embed the first chunks in sorted batches of each size: bare model and embed path."""
-    from ragcli.steps.index import EMBED_WINDOW_BATCHES
+    from ragcli.indexing import EMBED_WINDOW_BATCHES
 
     texts = [t for batch in batches_of(store, embedder, Variant("", 64, 1)) for t in batch]
     texts = texts[: args.sweep_chunks]

@@ -24,17 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
+from ragcli.answering import AnswerSettings, Strategy, prompts  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
 from ragcli.build import BuildSettings  # noqa: E402
+from ragcli.discovery import DiscoveryOptions  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
+from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
-from ragcli.steps.search import RetrievalSettings  # noqa: E402
-from ragcli.text import prompts  # noqa: E402
 
 TEMPLATES: dict[str, prompts.PromptTemplate | None] = {
     "sequence (default)": None,
@@ -81,13 +81,15 @@ def token_f1(prediction: str, gold: str) -> float:
 
 def build_store(store_dir: Path) -> None:
     """Ingest sample_docs/ into a throw-away store with the default settings."""
-    from ragcli.cli import _default_manifest
-
     options = IngestOptions(
         paths=(ROOT / "sample_docs",),
         store_dir=store_dir,
-        build=BuildSettings(),
-        defaults=_default_manifest(),  # type: ignore[arg-type]
+        build=BuildSettings(None, None, None, None, int8=True),
+        discovery=DiscoveryOptions(),
+        index=True,
+        batch_size=defaults().batch_size,
+        dry_run=False,
+        wait=True,
     )
     ingest(options, SilentProgress())
 

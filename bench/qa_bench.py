@@ -26,7 +26,8 @@ from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.build import BuildSettings  # noqa: E402
-from ragcli.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
+from ragcli.discovery import DiscoveryOptions  # noqa: E402
+from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import Chunk, GenerationSettings, Hit  # noqa: E402
 from ragcli.settings import defaults, model_cache_dir  # noqa: E402
@@ -59,11 +60,16 @@ VARIANTS = {
 
 def build_store(docs: Path, store_dir: Path) -> None:
     """Ingest the articles with the default settings (unchanged files are skipped)."""
-    from ragcli.cli import _default_manifest
-
     options = IngestOptions(
-        paths=(docs,), store_dir=store_dir, build=BuildSettings(), defaults=_default_manifest()
-    )  # type: ignore[arg-type]
+        paths=(docs,),
+        store_dir=store_dir,
+        build=BuildSettings(None, None, None, None, int8=True),
+        discovery=DiscoveryOptions(),
+        index=True,
+        batch_size=defaults().batch_size,
+        dry_run=False,
+        wait=True,
+    )
     ingest(options, SilentProgress())
 
 

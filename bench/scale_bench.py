@@ -39,12 +39,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from core_bench import RAG, measured, sample_sentences  # noqa: E402
 
 from ragcli.backends.vectors import FaissHnswIndex  # noqa: E402
+from ragcli.indexing import update_index  # noqa: E402
 from ragcli.records import Chunk, Manifest, SourceFile  # noqa: E402
+from ragcli.retrieval.keywords import STOPWORDS  # noqa: E402
+from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW  # noqa: E402
-from ragcli.steps.index import update_index  # noqa: E402
-from ragcli.steps.search import RetrievalSettings  # noqa: E402
 from ragcli.store import DATABASE_NAME, FORMAT_VERSION, Store  # noqa: E402
-from ragcli.text.keywords import STOPWORDS  # noqa: E402
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

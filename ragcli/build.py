@@ -9,6 +9,7 @@ from ragcli.backends.embedders import Embedder
 from ragcli.backends.registry import canonical_embedder_spec, make_embedder
 from ragcli.errors import ConfigMismatchError, EmptyStoreError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
+from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
 from ragcli.store import FORMAT_VERSION, Store
 
 
@@ -24,21 +25,19 @@ class BuildSettings:
     int8: bool
 
 
-def settle_build(
-    store: Store, wanted: BuildSettings, defaults: Manifest
-) -> tuple[Manifest, Embedder]:
+def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedder]:
     """Record how a new store is built; refuse settings that disagree with an existing one."""
     manifest = store.manifest
     if manifest is None:
-        embedder = make_embedder(wanted.embedder or defaults.embedder, wanted.threads)
+        embedder = make_embedder(wanted.embedder or KEYS["embedder"].default, wanted.threads)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             embedder=embedder.spec,
             dimension=embedder.dimension,
             max_text_tokens=embedder.max_text_tokens,
             normalized=True,
-            chunking=wanted.chunking or defaults.chunking,
-            hnsw=wanted.hnsw or defaults.hnsw,
+            chunking=wanted.chunking or DEFAULT_CHUNKING,
+            hnsw=wanted.hnsw or DEFAULT_HNSW,
         )
         store.write_manifest(manifest)
         return manifest, embedder

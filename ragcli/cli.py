@@ -14,7 +14,7 @@ import typer
 from ragcli import output
 
 if TYPE_CHECKING:
-    from ragcli.records import ChunkingSettings, IndexReport, Manifest
+    from ragcli.records import ChunkingSettings, IndexReport
     from ragcli.steps.ask import Asker
 from ragcli.errors import ExitCode, InputNotFoundError, RagError, UsageError
 from ragcli.settings import ANSWER_STRATEGIES, KEYS, LLM_APIS, RETRIEVAL_MODES, Settings
@@ -216,7 +216,6 @@ def ingest(
             effective.threads,
             int8=not fp32,
         ),
-        defaults=_default_manifest(),
         discovery=DiscoveryOptions(
             tuple(include or ()), tuple(exclude or ()), links_outside=follow_links
         ),
@@ -597,40 +596,16 @@ def _timings(asker: Asker, verbose: bool) -> None:
 
 
 def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
-    from ragcli.steps.ask import cited_numbers
-
-    if style == "json":
-        answer = asker.ask(question)
-        cited = cited_numbers(answer.text, answer.passages)
-        output.print_json(output.answer_json(answer, cited))
-        return answer.answerable
-    if style == "stream":
-        answer = asker.ask(
-            question, on_text=lambda text: output.print_json({"type": "token", "text": text})
-        )
-        cited = cited_numbers(answer.text, answer.passages)
-        document = output.answer_json(answer, cited)
-        output.print_json({"type": "sources", "question": question, "sources": document["sources"]})
-        output.print_json({"type": "done", **{k: v for k, v in document.items() if k != "sources"}})
-        return answer.answerable
-    if heading:
-        output.write(f"Q: {question}\n")
-    answer = asker.ask(question, on_text=output.write)
-    cited = cited_numbers(answer.text, answer.passages)
-    output.write(
-        "\n" + output.format_support(answer) + output.format_sources(answer.passages, cited)
-    )
+    renderer = output.answer_renderer(style, heading)
+    renderer.begin(question)
+    answer = asker.ask(question, on_text=renderer.on_text)
+    renderer.end(question, answer)
     return answer.answerable
 
 
 def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
     parts = asker.context(question)
-    if style != "text":
-        output.print_json(output.context_json(question, parts.context, parts.passages))
-    elif parts.passages:
-        output.write(parts.context + "\n")
-    else:
-        output.note(f"nothing relevant found for: {question}")
+    output.print_context(question, parts, as_json=style != "text")
     return bool(parts.passages)
 
 
@@ -661,7 +636,8 @@ def search(
     """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
     import time
 
-    from ragcli.steps.search import RetrievalSettings, SearchOptions
+    from ragcli.retrieval.retriever import RetrievalSettings
+    from ragcli.steps.search import SearchOptions
     from ragcli.steps.search import search as run_search
 
     effective = _settings(
@@ -770,7 +746,6 @@ def evaluate(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
         build=BuildSettings(effective.chosen("embedder"), None, None, effective.threads, int8=True),
-        defaults=_default_manifest(),
         settings=RetrievalSettings(),
         split=split,
         max_queries=effective.max_queries,
@@ -845,15 +820,6 @@ def doctor(
         output.write(output.format_doctor(report))
     if not report.healthy:
         raise typer.Exit(ExitCode.STORE_CORRUPT)
-
-
-def _default_manifest() -> Manifest:
-    from ragcli.records import Manifest
-    from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW
-    from ragcli.store import FORMAT_VERSION
-
-    embedder = KEYS["embedder"].default
-    return Manifest(FORMAT_VERSION, embedder, 0, 0, True, DEFAULT_CHUNKING, DEFAULT_HNSW)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from typing import IO
 from pathspec import GitIgnoreSpec
 
 from ragcli.errors import InputNotFoundError, UsageError
-from ragcli.records import Skipped
+from ragcli.records import Found, Skipped
 from ragcli.text.loaders import kind_of
 
 # Read in this order in each directory, so .ragignore overrides .gitignore at the same level.
@@ -39,21 +39,6 @@ class DiscoveryOptions:
     # Links (in a walk, or in a path named) leading outside the folder walked, or for a
     # named path outside the current directory, are passed over unless this is set.
     links_outside: bool = False
-
-
-@dataclass(frozen=True)
-class Found:
-    """A supported file to ingest: its resolved path (read and stored), and how it was reached.
-
-    One file is one document whatever the route to it (a linked folder, a `..` path), so
-    `path` is resolved through every link; `given` is the path as named or joined, which
-    stores written before kept.
-    """
-
-    path: Path
-    kind: str
-    root: Path
-    given: Path
 
 
 @dataclass(frozen=True)

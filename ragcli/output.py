@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -24,6 +25,11 @@ from rich.text import Text
 
 from ragcli.records import (
     Answer,
+    AnswerDone,
+    AnswerSources,
+    AnswerToken,
+    DoctorReport,
+    EvalReport,
     Evidence,
     Hit,
     IndexReport,
@@ -31,12 +37,13 @@ from ragcli.records import (
     Passage,
     StoredDocument,
     StoreStatus,
+    StreamEvent,
+    SyncPlan,
 )
 
 if TYPE_CHECKING:
+    from ragcli.answering.prompts import PromptParts
     from ragcli.settings import Settings
-    from ragcli.steps.evaluate import EvalReport
-    from ragcli.steps.ingest import SyncPlan
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -154,7 +161,7 @@ _SNIPPET_CHARS = 160
 
 def snippet(hit: Hit, query: str) -> tuple[int, str]:
     """Return the chunk's line that best shows the match (its line number and text)."""
-    from ragcli.text.keywords import query_terms
+    from ragcli.retrieval.keywords import query_terms
 
     terms = query_terms(query)
     lines = hit.chunk.text.split("\n")
@@ -204,7 +211,7 @@ def source_json(passage: Passage, cited: bool) -> dict[str, Any]:
     }
 
 
-def answer_json(answer: Answer, cited: set[int]) -> dict[str, Any]:
+def answer_json(answer: Answer) -> dict[str, Any]:
     """An answer as it appears in --json output."""
     return {
         "question": answer.question,
@@ -213,8 +220,23 @@ def answer_json(answer: Answer, cited: set[int]) -> dict[str, Any]:
         "grounded": answer.grounded,
         "evidence": None if answer.evidence is None else evidence_json(answer.evidence),
         "strategy": answer.strategy,
-        "sources": [source_json(p, p.number in cited) for p in answer.passages],
+        "sources": _sources_json(answer.passages, answer.cited),
     }
+
+
+def _sources_json(passages: tuple[Passage, ...], cited: frozenset[int]) -> list[dict[str, Any]]:
+    return [source_json(p, p.number in cited) for p in passages]
+
+
+def event_json(event: StreamEvent) -> dict[str, Any]:
+    """One `ask --stream-json` event as its NDJSON line holds it (keys are a stable contract)."""
+    if isinstance(event, AnswerToken):
+        return {"type": "token", "text": event.text}
+    if isinstance(event, AnswerSources):
+        sources = _sources_json(event.passages, event.cited)
+        return {"type": "sources", "question": event.question, "sources": sources}
+    document = answer_json(event.answer)
+    return {"type": "done", **{k: v for k, v in document.items() if k != "sources"}}
 
 
 def evidence_json(evidence: Evidence) -> dict[str, Any]:
@@ -257,7 +279,7 @@ def context_json(question: str, context: str, passages: tuple[Passage, ...]) -> 
     }
 
 
-def format_sources(passages: tuple[Passage, ...], cited: set[int]) -> str:
+def format_sources(passages: tuple[Passage, ...], cited: frozenset[int]) -> str:
     """The human list of sources printed after an answer, numbered as the prompt had them."""
     if not passages:
         return ""
@@ -274,6 +296,81 @@ def format_sources(passages: tuple[Passage, ...], cited: set[int]) -> str:
         mark = " (cited)" if passage.number in cited else ""
         lines.append(f"  [{passage.number}] {where}, {span}{mark}")
     return "\n".join(lines) + "\n"
+
+
+class AnswerRenderer(Protocol):
+    """Prints one answer in one style: the text as it comes (if it can), then the rest."""
+
+    on_text: Callable[[str], None] | None
+
+    def begin(self, question: str) -> None:
+        """Print what comes before the answer."""
+
+    def end(self, question: str, answer: Answer) -> None:
+        """Print what comes after the answer's text: support and sources."""
+
+
+class TextAnswer:
+    """The answer as it is generated, its support and numbered sources; `Q:` lines in batches."""
+
+    def __init__(self, heading: bool) -> None:
+        self.heading = heading
+        self.on_text: Callable[[str], None] | None = write
+
+    def begin(self, question: str) -> None:
+        if self.heading:
+            write(f"Q: {question}\n")
+
+    def end(self, question: str, answer: Answer) -> None:
+        write("\n" + format_support(answer) + format_sources(answer.passages, answer.cited))
+
+
+class JsonAnswer:
+    """One JSON document per answer, printed when it is complete."""
+
+    on_text: Callable[[str], None] | None = None
+
+    def begin(self, question: str) -> None:
+        pass
+
+    def end(self, question: str, answer: Answer) -> None:
+        print_json(answer_json(answer))
+
+
+class StreamAnswer:
+    """NDJSON events: a token event per piece of text, then sources, then done."""
+
+    def __init__(self) -> None:
+        self.on_text: Callable[[str], None] | None = self._token
+
+    def _token(self, text: str) -> None:
+        print_json(event_json(AnswerToken(text)))
+
+    def begin(self, question: str) -> None:
+        pass
+
+    def end(self, question: str, answer: Answer) -> None:
+        print_json(event_json(AnswerSources(question, answer.passages, answer.cited)))
+        print_json(event_json(AnswerDone(answer)))
+
+
+def answer_renderer(style: str, heading: bool) -> AnswerRenderer:
+    """Pick how answers are printed: "text", "json" or "stream" (NDJSON events)."""
+    if style == "json":
+        return JsonAnswer()
+    if style == "stream":
+        return StreamAnswer()
+    return TextAnswer(heading)
+
+
+def print_context(question: str, parts: PromptParts, as_json: bool) -> None:
+    """Print what `ask --context-only` found: the packed context, as text or JSON."""
+    if as_json:
+        print_json(context_json(question, parts.context, parts.passages))
+    elif parts.passages:
+        write(parts.context + "\n")
+    else:
+        note(f"nothing relevant found for: {question}")
 
 
 def format_ingest(report: IngestReport, index: IndexReport | None) -> str:
@@ -523,10 +620,6 @@ class ProgressBar:
     def note(self, message: str) -> None:
         if not self._quiet:
             note(message)
-
-
-if TYPE_CHECKING:
-    from ragcli.steps.doctor import DoctorReport
 
 
 def doctor_json(report: DoctorReport) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from ragcli.answering import AnswerSettings, make_strategy
 from ragcli.answering.base import clean_answer
+from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy, retrieval_prior
 from ragcli.backends.fakes import FAKE_LOGP_ABSENT, FAKE_LOGP_IN_PASSAGE
 from ragcli.backends.llms import LlmOptions
@@ -17,7 +18,6 @@ from ragcli.backends.registry import make_llm
 from ragcli.errors import UsageError
 from ragcli.records import Chunk, GenerationSettings, Hit
 from ragcli.settings import defaults
-from ragcli.text.prompts import DEGENERATE, NOT_FOUND
 
 SETTINGS = AnswerSettings(GenerationSettings(max_tokens=32, temperature=0.0), strict=False)
 

@@ -1,4 +1,4 @@
-"""ragcli.text.beir: reading BEIR data sets and writing their corpus as Markdown files."""
+"""ragcli.evaluation.beir: reading BEIR data sets and writing their corpus as Markdown files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ragcli.errors import ExitCode, InputNotFoundError, UsageError
-from ragcli.text.beir import BeirDocument, iter_corpus, read_dataset, write_corpus
+from ragcli.evaluation.beir import BeirDocument, iter_corpus, read_dataset, write_corpus
 
 SCIFACT = Path("/work/shared/data/scifact")
 

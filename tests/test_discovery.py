@@ -15,13 +15,12 @@ import pytest
 from ragcli import discovery
 from ragcli.discovery import (
     DiscoveryOptions,
-    Found,
     discover,
     iter_path_records,
     read_path_list,
 )
 from ragcli.errors import InputNotFoundError, UsageError
-from ragcli.records import Skipped
+from ragcli.records import Found, Skipped
 
 
 def make(root: Path, *names: str) -> None:

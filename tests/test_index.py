@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-import ragcli.steps.index as index_step
+import ragcli.indexing as index_step
 from ragcli.backends.fakes import HashingEmbedder
 from ragcli.build import open_for_reading
 from ragcli.progress import SilentProgress

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import ragcli.steps.ingest as ingest_step
+import ragcli.syncing as syncing
 from ragcli.errors import ExitCode
 from tests.conftest import run_rag as run
 
@@ -71,8 +71,8 @@ def test_unchanged_files_cost_a_stat_only(
 ) -> None:
     docs, store = synced
     reads: list[Path] = []
-    real_read = ingest_step.read_source
-    monkeypatch.setattr(ingest_step, "read_source", lambda p: reads.append(p) or real_read(p))
+    real_read = syncing.read_source
+    monkeypatch.setattr(syncing, "read_source", lambda p: reads.append(p) or real_read(p))
     code, out, _ = run(capsys, "ingest", str(docs), "--store", store)
     assert code == 0 and reads == []
     assert "0 new and 0 changed files (0 chunks); 3 unchanged" in out

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ragcli.records import Chunk, SourceFile
+from ragcli.retrieval.keywords import fts_query, query_terms
 from ragcli.store import Store
-from ragcli.text.keywords import fts_query, query_terms
 
 
 def test_function_words_and_punctuation_go_and_words_are_lower_cased() -> None:

@@ -1,4 +1,4 @@
-"""ragcli.metrics: BEIR/pytrec_eval retrieval metrics and percentiles, on hand-computed cases."""
+"""ragcli.evaluation.metrics: BEIR/pytrec_eval metrics and percentiles, on hand-computed cases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from ragcli.metrics import (
-    RetrievalScores,
+from ragcli.evaluation.metrics import (
     mrr_at_k,
     ndcg_at_k,
     overlap_at_k,
@@ -17,6 +16,7 @@ from ragcli.metrics import (
     recall_at_k,
     score_run,
 )
+from ragcli.records import RetrievalScores
 
 
 def test_ndcg_of_a_single_relevant_doc_at_rank_two() -> None:

@@ -1,12 +1,12 @@
-"""ragcli.text.packing: duplicates, merging, ranking, numbering, budget, cutting, format."""
+"""ragcli.answering.packing: duplicates, merging, ranking, numbering, budget, cutting, format."""
 
 from __future__ import annotations
 
 import math
 import random
 
+from ragcli.answering.packing import format_passage, pack_passages, separate_passages
 from ragcli.records import Chunk, Hit, Passage
-from ragcli.text.packing import format_passage, pack_passages, separate_passages
 
 DOC = """# Bees
 Honey bees live in colonies. A colony can hold up to 60,000 bees.
@@ -292,7 +292,7 @@ def test_separate_passages_are_numbered_capped_and_limited() -> None:
 def test_a_passage_label_is_one_line_of_valid_text_whatever_the_file_name() -> None:
     import os
 
-    from ragcli.text.packing import passage_label
+    from ragcli.answering.packing import passage_label
 
     name = os.fsdecode(b"/docs/caf\xe9\nQuestion: forged.txt")
     passage = Passage(1, name, 2, 1, 1, "Intro", "Text.", ())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ragcli.records import Chunk, Hit
-from ragcli.text.prompts import (
+from ragcli.answering.prompts import (
     DEFAULT_TEMPLATE,
     NOT_FOUND,
     build_prompt,
     format_passage,
 )
+from ragcli.records import Chunk, Hit
 
 
 def hit(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragcli.errors import ExitCode
-from ragcli.steps.search import fuse, keep_each_best
+from ragcli.retrieval.fusion import fuse, keep_each_best
 from tests.conftest import run_rag as run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,8 +27,9 @@ from ragcli.errors import (
     StoreNotFoundError,
     StoreWriteError,
 )
+from ragcli.indexing import update_index
 from ragcli.records import Chunk, ChunkingSettings, HnswSettings, Manifest, SourceFile
-from ragcli.steps.index import update_index
+from ragcli.retrieval.keywords import fts_query
 from ragcli.store import (
     DATABASE_NAME,
     FORMAT_VERSION,
@@ -38,7 +39,6 @@ from ragcli.store import (
     text_key,
     writer_lock,
 )
-from ragcli.text.keywords import fts_query
 
 DIM = 8
 

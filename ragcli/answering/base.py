@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragcli.answering.grounding import ground
+from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
 from ragcli.backends.llms import LLM
 from ragcli.errors import UsageError
 from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
 from ragcli.settings import ANSWER_STRATEGIES, spellings
-from ragcli.text.prompts import DEGENERATE, NOT_FOUND
 
 STRATEGIES = ANSWER_STRATEGIES
 
@@ -103,6 +103,17 @@ def clean_answer(text: str) -> str:
     return _TRAILING.sub("", _CITATION.sub("", text)).strip()
 
 
+def cited_numbers(text: str, passages: Sequence[Passage]) -> frozenset[int]:
+    """Return the passage numbers an answer cites as [n] or [n, m] (only numbers that exist)."""
+    numbers = {p.number for p in passages}
+    return frozenset(
+        int(n)
+        for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text)
+        for n in group.split(",")
+        if int(n) in numbers
+    )
+
+
 def abstains(text: str) -> bool:
     """Whether a generated answer says the passages do not hold the answer."""
     return not text.strip() or NOT_FOUND.rstrip(".").lower() in text.lower()
@@ -138,4 +149,5 @@ def finish(
         evidence=grounding.evidence,
         grounded=grounding.grounded,
         strategy=strategy,
+        cited=cited_numbers(text, passages),
     )

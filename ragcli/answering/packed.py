@@ -12,9 +12,7 @@ from ragcli.answering.base import (
     prompt_tokens,
     question_too_long,
 )
-from ragcli.backends.llms import LLM
-from ragcli.records import Answer, Hit, Prompt
-from ragcli.text.prompts import (
+from ragcli.answering.prompts import (
     DEFAULT_TEMPLATE,
     DEGENERATE,
     PromptParts,
@@ -22,7 +20,9 @@ from ragcli.text.prompts import (
     build_prompt,
     completion_prefix,
 )
-from ragcli.text.repetition import find_loop
+from ragcli.backends.llms import LLM
+from ragcli.backends.repetition import find_loop
+from ragcli.records import Answer, Hit, Prompt
 
 
 class PackedStrategy:

@@ -26,10 +26,10 @@ from ragcli.answering.base import (
     question_room,
 )
 from ragcli.answering.grounding import Grounding, ground, tokenize
+from ragcli.answering.packing import separate_passages
+from ragcli.answering.prompts import NOT_FOUND, sequence_prefix, single_passage_prompt
 from ragcli.backends.llms import LLM
 from ragcli.records import Answer, Completion, Hit, Passage, Prompt
-from ragcli.text.packing import separate_passages
-from ragcli.text.prompts import NOT_FOUND, sequence_prefix, single_passage_prompt
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ragcli.backends.repetition import find_loop
 from ragcli.records import Completion, GenerationSettings, Prompt
-from ragcli.text.repetition import find_loop
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

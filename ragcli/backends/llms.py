@@ -300,7 +300,7 @@ def unpack_state(blob: bytes) -> bytes | None:
 
 def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings) -> Completion:
     """A completion with no log-probability, for backends that only stream text."""
-    from ragcli.text.repetition import find_loop
+    from ragcli.backends.repetition import find_loop
 
     pieces: list[str] = []
     for piece in llm.stream(prompt, settings):

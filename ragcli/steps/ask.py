@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.answering import AnswerSettings, Strategy, make_strategy
 from ragcli.answering.packed import PackedStrategy
+from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
-from ragcli.records import Answer, GenerationSettings, Hit, Passage
+from ragcli.records import Answer, GenerationSettings, Hit, Timings
+from ragcli.retrieval.gate import relevant_hits
+from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.settings import Settings
-from ragcli.steps.search import RetrievalSettings, Retriever, distinctive_terms, names_term
-from ragcli.text.prompts import NOT_FOUND, PromptParts
 from ragcli.text.questions import check_question
 
 
@@ -50,16 +50,6 @@ class AskOptions:
             min_score=settings.min_score,
             retrieval=RetrievalSettings(mode=settings.mode),
         )
-
-
-@dataclass
-class Timings:
-    """Where the time of a session went, in seconds."""
-
-    load_s: float = 0.0
-    retrieve_s: float = 0.0
-    generate_s: float = 0.0
-    per_question: list[float] = field(default_factory=list)
 
 
 class Asker:
@@ -116,21 +106,11 @@ class Asker:
         return self._retriever.retrieve(question, self.options.top_k)
 
     def relevant(self, question: str) -> list[Hit]:
-        """Return the top-k chunks that pass the relevance floor, best first.
-
-        A chunk passes when its cosine similarity reaches the floor, or when it contains one
-        of the question's exact terms (an identifier, a number, an acronym) that keyword
-        search matched: embeddings often miss those. Keyword mode has no cosine to check.
-        """
-        terms = distinctive_terms(question)
-        keyword_only = self.options.retrieval.mode == "keyword"
-        return [
-            hit
-            for hit in self.retrieve(question)
-            if keyword_only
-            or (hit.dense is not None and hit.dense >= self.options.min_score)
-            or (hit.keyword is not None and names_term(hit.chunk, terms))
-        ]
+        """Return the top-k chunks that pass the relevance gate, best first."""
+        options = self.options
+        return relevant_hits(
+            question, self.retrieve(question), options.min_score, options.retrieval.mode
+        )
 
     def context(self, question: str) -> PromptParts:
         """Build the prompt for a question: the relevant chunks packed into numbered passages."""
@@ -167,14 +147,3 @@ class Asker:
         answer = (strategy or self.strategy).answer(question, hits, on_text)
         self.timings.generate_s += time.perf_counter() - started
         return answer
-
-
-def cited_numbers(text: str, passages: Sequence[Passage]) -> set[int]:
-    """Return the passage numbers an answer cites as [n] or [n, m] (only numbers that exist)."""
-    numbers = {p.number for p in passages}
-    return {
-        int(n)
-        for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text)
-        for n in group.split(",")
-        if int(n) in numbers
-    }

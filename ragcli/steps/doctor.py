@@ -13,17 +13,13 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import ModelError, StoreCorruptError, StoreWriteError, WalDeletedError
 from ragcli.progress import Progress
-from ragcli.records import Manifest
+from ragcli.records import DAMAGED, OK, REPAIRED, DoctorReport, Finding, Manifest
 from ragcli.store import DATABASE_NAME, Store, writer_lock
-
-OK = "ok"
-REPAIRED = "repaired"
-DAMAGED = "damaged"
 
 
 @dataclass(frozen=True)
@@ -35,34 +31,6 @@ class DoctorOptions:
     threads: int | None
     batch_size: int
     wait: bool
-
-
-@dataclass(frozen=True)
-class Finding:
-    """The verdict on one part of the store."""
-
-    check: str
-    status: str
-    detail: str
-
-
-@dataclass
-class DoctorReport:
-    """Every part's verdict, and what was lost for good."""
-
-    store: str
-    findings: list[Finding] = field(default_factory=list)
-    lost: list[str] = field(default_factory=list)
-
-    @property
-    def healthy(self) -> bool:
-        """Whether no damage remains (everything was sound or has been repaired)."""
-        return not self.lost and all(f.status != DAMAGED for f in self.findings)
-
-    @property
-    def repaired(self) -> bool:
-        """Whether anything was repaired."""
-        return any(f.status == REPAIRED for f in self.findings)
 
 
 def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
@@ -224,7 +192,7 @@ def _check_vectors(
         report.findings.append(Finding("vectors", DAMAGED, detail))
         return
     from ragcli.backends.registry import make_embedder
-    from ragcli.steps.index import index_chunks
+    from ragcli.indexing import index_chunks
 
     try:
         embedder = make_embedder(manifest.embedder, options.threads)
@@ -245,7 +213,7 @@ def _check_vectors(
 
 
 def _check_index(store: Store, manifest: Manifest, repair: bool, report: DoctorReport) -> None:
-    from ragcli.steps.index import update_index
+    from ragcli.indexing import update_index
 
     problem = _index_problem(store, manifest)
     if problem is None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import InputNotFoundError, UsageError
-from ragcli.records import StoredDocument
-from ragcli.steps.index import update_index
+from ragcli.indexing import update_index
+from ragcli.records import RemoveResult, StoredDocument
 from ragcli.store import Store
 
 
@@ -17,14 +16,6 @@ def list_documents(store_dir: Path) -> list[StoredDocument]:
     """Return the stored documents with their chunk counts."""
     with Store.open(store_dir) as store:
         return store.documents()
-
-
-@dataclass(frozen=True)
-class RemoveResult:
-    """Which documents were removed."""
-
-    paths: list[str]
-    indexed: int
 
 
 def remove_documents(

@@ -15,14 +15,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
-from ragcli.build import BuildSettings
+from ragcli.build import BuildSettings, settle_build
 from ragcli.discovery import DiscoveryOptions
-from ragcli.metrics import RetrievalScores, overlap_at_k, percentile, score_run
+from ragcli.evaluation.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
+from ragcli.evaluation.metrics import overlap_at_k, percentile, score_run
+from ragcli.indexing import index_chunks
 from ragcli.progress import Progress
-from ragcli.records import Hit, Manifest
-from ragcli.steps.ingest import IngestOptions, ingest
-from ragcli.steps.search import RetrievalSettings, Retriever, check_mode
-from ragcli.text.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
+from ragcli.records import EvalReport, Hit, ModeReport
+from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
+from ragcli.store import Store
+from ragcli.syncing import check_paths, sync_documents
 
 # Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
 EVAL_DEPTH_CHUNKS = 300
@@ -36,37 +38,12 @@ class EvalOptions:
     dataset: Path
     modes: tuple[str, ...]
     build: BuildSettings
-    defaults: Manifest
     settings: RetrievalSettings
     split: str
     max_queries: int | None
     max_documents: int | None
     work_dir: Path | None  # kept between runs (re-runs skip embedding); else temporary
     batch_size: int
-
-
-@dataclass(frozen=True)
-class ModeReport:
-    """The figures of one retrieval mode."""
-
-    mode: str
-    scores: RetrievalScores
-    latency_p50_ms: float
-    latency_p95_ms: float
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    """What `rag eval` measured."""
-
-    dataset: str
-    split: str
-    documents: int
-    chunks: int
-    queries: int
-    modes: tuple[ModeReport, ...]
-    hnsw_recall_at_10: float | None
-    ingest_s: float
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
@@ -78,20 +55,7 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         corpus, store_dir = work / "corpus", work / "store"
         names = _write_corpus(options, dataset, corpus)
         started = time.perf_counter()
-        ingest(
-            IngestOptions(
-                (corpus,),
-                store_dir,
-                options.build,
-                options.defaults,
-                DiscoveryOptions(),
-                index=True,
-                batch_size=options.batch_size,
-                dry_run=False,
-                wait=True,
-            ),
-            progress,
-        )
+        _build_store(options, corpus, store_dir, progress)
         ingest_s = time.perf_counter() - started
         reports = []
         recall = None
@@ -116,6 +80,17 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
         recall,
         ingest_s,
     )
+
+
+def _build_store(options: EvalOptions, corpus: Path, store_dir: Path, progress: Progress) -> None:
+    """Ingest and index the corpus folder as `rag ingest` would."""
+    check_paths((corpus,))
+    with Store.open(store_dir, create=True, write=True, on_wait=progress.note) as store:
+        manifest, embedder = settle_build(store, options.build)
+        sync_documents(store, manifest, embedder, (corpus,), DiscoveryOptions(), progress)
+        index_chunks(
+            store, manifest, embedder, progress, options.batch_size, int8=options.build.int8
+        )
 
 
 @contextmanager

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ragcli.answering.packing import format_passage, pack_passages, passage_label
 from ragcli.records import Hit, Passage, Prompt
-from ragcli.text.packing import format_passage, pack_passages, passage_label
 
 NOT_FOUND = "The context does not say."
 DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"

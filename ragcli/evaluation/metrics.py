@@ -11,24 +11,14 @@ import re
 import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from ragcli.records import RetrievalScores
 
 Qrels = Mapping[str, Mapping[str, int]]
 """Query id -> doc id -> relevance grade (above 0 is relevant)."""
 
 Run = Mapping[str, Sequence[str]]
 """Query id -> ranked doc ids, best first, without duplicates."""
-
-
-@dataclass(frozen=True)
-class RetrievalScores:
-    """Mean retrieval metrics over the judged queries of a run."""
-
-    ndcg_at_10: float
-    recall_at_10: float
-    recall_at_100: float
-    mrr_at_10: float
-    queries: int
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:

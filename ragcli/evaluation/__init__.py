@@ -1,0 +1,1 @@
+"""Measuring ragcli: BEIR data sets read for `rag eval`, and the retrieval and answer metrics."""

@@ -1,0 +1,138 @@
+"""Embedding what a store lacks and keeping its vector index in step, for every verb that writes.
+
+`ingest` and `index` embed new chunks, `compact` and `rm` rebuild or trim the index,
+`doctor` embeds damaged vectors again: all through these functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ragcli.backends.cpu import run_in_background
+from ragcli.backends.embedders import Embedder
+from ragcli.backends.registry import make_vector_index
+from ragcli.errors import StoreCorruptError
+from ragcli.records import Chunk, IndexReport, Manifest
+from ragcli.store import Store
+
+if TYPE_CHECKING:
+    from ragcli.progress import Progress
+
+# Rebuild the index from stored vectors once this share of its entries are tombstones.
+TOMBSTONE_REBUILD_FRACTION = 0.2
+# After a write, the keyword index is checked in stores up to this size (about 0.4 s);
+# larger ones are left to `rag doctor`.
+KEYWORD_CHECK_MAX_CHUNKS = 20_000
+# Unembedded chunks are read this many batches at a time and sorted by token length, so a
+# batch is padded only to its own longest text, not to the longest of 64 chunks in id order.
+# The window bounds memory; a kill loses only the window's batches not yet committed.
+EMBED_WINDOW_BATCHES = 8
+
+
+def index_chunks(
+    store: Store,
+    manifest: Manifest,
+    embedder: Embedder,
+    progress: Progress,
+    batch_size: int,
+    rebuild: bool = False,
+    int8: bool = True,
+) -> IndexReport:
+    """Embed missing vectors in committed batches, then bring the index up to date."""
+    started = time.perf_counter()
+    pending = store.count_unembedded()
+    embedded = 0
+    if pending:
+        # Bulk embedding yields the CPU to interactive work (issue 12); set before the
+        # embedder's thread pools start, which inherit it.
+        run_in_background()
+        embedder = _fast_embedder(store, embedder, progress, int8)
+        progress.start("Embedding chunks", pending)
+        for batch in embedding_batches(store, embedder, batch_size):
+            vectors = embedder.embed([c.embed_text for c in batch], batch_size)
+            store.save_embeddings(batch, vectors)
+            embedded += len(batch)
+            progress.advance(len(batch))
+    indexed, removed, rebuilt = update_index(store, manifest, rebuild, progress.note)
+    store.check_keyword_index(KEYWORD_CHECK_MAX_CHUNKS)
+    return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
+
+
+def embedding_batches(store: Store, embedder: Embedder, batch_size: int) -> Iterator[list[Chunk]]:
+    """Yield the chunks that need an embedding in batches of similar token length.
+
+    Each window of EMBED_WINDOW_BATCHES batches (one chunk per distinct text) is sorted by
+    length; committing a batch before the next is read is what makes a resumed run pick up
+    exactly what is still missing.
+    """
+    for window in store.iter_unembedded(batch_size * EMBED_WINDOW_BATCHES):
+        lengths = embedder.count_tokens([chunk.embed_text for chunk in window])
+        order = sorted(range(len(window)), key=lengths.__getitem__)
+        for start in range(0, len(order), batch_size):
+            yield [window[row] for row in order[start : start + batch_size]]
+
+
+# Texts the ONNX query model is checked on: a few hundred of the store's own, query-sized.
+_CHECK_TEXTS = 300
+_CHECK_CHARS = 300
+
+
+def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: bool) -> Embedder:
+    """Export the model once (torch-free queries, int8 documents); pick the document one."""
+    from ragcli.backends.registry import make_document_embedder, prepare_query_embedder
+    from ragcli.settings import model_cache_dir
+
+    texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]
+    lowest = prepare_query_embedder(embedder, model_cache_dir(), texts)
+    if lowest is not None:
+        progress.note(
+            f"exported the embedder to ONNX for fast queries and int8 ingest "
+            f"(checked on {len(texts)} texts; lowest cosine {lowest:.6f})"
+        )
+    if not int8:
+        return embedder
+    return make_document_embedder(embedder, model_cache_dir())
+
+
+def update_index(
+    store: Store, manifest: Manifest, rebuild: bool, note: Callable[[str], None] | None = None
+) -> tuple[int, int, bool]:
+    """Add the vectors the index lacks, or rebuild it.
+
+    Returns the live entries, the tombstones dropped and whether the index was built anew.
+
+    What the index holds is read from the index itself, so a crash between caching vectors
+    and writing the index is repaired on the next run instead of duplicating ids. An index
+    the manifest does not vouch for (another store's, another state's, damaged, or one
+    written before checksums were recorded) is rebuilt from the stored vectors.
+    """
+    try:
+        index = store.read_index(manifest.hnsw)
+    except StoreCorruptError as exc:
+        if note is not None:
+            note(f"{exc.message}; rebuilding it from the stored vectors")
+        index = None
+    if index is not None and not index.verified:
+        rebuild = True  # no record to check it against: trust only what the database holds
+    if not rebuild and index is not None:
+        held = index.ids()
+        wanted = store.indexable_ids()
+        dead = np.setdiff1d(held, wanted)
+        if dead.size <= TOMBSTONE_REBUILD_FRACTION * len(held):
+            missing = np.setdiff1d(wanted, held)
+            if missing.size:
+                for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
+                    index.add(ids, vectors)
+                store.write_index(index)
+            return len(index) - int(dead.size), 0, False
+    wanted = store.indexable_ids()
+    dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
+    fresh = make_vector_index(manifest.dimension, manifest.hnsw)
+    for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
+        fresh.add(ids, vectors)
+    store.write_index(fresh)
+    return len(fresh), dropped, True
