@@ -90,6 +90,15 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class SearchResult:
+    """The hits of one query, and the seconds since the search began (loading included)."""
+
+    query: str
+    hits: list[Hit]
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
 class ChunkingSettings:
     """How documents are split; recorded in the store's manifest."""
 

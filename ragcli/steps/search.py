@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.records import Hit
+from ragcli.records import SearchResult
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 
 
@@ -20,8 +21,10 @@ class SearchOptions:
     threads: int | None
 
 
-def search(options: SearchOptions, queries: Iterable[str]) -> Iterator[tuple[str, list[Hit]]]:
+def search(options: SearchOptions, queries: Iterable[str]) -> Iterator[SearchResult]:
     """Retrieve the hits of each query in turn, loading the store and models once."""
+    started = time.perf_counter()
     with Retriever(options.store_dir, options.settings, options.threads) as retriever:
         for query in queries:
-            yield query, retriever.retrieve(query, options.top_k)
+            hits = retriever.retrieve(query, options.top_k)
+            yield SearchResult(query, hits, time.perf_counter() - started)

@@ -1,0 +1,230 @@
+"""`rag ask`: answer questions from the store with cited sources."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ragcli import output
+from ragcli.commands.common import (
+    ConfigOpt,
+    JsonOpt,
+    LlmApi,
+    ModeOpt,
+    PipedLines,
+    QuietOpt,
+    StoreOpt,
+    StrategyChoice,
+    ThreadsOpt,
+    VerboseOpt,
+    default_help,
+    from_stdin,
+    resolve_settings,
+)
+from ragcli.errors import ExitCode, UsageError
+from ragcli.text.questions import check_question
+
+if TYPE_CHECKING:
+    from ragcli.steps.ask import Asker
+
+
+def ask(
+    question: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="The question; '-' or none with piped stdin: one per line."),
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--model",
+            help="A .gguf file [env RAG_MODEL; default: bundled Gemma 3 270M].",
+            show_default=False,
+        ),
+    ] = None,
+    llm_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--llm-url",
+            help="An OpenAI-compatible server, e.g. http://host:8000/v1, "
+            "instead of --model [env RAG_LLM_URL; key: RAG_LLM_API_KEY].",
+            show_default=False,
+        ),
+    ] = None,
+    llm_model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--llm-model",
+            help="Model name on that server [env RAG_LLM_MODEL; default: the first it lists].",
+            show_default=False,
+        ),
+    ] = None,
+    llm_api: Annotated[
+        Optional[LlmApi],  # noqa: UP045
+        typer.Option(
+            "--llm-api",
+            help="Server endpoint: chat (messages) or completion (raw prompt, for base models) "
+            f"[default: {default_help('llm_api')}].",
+            show_default=False,
+        ),
+    ] = None,
+    top_k: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--top-k",
+            "-k",
+            help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: {default_help('top_k')}].",
+            show_default=False,
+        ),
+    ] = None,
+    mode: ModeOpt = None,
+    max_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--max-tokens",
+            help="Longest answer, in tokens: at least 1, at most the "
+            f"context less the prompt [env RAG_MAX_TOKENS; default: "
+            f"{default_help('max_tokens')}].",
+            show_default=False,
+        ),
+    ] = None,
+    temperature: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--temperature",
+            help="Sampling temperature, 0-2 [env RAG_TEMPERATURE; default: 0].",
+            show_default=False,
+        ),
+    ] = None,
+    context_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--context-tokens",
+            help="Model context window, 512-131072 and at most "
+            f"what the model was trained on [env RAG_CONTEXT_TOKENS; default: "
+            f"{default_help('context_tokens')}].",
+            show_default=False,
+        ),
+    ] = None,
+    min_score: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--min-score",
+            help="Best cosine score below which nothing is relevant, "
+            f"-1 to 1 [env RAG_MIN_SCORE; default: {default_help('min_score')}].",
+            show_default=False,
+        ),
+    ] = None,
+    strategy: Annotated[
+        Optional[StrategyChoice],  # noqa: UP045
+        typer.Option(
+            "--strategy",
+            help="How the model reads the passages: sequence (one at a time, "
+            "answers weighed by retrieval score and model probability) or packed (all in one "
+            f"prompt, streamed) [env RAG_STRATEGY; default: {default_help('strategy')}].",
+            show_default=False,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help='Say "The context does not say." rather than give an '
+            "answer whose names or numbers are in no passage.",
+        ),
+    ] = False,
+    context_only: Annotated[
+        bool,
+        typer.Option(
+            "--context-only",
+            help="Print the packed, numbered context (what --strategy "
+            "packed gives the model); no answer.",
+        ),
+    ] = False,
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+    stream_json: Annotated[
+        bool, typer.Option("--stream-json", help="NDJSON events: token..., sources, done.")
+    ] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Answer a question from the store's documents and list the sources used."""
+    from ragcli.settings import model_cache_dir
+    from ragcli.steps.ask import Asker, AskOptions
+
+    batch = from_stdin(question, "QUESTION", "questions")
+    effective = resolve_settings(
+        config,
+        store=store,
+        model=model,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        llm_api=None if llm_api is None else llm_api.value,
+        top_k=top_k,
+        mode=None if mode is None else mode.value,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        context_tokens=context_tokens,
+        min_score=min_score,
+        strategy=None if strategy is None else strategy.value,
+        threads=threads,
+    )
+    if not batch:
+        assert question is not None
+        question = check_question(question)
+    options = AskOptions.from_settings(effective, model_cache_dir(), strict)
+    style = "stream" if stream_json else "json" if json_out else "text"
+    reply = _context if context_only else _answer
+    with Asker(options) as asker:
+        if verbose and not quiet:
+            output.note(
+                f"loaded store and models in {asker.timings.load_s:.2f} s "
+                f"({asker.llm_spec}, mode {options.retrieval.mode}, "
+                f"strategy {options.strategy})"
+            )
+        if not batch:
+            assert question is not None
+            answered = reply(asker, question, style, heading=False)
+            _timings(asker, verbose and not quiet)
+            if not answered:
+                raise typer.Exit(ExitCode.NOT_FOUND)
+            return
+        lines, first = PipedLines("question"), True
+        for number, text in lines:
+            if not first and style == "text":
+                output.write("\n")
+            first = False
+            try:
+                reply(asker, text, style, heading=True)
+            except UsageError as exc:  # this question cannot be asked; the next may be
+                lines.refuse(number, exc)
+                continue
+            _timings(asker, verbose and not quiet)
+    if lines.refused:
+        raise typer.Exit(ExitCode.USAGE)
+
+
+def _timings(asker: Asker, verbose: bool) -> None:
+    if verbose and asker.timings.per_question:
+        t = asker.timings
+        output.note(
+            f"question took {t.per_question[-1]:.2f} s (total retrieval "
+            f"{t.retrieve_s * 1000:.0f} ms, generation {t.generate_s:.2f} s)"
+        )
+
+
+def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
+    renderer = output.answer_renderer(style, heading)
+    renderer.begin(question)
+    answer = asker.ask(question, on_text=renderer.on_text)
+    renderer.end(question, answer)
+    return answer.answerable
+
+
+def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
+    parts = asker.context(question)
+    output.print_context(question, parts, as_json=style != "text")
+    return bool(parts.passages)

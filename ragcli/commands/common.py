@@ -1,0 +1,141 @@
+"""What the commands share: options declared once, settings resolved once, piped input."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO, Optional
+
+import typer
+
+from ragcli import output
+from ragcli.settings import ANSWER_STRATEGIES, KEYS, LLM_APIS, RETRIEVAL_MODES, Settings
+from ragcli.text.questions import read_questions
+
+
+def default_help(key: str) -> str:
+    """A setting's default as --help shows it."""
+    return str(KEYS[key].default)
+
+
+# Options shared by several commands, declared once.
+StoreOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - Typer needs Optional on Python 3.10
+    typer.Option(
+        "--store",
+        help="Store directory [env RAG_STORE, config `store`; default: the user data dir].",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--config",
+        help="TOML config file [env RAG_CONFIG; default: config.toml in the user config dir].",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and details on stderr.")]
+ThreadsOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--threads",
+        help="CPU threads, 1 to 4 x the cores [env RAG_THREADS; "
+        "default: the free cores, one for questions' embedding].",
+        show_default=False,
+    ),
+]
+EmbedOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--embed-model",
+        help=f"Sentence-transformers folder for a new store [default: {default_help('embedder')}]. "
+        "An existing store always uses the embedder it was built with.",
+        show_default=False,
+    ),
+]
+BatchOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--batch-size",
+        help=f"Chunks embedded per batch, 1-4096 [env RAG_BATCH_SIZE; "
+        f"default: {default_help('batch_size')}].",
+        show_default=False,
+    ),
+]
+Fp32Opt = Annotated[
+    bool,
+    typer.Option(
+        "--fp32",
+        help="Embed documents with the full-precision model, not its "
+        "checked int8 copy (about half as fast).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Exit 7 at once if another process writes the store.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
+Mode = Enum("Mode", {mode: mode for mode in RETRIEVAL_MODES}, type=str)  # type: ignore[misc]
+ModeOpt = Annotated[
+    Optional[Mode],  # noqa: UP045
+    typer.Option(
+        "--mode",
+        help="Retrieval: keyword (BM25) and dense (embeddings) fused, or just one "
+        f"[env RAG_MODE; default: {default_help('mode')}].",
+        show_default=False,
+    ),
+]
+StrategyChoice = Enum(  # type: ignore[misc]
+    "StrategyChoice", {name: name for name in ANSWER_STRATEGIES}, type=str
+)
+LlmApi = Enum("LlmApi", {name: name for name in LLM_APIS}, type=str)  # type: ignore[misc]
+
+
+def resolve_settings(config: Path | None, **flags: Any) -> Settings:
+    """Layer the flags over the environment and the config file: once per command."""
+    from ragcli.config import load_config
+    from ragcli.settings import resolve
+
+    return resolve(flags, os.environ, load_config(config, os.environ))
+
+
+def stdin_bytes() -> BinaryIO:
+    """Standard input as bytes: lines are bounded and decoded by ragcli, not by Python."""
+    return sys.stdin.buffer
+
+
+def from_stdin(argument: str | None, name: str, plural: str) -> bool:
+    """Whether lines come from stdin: '-' or no argument with piped input; else need one."""
+    batch = argument == "-" or (argument is None and not sys.stdin.isatty())
+    if argument is None and not batch:
+        raise typer.BadParameter(
+            f"give a {name}, or '-' to read {plural} from stdin", param_hint=name
+        )
+    return batch
+
+
+class PipedLines:
+    """The usable lines of piped input, numbered; a refused line is said on stderr and counted."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.refused = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        for line in read_questions(stdin_bytes(), self.what):
+            if line.text is None:
+                output.error(f"stdin {line.problem}; skipped")
+                self.refused += 1
+            else:
+                yield line.number, line.text
+
+    def refuse(self, number: int, problem: Exception) -> None:
+        """Say that a usable line could not be done after all; the next one may be."""
+        output.error(f"stdin line {number}: {problem}; skipped")
+        self.refused += 1

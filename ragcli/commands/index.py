@@ -1,0 +1,88 @@
+"""`rag index` and `rag compact`: embed what is missing, keep the vector index in step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ragcli import output
+from ragcli.commands.common import (
+    BatchOpt,
+    ConfigOpt,
+    EmbedOpt,
+    Fp32Opt,
+    JsonOpt,
+    NoWaitOpt,
+    QuietOpt,
+    StoreOpt,
+    ThreadsOpt,
+    resolve_settings,
+)
+
+if TYPE_CHECKING:
+    from ragcli.records import IndexReport
+
+
+def index_command(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    embed_model: EmbedOpt = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild the index from stored vectors.")
+    ] = False,
+    batch_size: BatchOpt = None,
+    threads: ThreadsOpt = None,
+    fp32: Fp32Opt = False,
+    no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Embed every chunk not yet embedded and update the vector index."""
+    from ragcli.build import BuildSettings, check_embedder
+    from ragcli.steps.index import IndexOptions
+    from ragcli.steps.index import index as run_index
+
+    effective = resolve_settings(
+        config, store=store, embedder=embed_model, batch_size=batch_size, threads=threads
+    )
+    embedder = effective.chosen("embedder")
+    build = BuildSettings(embedder, None, None, effective.threads, int8=not fp32)
+    options = IndexOptions(effective.store, build, effective.batch_size, rebuild, wait=not no_wait)
+    if embedder is not None:
+        check_embedder(options.store_dir, embedder)
+    with output.ProgressBar(quiet) as progress:
+        report = run_index(options, progress)
+    _print_index(report, json_out)
+
+
+def compact(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Rebuild the index without removed chunks and drop vectors nothing uses."""
+    from ragcli.build import BuildSettings
+    from ragcli.steps.index import IndexOptions
+    from ragcli.steps.index import compact as run_compact
+
+    effective = resolve_settings(config, store=store)
+    options = IndexOptions(
+        effective.store,
+        BuildSettings(None, None, None, None, int8=True),
+        effective.batch_size,
+        rebuild=False,
+        wait=not no_wait,
+    )
+    with output.ProgressBar(quiet) as progress:
+        report = run_compact(options, progress)
+    _print_index(report, json_out)
+
+
+def _print_index(report: IndexReport, json_out: bool) -> None:
+    if json_out:
+        output.print_json(output.index_json(report))
+    else:
+        output.write(output.format_index(report) + "\n")

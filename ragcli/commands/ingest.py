@@ -1,0 +1,179 @@
+"""`rag ingest`: bring a store in step with files and folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ragcli import output
+from ragcli.commands.common import (
+    BatchOpt,
+    ConfigOpt,
+    EmbedOpt,
+    Fp32Opt,
+    JsonOpt,
+    NoWaitOpt,
+    QuietOpt,
+    StoreOpt,
+    ThreadsOpt,
+    resolve_settings,
+)
+from ragcli.errors import ExitCode, InputNotFoundError, UsageError
+from ragcli.settings import Settings
+
+if TYPE_CHECKING:
+    from ragcli.records import ChunkingSettings
+
+
+def ingest(
+    paths: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Argument(help="Files and directories (recursive).", show_default=False),
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    files_from: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--files-from",
+            help="Read more paths from FILE, one a line ('-': stdin; each at most PATH_MAX bytes).",
+        ),
+    ] = None,
+    null: Annotated[
+        bool, typer.Option("-0", "--null", help="--files-from names end in NUL, not newline.")
+    ] = False,
+    include: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--include", help="Only files matching this glob (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable)."),
+    ] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links",
+            help="Follow symlinks that lead outside the "
+            "folders given (or, for files named, the current directory).",
+        ),
+    ] = False,
+    embed_model: EmbedOpt = None,
+    index: Annotated[
+        bool, typer.Option("--index/--no-index", help="Embed and index right away.")
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be added, changed, removed.")
+    ] = False,
+    chunk_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Target chunk size in word pieces, 16-4096, for a new store [200]."),
+    ] = None,
+    overlap_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            help="Overlap between chunks in word pieces, 0-2048 and less than the "
+            "chunk size, for a new store [32]."
+        ),
+    ] = None,
+    batch_size: BatchOpt = None,
+    threads: ThreadsOpt = None,
+    fp32: Fp32Opt = False,
+    no_wait: NoWaitOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Bring the store in step with files and folders: add new, replace changed, drop gone."""
+    from ragcli.build import BuildSettings
+    from ragcli.discovery import DiscoveryOptions
+    from ragcli.steps.ingest import IngestOptions
+    from ragcli.steps.ingest import ingest as run_ingest
+
+    effective = resolve_settings(
+        config,
+        store=store,
+        embedder=embed_model,
+        chunk_tokens=chunk_tokens,
+        overlap_tokens=overlap_tokens,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    targets = list(paths or [])
+    if files_from is not None:
+        targets += _read_path_list(files_from, null)
+    if not targets:
+        raise typer.BadParameter("give PATH... or --files-from FILE", param_hint="PATH")
+    options = IngestOptions(
+        paths=tuple(targets),
+        store_dir=effective.store,
+        build=BuildSettings(
+            effective.chosen("embedder"),
+            _chunking(effective),
+            None,
+            effective.threads,
+            int8=not fp32,
+        ),
+        discovery=DiscoveryOptions(
+            tuple(include or ()), tuple(exclude or ()), links_outside=follow_links
+        ),
+        index=index,
+        batch_size=effective.batch_size,
+        dry_run=dry_run,
+        wait=not no_wait,
+    )
+    with output.ProgressBar(quiet) as progress:
+        result = run_ingest(options, progress)
+    for skipped in result.report.skipped:
+        # Files that failed are errors, said even with --quiet (progress said them already
+        # otherwise); files passed over on purpose are only notes.
+        if skipped.failed == quiet:
+            output.note(f"skipped {skipped.path}: {skipped.reason}")
+    if result.plan is not None:
+        if json_out:
+            output.print_json(output.plan_json(result.plan))
+        else:
+            output.write(output.format_plan(result.plan))
+        return
+    if json_out:
+        output.print_json(output.ingest_json(result.report, result.index))
+    else:
+        output.write(output.format_ingest(result.report, result.index))
+    if result.report.failed:
+        raise typer.Exit(ExitCode.FILES_SKIPPED)
+
+
+def _read_path_list(name: str, null: bool) -> list[Path]:
+    import stat
+
+    from ragcli.discovery import read_path_list
+    from ragcli.errors import UsageError
+
+    if name == "-":
+        return read_path_list(sys.stdin.buffer, null)
+    try:
+        # A pipe or process substitution is a fine list; a folder never is.
+        if stat.S_ISDIR(os.stat(name).st_mode):
+            raise UsageError(f"--files-from {name} is a directory, not a list of paths")
+        with open(name, "rb") as handle:
+            return read_path_list(handle, null)
+    except OSError as exc:
+        raise InputNotFoundError(f"cannot read --files-from {name}: {exc.strerror}") from exc
+
+
+def _chunking(effective: Settings) -> ChunkingSettings | None:
+    """The chunking asked for a new store, or None to keep the store's (or the default)."""
+    from ragcli.records import ChunkingSettings
+
+    if effective.chosen("chunk_tokens") is None and effective.chosen("overlap_tokens") is None:
+        return None
+    chosen = ChunkingSettings(effective.chunk_tokens, effective.overlap_tokens)
+    if chosen.overlap_tokens >= chosen.chunk_tokens:
+        raise UsageError(
+            f"--overlap-tokens must be less than the chunk size "
+            f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}"
+        )
+    return chosen

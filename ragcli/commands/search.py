@@ -1,0 +1,88 @@
+"""`rag search`: the chunks that match a query, without an LLM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Optional
+
+import typer
+
+from ragcli import output
+from ragcli.commands.common import (
+    ConfigOpt,
+    ModeOpt,
+    PipedLines,
+    StoreOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    default_help,
+    from_stdin,
+    resolve_settings,
+)
+from ragcli.errors import ExitCode
+from ragcli.text.questions import check_question
+
+
+def search(
+    query: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="What to look for; '-' or none with piped stdin: one per line."),
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    top_k: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--top-k",
+            "-k",
+            help="Results per query, 1-10000 [env RAG_SEARCH_K; "
+            f"default: {default_help('search_k')}].",
+            show_default=False,
+        ),
+    ] = None,
+    mode: ModeOpt = None,
+    threads: ThreadsOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per result (NDJSON).")
+    ] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
+    from ragcli.retrieval.retriever import RetrievalSettings
+    from ragcli.steps.search import SearchOptions
+    from ragcli.steps.search import search as run_search
+
+    effective = resolve_settings(
+        config,
+        store=store,
+        search_k=top_k,
+        mode=None if mode is None else mode.value,
+        threads=threads,
+    )
+    lines = PipedLines("query") if from_stdin(query, "QUERY", "queries") else None
+    if lines is not None:
+        queries: Iterator[str] = (text for _, text in lines)
+    else:
+        assert query is not None
+        queries = iter([check_question(query, "query")])
+    chosen = effective.mode
+    options = SearchOptions(
+        effective.store, RetrievalSettings(mode=chosen), effective.search_k, effective.threads
+    )
+    found = False
+    for result in run_search(options, queries):
+        found = found or bool(result.hits)
+        for rank, hit in enumerate(result.hits, start=1):
+            if json_out:
+                output.print_json(output.hit_json(hit, result.query, rank, chosen))
+            else:
+                output.write(output.format_hit(hit, result.query))
+        if verbose:
+            output.note(
+                f"{len(result.hits)} results for {result.query!r} after "
+                f"{result.elapsed_s:.2f} s (mode {chosen})"
+            )
+    if lines is not None and lines.refused:
+        raise typer.Exit(ExitCode.USAGE)
+    if not found:
+        raise typer.Exit(ExitCode.NOT_FOUND)
