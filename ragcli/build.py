@@ -49,7 +49,7 @@ def built_with(store: Store, threads: int | None = None) -> tuple[Manifest, Embe
     """Return how a non-empty store was built and the embedder recorded in it."""
     manifest = store.manifest
     if manifest is None:
-        raise EmptyStoreError(f"store {store.root} is empty", "run `rag ingest PATH` first")
+        raise EmptyStoreError.at(store.root)
     return manifest, make_embedder(manifest.embedder, threads)
 
 

@@ -51,11 +51,21 @@ class StoreNotFoundError(RagError):
 
     exit_code = ExitCode.NO_STORE
 
+    @classmethod
+    def at(cls, root: object) -> StoreNotFoundError:
+        """The error for a store directory that does not exist."""
+        return cls(f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR")
+
 
 class EmptyStoreError(RagError):
     """The store exists but holds nothing to search."""
 
     exit_code = ExitCode.NO_STORE
+
+    @classmethod
+    def at(cls, root: object) -> EmptyStoreError:
+        """The error for a store that has never been ingested into."""
+        return cls(f"store {root} is empty", "run `rag ingest PATH` first")
 
 
 class InputNotFoundError(RagError):

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from ragcli.errors import ModelError, UsageError
 from ragcli.records import Completion, GenerationSettings, Prompt
+from ragcli.settings import LLM_APIS
 
-APIS = ("chat", "completion")
 # Byte-level BPE and SentencePiece vocabularies average well over 3 bytes per token on
 # prose; an estimate that never under-counts keeps prompts inside the context window.
 _BYTES_PER_TOKEN = 3
@@ -64,8 +64,10 @@ class OpenAICompatibleLLM:
     """A model served over the OpenAI HTTP API; token counts are estimates."""
 
     def __init__(self, options: ServerOptions) -> None:
-        if options.api not in APIS:
-            raise UsageError(f"LLM server API must be one of {', '.join(APIS)}: {options.api!r}")
+        if options.api not in LLM_APIS:
+            raise UsageError(
+                f"LLM server API must be one of {', '.join(LLM_APIS)}: {options.api!r}"
+            )
         self.options = options
         self._endpoint = _parse_url(options.url)
         self.url = self._endpoint.url

@@ -59,7 +59,7 @@ class Retriever:
         try:
             manifest = self.store.manifest
             if manifest is None:
-                raise EmptyStoreError(f"store {store_dir} is empty", "run `rag ingest PATH` first")
+                raise EmptyStoreError.at(store_dir)
             self.manifest: Manifest = manifest
             self._embedder: Embedder | None = None
             self._index: VectorIndex | None = None

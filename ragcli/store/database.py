@@ -95,9 +95,7 @@ class Database:
                 )
             elif not create:
                 # A file left by a first run killed before its schema was committed.
-                raise StoreNotFoundError(
-                    f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
-                )
+                raise StoreNotFoundError.at(root)
             else:
                 store._create_schema()
         except BaseException:

@@ -43,9 +43,7 @@ def writer_lock(
 def ensure_store_dir(root: Path, create: bool) -> None:
     """Make the store directory when asked to create a store; else say there is none."""
     if not create:
-        raise StoreNotFoundError(
-            f"no store at {root}", "run `rag ingest PATH` first or pass --store DIR"
-        )
+        raise StoreNotFoundError.at(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
