@@ -30,7 +30,7 @@ ANSWER_STRATEGIES = ("sequence", "packed")
 LLM_APIS = ("chat", "completion")
 
 # Every number a user can set has a range, declared here once and checked for flags,
-# RAG_* variables and the config file alike (README, "Options and their ranges").
+# RAG_* variables and the config file alike (README, "Configuration").
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ragcli.config import load_config
 from ragcli.errors import ExitCode, UsageError
-from ragcli.settings import MAX_THREADS, RANGES, ConfigFile, Range, resolve
+from ragcli.settings import KEYS, MAX_THREADS, RANGES, ConfigFile, Range, resolve
 from tests.conftest import run_rag as run
 
 Capture = pytest.CaptureFixture[str]
@@ -135,3 +135,21 @@ def test_hostile_config_files_are_usage_errors(content: str, tmp_path: Path) -> 
 def test_a_config_that_is_not_a_regular_file_is_refused() -> None:
     with pytest.raises(UsageError, match="not a regular file"):
         load_config(Path("/dev/zero"), {})
+
+
+def test_the_readme_table_shows_every_config_key_as_declared() -> None:
+    # The README's table is the user's copy of settings.py: a key, variable or default
+    # changed in one place and not the other would mislead.
+    readme = (ROOT / "README.md").read_text()
+    rows = {}
+    for line in readme.split("### Configuration", 1)[1].splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 5:
+            rows[cells[0]] = cells
+    assert list(rows) == [name for name, key in KEYS.items() if key.in_file]
+    for name, (_, flag, env, default, _) in rows.items():
+        key = KEYS[name]
+        assert env == key.env
+        assert flag.split()[-1] == key.flag.split()[-1]
+        if isinstance(key.default, int | float) and not isinstance(key.default, bool):
+            assert float(default) == key.default
