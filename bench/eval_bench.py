@@ -42,7 +42,7 @@ def run(dataset: Path, work: Path, split: str = "test", **changes: object) -> Ev
         dataset=dataset,
         modes=RETRIEVAL_MODES,
         build=BuildSettings(None, None, None, None, int8=True),
-        settings=RetrievalSettings(),
+        settings=RetrievalSettings(mode=defaults().mode),
         split=split,
         max_queries=None,
         max_documents=None,
@@ -95,7 +95,7 @@ def tune(dataset: Path, work: Path) -> None:
     print("| dense weight | nDCG@10 | recall@100 |")
     print("|---|---|---|")
     for weight in (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
-        settings = RetrievalSettings(dense_weight=weight)
+        settings = RetrievalSettings(mode="hybrid", dense_weight=weight)
         report = run(dataset, work, "train", modes=("hybrid",), settings=settings)
         s = report.modes[0].scores
         print(f"| {weight} | {s.ndcg_at_10:.4f} | {s.recall_at_100:.4f} |")

@@ -306,7 +306,7 @@ def trade_off(
         del index
     # Dense and hybrid retrieval take this many candidates, and FAISS searches with
     # max(efSearch, k): this is the search a `rag search` or `rag ask` query makes.
-    depth = RetrievalSettings().candidates
+    depth = RetrievalSettings(mode="dense").candidates
     index = FaissHnswIndex.read(index_path, manifest.hnsw)
     rows.append(
         (

@@ -78,7 +78,7 @@ def evaluate(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
         build=BuildSettings(effective.chosen("embedder"), None, None, effective.threads, int8=True),
-        settings=RetrievalSettings(),
+        settings=RetrievalSettings(mode=effective.mode),
         split=split,
         max_queries=effective.max_queries,
         max_documents=effective.max_docs,

@@ -31,7 +31,7 @@ class RetrievalSettings:
     --tune; table in the README); reciprocal-rank fusion reached 0.736 in a trial run.
     """
 
-    mode: str = "hybrid"
+    mode: str  # settings.py declares the default
     # Candidates taken from each mode before fusion. `rag eval` retrieves 300 chunks a
     # query, so with 300 here every k up to that ranks exactly as eval measured it.
     candidates: int = 300
