@@ -1,0 +1,103 @@
+"""Rendering: results to stdout (text or JSON), progress and messages to stderr.
+
+The only code that prints. `from ragcli import output; output.X` reaches every renderer;
+the modules group them by what a reader looks for:
+
+- console: write, print_json, note, error, OutputClosed, and the escaping of anything a
+  terminal could act on (safe_text, display_path); every other module prints through it.
+- progress: ProgressBar, the rich bar on stderr that steps report progress to.
+- hits: `rag search` results (format_hit, hit_json, snippet).
+- answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the
+  answer renderers (text, json, stream).
+- documents: what the store holds (`rag sources`, `rag status`).
+- reports: ingest, dry-run plan, index, eval, doctor and config reports.
+"""
+
+from __future__ import annotations
+
+from ragcli.output.answers import (
+    AnswerRenderer,
+    JsonAnswer,
+    StreamAnswer,
+    TextAnswer,
+    answer_json,
+    answer_renderer,
+    context_json,
+    event_json,
+    evidence_json,
+    format_sources,
+    format_support,
+    print_context,
+    source_json,
+)
+from ragcli.output.console import (
+    OutputClosed,
+    display_path,
+    error,
+    note,
+    print_json,
+    safe_text,
+    stderr,
+    write,
+)
+from ragcli.output.documents import document_json, format_documents, format_status, status_json
+from ragcli.output.hits import format_hit, hit_json, snippet
+from ragcli.output.progress import ProgressBar
+from ragcli.output.reports import (
+    doctor_json,
+    eval_json,
+    format_doctor,
+    format_eval,
+    format_index,
+    format_ingest,
+    format_plan,
+    format_settings,
+    index_json,
+    ingest_json,
+    plan_json,
+    settings_json,
+)
+
+__all__ = [
+    "AnswerRenderer",
+    "JsonAnswer",
+    "OutputClosed",
+    "ProgressBar",
+    "StreamAnswer",
+    "TextAnswer",
+    "answer_json",
+    "answer_renderer",
+    "context_json",
+    "display_path",
+    "doctor_json",
+    "document_json",
+    "error",
+    "eval_json",
+    "event_json",
+    "evidence_json",
+    "format_doctor",
+    "format_documents",
+    "format_eval",
+    "format_hit",
+    "format_index",
+    "format_ingest",
+    "format_plan",
+    "format_settings",
+    "format_sources",
+    "format_status",
+    "format_support",
+    "hit_json",
+    "index_json",
+    "ingest_json",
+    "note",
+    "plan_json",
+    "print_context",
+    "print_json",
+    "safe_text",
+    "settings_json",
+    "snippet",
+    "source_json",
+    "status_json",
+    "stderr",
+    "write",
+]
