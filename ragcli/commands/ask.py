@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -185,26 +186,35 @@ def ask(
                 f"({asker.llm_spec}, mode {options.retrieval.mode}, "
                 f"strategy {options.strategy})"
             )
-        if not batch:
+        if batch:
+            refused = _ask_each(asker, reply, style, verbose and not quiet)
+        else:
             assert question is not None
             answered = reply(asker, question, style, heading=False)
             _timings(asker, verbose and not quiet)
-            if not answered:
-                raise typer.Exit(ExitCode.NOT_FOUND)
-            return
-        lines, first = PipedLines("question"), True
-        for number, text in lines:
-            if not first and style == "text":
-                output.write("\n")
-            first = False
-            try:
-                reply(asker, text, style, heading=True)
-            except UsageError as exc:  # this question cannot be asked; the next may be
-                lines.refuse(number, exc)
-                continue
-            _timings(asker, verbose and not quiet)
-    if lines.refused:
+    if batch and refused:
         raise typer.Exit(ExitCode.USAGE)
+    if not batch and not answered:
+        raise typer.Exit(ExitCode.NOT_FOUND)
+
+
+Reply = Callable[["Asker", str, str, bool], bool]
+
+
+def _ask_each(asker: Asker, reply: Reply, style: str, verbose: bool) -> int:
+    """Answer each question piped in; return how many lines were refused."""
+    lines, first = PipedLines("question"), True
+    for number, text in lines:
+        if not first and style == "text":
+            output.write("\n")
+        first = False
+        try:
+            reply(asker, text, style, True)
+        except UsageError as exc:  # this question cannot be asked; the next may be
+            lines.refuse(number, exc)
+            continue
+        _timings(asker, verbose)
+    return lines.refused
 
 
 def _timings(asker: Asker, verbose: bool) -> None:
