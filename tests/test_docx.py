@@ -224,6 +224,24 @@ def test_nasty_docx_gives_text_or_one_line_load_error(
         assert "\n" not in str(exc)
 
 
+@pytest.mark.parametrize("member", ["word/document.xml", "word/styles.xml"])
+@pytest.mark.parametrize("encoding", ["UYF-8", "rot13"])
+def test_docx_xml_declaring_an_unknown_encoding_raises_load_error(
+    tmp_path: Path, member: str, encoding: str
+) -> None:
+    # "UTF-8" with one byte flipped was an internal error (LookupError), exit 1.
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>'.encode()
+    members = {
+        "word/document.xml": document_xml(paragraph("x", "Custom").encode()),
+        "word/styles.xml": f'<w:styles xmlns:w="{W_NS}"/>'.encode(),
+    }
+    members[member] = declaration + members[member].split(b"?>", 1)[-1]
+    path = write_members(tmp_path / "declared.docx", members)
+
+    with pytest.raises(LoadError, match=rf"^not a readable DOCX \(LookupError: .*{encoding}"):
+        pages(path)
+
+
 def test_docx_runs_are_read_as_they_end_and_text_boxes_are_not_repeated(tmp_path: Path) -> None:
     # Runs are dropped as soon as their text is taken, so a huge paragraph is never whole
     # in memory; a text box's paragraph is its own, no longer repeated in the one around it.

@@ -20,6 +20,9 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DEFAULT_LEVELS = {"Title": 1, **{f"Heading{n}": min(n + 1, 6) for n in range(1, 7)}}
 _HEADING_NAME = re.compile(r"heading ([1-6])")
 _UNREADABLE = (
+    # An XML declaration naming an encoding Python lacks ("UTF-8" with a byte flipped) or a
+    # codec that is not text ("rot13") makes the parser raise LookupError.
+    LookupError,
     zipfile.BadZipFile,
     zlib.error,
     ElementTree.ParseError,
