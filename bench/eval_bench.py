@@ -41,7 +41,7 @@ def run(dataset: Path, work: Path, split: str = "test", **changes: object) -> Ev
     options = EvalOptions(
         dataset=dataset,
         modes=RETRIEVAL_MODES,
-        build=BuildSettings(None, None, None, None, int8=True),
+        build=BuildSettings.as_stored(),
         settings=RetrievalSettings(mode=defaults().mode),
         split=split,
         max_queries=None,
@@ -118,9 +118,7 @@ def main() -> None:
         write_subset(args.dataset, SUBSET)
     default = run(args.dataset, args.work_dir)
     print_modes("SciFact test, full (default: int8 document embeddings)", default)
-    fp32 = run(
-        args.dataset, args.fp32_work_dir, build=BuildSettings(None, None, None, None, int8=False)
-    )
+    fp32 = run(args.dataset, args.fp32_work_dir, build=BuildSettings.as_stored(int8=False))
     print_modes("SciFact test, full, --fp32 document embeddings", fp32)
     print(
         "\nnDCG@10 change from fp32 to int8 document embeddings: "

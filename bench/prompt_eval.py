@@ -84,7 +84,7 @@ def build_store(store_dir: Path) -> None:
     options = IngestOptions(
         paths=(ROOT / "sample_docs",),
         store_dir=store_dir,
-        build=BuildSettings(None, None, None, None, int8=True),
+        build=BuildSettings.as_stored(),
         discovery=DiscoveryOptions(),
         index=True,
         batch_size=defaults().batch_size,

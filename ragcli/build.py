@@ -24,6 +24,11 @@ class BuildSettings:
     # Embed documents with the checked int8 ONNX copy of the model when there is one.
     int8: bool
 
+    @classmethod
+    def as_stored(cls, int8: bool = True) -> BuildSettings:
+        """Build with whatever the store already uses (or a new store's defaults)."""
+        return cls(None, None, None, None, int8=int8)
+
 
 def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedder]:
     """Record how a new store is built; refuse settings that disagree with an existing one."""

@@ -71,7 +71,7 @@ def compact(
     effective = resolve_settings(config, store=store)
     options = IndexOptions(
         effective.store,
-        BuildSettings(None, None, None, None, int8=True),
+        BuildSettings.as_stored(),
         effective.batch_size,
         rebuild=False,
         wait=not no_wait,
