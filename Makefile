@@ -9,10 +9,11 @@ QUESTION ?= How many parameters does Grok-0 have?
 .PHONY: setup demo test test-fast lint bench sample-pdf clean jq
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
+# The optional engines (Milvus, Ray) come too, so the tests run them for real.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
