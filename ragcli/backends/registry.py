@@ -11,8 +11,8 @@ from ragcli.errors import ModelError, UsageError
 if TYPE_CHECKING:
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.llms import LLM, LlmOptions
-    from ragcli.backends.vectors import VectorIndex
-    from ragcli.records import HnswSettings
+    from ragcli.backends.vectors import FaissHnswIndex, VectorIndex
+    from ragcli.records import HnswSettings, Manifest
 
 DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
 DEFAULT_LLM = BUNDLED_LLM
@@ -142,15 +142,42 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     return LlamaCppLLM(str(path), path, options, cache_dir)
 
 
-def make_vector_index(dimension: int, settings: HnswSettings) -> VectorIndex:
-    """Build an empty vector index: FAISS HNSW, the one kind a store holds so far."""
+# The vector backend of a store that records none: its FAISS index file.
+FAISS_VECTORS = "faiss"
+
+
+def vector_backend(uri: str) -> str:
+    """Name the backend a vectors URI selects: `faiss`; UsageError for anything else."""
+    if uri == FAISS_VECTORS:
+        return FAISS_VECTORS
+    raise UsageError(f"unknown vector store {uri!r}", "use `faiss`")
+
+
+def canonical_vectors_uri(uri: str) -> str:
+    """Return the vectors URI as a new store records it."""
+    vector_backend(uri)
+    return uri
+
+
+def make_vector_index(dimension: int, settings: HnswSettings) -> FaissHnswIndex:
+    """Build an empty FAISS HNSW index: the index file of a `faiss` store."""
     from ragcli.backends.vectors import FaissHnswIndex
 
     return FaissHnswIndex.create(dimension, settings)
 
 
-def read_vector_index(handle: BinaryIO, settings: HnswSettings, path: Path) -> VectorIndex:
-    """Load a store's vector index from its open file (named `path` in messages)."""
+def read_vector_index(handle: BinaryIO, settings: HnswSettings, path: Path) -> FaissHnswIndex:
+    """Load a store's FAISS index from its open file (named `path` in messages)."""
     from ragcli.backends.vectors import FaissHnswIndex
 
     return FaissHnswIndex.read_open(handle, settings, path)
+
+
+def open_vector_store(manifest: Manifest, fresh: bool = False) -> VectorIndex | None:
+    """Open the vectors of a store kept outside its directory; None if none are there yet.
+
+    `fresh` empties them first (a rebuild). A `faiss` store's vectors are its index file,
+    which the store reads itself (`Store.open_vectors`).
+    """
+    backend = vector_backend(manifest.vectors)
+    raise UsageError(f"vector store {manifest.vectors!r} ({backend}) is not kept outside the store")
