@@ -146,17 +146,44 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
 FAISS_VECTORS = "faiss"
 
 
+MILVUS_VECTORS = "milvus"
+# A token for a Milvus server (RAG_MILVUS_TOKEN), handed over by the command that resolved
+# the settings: stores are opened by many steps, and a secret is never recorded in one.
+_milvus_token: str | None = None
+
+
+def use_milvus_token(token: str | None) -> None:
+    """Set the token Milvus connections present (from the RAG_MILVUS_TOKEN setting)."""
+    global _milvus_token
+    _milvus_token = token
+
+
 def vector_backend(uri: str) -> str:
-    """Name the backend a vectors URI selects: `faiss`; UsageError for anything else."""
+    """Name the backend a vectors URI selects: `faiss` or `milvus`; UsageError otherwise."""
     if uri == FAISS_VECTORS:
         return FAISS_VECTORS
-    raise UsageError(f"unknown vector store {uri!r}", "use `faiss`")
+    if uri.startswith(("milvus://", "http://", "https://")):
+        return MILVUS_VECTORS
+    raise UsageError(
+        f"unknown vector store {uri!r}",
+        "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host",
+    )
 
 
 def canonical_vectors_uri(uri: str) -> str:
-    """Return the vectors URI as a new store records it."""
-    vector_backend(uri)
-    return uri
+    """Return the vectors URI as a new store records it (a Milvus Lite path made absolute)."""
+    if vector_backend(uri) == FAISS_VECTORS:
+        return uri
+    from ragcli.backends.milvus import canonical_uri  # no pymilvus import: only parsing
+
+    return canonical_uri(uri)
+
+
+def new_collection_name() -> str:
+    """A collection name of its own for a new store, so stores can share one Milvus."""
+    import uuid
+
+    return f"ragcli_{uuid.uuid4().hex[:16]}"
 
 
 def make_vector_index(dimension: int, settings: HnswSettings) -> FaissHnswIndex:
@@ -179,5 +206,9 @@ def open_vector_store(manifest: Manifest, fresh: bool = False) -> VectorIndex | 
     `fresh` empties them first (a rebuild). A `faiss` store's vectors are its index file,
     which the store reads itself (`Store.open_vectors`).
     """
-    backend = vector_backend(manifest.vectors)
-    raise UsageError(f"vector store {manifest.vectors!r} ({backend}) is not kept outside the store")
+    if vector_backend(manifest.vectors) != MILVUS_VECTORS or not manifest.vector_collection:
+        raise UsageError(f"vector store {manifest.vectors!r} is not kept outside the store")
+    from ragcli.backends.milvus import MilvusIndex, MilvusTarget
+
+    target = MilvusTarget(manifest.vectors, manifest.vector_collection, _milvus_token)
+    return MilvusIndex.open(target, manifest.dimension, manifest.hnsw, fresh)

@@ -129,6 +129,9 @@ class Manifest:
     hnsw: HnswSettings
     # Where the vectors live: `faiss` (the store's index file) or a vector database's URI.
     vectors: str = "faiss"
+    # The collection holding them in a vector database (index HNSW, metric IP, with the
+    # M and efConstruction of `hnsw`: Milvus does not report those back).
+    vector_collection: str | None = None
 
 
 @dataclass(frozen=True)
