@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.backends.embedders import Embedder
-from ragcli.backends.registry import canonical_embedder_spec, make_embedder
+from ragcli.backends.registry import (
+    FAISS_VECTORS,
+    canonical_embedder_spec,
+    canonical_vectors_uri,
+    make_embedder,
+    new_collection_name,
+)
 from ragcli.errors import ConfigMismatchError, EmptyStoreError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
 from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
@@ -23,6 +29,8 @@ class BuildSettings:
     threads: int | None
     # Embed documents with the checked int8 ONNX copy of the model when there is one.
     int8: bool
+    # Where a new store keeps its vectors (a URI, see registry.vector_backend).
+    vectors: str | None = None
 
     @classmethod
     def as_stored(cls, int8: bool = True) -> BuildSettings:
@@ -34,6 +42,7 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
     """Record how a new store is built; refuse settings that disagree with an existing one."""
     manifest = store.manifest
     if manifest is None:
+        vectors = canonical_vectors_uri(wanted.vectors or KEYS["vectors"].default)
         embedder = make_embedder(wanted.embedder or KEYS["embedder"].default, wanted.threads)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
@@ -43,6 +52,8 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
             normalized=True,
             chunking=wanted.chunking or DEFAULT_CHUNKING,
             hnsw=wanted.hnsw or DEFAULT_HNSW,
+            vectors=vectors,
+            vector_collection=None if vectors == FAISS_VECTORS else new_collection_name(),
         )
         store.write_manifest(manifest)
         return manifest, embedder
@@ -73,6 +84,11 @@ def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None
     if wanted.embedder and canonical_embedder_spec(wanted.embedder) != manifest.embedder:
         raise ConfigMismatchError(
             f"store {root} was built with embedder {manifest.embedder!r}, not {wanted.embedder!r}",
+            rebuild,
+        )
+    if wanted.vectors and canonical_vectors_uri(wanted.vectors) != manifest.vectors:
+        raise ConfigMismatchError(
+            f"store {root} keeps its vectors in {manifest.vectors!r}, not {wanted.vectors!r}",
             rebuild,
         )
     if wanted.chunking and wanted.chunking != manifest.chunking:

@@ -14,12 +14,12 @@ import numpy as np
 
 from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
-from ragcli.backends.registry import make_vector_index
 from ragcli.errors import StoreCorruptError
 from ragcli.records import Chunk, IndexReport, Manifest
 from ragcli.store import Store
 
 if TYPE_CHECKING:
+    from ragcli.backends.vectors import VectorIndex
     from ragcli.progress import Progress
 
 # Rebuild the index from stored vectors once this share of its entries are tombstones.
@@ -101,38 +101,61 @@ def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: b
 def update_index(
     store: Store, manifest: Manifest, rebuild: bool, note: Callable[[str], None] | None = None
 ) -> tuple[int, int, bool]:
-    """Add the vectors the index lacks, or rebuild it.
+    """Bring the store's vectors in step with its embedded chunks, or rebuild them.
 
-    Returns the live entries, the tombstones dropped and whether the index was built anew.
+    Returns the live entries, the removed entries dropped and whether they were built anew.
 
-    What the index holds is read from the index itself, so a crash between caching vectors
-    and writing the index is repaired on the next run instead of duplicating ids. An index
+    What the vectors hold is read from the vectors themselves, so a crash between caching
+    vectors and writing them is repaired on the next run instead of duplicating ids. An index
     the manifest does not vouch for (another store's, another state's, damaged, or one
-    written before checksums were recorded) is rebuilt from the stored vectors.
+    written before checksums were recorded) is rebuilt from the stored vectors. Removed
+    chunks are deleted where the backend can; FAISS keeps them as tombstones, rebuilding
+    once they are TOMBSTONE_REBUILD_FRACTION of it.
     """
     try:
-        index = store.read_index(manifest.hnsw)
+        index = store.open_vectors(manifest)
     except StoreCorruptError as exc:
         if note is not None:
             note(f"{exc.message}; rebuilding it from the stored vectors")
         index = None
-    if index is not None and not index.verified:
-        rebuild = True  # no record to check it against: trust only what the database holds
-    if not rebuild and index is not None:
-        held = index.ids()
+    try:
+        if index is not None and not index.verified:
+            rebuild = True  # no record to check it against: trust only what the database holds
+        if not rebuild and index is not None:
+            updated = _catch_up(store, manifest, index)
+            if updated is not None:
+                return updated
         wanted = store.indexable_ids()
-        dead = np.setdiff1d(held, wanted)
-        if dead.size <= TOMBSTONE_REBUILD_FRACTION * len(held):
-            missing = np.setdiff1d(wanted, held)
-            if missing.size:
-                for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
-                    index.add(ids, vectors)
-                store.write_index(index)
-            return len(index) - int(dead.size), 0, False
+        dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
+    finally:
+        if index is not None:
+            index.close()
+    fresh = store.new_vectors(manifest)
+    try:
+        for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
+            fresh.add(ids, vectors)
+        store.save_vectors(fresh)
+        return fresh.count(), dropped, True
+    finally:
+        fresh.close()
+
+
+def _catch_up(store: Store, manifest: Manifest, index: VectorIndex) -> tuple[int, int, bool] | None:
+    """Add what the vectors lack, delete what they should not hold; None: rebuild instead."""
+    held = index.ids()
     wanted = store.indexable_ids()
-    dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
-    fresh = make_vector_index(manifest.dimension, manifest.hnsw)
-    for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
-        fresh.add(ids, vectors)
-    store.write_index(fresh)
-    return len(fresh), dropped, True
+    dead = np.setdiff1d(held, wanted)
+    if index.keeps_removed and dead.size > TOMBSTONE_REBUILD_FRACTION * len(held):
+        return None
+    deleted = 0
+    if dead.size and not index.keeps_removed:
+        index.remove(dead)
+        deleted = int(dead.size)
+    missing = np.setdiff1d(wanted, held)
+    if missing.size:
+        for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
+            index.add(ids, vectors)
+    if missing.size or deleted:
+        store.save_vectors(index)
+    tombstones = int(dead.size) if index.keeps_removed else 0
+    return index.count() - tombstones, deleted, False

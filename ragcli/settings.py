@@ -98,6 +98,15 @@ def _url(value: Any) -> str:
     return text
 
 
+def _vectors(value: Any) -> str:
+    text = _text(value)
+    if text != "faiss" and not text.startswith(("milvus://", "http://", "https://")):
+        raise ValueError(
+            "must be faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
+        )
+    return text
+
+
 def default_store_dir() -> Path:
     """The store used when neither --store nor RAG_STORE is given."""
     from platformdirs import user_data_dir
@@ -173,6 +182,9 @@ KEYS: dict[str, Key] = {
         # Not in the config file: a key is a secret, and the API a property of the server.
         Key("llm_api", "--llm-api", None, "chat", _one_of(LLM_APIS), in_file=False),
         Key("llm_api_key", "", "RAG_LLM_API_KEY", None, str, in_file=False),
+        # Where a new store keeps its vectors; an existing store keeps where it has them.
+        Key("vectors", "--vectors", "RAG_VECTORS", "faiss", _vectors),
+        Key("milvus_token", "", "RAG_MILVUS_TOKEN", None, str, in_file=False),
         # The chunking of a new store; an existing store keeps the chunking it was built with.
         _ranged("chunk_tokens", "--chunk-tokens", None, 200, 16, 4096, in_file=False),
         _ranged("overlap_tokens", "--overlap-tokens", None, 32, 0, 2048, in_file=False),
@@ -231,6 +243,8 @@ class Settings:
     llm_model: str | None
     llm_api: str
     llm_api_key: str | None
+    vectors: str
+    milvus_token: str | None
     chunk_tokens: int
     overlap_tokens: int
     max_queries: int | None

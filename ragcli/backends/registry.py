@@ -11,8 +11,8 @@ from ragcli.errors import ModelError, UsageError
 if TYPE_CHECKING:
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.llms import LLM, LlmOptions
-    from ragcli.backends.vectors import VectorIndex
-    from ragcli.records import HnswSettings
+    from ragcli.backends.vectors import FaissHnswIndex, VectorIndex
+    from ragcli.records import HnswSettings, Manifest
 
 DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
 DEFAULT_LLM = BUNDLED_LLM
@@ -142,15 +142,73 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     return LlamaCppLLM(str(path), path, options, cache_dir)
 
 
-def make_vector_index(dimension: int, settings: HnswSettings) -> VectorIndex:
-    """Build an empty vector index: FAISS HNSW, the one kind a store holds so far."""
+# The vector backend of a store that records none: its FAISS index file.
+FAISS_VECTORS = "faiss"
+
+
+MILVUS_VECTORS = "milvus"
+# A token for a Milvus server (RAG_MILVUS_TOKEN), handed over by the command that resolved
+# the settings: stores are opened by many steps, and a secret is never recorded in one.
+_milvus_token: str | None = None
+
+
+def use_milvus_token(token: str | None) -> None:
+    """Set the token Milvus connections present (from the RAG_MILVUS_TOKEN setting)."""
+    global _milvus_token
+    _milvus_token = token
+
+
+def vector_backend(uri: str) -> str:
+    """Name the backend a vectors URI selects: `faiss` or `milvus`; UsageError otherwise."""
+    if uri == FAISS_VECTORS:
+        return FAISS_VECTORS
+    if uri.startswith(("milvus://", "http://", "https://")):
+        return MILVUS_VECTORS
+    raise UsageError(
+        f"unknown vector store {uri!r}",
+        "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host",
+    )
+
+
+def canonical_vectors_uri(uri: str) -> str:
+    """Return the vectors URI as a new store records it (a Milvus Lite path made absolute)."""
+    if vector_backend(uri) == FAISS_VECTORS:
+        return uri
+    from ragcli.backends.milvus import canonical_uri  # no pymilvus import: only parsing
+
+    return canonical_uri(uri)
+
+
+def new_collection_name() -> str:
+    """A collection name of its own for a new store, so stores can share one Milvus."""
+    import uuid
+
+    return f"ragcli_{uuid.uuid4().hex[:16]}"
+
+
+def make_vector_index(dimension: int, settings: HnswSettings) -> FaissHnswIndex:
+    """Build an empty FAISS HNSW index: the index file of a `faiss` store."""
     from ragcli.backends.vectors import FaissHnswIndex
 
     return FaissHnswIndex.create(dimension, settings)
 
 
-def read_vector_index(handle: BinaryIO, settings: HnswSettings, path: Path) -> VectorIndex:
-    """Load a store's vector index from its open file (named `path` in messages)."""
+def read_vector_index(handle: BinaryIO, settings: HnswSettings, path: Path) -> FaissHnswIndex:
+    """Load a store's FAISS index from its open file (named `path` in messages)."""
     from ragcli.backends.vectors import FaissHnswIndex
 
     return FaissHnswIndex.read_open(handle, settings, path)
+
+
+def open_vector_store(manifest: Manifest, fresh: bool = False) -> VectorIndex | None:
+    """Open the vectors of a store kept outside its directory; None if none are there yet.
+
+    `fresh` empties them first (a rebuild). A `faiss` store's vectors are its index file,
+    which the store reads itself (`Store.open_vectors`).
+    """
+    if vector_backend(manifest.vectors) != MILVUS_VECTORS or not manifest.vector_collection:
+        raise UsageError(f"vector store {manifest.vectors!r} is not kept outside the store")
+    from ragcli.backends.milvus import MilvusIndex, MilvusTarget
+
+    target = MilvusTarget(manifest.vectors, manifest.vector_collection, _milvus_token)
+    return MilvusIndex.open(target, manifest.dimension, manifest.hnsw, fresh)

@@ -27,24 +27,38 @@ class IndexFigures:
 
 
 class VectorIndex(Protocol):
-    """Nearest-neighbour search by inner product over L2-normalised vectors."""
+    """Nearest-neighbour search by inner product over L2-normalised vectors, by chunk id.
+
+    Every reader and writer of a store's vectors goes through this: the store picks the
+    implementation from the URI its manifest records (`registry.open_vector_store`).
+    How an index is persisted is the store's business (`Store.save_vectors`), not this one's.
+    """
 
     # Whether the store checked this index against its manifest's record when loading.
     verified: bool
-
-    def __len__(self) -> int: ...
+    # Whether removed ids stay in the index (as tombstones) until it is rebuilt: searches
+    # must then exclude them. False for a backend that deletes them for real.
+    keeps_removed: bool
 
     @property
     def dimension(self) -> int:
         """Length of the vectors held."""
         ...
 
+    def count(self) -> int:
+        """Return how many vectors the index holds (tombstones included)."""
+        ...
+
     def ids(self) -> NDArray[np.int64]:
-        """Return the ids held, in insertion order."""
+        """Return every id held (may be slow on a remote backend: for repairs, not searches)."""
         ...
 
     def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
-        """Add vectors under the given ids."""
+        """Add vectors under the given ids; an id already held is not duplicated."""
+        ...
+
+    def remove(self, ids: NDArray[np.int64]) -> None:
+        """Remove ids (where `keeps_removed`, they stay until a rebuild)."""
         ...
 
     def search(
@@ -57,12 +71,16 @@ class VectorIndex(Protocol):
         """Tune searching for one query at a time, as ask and search run them."""
         ...
 
-    def to_bytes(self) -> bytes:
-        """Serialise the index (no pickle)."""
+    def flush(self) -> None:
+        """Make what was added and removed durable and searchable, where the backend must."""
         ...
 
     def describe(self) -> IndexFigures:
         """Report the index's kind, size and parameters."""
+        ...
+
+    def close(self) -> None:
+        """Release what the index holds open (connections, locks)."""
         ...
 
 
@@ -70,6 +88,8 @@ class FaissHnswIndex:
     """`IndexIDMap2(IndexHNSWFlat)` with inner product: cosine on normalised vectors."""
 
     KIND = "faiss-hnsw"
+    # HNSW in FAISS cannot delete: removed ids are excluded at search time until a rebuild.
+    keeps_removed = True
 
     def __init__(self, index: Any, settings: HnswSettings) -> None:
         self._index = index
@@ -130,6 +150,9 @@ class FaissHnswIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def count(self) -> int:
+        return len(self)
+
     @property
     def dimension(self) -> int:
         """Length of the vectors held."""
@@ -141,11 +164,26 @@ class FaissHnswIndex:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) and len(self):
+            # HNSW cannot replace a vector: an id held keeps its own (a chunk's text, and so
+            # its vector, never changes under one id).
+            fresh = ~np.isin(ids, self.ids())
+            ids, vectors = ids[fresh], np.asarray(vectors)[fresh]
         if len(ids):
             self._index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32),
                 np.ascontiguousarray(ids, dtype=np.int64),
             )
+
+    def remove(self, ids: NDArray[np.int64]) -> None:
+        """Nothing to do: HNSW cannot delete, so removed ids stay as tombstones until a rebuild."""
+
+    def flush(self) -> None:
+        """Nothing to do: the store writes the whole index to its file (`Store.save_vectors`)."""
+
+    def close(self) -> None:
+        """Nothing to do: the index is memory only."""
 
     def search(
         self, query: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
@@ -181,6 +219,7 @@ class FaissHnswIndex:
         faiss.omp_set_num_threads(1)
 
     def to_bytes(self) -> bytes:
+        """Serialise the index (no pickle) for the store's index file."""
         import faiss
 
         return faiss.serialize_index(self._index).tobytes()

@@ -59,6 +59,17 @@ EmbedOpt = Annotated[
         show_default=False,
     ),
 ]
+VectorsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--vectors",
+        help="Where a new store keeps its vectors: faiss, milvus:///path/to/local.db "
+        "(Milvus Lite), milvus://host:19530 or https://host (token: env RAG_MILVUS_TOKEN) "
+        f"[env RAG_VECTORS, config `vectors`; default: {default_help('vectors')}]. "
+        "An existing store always uses its own.",
+        show_default=False,
+    ),
+]
 BatchOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option(
@@ -99,10 +110,13 @@ LlmApi = Enum("LlmApi", {name: name for name in LLM_APIS}, type=str)  # type: ig
 
 def resolve_settings(config: Path | None, **flags: Any) -> Settings:
     """Layer the flags over the environment and the config file: once per command."""
+    from ragcli.backends.registry import use_milvus_token
     from ragcli.config import load_config
     from ragcli.settings import resolve
 
-    return resolve(flags, os.environ, load_config(config, os.environ))
+    settings = resolve(flags, os.environ, load_config(config, os.environ))
+    use_milvus_token(settings.milvus_token)
+    return settings
 
 
 def stdin_bytes() -> BinaryIO:

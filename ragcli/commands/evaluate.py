@@ -16,6 +16,7 @@ from ragcli.commands.common import (
     Mode,
     QuietOpt,
     ThreadsOpt,
+    VectorsOpt,
     resolve_settings,
 )
 from ragcli.settings import RETRIEVAL_MODES
@@ -53,6 +54,7 @@ def evaluate(
         ),
     ] = None,
     embed_model: EmbedOpt = None,
+    vectors: VectorsOpt = None,
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     config: ConfigOpt = None,
@@ -68,6 +70,7 @@ def evaluate(
     effective = resolve_settings(
         config,
         embedder=embed_model,
+        vectors=vectors,
         batch_size=batch_size,
         threads=threads,
         max_queries=max_queries,
@@ -77,7 +80,14 @@ def evaluate(
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
-        build=BuildSettings(effective.chosen("embedder"), None, None, effective.threads, int8=True),
+        build=BuildSettings(
+            effective.chosen("embedder"),
+            None,
+            None,
+            effective.threads,
+            int8=True,
+            vectors=effective.chosen("vectors"),
+        ),
         settings=RetrievalSettings(mode=effective.mode),
         split=split,
         max_queries=effective.max_queries,

@@ -20,6 +20,7 @@ from ragcli.commands.common import (
     QuietOpt,
     StoreOpt,
     ThreadsOpt,
+    VectorsOpt,
     resolve_settings,
 )
 from ragcli.errors import ExitCode, InputNotFoundError, UsageError
@@ -63,6 +64,7 @@ def ingest(
         ),
     ] = False,
     embed_model: EmbedOpt = None,
+    vectors: VectorsOpt = None,
     index: Annotated[
         bool, typer.Option("--index/--no-index", help="Embed and index right away.")
     ] = True,
@@ -97,6 +99,7 @@ def ingest(
         config,
         store=store,
         embedder=embed_model,
+        vectors=vectors,
         chunk_tokens=chunk_tokens,
         overlap_tokens=overlap_tokens,
         batch_size=batch_size,
@@ -116,6 +119,7 @@ def ingest(
             None,
             effective.threads,
             int8=not fp32,
+            vectors=effective.chosen("vectors"),
         ),
         discovery=DiscoveryOptions(
             tuple(include or ()), tuple(exclude or ()), links_outside=follow_links

@@ -40,6 +40,8 @@ def status_json(status: StoreStatus, llm: str) -> dict[str, Any]:
         "tombstones": status.tombstones,
         "index_bytes": status.index_bytes,
         "index_problem": status.index_problem,
+        "vectors": status.vectors,
+        "vector_count": status.vector_count,
         "embedder": manifest.embedder if manifest else None,
         "dimension": manifest.dimension if manifest else None,
         "chunking": vars(manifest.chunking) if manifest else None,

@@ -127,6 +127,11 @@ class Manifest:
     normalized: bool
     chunking: ChunkingSettings
     hnsw: HnswSettings
+    # Where the vectors live: `faiss` (the store's index file) or a vector database's URI.
+    vectors: str = "faiss"
+    # The collection holding them in a vector database (index HNSW, metric IP, with the
+    # M and efConstruction of `hnsw`: Milvus does not report those back).
+    vector_collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,5 +167,9 @@ class StoreStatus:
     tombstones: int
     index_bytes: int
     manifest: Manifest | None
-    # Why the index file cannot be used (another store's, another state's, damaged), or None.
+    # Why the index file cannot be used (another store's, another state's, damaged), or
+    # how the vector store disagrees with the database; None when all is well.
     index_problem: str | None = None
+    # Where the vectors live (the manifest's URI) and how many the vector store holds.
+    vectors: str | None = None
+    vector_count: int | None = None

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from ragcli.backends.vectors import VectorIndex
 
 
+# Searches a dense query may take to get past vectors of removed chunks not yet deleted.
+_STALE_ROUNDS = 4
+
+
 @dataclass(frozen=True)
 class RetrievalSettings:
     """How chunks are found and ranked; the figures were tuned on SciFact's train split.
@@ -55,6 +59,7 @@ class Retriever:
     def __init__(self, store_dir: Path, settings: RetrievalSettings, threads: int | None) -> None:
         check_mode(settings.mode)
         self.settings = settings
+        self._index: VectorIndex | None = None
         self.store = Store.open(store_dir)
         try:
             manifest = self.store.manifest
@@ -62,35 +67,47 @@ class Retriever:
                 raise EmptyStoreError.at(store_dir)
             self.manifest: Manifest = manifest
             self._embedder: Embedder | None = None
-            self._index: VectorIndex | None = None
+            # Chunks removed since the vectors were written, filtered inside every search,
+            # and the ids a search may return (the indexable chunks, sorted).
             self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+            self._live: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             if settings.mode != "keyword":
                 self._open_dense(store_dir, threads)
         except BaseException:
-            self.store.close()
+            self.close()
             raise
 
     def _open_dense(self, store_dir: Path, threads: int | None) -> None:
         from ragcli.backends.registry import make_query_embedder
         from ragcli.settings import model_cache_dir
 
-        index = self.store.read_index(self.manifest.hnsw)
-        if index is None or len(index) == 0:
+        index = self.store.open_vectors(self.manifest)
+        if index is not None and index.count() == 0:
+            index.close()
+            index = None
+        if index is None:
             raise EmptyStoreError(
                 f"store {store_dir} has no indexed chunks",
                 "run `rag index` (or `rag ingest PATH`) first, or use --mode keyword",
             )
-        index.single_query_threads()
         self._index = index
-        # Chunks removed since the index was built: filtered inside every search.
-        self._tombstones = np.setdiff1d(index.ids(), self.store.indexable_ids())
+        index.single_query_threads()
+        self._live = self.store.indexable_ids()
+        if index.keeps_removed:
+            # Listing a FAISS index's ids is cheap; a vector database's is not, and it
+            # deletes removed chunks itself: what it still returns is dropped per search.
+            self._tombstones = np.setdiff1d(index.ids(), self._live)
         embedder = make_query_embedder(self.manifest.embedder, threads, model_cache_dir())
         embedder.load()
         self._embedder = embedder
 
     def close(self) -> None:
-        """Release the store."""
-        self.store.close()
+        """Release the store and its vectors."""
+        try:
+            if self._index is not None:
+                self._index.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Retriever:
         return self
@@ -113,13 +130,28 @@ class Retriever:
         """Return up to k (chunk id, cosine) pairs from the HNSW index, best first."""
         if self._index is None:
             return []
-        return self._index.search(vector, k, exclude=self._tombstones)
+        exclude = self._tombstones
+        for _ in range(_STALE_ROUNDS):
+            found = self._index.search(vector, k, exclude=exclude)
+            stale = [i for i, _ in found if not self._is_live(i)]
+            if not stale:
+                return found
+            # Vectors of chunks removed but not yet deleted there (a run killed in between):
+            # search again without them, so k live hits still come back.
+            exclude = np.union1d(exclude, np.asarray(stale, dtype=np.int64))
+        return [(i, score) for i, score in found if self._is_live(i)]
+
+    def _is_live(self, chunk_id: int) -> bool:
+        at = int(np.searchsorted(self._live, chunk_id))
+        return at < self._live.size and int(self._live[at]) == chunk_id
 
     def live_index_ids(self) -> NDArray[np.int64]:
         """Return the ids a dense search can return: indexed and not removed since."""
         if self._index is None:
             return np.zeros(0, dtype=np.int64)
-        return np.setdiff1d(self._index.ids(), self._tombstones)
+        if self._index.keeps_removed:
+            return np.setdiff1d(self._index.ids(), self._tombstones)
+        return self._live
 
     def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
         """Return up to k (chunk id, BM25) pairs, best first; any text is a safe query."""

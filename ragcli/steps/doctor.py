@@ -241,15 +241,30 @@ def _index_problem(store: Store, manifest: Manifest) -> str | None:
     import numpy as np
 
     try:
-        index = store.read_index(manifest.hnsw)
+        index = store.open_vectors(manifest)
     except StoreCorruptError as exc:
         return exc.message
     wanted = store.indexable_ids()
     if index is None:
-        return f"{store.index_path} is missing" if wanted.size else None
-    if not index.verified:
-        return _UNVERIFIED
-    missing = np.setdiff1d(wanted, index.ids()).size
+        return f"{_vectors_name(store, manifest)} is missing" if wanted.size else None
+    try:
+        if not index.verified:
+            return _UNVERIFIED
+        held = index.ids()
+    finally:
+        index.close()
+    missing = np.setdiff1d(wanted, held).size
     if missing:
         return f"{missing} stored vectors are not in the index"
+    extra = 0 if index.keeps_removed else np.setdiff1d(held, wanted).size
+    if extra:
+        return f"{extra} vectors of removed chunks are still in the vector store"
     return None
+
+
+def _vectors_name(store: Store, manifest: Manifest) -> str:
+    return (
+        str(store.index_path)
+        if manifest.vectors == "faiss"
+        else f"the vectors in {manifest.vectors}"
+    )

@@ -48,7 +48,7 @@ def remove_documents(
         store.remove_documents(paths)
         manifest = store.manifest
         indexed = 0
-        if manifest is not None and store.index_path.is_file():
+        if manifest is not None and store.has_vectors(manifest):
             indexed, _, _ = update_index(store, manifest, rebuild=False)
     return RemoveResult(paths, indexed)
 

@@ -187,6 +187,9 @@ class Database:
                 normalized=bool(values["normalized"]),
                 chunking=ChunkingSettings(**values["chunking"]),
                 hnsw=HnswSettings(**values["hnsw"]),
+                # Stores written before vector backends existed hold a FAISS index file.
+                vectors=str(values.get("vectors", "faiss")),
+                vector_collection=values.get("vector_collection"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreCorruptError(f"store {self.root} has an unreadable manifest") from exc

@@ -1,4 +1,4 @@
-"""The vector index file: written atomically, vouched for by a record in the manifest."""
+"""The FAISS vector index file: written atomically, vouched for by a record in the manifest."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ragcli.store.faults import file_error
 from ragcli.store.layout import INDEX_NAME
 
 if TYPE_CHECKING:
-    from ragcli.backends.vectors import VectorIndex
+    from ragcli.backends.vectors import FaissHnswIndex
 
 
 class IndexFile(Database):
@@ -38,7 +38,7 @@ class IndexFile(Database):
                     records.append(IndexRecord(**value))
         return records
 
-    def read_index(self, settings: HnswSettings) -> VectorIndex | None:
+    def read_index(self, settings: HnswSettings) -> FaissHnswIndex | None:
         """Load the vector index, or None if none has been written.
 
         The file is hashed before FAISS reads it (from the same open file, so the bytes
@@ -78,7 +78,7 @@ class IndexFile(Database):
         index.verified = bool(records)
         return index
 
-    def write_index(self, index: VectorIndex) -> None:
+    def write_index(self, index: FaissHnswIndex) -> None:
         """Replace the index file atomically and record its CRC-32 in the manifest.
 
         The record of the file about to be written is committed first (as `index_next`)

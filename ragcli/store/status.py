@@ -7,10 +7,10 @@ import numpy as np
 from ragcli.errors import IndexMismatchError
 from ragcli.records import StoreStatus
 from ragcli.store.embeddings import EmbeddingRows
-from ragcli.store.index_file import IndexFile
+from ragcli.store.vectors import VectorStore
 
 
-class StatusReport(EmbeddingRows, IndexFile):
+class StatusReport(EmbeddingRows, VectorStore):
     """What a store holds, as `rag status` reports it."""
 
     def status(self) -> StoreStatus:
@@ -22,16 +22,30 @@ class StatusReport(EmbeddingRows, IndexFile):
         manifest = self.manifest
         index_bytes = self.index_path.stat().st_size if self.index_path.is_file() else 0
         indexed = tombstones = 0
+        count = None
         problem = None
-        if manifest is not None and index_bytes:
+        if manifest is not None and self.has_vectors(manifest):
             try:
-                index = self.read_index(manifest.hnsw)
+                index = self.open_vectors(manifest)
             except IndexMismatchError as exc:  # status reports it; search refuses it
                 index, problem = None, str(exc)
             if index is not None:
-                # Entries of chunks removed since the index was built count as tombstones.
-                tombstones = int(np.setdiff1d(index.ids(), self.indexable_ids()).size)
-                indexed = index.describe().count - tombstones
+                try:
+                    count = index.count()
+                    live = self.indexable_ids()
+                    if index.keeps_removed:
+                        # Entries of chunks removed since the index was built: tombstones.
+                        tombstones = int(np.setdiff1d(index.ids(), live).size)
+                        indexed = count - tombstones
+                    else:
+                        indexed = count
+                        if count != live.size:
+                            problem = (
+                                f"the vector store holds {count} vectors, the database "
+                                f"{live.size} embedded chunks to index (run `rag index`)"
+                            )
+                finally:
+                    index.close()
         return StoreStatus(
             str(self.root),
             documents,
@@ -42,4 +56,6 @@ class StatusReport(EmbeddingRows, IndexFile):
             index_bytes,
             manifest,
             problem,
+            manifest.vectors if manifest is not None else None,
+            count,
         )

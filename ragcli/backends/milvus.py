@@ -1,0 +1,329 @@
+"""Vectors in Milvus (a server, a cluster, or Milvus Lite in-process): the only pymilvus import.
+
+A store whose manifest records `vectors = milvus://...` keeps its vectors in one collection
+there (id INT64 primary key = chunk id, vec FLOAT_VECTOR, HNSW index, inner product). SQLite
+stays the source of truth; this is a derived copy that `indexing.update_index` keeps in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragcli.backends.server import ServerOptions
+from ragcli.backends.vectors import IndexFigures
+from ragcli.errors import IndexMismatchError, ModelError, StoreLockedError, UsageError
+from ragcli.records import HnswSettings
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+SCHEME = "milvus://"
+# The same connect timeout as --llm-url's server.
+CONNECT_TIMEOUT_S: float = ServerOptions.connect_timeout_s
+INDEX_TYPE = "HNSW"
+METRIC = "IP"
+# Rows per upsert call: one gRPC message stays far below its 64 MiB cap at any dimension.
+_UPSERT_ROWS = 2_000
+_ITERATOR_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class MilvusTarget:
+    """Where a store's vectors are: the manifest's URI, its collection and a token."""
+
+    uri: str  # milvus:///abs/path.db (Lite), milvus://host:port, http(s)://host:port
+    collection: str
+    token: str | None = None
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+
+
+def lite_path(uri: str) -> str | None:
+    """Return the Milvus Lite path a URI names, or None for a server's URI."""
+    if not uri.startswith(SCHEME):
+        return None
+    rest = uri[len(SCHEME) :]
+    if rest.startswith(("/", ".", "~")) or rest.endswith(".db"):
+        return rest
+    return None
+
+
+def canonical_uri(uri: str) -> str:
+    """Return the URI a new store records: a Lite path made absolute; UsageError if malformed."""
+    path = lite_path(uri)
+    if path is not None:
+        return SCHEME + str(Path(path).expanduser().resolve())
+    if uri.startswith(SCHEME) and uri[len(SCHEME) :].strip("/"):
+        return uri.rstrip("/")
+    if uri.startswith(("http://", "https://")) and uri.split("://", 1)[1].strip("/"):
+        return uri.rstrip("/")
+    raise UsageError(
+        f"unknown vector store {uri!r}",
+        "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host",
+    )
+
+
+def client_uri(uri: str) -> str:
+    """The URI pymilvus takes: a Lite path, or an http(s) address."""
+    path = lite_path(uri)
+    if path is not None:
+        return path
+    if uri.startswith(SCHEME):
+        return "http://" + uri[len(SCHEME) :]
+    return uri
+
+
+class MilvusIndex:
+    """One Milvus collection as a VectorIndex: upserts and deletes by chunk id."""
+
+    KIND = "milvus-hnsw"
+    keeps_removed = False
+
+    def __init__(self, client: Any, target: MilvusTarget, dimension: int, settings: HnswSettings):
+        self._client = client
+        self.target = target
+        self._dimension = dimension
+        self.settings = settings
+        self.verified = True
+
+    @classmethod
+    def open(
+        cls, target: MilvusTarget, dimension: int, settings: HnswSettings, fresh: bool = False
+    ) -> MilvusIndex | None:
+        """Connect and load the collection; None if it does not exist and `fresh` is False.
+
+        `fresh` drops the collection if it exists and creates it empty.
+        """
+        client = _connect(target)
+        index = cls(client, target, dimension, settings)
+        try:
+            with index._calls():
+                exists = client.has_collection(target.collection)
+                if exists and fresh:
+                    client.drop_collection(target.collection)
+                if fresh or not exists:
+                    if not fresh:
+                        index.close()
+                        return None
+                    index._create()
+                else:
+                    index._check_dimension()
+                    client.load_collection(target.collection)
+        except BaseException:
+            index.close()
+            raise
+        return index
+
+    def _create(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=self._dimension)
+        params = self._client.prepare_index_params()
+        params.add_index(
+            field_name="vec",
+            index_type=INDEX_TYPE,
+            metric_type=METRIC,
+            params={"M": self.settings.m, "efConstruction": self.settings.ef_construction},
+        )
+        self._client.create_collection(self.target.collection, schema=schema, index_params=params)
+        self._client.load_collection(self.target.collection)
+
+    def _check_dimension(self) -> None:
+        described = self._client.describe_collection(self.target.collection)
+        for field in described.get("fields", []):
+            if field.get("name") == "vec":
+                held = int(field.get("params", {}).get("dim", self._dimension))
+                if held != self._dimension:
+                    raise IndexMismatchError(
+                        f"collection {self.target.collection} in {self.target.uri} holds "
+                        f"{held}-dimensional vectors, the store {self._dimension}",
+                        "run `rag index --rebuild` to rebuild it from the stored vectors",
+                    )
+
+    @contextlib.contextmanager
+    def _calls(self) -> Iterator[None]:
+        """Turn pymilvus and gRPC failures into one-line ModelErrors (exit 5)."""
+        with _mapped_errors(self.target):
+            yield
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors held."""
+        return self._dimension
+
+    def count(self) -> int:
+        with self._calls():
+            rows = self._client.query(self.target.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def ids(self) -> NDArray[np.int64]:
+        found: list[int] = []
+        with self._calls():
+            iterator = self._client.query_iterator(
+                self.target.collection, batch_size=_ITERATOR_ROWS, filter="", output_fields=["id"]
+            )
+            try:
+                while batch := iterator.next():
+                    found.extend(int(row["id"]) for row in batch)
+            finally:
+                iterator.close()
+        return np.asarray(sorted(found), dtype=np.int64)
+
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._calls():
+            for start in range(0, len(ids), _UPSERT_ROWS):
+                rows = [
+                    {"id": int(ids[row]), "vec": matrix[row]}
+                    for row in range(start, min(start + _UPSERT_ROWS, len(ids)))
+                ]
+                self._client.upsert(self.target.collection, rows)
+
+    def remove(self, ids: NDArray[np.int64]) -> None:
+        with self._calls():
+            for start in range(0, len(ids), _UPSERT_ROWS):
+                chunk = [int(i) for i in ids[start : start + _UPSERT_ROWS]]
+                self._client.delete(self.target.collection, ids=chunk)
+
+    def search(
+        self, query: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
+    ) -> list[tuple[int, float]]:
+        if k <= 0:
+            return []
+        # The exclusion list is normally empty: removed chunks are deleted here, and only
+        # those a killed run left behind are excluded (see Retriever.dense_search).
+        expression = ""
+        if exclude is not None and exclude.size:
+            expression = f"id not in [{', '.join(str(int(i)) for i in exclude)}]"
+        with self._calls():
+            results = self._client.search(
+                self.target.collection,
+                data=[np.asarray(query, dtype=np.float32).reshape(-1).tolist()],
+                limit=k,
+                filter=expression,
+                output_fields=["id"],
+                search_params={"params": {"ef": max(self.settings.ef_search, k)}},
+            )
+        return [(int(hit["id"]), float(hit["distance"])) for hit in results[0]]
+
+    def single_query_threads(self) -> None:
+        """Nothing to tune: the server (or Lite's threads) searches."""
+
+    def flush(self) -> None:
+        with self._calls():
+            self._client.flush(self.target.collection)
+
+    def describe(self) -> IndexFigures:
+        return IndexFigures(self.KIND, self.count(), self._dimension, self.settings)
+
+    def close(self) -> None:
+        if self._client is None:
+            return
+        client, self._client = self._client, None
+        with contextlib.suppress(Exception):
+            client.close()
+        _release_lite(self.target)
+
+
+def _quiet_loggers() -> None:
+    """pymilvus and milvus_lite log every failure with a traceback before raising: mute them."""
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _connect(target: MilvusTarget) -> Any:
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:
+        raise ModelError(
+            f"the store keeps its vectors in {target.uri}, but pymilvus is not installed",
+            "pip install 'ragcli[milvus]'",
+        ) from exc
+    _quiet_loggers()  # after the import, which configures pymilvus's logging
+    path = lite_path(target.uri)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with _mapped_errors(target, connecting=True):
+        client = MilvusClient(
+            uri=client_uri(target.uri),
+            token=target.token or "",
+            timeout=target.connect_timeout_s,
+        )
+    if path is not None:
+        _lite_users[path] = _lite_users.get(path, 0) + 1
+    return client
+
+
+# Open MilvusIndex objects per Milvus Lite path in this process. Lite runs in-process and
+# holds its directory's lock until its server is stopped, not when a client closes: the
+# last index closed stops it, so a long-lived process does not lock others out.
+_lite_users: dict[str, int] = {}
+
+
+def _release_lite(target: MilvusTarget) -> None:
+    path = lite_path(target.uri)
+    if path is None or path not in _lite_users:
+        return
+    _lite_users[path] -= 1
+    if _lite_users[path] > 0:
+        return
+    del _lite_users[path]
+    with contextlib.suppress(Exception):
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(path)
+
+
+@contextlib.contextmanager
+def _mapped_errors(target: MilvusTarget, connecting: bool = False) -> Iterator[None]:
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        yield
+    except MilvusException as exc:
+        # Probed only before this process opened it: its own hold would look like another's.
+        if connecting and _lite_locked(target):
+            raise StoreLockedError(
+                f"vector store {target.uri} is busy: another process has it open",
+                "Milvus Lite allows one process at a time; wait for it to finish",
+            ) from None
+        message = " ".join(str(getattr(exc, "message", "") or exc).split())
+        raise ModelError(
+            f"vector store {target.uri} failed: {message}",
+            "check that the Milvus server is up and reachable (and RAG_MILVUS_TOKEN)",
+        ) from None
+    except (OSError, RuntimeError) as exc:  # gRPC transport failures surface as these
+        raise ModelError(f"vector store {target.uri} failed: {exc}") from None
+
+
+def _lite_locked(target: MilvusTarget) -> bool:
+    """Whether another process holds the Milvus Lite data directory's lock."""
+    path = lite_path(target.uri)
+    if path is None:
+        return False
+    try:
+        descriptor = os.open(Path(path) / "LOCK", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+    return False
