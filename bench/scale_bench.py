@@ -11,12 +11,22 @@ index holds it in memory three times (the index, its serialised array, that arra
 The vectors are drawn around --clusters random unit centres with isotropic gaussian noise;
 neighbours of a query are then points of its own cluster, so the search gets harder as the
 clusters grow (N / --clusters points each), not with N alone.
+
+The Milvus table (issue 14) fills a second store of the same chunks and vectors whose
+manifest names Milvus Lite (`milvus:///<store>/vectors.db`), builds it with the same
+`update_index` the CLI runs (upserts, flush, HNSW M 32 / efConstruction 200, inner product)
+in a child process, then searches it from a fresh process: the open-and-load every `rag`
+command pays, per-query latency and recall@10 against the same exact search, and the real
+`rag search`. Sizes above --milvus-max (100,000 by default) are left out of it: Milvus Lite
+held 2.3 GB while writing 100k vectors (about 15x the raw vectors), so 1M would not fit here.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import math
 import os
 import platform
 import random
@@ -163,8 +173,11 @@ def store_dir(work: Path, chunks: int, synthetic: Synthetic) -> Path:
     return work / f"n{chunks}-c{synthetic.clusters}-noise{synthetic.noise:g}-s{synthetic.seed}"
 
 
-def fill_store(root: Path, chunks: int, synthetic: Synthetic) -> float:
-    """Create a store of synthetic chunks and cached vectors; return seconds (0 if reused)."""
+def fill_store(root: Path, chunks: int, synthetic: Synthetic, vectors: str = "faiss") -> float:
+    """Create a store of synthetic chunks and cached vectors; return seconds (0 if reused).
+
+    `vectors` is the store's vector backend URI, as `rag ingest --vectors` records it.
+    """
     if (root / DATABASE_NAME).is_file():
         with Store.open(root) as store:
             if store.chunk_ids().size == chunks:
@@ -173,7 +186,17 @@ def fill_store(root: Path, chunks: int, synthetic: Synthetic) -> float:
     started = time.perf_counter()
     with Store.open(root, create=True) as store:
         store.write_manifest(
-            Manifest(FORMAT_VERSION, EMBEDDER, DIMENSION, 256, True, DEFAULT_CHUNKING, DEFAULT_HNSW)
+            Manifest(
+                FORMAT_VERSION,
+                EMBEDDER,
+                DIMENSION,
+                256,
+                True,
+                DEFAULT_CHUNKING,
+                DEFAULT_HNSW,
+                vectors=vectors,
+                vector_collection=None if vectors == "faiss" else "bench",
+            )
         )
         for source, batch, vectors in synthetic_documents(chunks, synthetic):
             store.replace_document(source, "text", batch)
@@ -317,6 +340,158 @@ def trade_off(
     return rows
 
 
+@dataclass(frozen=True)
+class MilvusResult:
+    """What one size measured on a Milvus Lite store (the vector side only)."""
+
+    chunks: int
+    build_s: float
+    build_rss_mib: float
+    disk_mib: float
+    open_s: float
+    search: Latency
+    reader_rss_mib: float
+    rag_wall_s: float
+    rag_rss_mib: float
+
+
+def milvus_uri(root: Path) -> str:
+    """The Milvus Lite URI of a bench store: a database beside its SQLite file."""
+    return f"milvus://{root.resolve() / 'vectors.db'}"
+
+
+def child_command(step: str, root: Path, synthetic: Synthetic, queries: int) -> list[str]:
+    """This script run as a child doing one Milvus step, so its peak RSS is its own."""
+    return [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        step,
+        "--work-dir",
+        str(root),
+        "--clusters",
+        str(synthetic.clusters),
+        "--noise",
+        f"{synthetic.noise:g}",
+        "--queries",
+        str(queries),
+    ]
+
+
+def milvus_build(root: Path) -> None:
+    """Child: build the store's Milvus collection as `rag index --rebuild` does; time it all.
+
+    The time runs until the store is closed: Milvus Lite finishes its HNSW build then.
+    """
+    started = time.perf_counter()
+    with Store.open(root, write=True) as store:
+        manifest = store.manifest
+        assert manifest is not None
+        update_index(store, manifest, rebuild=True)
+    (root / "build.json").write_text(json.dumps({"build_s": time.perf_counter() - started}))
+
+
+def milvus_search(root: Path, queries: NDArray[np.float32]) -> None:
+    """Child: open the collection as `rag search` does, then time searches and recall."""
+    truth = [set(row) for row in json.loads((root / "truth.json").read_text())]
+    with Store.open(root) as store:
+        manifest = store.manifest
+        assert manifest is not None
+        started = time.perf_counter()
+        index = store.open_vectors(manifest)
+        open_s = time.perf_counter() - started
+    assert index is not None
+    try:
+        for query in queries[:WARM_UP_QUERIES]:
+            index.search(query, TOP_K)
+        times, found = [], []
+        for query in queries:
+            started = time.perf_counter()
+            hits = index.search(query, TOP_K)
+            times.append(time.perf_counter() - started)
+            found.append({chunk_id for chunk_id, _ in hits})
+    finally:
+        index.close()
+    recall = statistics.fmean(len(f & t) / len(t) for f, t in zip(found, truth, strict=True))
+    p50, p95 = percentiles(times)
+    figures = {"open_s": open_s, "p50_ms": p50, "p95_ms": p95, "recall": recall}
+    (root / "search.json").write_text(json.dumps(figures))
+
+
+def measure_milvus(
+    root: Path, chunks: int, synthetic: Synthetic, queries: int, truth: list[set[int]]
+) -> MilvusResult:
+    """Fill a Milvus-backed store of the same corpus; build and search it in child processes."""
+    note(f"{chunks:,} chunks, Milvus Lite: filling the store in {root}")
+    fill_store(root, chunks, synthetic, vectors=milvus_uri(root))
+    (root / "truth.json").write_text(json.dumps([sorted(ids) for ids in truth]))
+    note(f"{chunks:,} chunks, Milvus Lite: building the collection")
+    _, build_rss = measured(child_command("milvus-build", root, synthetic, queries))
+    build_s = json.loads((root / "build.json").read_text())["build_s"]
+    note(f"{chunks:,} chunks, Milvus Lite: searching (built in {build_s:.0f} s)")
+    _, reader_rss = measured(child_command("milvus-search", root, synthetic, queries))
+    figures = json.loads((root / "search.json").read_text())
+    rag_wall, rag_rss = rag_search(root, "dense", " ".join(vocabulary()[:3]))
+    disk = sum(p.stat().st_size for p in (root / "vectors.db").rglob("*") if p.is_file())
+    return MilvusResult(
+        chunks,
+        build_s,
+        build_rss,
+        disk / 2**20,
+        figures["open_s"],
+        Latency(figures["p50_ms"], figures["p95_ms"], math.nan, math.nan, figures["recall"]),
+        reader_rss,
+        rag_wall,
+        rag_rss,
+    )
+
+
+def print_milvus(results: list[MilvusResult], faiss_results: list[SizeResult]) -> None:
+    """The Milvus Lite table, beside the FAISS figures of the same sizes."""
+    if not results:
+        return
+    print()
+    print(
+        "Milvus Lite (milvus:///store/vectors.db; HNSW M 32, efConstruction 200, ef 256, IP), "
+        "same chunks and queries; FAISS figures of the same size in brackets"
+    )
+    faiss_of = {r.chunks: r for r in faiss_results}
+    header = (
+        "chunks",
+        "build s",
+        "build RSS MiB",
+        "disk MiB",
+        "open+load s",
+        "p50 ms",
+        "p95 ms",
+        f"recall@{TOP_K}",
+        "reader RSS MiB",
+        "rag search wall s",
+        "rag search RSS MiB",
+    )
+    rows = []
+    for r in results:
+        f = faiss_of[r.chunks]
+        rows.append(
+            (
+                f"{r.chunks:,}",
+                f"{r.build_s:.1f} [{f.build_s:.1f}]",
+                f"{r.build_rss_mib:.0f}",
+                f"{r.disk_mib:.0f} [{f.index_mib:.0f}]",
+                f"{r.open_s:.2f}",
+                f"{r.search.p50_ms:.2f} [{f.search.p50_ms:.2f}]",
+                f"{r.search.p95_ms:.2f} [{f.search.p95_ms:.2f}]",
+                f"{r.search.recall:.3f} [{f.search.recall:.3f}]",
+                f"{r.reader_rss_mib:.0f}",
+                f"{r.rag_wall_s:.2f} [{f.dense_wall_s:.2f}]",
+                f"{r.rag_rss_mib:.0f} [{f.dense_rss_mib:.0f}]",
+            )
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
 def note(message: str) -> None:
     """Progress on stderr; stdout carries the table only."""
     print(message, file=sys.stderr, flush=True)
@@ -422,20 +597,42 @@ def main() -> None:
         default=Synthetic.noise,
         help="noise norm around the unit cluster centres",
     )
+    parser.add_argument(
+        "--milvus-max",
+        type=int,
+        default=100_000,
+        help="largest size also measured on Milvus Lite (0: none)",
+    )
+    parser.add_argument(
+        "--child", choices=("milvus-build", "milvus-search"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
-    sizes = sorted(int(size) for size in args.sizes.split(","))
     synthetic = Synthetic(clusters=args.clusters, noise=args.noise)
     queries = query_vectors(args.queries, synthetic)
+    if args.child == "milvus-build":
+        milvus_build(args.work_dir)
+        return
+    if args.child == "milvus-search":
+        milvus_search(args.work_dir, queries)
+        return
+    sizes = sorted(int(size) for size in args.sizes.split(","))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work_dir or Path(scratch)
         results: list[SizeResult] = []
+        milvus: list[MilvusResult] = []
         truth: list[set[int]] = []
         for size in sizes:
             result, truth = measure_size(store_dir(work, size, synthetic), size, queries, synthetic)
             results.append(result)
+            if size <= args.milvus_max:
+                root = store_dir(work, size, synthetic).with_name(
+                    store_dir(work, size, synthetic).name + "-milvus"
+                )
+                milvus.append(measure_milvus(root, size, synthetic, args.queries, truth))
         extra = trade_off(store_dir(work, sizes[-1], synthetic), queries, truth)
     print_results(results, extra, synthetic)
+    print_milvus(milvus, results)
     note(f"scale benchmark took {time.perf_counter() - started:.0f} s")
 
 
