@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcli.backends.embed_server import EmbedServerOptions, is_server_spec, server_spec
 from ragcli.backends.embedders import Embedder
 from ragcli.backends.registry import (
     FAISS_VECTORS,
@@ -31,11 +32,19 @@ class BuildSettings:
     int8: bool
     # Where a new store keeps its vectors (a URI, see registry.vector_backend).
     vectors: str | None = None
+    # Embed on this OpenAI-compatible server (--embed-url); `embedder` then names its model.
+    embed_server: EmbedServerOptions | None = None
 
     @classmethod
     def as_stored(cls, int8: bool = True) -> BuildSettings:
         """Build with whatever the store already uses (or a new store's defaults)."""
         return cls(None, None, None, None, int8=int8)
+
+    def wanted_spec(self) -> str | None:
+        """The embedder spec asked for, as a store records it; None if none was named."""
+        if self.embed_server is not None:
+            return server_spec(self.embedder or "")  # "server:" = the first model it lists
+        return canonical_embedder_spec(self.embedder) if self.embedder else None
 
 
 def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedder]:
@@ -43,7 +52,8 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
     manifest = store.manifest
     if manifest is None:
         vectors = canonical_vectors_uri(wanted.vectors or KEYS["vectors"].default)
-        embedder = make_embedder(wanted.embedder or KEYS["embedder"].default, wanted.threads)
+        spec = wanted.wanted_spec() or KEYS["embedder"].default
+        embedder = make_embedder(spec, wanted.threads, wanted.embed_server)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             embedder=embedder.spec,
@@ -58,15 +68,24 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
         store.write_manifest(manifest)
         return manifest, embedder
     _check_agrees(store.root, manifest, wanted)
-    return manifest, make_embedder(manifest.embedder, wanted.threads)
+    return manifest, stored_embedder(manifest, wanted.threads, wanted.embed_server)
 
 
-def built_with(store: Store, threads: int | None = None) -> tuple[Manifest, Embedder]:
+def stored_embedder(
+    manifest: Manifest, threads: int | None, server: EmbedServerOptions | None
+) -> Embedder:
+    """Build the embedder a store records (on `server` when it was built on one)."""
+    return make_embedder(manifest.embedder, threads, server, manifest.dimension)
+
+
+def built_with(
+    store: Store, threads: int | None = None, server: EmbedServerOptions | None = None
+) -> tuple[Manifest, Embedder]:
     """Return how a non-empty store was built and the embedder recorded in it."""
     manifest = store.manifest
     if manifest is None:
         raise EmptyStoreError.at(store.root)
-    return manifest, make_embedder(manifest.embedder, threads)
+    return manifest, stored_embedder(manifest, threads, server)
 
 
 def open_for_reading(root: Path, threads: int | None = None) -> tuple[Store, Manifest, Embedder]:
@@ -81,9 +100,17 @@ def open_for_reading(root: Path, threads: int | None = None) -> tuple[Store, Man
 
 def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None:
     rebuild = f"use another --store, or delete {root} and ingest again to rebuild"
-    if wanted.embedder and canonical_embedder_spec(wanted.embedder) != manifest.embedder:
+    if wanted.embed_server is not None and not is_server_spec(manifest.embedder):
         raise ConfigMismatchError(
-            f"store {root} was built with embedder {manifest.embedder!r}, not {wanted.embedder!r}",
+            f"store {root} was built with embedder {manifest.embedder!r}, "
+            "not one on an embedding server",
+            f"drop --embed-url (and RAG_EMBED_URL), or {rebuild}",
+        )
+    spec = wanted.wanted_spec() if wanted.embedder else None
+    if spec and spec != manifest.embedder:
+        raise ConfigMismatchError(
+            f"store {root} was built with embedder {manifest.embedder!r}, "
+            f"not {spec if wanted.embed_server else wanted.embedder!r}",
             rebuild,
         )
     if wanted.vectors and canonical_vectors_uri(wanted.vectors) != manifest.vectors:
@@ -97,9 +124,9 @@ def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None
         )
 
 
-def check_embedder(root: Path, embed_model: str) -> None:
-    """Fail if a store exists and was built with another embedder than the one named."""
+def check_embedder(root: Path, wanted: BuildSettings) -> None:
+    """Fail if a store exists and was built with another embedder than the one asked for."""
     with Store.open(root) as store:
         manifest = store.manifest
         if manifest is not None:
-            _check_agrees(root, manifest, BuildSettings(embed_model, None, None, None, int8=True))
+            _check_agrees(root, manifest, wanted)

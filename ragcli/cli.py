@@ -12,7 +12,7 @@ from ragcli.errors import ExitCode, RagError
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
 that disagree with the store; 3 no store or empty store; 4 input path or file not found;
-5 model or LLM server failed; 6 finished but some files were skipped; 7 store locked by
+5 model, LLM or embedding server failed; 6 finished but some files were skipped; 7 store locked by
 another writer (--no-wait); 8 nothing relevant found; 9 store unreadable or damaged (rag
 doctor); 10 store not writable (disk full, read-only, lock path in the way); 130 interrupted.
 Settings: flag > RAG_* environment > config file (rag config shows them) > default."""

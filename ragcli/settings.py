@@ -160,6 +160,9 @@ KEYS: dict[str, Key] = {
     for key in (
         Key("store", "--store", "RAG_STORE", default_store_dir, path=True),
         Key("embedder", "--embed-model", "RAG_EMBEDDER", BUNDLED_EMBEDDER),
+        # An OpenAI-compatible /v1/embeddings server instead of a local model; --embed-model
+        # then names the model on it (default: the first it lists).
+        Key("embed_url", "--embed-url", "RAG_EMBED_URL", None, _url),
         Key("model", "--model", "RAG_MODEL", BUNDLED_LLM),
         _ranged("top_k", "--top-k", "RAG_TOP_K", 5, 1, 1000),
         _ranged("search_k", "search --top-k", "RAG_SEARCH_K", 10, 1, 10_000),
@@ -185,6 +188,7 @@ KEYS: dict[str, Key] = {
         # Where a new store keeps its vectors; an existing store keeps where it has them.
         Key("vectors", "--vectors", "RAG_VECTORS", "faiss", _vectors),
         Key("milvus_token", "", "RAG_MILVUS_TOKEN", None, str, in_file=False),
+        Key("embed_api_key", "", "RAG_EMBED_API_KEY", None, str, in_file=False),
         # The chunking of a new store; an existing store keeps the chunking it was built with.
         _ranged("chunk_tokens", "--chunk-tokens", None, 200, 16, 4096, in_file=False),
         _ranged("overlap_tokens", "--overlap-tokens", None, 32, 0, 2048, in_file=False),
@@ -228,6 +232,7 @@ class Settings:
 
     store: Path
     embedder: str
+    embed_url: str | None
     model: str
     top_k: int
     search_k: int
@@ -245,6 +250,7 @@ class Settings:
     llm_api_key: str | None
     vectors: str
     milvus_token: str | None
+    embed_api_key: str | None
     chunk_tokens: int
     overlap_tokens: int
     max_queries: int | None

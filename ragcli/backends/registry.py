@@ -9,6 +9,7 @@ from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import ModelError, UsageError
 
 if TYPE_CHECKING:
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.llms import LLM, LlmOptions
     from ragcli.backends.vectors import FaissHnswIndex, VectorIndex
@@ -25,19 +26,35 @@ def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]
     return default, spec
 
 
+_EMBEDDER_SCHEMES = ("st", "fake", "server")
+
+
 def canonical_embedder_spec(spec: str) -> str:
-    """Return the spec as recorded in a store: bundled name, `st:ABSPATH` or `fake:...`."""
-    scheme, rest = _split(spec, ("st", "fake"), "st")
-    if scheme == "fake":
+    """Return the spec as a store records it: bundled name, `st:ABSPATH`, `fake:`, `server:`."""
+    scheme, rest = _split(spec, _EMBEDDER_SCHEMES, "st")
+    if scheme in ("fake", "server"):
         return spec
     if rest == BUNDLED_EMBEDDER:
         return BUNDLED_EMBEDDER
     return f"st:{Path(rest).expanduser().resolve()}"
 
 
-def make_embedder(spec: str, threads: int | None = None) -> Embedder:
-    """Build the embedder a (canonical or user-given) spec names."""
-    scheme, rest = _split(spec, ("st", "fake"), "st")
+def make_embedder(
+    spec: str,
+    threads: int | None = None,
+    server: EmbedServerOptions | None = None,
+    dimension: int | None = None,
+) -> Embedder:
+    """Build the embedder a (canonical or user-given) spec names.
+
+    `server:MODEL` is MODEL on the embedding server `server` names (`server:` alone: the
+    first model it lists), checked to give `dimension`-dimensional vectors when that is given.
+    """
+    scheme, rest = _split(spec, _EMBEDDER_SCHEMES, "st")
+    if scheme == "server":
+        from ragcli.backends.embed_server import ServerEmbedder, require_server
+
+        return ServerEmbedder(require_server(spec, server), rest, dimension)
     if scheme == "fake":
         from ragcli.backends.fakes import HashingEmbedder
 
@@ -57,12 +74,19 @@ def make_embedder(spec: str, threads: int | None = None) -> Embedder:
     return SentenceTransformerEmbedder(canonical_embedder_spec(spec), folder.resolve(), threads)
 
 
-def make_query_embedder(spec: str, threads: int | None, cache_dir: Path) -> Embedder:
+def make_query_embedder(
+    spec: str,
+    threads: int | None,
+    cache_dir: Path,
+    server: EmbedServerOptions | None = None,
+    dimension: int | None = None,
+) -> Embedder:
     """Build the embedder for questions: the verified ONNX export when there is one.
 
     It gives the same vectors (cosine >= 0.9999, checked at export) without importing torch.
     """
-    return onnx_copy(make_embedder(spec, threads), cache_dir, int8=False, queries=True)
+    embedder = make_embedder(spec, threads, server, dimension)
+    return onnx_copy(embedder, cache_dir, int8=False, queries=True)
 
 
 def make_document_embedder(embedder: Embedder, cache_dir: Path) -> Embedder:

@@ -2,6 +2,8 @@
 
 Standard library only. Generation streams Server-Sent Events from `/chat/completions` or
 `/completions`; a server that ignores `stream: true` and sends one JSON reply works too.
+`ServerClient` (connect, send, timeouts, size cap, one-line errors) is shared with the
+embedding server client in embed_server.py.
 """
 
 from __future__ import annotations
@@ -30,7 +32,19 @@ _ERROR_BODY_BYTES = 64 * 1024
 # One SSE line or a whole non-streamed reply: a server's answer to one question is far
 # smaller, so more is a broken or hostile server, not an answer to hold in memory.
 _REPLY_BYTES = 8 * 1024 * 1024
-_LOG_HINT = "check the LLM server's log"
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a server is to ragcli, for messages: its name and the settings that reach it."""
+
+    name: str  # "LLM server"
+    url_flag: str
+    key_env: str
+    model_flag: str
+
+
+LLM_ROLE = Role("LLM server", "--llm-url", "RAG_LLM_API_KEY", "--llm-model")
 
 
 @dataclass(frozen=True)
@@ -50,14 +64,97 @@ class ServerOptions:
 
 
 @dataclass(frozen=True)
-class _Endpoint:
-    """A parsed base URL."""
+class Endpoint:
+    """A parsed base URL and the role of the server behind it."""
 
     url: str
     https: bool
     host: str
     port: int | None
     path: str
+    role: Role
+
+    @property
+    def log_hint(self) -> str:
+        return f"check the {self.role.name}'s log"
+
+
+class ServerClient:
+    """Requests to one OpenAI-compatible server, with its timeouts, size cap and errors."""
+
+    def __init__(self, url: str, role: Role, api_key: str | None, connect_timeout_s: float) -> None:
+        self.endpoint = parse_url(url, role)
+        self.url = self.endpoint.url
+        self.api_key = api_key
+        self.connect_timeout_s = connect_timeout_s
+
+    def get_json(self, path: str, timeout_s: float) -> Any:
+        """Return the decoded reply to GET {url}{path}."""
+        connection, response = self.send("GET", path, None, timeout_s)
+        try:
+            return decode_json(_read(response.read, self.endpoint, timeout_s), self.endpoint)
+        finally:
+            response.close()
+            connection.close()
+
+    def post_json(
+        self, path: str, payload: dict[str, Any], timeout_s: float, deadline_s: float
+    ) -> Any:
+        """Return the decoded JSON reply to a POST, whole within deadline_s."""
+        connection, response = self.send("POST", path, payload, timeout_s)
+        watchdog = _Watchdog(_socket_of(response), deadline_s)
+        try:
+            body = _read(lambda: response.read(_REPLY_BYTES + 1), self.endpoint, timeout_s)
+            watchdog.check(self.endpoint)
+            _check_size(body, self.endpoint)
+            return decode_json(body, self.endpoint)
+        except ModelError:
+            watchdog.check(self.endpoint)  # the cut, not what it did to the read, is the cause
+            raise
+        finally:
+            watchdog.cancel()
+            response.close()
+            connection.close()
+
+    def send(
+        self, method: str, path: str, payload: dict[str, Any] | None, timeout_s: float
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send one request; return the open connection and a 2xx response."""
+        connection = self._connect(timeout_s)
+        headers = {"Accept": "application/json, text/event-stream", "User-Agent": "ragcli"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        body = None if payload is None else json.dumps(payload).encode("utf-8")
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            connection.request(method, self.endpoint.path + path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise _transport_error(exc, self.endpoint, timeout_s) from exc
+        if not 200 <= response.status < 300:
+            try:
+                raise _status_error(response, self.endpoint)
+            finally:
+                response.close()
+                connection.close()
+        return connection, response
+
+    def _connect(self, read_timeout_s: float) -> http.client.HTTPConnection:
+        """Open a connection within the connect timeout, then allow read_timeout_s per read."""
+        end = self.endpoint
+        kind = http.client.HTTPSConnection if end.https else http.client.HTTPConnection
+        port = end.port or (443 if end.https else 80)  # explicit, or "::1" parses as port 1
+        connection = kind(end.host, port, timeout=self.connect_timeout_s)
+        try:
+            connection.connect()
+        except OSError as exc:
+            connection.close()
+            raise _transport_error(exc, end, self.connect_timeout_s) from exc
+        if connection.sock is not None:
+            connection.sock.settimeout(read_timeout_s)
+        return connection
 
 
 class OpenAICompatibleLLM:
@@ -69,10 +166,13 @@ class OpenAICompatibleLLM:
                 f"LLM server API must be one of {', '.join(LLM_APIS)}: {options.api!r}"
             )
         self.options = options
-        self._endpoint = _parse_url(options.url)
-        self.url = self._endpoint.url
-        listing = self._get_models()
-        self.model = options.model or _first_model(listing, self.url)
+        self._client = ServerClient(
+            options.url, LLM_ROLE, options.api_key, options.connect_timeout_s
+        )
+        self._endpoint = self._client.endpoint
+        self.url = self._client.url
+        listing = self._client.get_json("/models", options.connect_timeout_s)
+        self.model = options.model or first_model(listing, self._endpoint)
         self.spec = f"{self.model} at {self.url}"
         self.context_tokens = options.context_tokens
         self.has_chat_template = options.api == "chat"
@@ -98,22 +198,24 @@ class OpenAICompatibleLLM:
         chat = self.options.api == "chat"
         path = "/chat/completions" if chat else "/completions"
         timeout_s = self.options.timeout_s
-        connection, response = self._send("POST", path, self._payload(prompt, settings), timeout_s)
+        end = self._endpoint
+        payload = self._payload(prompt, settings)
+        connection, response = self._client.send("POST", path, payload, timeout_s)
         watchdog = _Watchdog(_socket_of(response), self.options.answer_timeout_s)
         try:
             kind = (response.getheader("Content-Type") or "").lower()
             if kind.startswith("application/json"):
-                body = _read(lambda: response.read(_REPLY_BYTES + 1), self.url, timeout_s)
-                _check_size(body, self.url)
-                replies: Iterable[Any] = [_decode_json(body, self.url)]
+                body = _read(lambda: response.read(_REPLY_BYTES + 1), end, timeout_s)
+                _check_size(body, end)
+                replies: Iterable[Any] = [decode_json(body, end)]
             else:
-                replies = _events(response, self.url, timeout_s)
-            for piece in _pieces(replies, chat, not kind.startswith("application/json"), self.url):
-                watchdog.check(self.url)
+                replies = _events(response, end, timeout_s)
+            for piece in _pieces(replies, chat, not kind.startswith("application/json"), end):
+                watchdog.check(end)
                 yield piece
-            watchdog.check(self.url)  # a stream cut at the deadline is not a whole answer
+            watchdog.check(end)  # a stream cut at the deadline is not a whole answer
         except ModelError:
-            watchdog.check(self.url)  # the cut, not what it did to the read, is the cause
+            watchdog.check(end)  # the cut, not what it did to the read, is the cause
             raise
         finally:
             watchdog.cancel()
@@ -138,63 +240,13 @@ class OpenAICompatibleLLM:
             payload["prompt"] = joined if prompt.is_chat else prompt.text
         return payload
 
-    def _get_models(self) -> Any:
-        """Return the decoded GET /models reply, proving the server is there."""
-        timeout_s = self.options.connect_timeout_s
-        connection, response = self._send("GET", "/models", None, timeout_s)
-        try:
-            return _decode_json(_read(response.read, self.url, timeout_s), self.url)
-        finally:
-            response.close()
-            connection.close()
 
-    def _send(
-        self, method: str, path: str, payload: dict[str, Any] | None, timeout_s: float
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one request; return the open connection and a 2xx response."""
-        connection = self._connect(timeout_s)
-        headers = {"Accept": "application/json, text/event-stream", "User-Agent": "ragcli"}
-        if self.options.api_key:
-            headers["Authorization"] = f"Bearer {self.options.api_key}"
-        body = None if payload is None else json.dumps(payload).encode("utf-8")
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            connection.request(method, self._endpoint.path + path, body=body, headers=headers)
-            response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise _transport_error(exc, self.url, timeout_s) from exc
-        if not 200 <= response.status < 300:
-            try:
-                raise _status_error(response, self.url)
-            finally:
-                response.close()
-                connection.close()
-        return connection, response
-
-    def _connect(self, read_timeout_s: float) -> http.client.HTTPConnection:
-        """Open a connection within the connect timeout, then allow read_timeout_s per read."""
-        end = self._endpoint
-        kind = http.client.HTTPSConnection if end.https else http.client.HTTPConnection
-        port = end.port or (443 if end.https else 80)  # explicit, or "::1" parses as port 1
-        connection = kind(end.host, port, timeout=self.options.connect_timeout_s)
-        try:
-            connection.connect()
-        except OSError as exc:
-            connection.close()
-            raise _transport_error(exc, self.url, self.options.connect_timeout_s) from exc
-        if connection.sock is not None:
-            connection.sock.settimeout(read_timeout_s)
-        return connection
-
-
-def _parse_url(url: str) -> _Endpoint:
+def parse_url(url: str, role: Role) -> Endpoint:
     """Check and split a base URL such as http://127.0.0.1:8000/v1."""
     text = url.strip()
     problem = UsageError(
-        f"LLM server URL must start with http:// or https://: {_one_line(text)!r}",
-        "pass --llm-url like http://127.0.0.1:8080/v1",
+        f"{role.name} URL must start with http:// or https://: {one_line(text)!r}",
+        f"pass {role.url_flag} like http://127.0.0.1:8080/v1",
     )
     try:
         parts = urlsplit(text)
@@ -206,18 +258,29 @@ def _parse_url(url: str) -> _Endpoint:
     path = parts.path.rstrip("/")
     # Without any user:password@ part, which would otherwise show in specs and messages.
     base = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
-    return _Endpoint(base, parts.scheme == "https", parts.hostname, port, path)
+    return Endpoint(base, parts.scheme == "https", parts.hostname, port, path, role)
 
 
-def _first_model(listing: Any, url: str) -> str:
-    """Return the first model id of a GET /models reply."""
+def listed_models(listing: Any, end: Endpoint) -> list[str]:
+    """Return the model ids of a GET /models reply, in its order."""
     models = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(models, list):
-        raise _incompatible(url, "GET /models has no 'data' list")
-    for model in models:
-        if isinstance(model, dict) and isinstance(model.get("id"), str) and model["id"]:
-            return str(model["id"])
-    raise ModelError(f"the LLM server at {url} lists no models", "name the model with --llm-model")
+        raise incompatible(end, "GET /models has no 'data' list")
+    return [
+        str(model["id"])
+        for model in models
+        if isinstance(model, dict) and isinstance(model.get("id"), str) and model["id"]
+    ]
+
+
+def first_model(listing: Any, end: Endpoint) -> str:
+    """Return the first model id of a GET /models reply."""
+    for model in listed_models(listing, end):
+        return model
+    raise ModelError(
+        f"the {end.role.name} at {end.url} lists no models",
+        f"name the model with {end.role.model_flag}",
+    )
 
 
 class _Watchdog:
@@ -240,11 +303,12 @@ class _Watchdog:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def check(self, url: str) -> None:
+    def check(self, end: Endpoint) -> None:
         """Raise the deadline's error once it has passed."""
         if self.expired.is_set():
             raise ModelError(
-                f"the LLM server at {url} was still sending after {self.seconds:g} s", _LOG_HINT
+                f"the {end.role.name} at {end.url} was still sending after {self.seconds:g} s",
+                end.log_hint,
             )
 
     def cancel(self) -> None:
@@ -258,15 +322,15 @@ def _socket_of(response: http.client.HTTPResponse) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _events(response: http.client.HTTPResponse, url: str, timeout_s: float) -> Iterator[Any]:
+def _events(response: http.client.HTTPResponse, end: Endpoint, timeout_s: float) -> Iterator[Any]:
     """Yield the decoded JSON of each Server-Sent Event until [DONE] or the stream's end."""
     data: list[str] = []
     held = 0  # bytes of the event being gathered
     seen_event = False
     stray = ""
     while True:
-        raw = _read(lambda: response.readline(_REPLY_BYTES + 1), url, timeout_s)
-        _check_size(raw, url)
+        raw = _read(lambda: response.readline(_REPLY_BYTES + 1), end, timeout_s)
+        _check_size(raw, end)
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if raw and line:
             field, _, value = line.partition(":")
@@ -274,7 +338,7 @@ def _events(response: http.client.HTTPResponse, url: str, timeout_s: float) -> I
                 data.append(value[1:] if value.startswith(" ") else value)
                 held += len(raw)
                 if held > _REPLY_BYTES:
-                    raise _too_long(url)
+                    raise _too_long(end)
             elif field and not stray:
                 stray = line  # not an SSE field we use; remembered to explain a bad reply
             continue
@@ -284,32 +348,32 @@ def _events(response: http.client.HTTPResponse, url: str, timeout_s: float) -> I
             seen_event = True
             if text.strip() == "[DONE]":
                 return
-            yield _decode_json(text.encode("utf-8"), url)
+            yield decode_json(text.encode("utf-8"), end)
         if not raw:
             break
     if not seen_event:
         detail = f"no data events, it began {stray!r}" if stray else "the stream was empty"
-        raise _incompatible(url, detail)
+        raise incompatible(end, detail)
 
 
-def _pieces(replies: Iterable[Any], chat: bool, streamed: bool, url: str) -> Iterator[str]:
+def _pieces(replies: Iterable[Any], chat: bool, streamed: bool, end: Endpoint) -> Iterator[str]:
     """Yield the non-empty text of each reply's first choice."""
     for reply in replies:
         if not isinstance(reply, dict):
-            raise _incompatible(url, f"expected a JSON object, got {_snippet(reply)}")
+            raise incompatible(end, f"expected a JSON object, got {snippet(reply)}")
         if "error" in reply:
             raise ModelError(
-                f"the LLM server at {url} reported an error: {_error_text(reply['error'])}",
-                _LOG_HINT,
+                f"the {end.role.name} at {end.url} reported an error: {error_text(reply['error'])}",
+                end.log_hint,
             )
         choices = reply.get("choices")
         if not isinstance(choices, list):
-            raise _incompatible(url, f"no 'choices' in {_snippet(reply)}")
+            raise incompatible(end, f"no 'choices' in {snippet(reply)}")
         if not choices:
             continue  # e.g. a final usage-only chunk
         text = _choice_text(choices[0], chat, streamed)
         if text is None:
-            raise _incompatible(url, f"unexpected choice {_snippet(choices[0])}")
+            raise incompatible(end, f"unexpected choice {snippet(choices[0])}")
         if text:
             yield text
 
@@ -330,51 +394,51 @@ def _choice_text(choice: Any, chat: bool, streamed: bool) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def _read(read: Callable[[], bytes], url: str, timeout_s: float) -> bytes:
+def _read(read: Callable[[], bytes], end: Endpoint, timeout_s: float) -> bytes:
     """Call a response's read or readline, turning transport failures into ModelError."""
     try:
         return read()
     except (OSError, http.client.HTTPException) as exc:
-        raise _transport_error(exc, url, timeout_s) from exc
+        raise _transport_error(exc, end, timeout_s) from exc
 
 
-def _check_size(body: bytes, url: str) -> None:
+def _check_size(body: bytes, end: Endpoint) -> None:
     if len(body) > _REPLY_BYTES:
-        raise _too_long(url)
+        raise _too_long(end)
 
 
-def _too_long(url: str) -> ModelError:
-    return _incompatible(url, f"a reply or event longer than {_REPLY_BYTES // 2**20} MiB")
+def _too_long(end: Endpoint) -> ModelError:
+    return incompatible(end, f"a reply or event longer than {_REPLY_BYTES // 2**20} MiB")
 
 
-def _decode_json(body: bytes, url: str) -> Any:
+def decode_json(body: bytes, end: Endpoint) -> Any:
     """Decode a JSON body or event."""
     try:
         return json.loads(body)
     except ValueError:
         text = body.decode("utf-8", errors="replace")
-        raise _incompatible(url, f"not JSON: {_one_line(text)!r}") from None
+        raise incompatible(end, f"not JSON: {one_line(text)!r}") from None
 
 
 def _transport_error(
-    exc: OSError | http.client.HTTPException, url: str, timeout_s: float
+    exc: OSError | http.client.HTTPException, end: Endpoint, timeout_s: float
 ) -> ModelError:
     """Return the ModelError for a failed connect, send or read."""
     if isinstance(exc, TimeoutError):
         return ModelError(
-            f"the LLM server at {url} did not answer within {timeout_s:g} s",
+            f"the {end.role.name} at {end.url} did not answer within {timeout_s:g} s",
             "check the server is not overloaded, or raise the timeout",
         )
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc) or type(exc).__name__
         return ModelError(
-            f"cannot reach the LLM server at {url}: {_one_line(reason)}",
-            "start the server or check --llm-url",
+            f"cannot reach the {end.role.name} at {end.url}: {one_line(reason)}",
+            f"start the server or check {end.role.url_flag}",
         )
-    return _incompatible(url, f"broken HTTP reply ({type(exc).__name__})")
+    return incompatible(end, f"broken HTTP reply ({type(exc).__name__})")
 
 
-def _status_error(response: http.client.HTTPResponse, url: str) -> ModelError:
+def _status_error(response: http.client.HTTPResponse, end: Endpoint) -> ModelError:
     """Return the ModelError for a reply with an error status."""
     try:
         body = response.read(_ERROR_BODY_BYTES)
@@ -382,44 +446,44 @@ def _status_error(response: http.client.HTTPResponse, url: str) -> ModelError:
         body = b""
     text = body.decode("utf-8", errors="replace")
     try:
-        detail = _error_text(json.loads(text))
+        detail = error_text(json.loads(text))
     except ValueError:
-        detail = _one_line(text) or response.reason
+        detail = one_line(text) or response.reason
     status = response.status
     if status in (401, 403):
-        hint = "set RAG_LLM_API_KEY to a key the server accepts"
+        hint = f"set {end.role.key_env} to a key the server accepts"
     elif status == 404:
-        hint = "check --llm-url; it usually ends in /v1"
+        hint = f"check {end.role.url_flag}; it usually ends in /v1"
     else:
-        hint = _LOG_HINT
-    return ModelError(f"the LLM server at {url} answered HTTP {status}: {detail}", hint)
+        hint = end.log_hint
+    return ModelError(f"the {end.role.name} at {end.url} answered HTTP {status}: {detail}", hint)
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
     """Pull the message out of the error shapes servers send: OpenAI, FastAPI, plain."""
     if isinstance(error, dict):
         for key in ("error", "message", "detail"):
             if key in error:
-                return _error_text(error[key])
+                return error_text(error[key])
     if isinstance(error, str):
-        return _one_line(error)
-    return _snippet(error)
+        return one_line(error)
+    return snippet(error)
 
 
-def _incompatible(url: str, detail: str) -> ModelError:
+def incompatible(end: Endpoint, detail: str) -> ModelError:
     """Return the ModelError for a reply that does not follow the OpenAI API."""
     return ModelError(
-        f"the LLM server at {url} sent a reply that is not OpenAI-compatible: {detail}",
-        "check --llm-url points at an OpenAI-compatible /v1 API",
+        f"the {end.role.name} at {end.url} sent a reply that is not OpenAI-compatible: {detail}",
+        f"check {end.role.url_flag} points at an OpenAI-compatible /v1 API",
     )
 
 
-def _snippet(value: Any) -> str:
+def snippet(value: Any) -> str:
     """Return a short one-line JSON rendering of a value."""
-    return _one_line(json.dumps(value, ensure_ascii=False))
+    return one_line(json.dumps(value, ensure_ascii=False))
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Collapse whitespace and cut to a length that fits one terminal line or so."""
     flat = re.sub(r"\s+", " ", text).strip()
     return flat if len(flat) <= _DETAIL_CHARS else flat[: _DETAIL_CHARS - 3] + "..."

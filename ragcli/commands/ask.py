@@ -10,6 +10,7 @@ import typer
 from ragcli import output
 from ragcli.commands.common import (
     ConfigOpt,
+    EmbedUrlOpt,
     JsonOpt,
     LlmApi,
     ModeOpt,
@@ -81,6 +82,7 @@ def ask(
         ),
     ] = None,
     mode: ModeOpt = None,
+    embed_url: EmbedUrlOpt = None,
     max_tokens: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
@@ -166,6 +168,7 @@ def ask(
         llm_api=None if llm_api is None else llm_api.value,
         top_k=top_k,
         mode=None if mode is None else mode.value,
+        embed_url=embed_url,
         max_tokens=max_tokens,
         temperature=temperature,
         context_tokens=context_tokens,

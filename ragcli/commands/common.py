@@ -54,7 +54,8 @@ EmbedOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--embed-model",
-        help=f"Sentence-transformers folder for a new store [default: {default_help('embedder')}]. "
+        help=f"Sentence-transformers folder for a new store [default: {default_help('embedder')}]; "
+        "with --embed-url, the model's name on the server [default: the first it lists]. "
         "An existing store always uses the embedder it was built with.",
         show_default=False,
     ),
@@ -67,6 +68,16 @@ VectorsOpt = Annotated[
         "(Milvus Lite), milvus://host:19530 or https://host (token: env RAG_MILVUS_TOKEN) "
         f"[env RAG_VECTORS, config `vectors`; default: {default_help('vectors')}]. "
         "An existing store always uses its own.",
+        show_default=False,
+    ),
+]
+EmbedUrlOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--embed-url",
+        help="An OpenAI-compatible embeddings server, e.g. http://host:8080/v1, instead of a "
+        "local embedder; --embed-model names its model [env RAG_EMBED_URL; key: "
+        "RAG_EMBED_API_KEY]. Needed by every command that embeds for a store built on one.",
         show_default=False,
     ),
 ]

@@ -10,6 +10,7 @@ from ragcli import output
 from ragcli.commands.common import (
     BatchOpt,
     ConfigOpt,
+    EmbedUrlOpt,
     JsonOpt,
     NoWaitOpt,
     QuietOpt,
@@ -27,6 +28,7 @@ def doctor(
         bool, typer.Option("--check", help="Only check; repair nothing (no lock taken).")
     ] = False,
     batch_size: BatchOpt = None,
+    embed_url: EmbedUrlOpt = None,
     threads: ThreadsOpt = None,
     no_wait: NoWaitOpt = False,
     json_out: JsonOpt = False,
@@ -36,12 +38,20 @@ def doctor(
 
     Exits 0 when the store is healthy or fully repaired, 9 when damage remains.
     """
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.steps.doctor import DoctorOptions
     from ragcli.steps.doctor import doctor as run_doctor
 
-    effective = resolve_settings(config, store=store, batch_size=batch_size, threads=threads)
+    effective = resolve_settings(
+        config, store=store, batch_size=batch_size, threads=threads, embed_url=embed_url
+    )
     options = DoctorOptions(
-        effective.store, not check, effective.threads, effective.batch_size, wait=not no_wait
+        effective.store,
+        not check,
+        effective.threads,
+        effective.batch_size,
+        wait=not no_wait,
+        embed_server=EmbedServerOptions.from_settings(effective),
     )
     with output.ProgressBar(quiet) as progress:
         report = run_doctor(options, progress)

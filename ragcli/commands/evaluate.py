@@ -12,6 +12,7 @@ from ragcli.commands.common import (
     BatchOpt,
     ConfigOpt,
     EmbedOpt,
+    EmbedUrlOpt,
     JsonOpt,
     Mode,
     QuietOpt,
@@ -55,6 +56,7 @@ def evaluate(
     ] = None,
     embed_model: EmbedOpt = None,
     vectors: VectorsOpt = None,
+    embed_url: EmbedUrlOpt = None,
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     config: ConfigOpt = None,
@@ -62,6 +64,7 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.build import BuildSettings
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
@@ -71,12 +74,14 @@ def evaluate(
         config,
         embedder=embed_model,
         vectors=vectors,
+        embed_url=embed_url,
         batch_size=batch_size,
         threads=threads,
         max_queries=max_queries,
         max_docs=max_docs,
     )
     chosen = tuple(m.value for m in modes) if modes else RETRIEVAL_MODES
+    server = EmbedServerOptions.from_settings(effective)
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
@@ -87,8 +92,9 @@ def evaluate(
             effective.threads,
             int8=True,
             vectors=effective.chosen("vectors"),
+            embed_server=server,
         ),
-        settings=RetrievalSettings(mode=effective.mode),
+        settings=RetrievalSettings(mode=effective.mode, embed_server=server),
         split=split,
         max_queries=effective.max_queries,
         max_documents=effective.max_docs,

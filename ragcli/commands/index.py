@@ -11,6 +11,7 @@ from ragcli.commands.common import (
     BatchOpt,
     ConfigOpt,
     EmbedOpt,
+    EmbedUrlOpt,
     Fp32Opt,
     JsonOpt,
     NoWaitOpt,
@@ -28,6 +29,7 @@ def index_command(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     embed_model: EmbedOpt = None,
+    embed_url: EmbedUrlOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the index from stored vectors.")
     ] = False,
@@ -39,18 +41,27 @@ def index_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.build import BuildSettings, check_embedder
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import index as run_index
 
     effective = resolve_settings(
-        config, store=store, embedder=embed_model, batch_size=batch_size, threads=threads
+        config,
+        store=store,
+        embedder=embed_model,
+        embed_url=embed_url,
+        batch_size=batch_size,
+        threads=threads,
     )
+    server = EmbedServerOptions.from_settings(effective)
     embedder = effective.chosen("embedder")
-    build = BuildSettings(embedder, None, None, effective.threads, int8=not fp32)
+    build = BuildSettings(
+        embedder, None, None, effective.threads, int8=not fp32, embed_server=server
+    )
     options = IndexOptions(effective.store, build, effective.batch_size, rebuild, wait=not no_wait)
-    if embedder is not None:
-        check_embedder(options.store_dir, embedder)
+    if embedder is not None or server is not None:
+        check_embedder(options.store_dir, build)
     with output.ProgressBar(quiet) as progress:
         report = run_index(options, progress)
     _print_index(report, json_out)

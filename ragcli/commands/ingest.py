@@ -14,6 +14,7 @@ from ragcli.commands.common import (
     BatchOpt,
     ConfigOpt,
     EmbedOpt,
+    EmbedUrlOpt,
     Fp32Opt,
     JsonOpt,
     NoWaitOpt,
@@ -65,6 +66,7 @@ def ingest(
     ] = False,
     embed_model: EmbedOpt = None,
     vectors: VectorsOpt = None,
+    embed_url: EmbedUrlOpt = None,
     index: Annotated[
         bool, typer.Option("--index/--no-index", help="Embed and index right away.")
     ] = True,
@@ -90,6 +92,7 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.build import BuildSettings
     from ragcli.discovery import DiscoveryOptions
     from ragcli.steps.ingest import IngestOptions
@@ -100,6 +103,7 @@ def ingest(
         store=store,
         embedder=embed_model,
         vectors=vectors,
+        embed_url=embed_url,
         chunk_tokens=chunk_tokens,
         overlap_tokens=overlap_tokens,
         batch_size=batch_size,
@@ -120,6 +124,7 @@ def ingest(
             effective.threads,
             int8=not fp32,
             vectors=effective.chosen("vectors"),
+            embed_server=EmbedServerOptions.from_settings(effective),
         ),
         discovery=DiscoveryOptions(
             tuple(include or ()), tuple(exclude or ()), links_outside=follow_links

@@ -10,6 +10,7 @@ import typer
 from ragcli import output
 from ragcli.commands.common import (
     ConfigOpt,
+    EmbedUrlOpt,
     ModeOpt,
     PipedLines,
     StoreOpt,
@@ -41,6 +42,7 @@ def search(
         ),
     ] = None,
     mode: ModeOpt = None,
+    embed_url: EmbedUrlOpt = None,
     threads: ThreadsOpt = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per result (NDJSON).")
@@ -48,6 +50,7 @@ def search(
     verbose: VerboseOpt = False,
 ) -> None:
     """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.retrieval.retriever import RetrievalSettings
     from ragcli.steps.search import SearchOptions
     from ragcli.steps.search import search as run_search
@@ -57,6 +60,7 @@ def search(
         store=store,
         search_k=top_k,
         mode=None if mode is None else mode.value,
+        embed_url=embed_url,
         threads=threads,
     )
     lines = PipedLines("query") if from_stdin(query, "QUERY", "queries") else None
@@ -66,9 +70,8 @@ def search(
         assert query is not None
         queries = iter([check_question(query, "query")])
     chosen = effective.mode
-    options = SearchOptions(
-        effective.store, RetrievalSettings(mode=chosen), effective.search_k, effective.threads
-    )
+    settings = RetrievalSettings(chosen, embed_server=EmbedServerOptions.from_settings(effective))
+    options = SearchOptions(effective.store, settings, effective.search_k, effective.threads)
     found = False
     for result in run_search(options, queries):
         found = found or bool(result.hits)

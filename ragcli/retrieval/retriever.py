@@ -18,6 +18,7 @@ from ragcli.store import Store
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.vectors import VectorIndex
 
@@ -42,6 +43,8 @@ class RetrievalSettings:
     dense_weight: float = 0.7
     # BM25 weight of a chunk's heading path (a document's title) against its text (1.0).
     heading_weight: float = 2.0
+    # Where a store built on an embedding server embeds questions (--embed-url).
+    embed_server: EmbedServerOptions | None = None
 
 
 def check_mode(mode: str) -> str:
@@ -97,7 +100,13 @@ class Retriever:
             # Listing a FAISS index's ids is cheap; a vector database's is not, and it
             # deletes removed chunks itself: what it still returns is dropped per search.
             self._tombstones = np.setdiff1d(index.ids(), self._live)
-        embedder = make_query_embedder(self.manifest.embedder, threads, model_cache_dir())
+        embedder = make_query_embedder(
+            self.manifest.embedder,
+            threads,
+            model_cache_dir(),
+            self.settings.embed_server,
+            self.manifest.dimension,
+        )
         embedder.load()
         self._embedder = embedder
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ragcli.answering import AnswerSettings, Strategy, make_strategy
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
+from ragcli.backends.embed_server import EmbedServerOptions
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
@@ -48,7 +49,9 @@ class AskOptions:
             strict=strict,
             top_k=settings.top_k,
             min_score=settings.min_score,
-            retrieval=RetrievalSettings(mode=settings.mode),
+            retrieval=RetrievalSettings(
+                settings.mode, embed_server=EmbedServerOptions.from_settings(settings)
+            ),
         )
 
 

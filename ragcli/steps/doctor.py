@@ -16,7 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.errors import ModelError, StoreCorruptError, StoreWriteError, WalDeletedError
+from ragcli.backends.embed_server import EmbedServerOptions
+from ragcli.errors import (
+    ModelError,
+    StoreCorruptError,
+    StoreWriteError,
+    UsageError,
+    WalDeletedError,
+)
 from ragcli.progress import Progress
 from ragcli.records import DAMAGED, OK, REPAIRED, DoctorReport, Finding, Manifest
 from ragcli.store import DATABASE_NAME, Store, writer_lock
@@ -31,6 +38,8 @@ class DoctorOptions:
     threads: int | None
     batch_size: int
     wait: bool
+    # Where damaged vectors are embedded again when the store was built on a server.
+    embed_server: EmbedServerOptions | None = None
 
 
 def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
@@ -195,8 +204,10 @@ def _check_vectors(
     from ragcli.indexing import index_chunks
 
     try:
-        embedder = make_embedder(manifest.embedder, options.threads)
-    except ModelError as exc:
+        embedder = make_embedder(
+            manifest.embedder, options.threads, options.embed_server, manifest.dimension
+        )
+    except (ModelError, UsageError) as exc:
         report.findings.append(
             Finding("vectors", DAMAGED, f"{detail}; cannot embed them: {exc.message}")
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.build import BuildSettings, built_with
+from ragcli.errors import EmptyStoreError
 from ragcli.indexing import index_chunks, update_index
 from ragcli.progress import Progress
 from ragcli.records import IndexReport
@@ -29,7 +30,7 @@ def index(options: IndexOptions, progress: Progress) -> IndexReport:
     with Store.open(
         options.store_dir, write=True, wait=options.wait, on_wait=progress.note
     ) as store:
-        manifest, embedder = built_with(store, options.build.threads)
+        manifest, embedder = built_with(store, options.build.threads, options.build.embed_server)
         return index_chunks(
             store,
             manifest,
@@ -46,7 +47,9 @@ def compact(options: IndexOptions, progress: Progress) -> IndexReport:
     with Store.open(
         options.store_dir, write=True, wait=options.wait, on_wait=progress.note
     ) as store:
-        manifest, _ = built_with(store, options.build.threads)
+        manifest = store.manifest
+        if manifest is None:
+            raise EmptyStoreError.at(store.root)
         started = time.perf_counter()
         store.prune_embeddings()
         indexed, removed, _ = update_index(store, manifest, rebuild=True, note=progress.note)

@@ -1,0 +1,357 @@
+"""--embed-url: embeddings from an OpenAI-compatible server (a stub here, llama.cpp's below)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ragcli.backends.embed_server import (
+    TEXTS_PER_REQUEST,
+    EmbedServerOptions,
+    ServerEmbedder,
+)
+from ragcli.backends.registry import make_document_embedder, make_query_embedder
+from ragcli.errors import ConfigMismatchError, ExitCode, ModelError
+from ragcli.store import Store
+from tests.conftest import Capture
+from tests.conftest import run_rag as run
+from tests.test_server import FakeServer, Reply, fake, free_port, serving_llama
+
+__all__ = ["fake"]  # the stub server fixture, shared with test_server.py
+
+MODEL = "gemma-3-270m"
+DOCS = {
+    "cats.md": "# Cats\n\nKittens like to sleep curled up on a warm rug by the fire.",
+    "taxes.md": "# Taxes\n\nThe income tax return is due in April; late filing costs a fee.",
+    "volcano.md": "# Volcanoes\n\nLava flows from the crater when the volcano erupts.",
+    "bread.md": "# Bread\n\nKnead the dough, let it rise for an hour, then bake it.",
+}
+
+
+def stub_vector(text: str, dimension: int = 8) -> list[float]:
+    """A deterministic, unnormalised vector for a text."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [float(b) - 100.0 for b in digest[:dimension]]
+
+
+def embeddings_reply(fake: FakeServer, dimension: int = 8, reverse: bool = False) -> Reply:
+    """A reply that embeds each input of the last POST; `reverse` sends them backwards."""
+
+    def write(handler: BaseHTTPRequestHandler) -> None:
+        texts = fake.posts[-1].body["input"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": stub_vector(t, dimension)}
+            for i, t in enumerate(texts)
+        ]
+        body = {"object": "list", "model": MODEL, "data": data[::-1] if reverse else data}
+        send(handler, 200, json.dumps(body).encode())
+
+    return Reply(write=write)
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def connect(fake: FakeServer, model: str = "", dimension: int | None = None) -> ServerEmbedder:
+    return ServerEmbedder(EmbedServerOptions(fake.url, None), model, dimension)
+
+
+def failure(fake: FakeServer, body: Any, model: str = "") -> ModelError:
+    """The ModelError connecting raises when the probe gets `body`."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    fake.reply = Reply(write=lambda handler: send(handler, 200, raw))
+    with pytest.raises(ModelError) as raised:
+        connect(fake, model)
+    return raised.value
+
+
+@pytest.fixture
+def stub(fake: FakeServer) -> FakeServer:
+    """The stub serving MODEL with 8-dimensional vectors."""
+    fake.models = [MODEL]
+    fake.reply = embeddings_reply(fake)
+    return fake
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+# --- the embedder against a stub ----------------------------------------------------------
+
+
+def test_vectors_come_back_normalised_in_input_order(stub: FakeServer) -> None:
+    embedder = connect(stub)
+    assert (embedder.spec, embedder.dimension, embedder.model) == (f"server:{MODEL}", 8, MODEL)
+    stub.reply = embeddings_reply(stub, reverse=True)
+    texts = ["alpha", "beta", "gamma"]
+    vectors = embedder.embed(texts)
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 8)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    for text, vector in zip(texts, vectors, strict=True):
+        expected = np.array(stub_vector(text))
+        assert np.allclose(vector, expected / np.linalg.norm(expected), atol=1e-6)
+    assert stub.posts[-1].body == {"model": MODEL, "input": texts}
+
+
+@pytest.mark.parametrize(("batch_size", "requests"), [(64, 3), (8, 5)])
+def test_requests_carry_at_most_16_texts_or_the_batch_size(
+    stub: FakeServer, batch_size: int, requests: int
+) -> None:
+    embedder = connect(stub)
+    before = len(stub.posts)
+    embedder.embed([f"text {i}" for i in range(40)], batch_size)
+    sizes = [len(post.body["input"]) for post in stub.posts[before:]]
+    assert len(sizes) == requests and sum(sizes) == 40
+    assert max(sizes) == min(batch_size, TEXTS_PER_REQUEST)
+
+
+def test_a_server_embedder_gets_no_onnx_copy(stub: FakeServer, tmp_path: Path) -> None:
+    embedder = connect(stub)
+    assert make_document_embedder(embedder, tmp_path) is embedder
+    options = EmbedServerOptions(stub.url, None)
+    assert isinstance(
+        make_query_embedder(f"server:{MODEL}", None, tmp_path, options), ServerEmbedder
+    )
+    assert not any(tmp_path.iterdir())
+
+
+def test_tokens_are_counted_locally(stub: FakeServer) -> None:
+    embedder = connect(stub)
+    posts = len(stub.posts)
+    assert embedder.count_tokens(["kittens sleep", ""]) == [3, 0]
+    assert len(stub.posts) == posts and embedder.max_text_tokens == 256
+
+
+def test_per_token_vectors_are_refused_with_the_pooling_hint(stub: FakeServer) -> None:
+    per_token = {"data": [{"index": 0, "embedding": [[0.1, 0.2], [0.3, 0.4]]}]}
+    error = failure(stub, per_token)
+    assert "one vector per token" in error.message
+    assert "pooling_type=int:1" in error.hint and "--pooling mean" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"<html>busy</html>", "not JSON"),
+        ({"object": "list"}, "no 'data' list"),
+        ({"data": []}, "0 embeddings for 1 texts"),
+        ({"data": [{"index": 3, "embedding": [1.0]}]}, "no usable index"),
+        ({"data": [{"index": 0, "embedding": "AAAA"}]}, "not a list of numbers"),
+        ({"data": [{"index": 0, "embedding": [1.0, "x"]}]}, "other than numbers"),
+        ({"data": [{"index": 0, "embedding": [0.0, 0.0]}]}, "finite, non-zero"),
+    ],
+)
+def test_malformed_replies_are_one_line_model_errors(
+    stub: FakeServer, body: Any, detail: str
+) -> None:
+    error = failure(stub, body)
+    assert detail in error.message and "\n" not in str(error)
+    assert "not OpenAI-compatible" in error.message and "--embed-url" in error.hint
+
+
+def test_an_error_reply_is_reported(stub: FakeServer) -> None:
+    error = failure(stub, {"error": {"message": "model is loading"}})
+    assert "reported an error: model is loading" in error.message
+
+
+def test_a_dimension_that_changes_mid_run_is_an_error(stub: FakeServer) -> None:
+    embedder = connect(stub)
+    stub.reply = embeddings_reply(stub, dimension=4)
+    with pytest.raises(ModelError, match="4-dimensional vector after 8-dimensional"):
+        embedder.embed(["text"])
+
+
+def test_a_store_dimension_the_server_does_not_give_is_a_mismatch(stub: FakeServer) -> None:
+    with pytest.raises(
+        ConfigMismatchError, match="gives 8-dimensional vectors, the store holds 640"
+    ):
+        connect(stub, MODEL, dimension=640)
+
+
+def test_a_model_the_server_does_not_list_is_a_mismatch(stub: FakeServer) -> None:
+    with pytest.raises(ConfigMismatchError, match=f"serves '{MODEL}', not 'other'"):
+        connect(stub, "other")
+
+
+def test_the_api_key_comes_from_its_own_variable(
+    stub: FakeServer, docs: Path, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_EMBED_API_KEY", "sk-embed")
+    monkeypatch.setenv("RAG_LLM_API_KEY", "sk-llm")
+    code, _, err = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", stub.url, "-q"
+    )
+    assert code == 0, err
+    assert {post.headers["authorization"] for post in stub.posts} == {"Bearer sk-embed"}
+
+
+def test_a_401_hints_at_the_embedding_key(stub: FakeServer) -> None:
+    stub.reply = Reply(401, "application/json", b'{"error": "bad key"}')
+    with pytest.raises(ModelError) as raised:
+        connect(stub)
+    assert "HTTP 401: bad key" in raised.value.message
+    assert "RAG_EMBED_API_KEY" in raised.value.hint
+
+
+# --- the CLI against a stub ---------------------------------------------------------------
+
+
+def test_a_server_store_needs_the_url_again(
+    stub: FakeServer, docs: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", str(docs), "--store", store, "--embed-url", stub.url, "-q")[0] == 0
+    code, out, err = run(capsys, "search", "kittens", "--store", store, "--mode", "dense")
+    assert code == ExitCode.USAGE and out == "" and err.count("\n") == 1
+    assert "'server:gemma-3-270m' runs on an embedding server" in err and "--embed-url" in err
+    # Keyword search and compact need no embedder, hence no server.
+    assert run(capsys, "search", "kittens", "--store", store, "--mode", "keyword")[0] == 0
+    assert run(capsys, "compact", "--store", store, "-q")[0] == 0
+
+
+def test_a_server_listing_another_model_is_a_config_mismatch(
+    stub: FakeServer, docs: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", str(docs), "--store", store, "--embed-url", stub.url, "-q")[0] == 0
+    stub.models = ["nomic-embed-text"]
+    code, _, err = run(capsys, "search", "kittens", "--store", store, "--embed-url", stub.url)
+    assert code == ConfigMismatchError.exit_code == ExitCode.USAGE
+    assert f"serves 'nomic-embed-text', not '{MODEL}'" in err and err.count("\n") == 1
+
+
+def test_another_embed_model_for_a_server_store_is_a_config_mismatch(
+    stub: FakeServer, docs: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    store = str(tmp_path / "store")
+    assert run(capsys, "ingest", str(docs), "--store", store, "--embed-url", stub.url, "-q")[0] == 0
+    code, _, err = run(
+        capsys, "index", "--store", store, "--embed-url", stub.url, "--embed-model", "other"
+    )
+    assert code == ExitCode.USAGE
+    assert "built with embedder 'server:gemma-3-270m', not 'server:other'" in err
+
+
+def test_embed_url_on_a_local_store_is_a_config_mismatch(
+    stub: FakeServer, docs: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    store = str(tmp_path / "store")
+    assert (
+        run(capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:16", "-q")[0] == 0
+    )
+    code, _, err = run(capsys, "ingest", str(docs), "--store", store, "--embed-url", stub.url)
+    assert code == ExitCode.USAGE
+    assert "built with embedder 'fake:16', not one on an embedding server" in err
+    assert stub.seen == []
+
+
+def test_an_unreachable_server_is_exit_5_in_one_line(
+    docs: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    code, out, err = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", url
+    )
+    assert code == ExitCode.MODEL == 5
+    assert out == "" and err.count("\n") == 1
+    assert f"cannot reach the embedding server at {url}" in err and "--embed-url" in err
+
+
+def test_a_malformed_url_is_a_usage_error(docs: Path, tmp_path: Path, capsys: Capture) -> None:
+    code, _, err = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", "localhost:8080"
+    )
+    assert code == ExitCode.USAGE and "http://" in err
+
+
+# --- end to end: the real llama.cpp server with --embedding -------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama_embeddings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Gemma 3 270M served for embeddings, mean-pooled, under a stable model name."""
+    flags = ["--embedding", "true", "--kv_overrides", "gemma3.pooling_type=int:1"]
+    flags += ["--model_alias", MODEL, "--n_threads", "1"]
+    with serving_llama(tmp_path_factory.mktemp("llama-embed"), *flags) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server_store(llama_embeddings: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("embed-docs")
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    store = tmp_path_factory.mktemp("embed-store") / "store"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAG_EMBED_URL", llama_embeddings)
+        from ragcli.cli import main
+
+        with pytest.raises(SystemExit) as done:
+            main(["ingest", str(folder), "--store", str(store), "--batch-size", "4", "-q"])
+    assert done.value.code in (0, None)
+    return store
+
+
+@pytest.mark.e2e
+def test_real_server_store_records_model_and_dimension(server_store: Path) -> None:
+    with Store.open(server_store) as store:
+        manifest = store.manifest
+        assert manifest is not None
+        assert (manifest.embedder, manifest.dimension) == (f"server:{MODEL}", 640)
+        ids, vectors = store.embedded_vectors(640)
+    assert len(ids) == len(DOCS) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.e2e
+def test_real_server_search_finds_the_obvious_chunk(
+    llama_embeddings: str, server_store: Path, capsys: Capture
+) -> None:
+    code, out, err = run(
+        capsys, "search", "Where do kittens sleep?", "--store", str(server_store),
+        "--mode", "dense", "-k", "1", "--embed-url", llama_embeddings, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["path"].endswith("cats.md")
+
+
+@pytest.mark.e2e
+def test_real_server_ask_answers_from_the_obvious_chunk(
+    llama_embeddings: str, server_store: Path, capsys: Capture
+) -> None:
+    code, out, err = run(
+        capsys, "ask", "When is the income tax return due?", "--store", str(server_store),
+        "--mode", "dense", "--model", "fake:", "--embed-url", llama_embeddings, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["sources"][0]["path"].endswith("taxes.md") and answer["answer"]
+
+
+@pytest.mark.e2e
+def test_real_server_vectors_match_one_by_one_embedding(llama_embeddings: str) -> None:
+    embedder = ServerEmbedder(EmbedServerOptions(llama_embeddings, None), MODEL, 640)
+    texts = list(DOCS.values())
+    together = embedder.embed(texts, batch_size=4)
+    alone = np.vstack([embedder.embed([text]) for text in texts])
+    assert np.min(np.sum(together * alone, axis=1)) > 0.999
+    similar = float(together[0] @ embedder.embed(["A kitten naps on the rug."])[0])
+    unrelated = float(together[1] @ embedder.embed(["A kitten naps on the rug."])[0])
+    assert similar > unrelated
