@@ -171,17 +171,18 @@ class RayEmbedding:
         import ray.data
         from ray.exceptions import RayError
 
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        context.verbose_stats_logs = False
         rows = [
             {"batch": number, "texts": [chunk.embed_text for chunk in batch]}
             for number, batch in enumerate(batches)
         ]
         with warnings.catch_warnings():
-            # max_restarts has no named parameter yet; Ray's own comments spell it this way.
+            # Ray's own deprecations (its context's old fields; max_restarts, which has no
+            # named parameter yet but is how Ray's comments say to turn restarts off).
             warnings.simplefilter("ignore", DeprecationWarning)
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False
+            context.print_on_execution_start = False
+            context.verbose_stats_logs = False
             dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 _EmbedBatch,
                 fn_constructor_kwargs={"worker": worker, "batch_size": batch_size},
