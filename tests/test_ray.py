@@ -250,3 +250,11 @@ def _alive(pid: int, born: float) -> bool:
         return process.create_time() == born and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+@pytest.mark.parametrize("args", [("--help",), ("index", "--help"), ("ingest", "--help")])
+def test_help_does_not_import_ray(args: tuple[str, ...]) -> None:
+    # The default path's `rag index` imports no ray either: see default_vectors.
+    report, out, _ = finish(rag_process(*args))
+    assert report == {"code": 0, "ray": False}
+    assert "Usage:" in out
