@@ -260,12 +260,10 @@ def test_help_does_not_import_ray(args: tuple[str, ...]) -> None:
     assert "Usage:" in out
 
 
-def test_ray_with_an_embedding_server_is_a_usage_error(
-    chunked: Path, tmp_path: Path, capsys: Capture
-) -> None:
-    store = copy_of(chunked, tmp_path)
+def test_ray_with_an_embedding_server_is_a_usage_error(tmp_path: Path, capsys: Capture) -> None:
+    store = tmp_path / "new"
     args = ("--store", str(store), "--ray", "--embed-url", "http://127.0.0.1:1/v1")
-    code, _, err = run_rag(capsys, "index", *args)
+    code, _, err = run_rag(capsys, "ingest", str(SAMPLE), *args)
     assert code == 2
     assert "--ray and --embed-url exclude each other" in err
-    assert vectors(store) == {}
+    assert not store.exists()
