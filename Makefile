@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/core_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/ray_bench.py
 	$(BIN)/python bench/prompt_eval.py --retrieval hybrid --retrieval dense
 	$(BIN)/python bench/qa_bench.py
 	$(BIN)/python bench/sync_bench.py

@@ -14,8 +14,8 @@ from ragcli.backends.registry import (
     make_embedder,
     new_collection_name,
 )
-from ragcli.errors import ConfigMismatchError, EmptyStoreError
-from ragcli.records import ChunkingSettings, HnswSettings, Manifest
+from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError
+from ragcli.records import ChunkingSettings, HnswSettings, Manifest, RaySettings
 from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
 from ragcli.store import FORMAT_VERSION, Store
 
@@ -34,6 +34,8 @@ class BuildSettings:
     vectors: str | None = None
     # Embed on this OpenAI-compatible server (--embed-url); `embedder` then names its model.
     embed_server: EmbedServerOptions | None = None
+    # Embed on a Ray runtime instead of in this process.
+    ray: RaySettings | None = None
 
     @classmethod
     def as_stored(cls, int8: bool = True) -> BuildSettings:
@@ -45,6 +47,16 @@ class BuildSettings:
         if self.embed_server is not None:
             return server_spec(self.embedder or "")  # "server:" = the first model it lists
         return canonical_embedder_spec(self.embedder) if self.embedder else None
+
+
+def require_engines(wanted: BuildSettings) -> None:
+    """Fail before any work when engines asked for exclude each other or are not installed."""
+    if wanted.ray is not None and wanted.embed_server is not None:
+        raise UsageError("--ray and --embed-url exclude each other: Ray embeds with a local model")
+    if wanted.ray is not None:
+        from ragcli.backends.ray_embedding import require_ray
+
+        require_ray()
 
 
 def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedder]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,12 +16,19 @@ import numpy as np
 from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder
 from ragcli.errors import StoreCorruptError
-from ragcli.records import Chunk, IndexReport, Manifest
+from ragcli.records import Chunk, IndexReport, Manifest, RaySettings
 from ragcli.store import Store
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from ragcli.backends.vectors import VectorIndex
     from ragcli.progress import Progress
+
+# Turns batches of chunks into (batch, vectors) pairs, in any order, one batch at a time.
+EmbedBatches = Callable[
+    [Iterator[list[Chunk]]], Iterator[tuple[list[Chunk], "NDArray[np.float32]"]]
+]
 
 # Rebuild the index from stored vectors once this share of its entries are tombstones.
 TOMBSTONE_REBUILD_FRACTION = 0.2
@@ -41,8 +49,13 @@ def index_chunks(
     batch_size: int,
     rebuild: bool = False,
     int8: bool = True,
+    ray: RaySettings | None = None,
 ) -> IndexReport:
-    """Embed missing vectors in committed batches, then bring the index up to date."""
+    """Embed missing vectors in committed batches, then bring the index up to date.
+
+    With `ray`, the batches are embedded on a Ray runtime; they are formed and committed
+    here all the same.
+    """
     started = time.perf_counter()
     pending = store.count_unembedded()
     embedded = 0
@@ -51,12 +64,12 @@ def index_chunks(
         # embedder's thread pools start, which inherit it.
         run_in_background()
         embedder = _fast_embedder(store, embedder, progress, int8)
-        progress.start("Embedding chunks", pending)
-        for batch in embedding_batches(store, embedder, batch_size):
-            vectors = embedder.embed([c.embed_text for c in batch], batch_size)
-            store.save_embeddings(batch, vectors)
-            embedded += len(batch)
-            progress.advance(len(batch))
+        with _embedding(embedder, batch_size, int8, ray, progress) as embed:
+            progress.start("Embedding chunks", pending)
+            for batch, vectors in embed(embedding_batches(store, embedder, batch_size)):
+                store.save_embeddings(batch, vectors)
+                embedded += len(batch)
+                progress.advance(len(batch))
     indexed, removed, rebuilt = update_index(store, manifest, rebuild, progress.note)
     store.check_keyword_index(KEYWORD_CHECK_MAX_CHUNKS)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
@@ -74,6 +87,33 @@ def embedding_batches(store: Store, embedder: Embedder, batch_size: int) -> Iter
         order = sorted(range(len(window)), key=lengths.__getitem__)
         for start in range(0, len(order), batch_size):
             yield [window[row] for row in order[start : start + batch_size]]
+
+
+@contextmanager
+def _embedding(
+    embedder: Embedder, batch_size: int, int8: bool, ray: RaySettings | None, progress: Progress
+) -> Iterator[EmbedBatches]:
+    """Embed in this process, or on the Ray runtime `ray` names for as long as it is needed."""
+    if ray is None:
+        yield lambda batches: (
+            (batch, embedder.embed([c.embed_text for c in batch], batch_size)) for batch in batches
+        )
+        return
+    from ragcli.backends.embed_server import is_server_spec
+    from ragcli.backends.ray_embedding import WorkerEmbedder, ray_runtime
+    from ragcli.errors import UsageError
+    from ragcli.settings import model_cache_dir
+
+    if is_server_spec(embedder.spec):
+        raise UsageError("--ray embeds with a local model; this store embeds on a server")
+
+    worker = WorkerEmbedder(
+        embedder.spec, str(model_cache_dir()), int8, type(embedder).__name__, threads=1
+    )
+    with ray_runtime(ray) as runtime:
+        where = "a local Ray runtime" if ray.address == "local" else f"Ray at {ray.address}"
+        progress.note(f"embedding on {where} with {runtime.workers} workers")
+        yield lambda batches: runtime.embed(batches, worker, batch_size)
 
 
 # Texts the ONNX query model is checked on: a few hundred of the store's own, query-sized.

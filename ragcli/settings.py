@@ -107,6 +107,14 @@ def _vectors(value: Any) -> str:
     return text
 
 
+def _ray_address(value: Any) -> str:
+    text = _text(value).strip()
+    host, sep, port = text.rpartition(":")
+    if text in ("local", "auto") or (sep and host and port.isdigit()):
+        return text
+    raise ValueError("must be local, auto, ray://HOST:PORT or HOST:PORT")
+
+
 def default_store_dir() -> Path:
     """The store used when neither --store nor RAG_STORE is given."""
     from platformdirs import user_data_dir
@@ -178,6 +186,10 @@ KEYS: dict[str, Key] = {
         # best passage scored 0.09-0.16, answerable questions' 0.24 and up.
         _ranged("min_score", "--min-score", "RAG_MIN_SCORE", 0.2, -1.0, 1.0, whole=False),
         _ranged("batch_size", "--batch-size", "RAG_BATCH_SIZE", 64, 1, 4096),
+        # Where `--ray` embeds: "local" starts a Ray runtime in the process, else a cluster.
+        Key("ray_address", "--ray-address", "RAG_RAY_ADDRESS", "local", _ray_address),
+        # Ray actors embedding at once; None: one per CPU of the runtime or cluster.
+        _ranged("ray_workers", "--ray-workers", "RAG_RAY_WORKERS", None, 1, 100_000),
         Key("mode", "--mode", "RAG_MODE", "hybrid", _one_of(RETRIEVAL_MODES)),
         Key("strategy", "--strategy", "RAG_STRATEGY", "sequence", _one_of(ANSWER_STRATEGIES)),
         Key("llm_url", "--llm-url", "RAG_LLM_URL", None, _url),
@@ -242,6 +254,8 @@ class Settings:
     temperature: float
     min_score: float
     batch_size: int
+    ray_address: str
+    ray_workers: int | None
     mode: str
     strategy: str
     llm_url: str | None

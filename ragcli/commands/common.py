@@ -7,13 +7,16 @@ import sys
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Optional
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Optional
 
 import typer
 
 from ragcli import output
 from ragcli.settings import ANSWER_STRATEGIES, KEYS, LLM_APIS, RETRIEVAL_MODES, Settings
 from ragcli.text.questions import read_questions
+
+if TYPE_CHECKING:
+    from ragcli.records import RaySettings
 
 
 def default_help(key: str) -> str:
@@ -98,6 +101,32 @@ Fp32Opt = Annotated[
         "checked int8 copy (about half as fast).",
     ),
 ]
+RayOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ray",
+        help="Embed on Ray Data: a local Ray runtime, or the cluster at --ray-address "
+        "(needs ragcli[ray]).",
+    ),
+]
+RayAddressOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster to embed on, e.g. ray://HOST:10001 or auto; implies --ray "
+        f"[env RAG_RAY_ADDRESS; default: {default_help('ray_address')}].",
+        show_default=False,
+    ),
+]
+RayWorkersOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--ray-workers",
+        help="Ray workers (one CPU each) embedding at once [env RAG_RAY_WORKERS; "
+        "default: one per CPU of the runtime or cluster].",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 NoWaitOpt = Annotated[
     bool, typer.Option("--no-wait", help="Exit 7 at once if another process writes the store.")
@@ -128,6 +157,20 @@ def resolve_settings(config: Path | None, **flags: Any) -> Settings:
     settings = resolve(flags, os.environ, load_config(config, os.environ))
     use_milvus_token(settings.milvus_token)
     return settings
+
+
+def ray_settings(effective: Settings, ray: bool) -> RaySettings | None:
+    """Where to embed on Ray, or None to embed in this process: --ray or --ray-address."""
+    from ragcli.records import RaySettings
+    from ragcli.settings import checked
+
+    source = effective.sources["ray_address"]
+    if not ray and not source.startswith("flag"):
+        return None
+    address = effective.ray_address
+    if source.startswith("flag"):  # variables and the file were checked when read
+        address = checked(KEYS["ray_address"], address, "--ray-address")
+    return RaySettings(address, effective.ray_workers)
 
 
 def stdin_bytes() -> BinaryIO:

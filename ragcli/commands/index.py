@@ -16,8 +16,12 @@ from ragcli.commands.common import (
     JsonOpt,
     NoWaitOpt,
     QuietOpt,
+    RayAddressOpt,
+    RayOpt,
+    RayWorkersOpt,
     StoreOpt,
     ThreadsOpt,
+    ray_settings,
     resolve_settings,
 )
 
@@ -36,6 +40,9 @@ def index_command(
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     fp32: Fp32Opt = False,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = None,
     no_wait: NoWaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -53,11 +60,19 @@ def index_command(
         embed_url=embed_url,
         batch_size=batch_size,
         threads=threads,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     server = EmbedServerOptions.from_settings(effective)
     embedder = effective.chosen("embedder")
     build = BuildSettings(
-        embedder, None, None, effective.threads, int8=not fp32, embed_server=server
+        embedder,
+        None,
+        None,
+        effective.threads,
+        int8=not fp32,
+        embed_server=server,
+        ray=ray_settings(effective, ray),
     )
     options = IndexOptions(effective.store, build, effective.batch_size, rebuild, wait=not no_wait)
     if embedder is not None or server is not None:

@@ -19,9 +19,13 @@ from ragcli.commands.common import (
     JsonOpt,
     NoWaitOpt,
     QuietOpt,
+    RayAddressOpt,
+    RayOpt,
+    RayWorkersOpt,
     StoreOpt,
     ThreadsOpt,
     VectorsOpt,
+    ray_settings,
     resolve_settings,
 )
 from ragcli.errors import ExitCode, InputNotFoundError, UsageError
@@ -87,6 +91,9 @@ def ingest(
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     fp32: Fp32Opt = False,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = None,
     no_wait: NoWaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -108,6 +115,8 @@ def ingest(
         overlap_tokens=overlap_tokens,
         batch_size=batch_size,
         threads=threads,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     targets = list(paths or [])
     if files_from is not None:
@@ -125,6 +134,7 @@ def ingest(
             int8=not fp32,
             vectors=effective.chosen("vectors"),
             embed_server=EmbedServerOptions.from_settings(effective),
+            ray=ray_settings(effective, ray),
         ),
         discovery=DiscoveryOptions(
             tuple(include or ()), tuple(exclude or ()), links_outside=follow_links

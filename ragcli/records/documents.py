@@ -117,6 +117,14 @@ class HnswSettings:
 
 
 @dataclass(frozen=True)
+class RaySettings:
+    """Embed on Ray: where (a local runtime or a cluster's address) and with how many workers."""
+
+    address: str  # "local" starts a runtime in this process; else ray.init's address
+    workers: int | None  # None: one per CPU of the runtime or cluster
+
+
+@dataclass(frozen=True)
 class Manifest:
     """How a store was built; `ask` and `index` trust it over flags."""
 

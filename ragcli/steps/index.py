@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.build import BuildSettings, built_with
+from ragcli.build import BuildSettings, built_with, require_engines
 from ragcli.errors import EmptyStoreError
 from ragcli.indexing import index_chunks, update_index
 from ragcli.progress import Progress
@@ -27,6 +27,7 @@ class IndexOptions:
 
 def index(options: IndexOptions, progress: Progress) -> IndexReport:
     """Embed and index whatever the store holds that is not indexed yet."""
+    require_engines(options.build)
     with Store.open(
         options.store_dir, write=True, wait=options.wait, on_wait=progress.note
     ) as store:
@@ -39,6 +40,7 @@ def index(options: IndexOptions, progress: Progress) -> IndexReport:
             options.batch_size,
             options.rebuild,
             options.build.int8,
+            options.build.ray,
         )
 
 

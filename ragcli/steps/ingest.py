@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.build import BuildSettings, settle_build
+from ragcli.build import BuildSettings, require_engines, settle_build
 from ragcli.discovery import DiscoveryOptions
 from ragcli.indexing import index_chunks
 from ragcli.progress import Progress
@@ -31,6 +31,7 @@ class IngestOptions:
 def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
     """Bring the store in step with the given files and folders; index unless told not to."""
     check_paths(options.paths)
+    require_engines(options.build)
     with Store.open(
         options.store_dir, create=True, write=True, wait=options.wait, on_wait=progress.note
     ) as store:
@@ -43,6 +44,12 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
         index_report = None
         if options.index:
             index_report = index_chunks(
-                store, manifest, embedder, progress, options.batch_size, int8=options.build.int8
+                store,
+                manifest,
+                embedder,
+                progress,
+                options.batch_size,
+                int8=options.build.int8,
+                ray=options.build.ray,
             )
     return IngestResult(report, index_report)
