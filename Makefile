@@ -10,10 +10,14 @@ QUESTION ?= How many parameters does Grok-0 have?
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
 # The optional engines (Milvus, Ray) come too, so the tests run them for real.
+# llama-cpp-python compiles llama.cpp for this CPU, but without AMX: some virtual machines
+# list the AMX flags yet trap the tile instructions (every generation died with SIGILL).
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)

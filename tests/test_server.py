@@ -437,24 +437,6 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None
     )
 
 
-# `python -m llama_cpp.server`, with llama.cpp's extra CPU buffer types (AMX, repacked
-# weights) turned off, as llama-server's --no-extra-bufts does: on this CI machine the CPU
-# flags list AMX but its tile instructions trap (SIGILL in libggml-cpu), in-process too.
-# The server code that runs is llama_cpp.server's own; only the weights' layout differs.
-LLAMA_SERVER = """
-import runpy, sys
-import llama_cpp.llama_cpp as low
-default = low.llama_model_default_params
-def no_extra_buffers():
-    params = default()
-    params.use_extra_bufts = False
-    return params
-low.llama_model_default_params = no_extra_buffers
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-
 @contextlib.contextmanager
 def serving_llama(log_dir: Path, *args: str) -> Iterator[str]:
     """Serve the bundled GGUF with llama_cpp.server and these flags; yield its /v1 URL."""
@@ -465,7 +447,7 @@ def serving_llama(log_dir: Path, *args: str) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     log = log_dir / "server.log"
-    command = [sys.executable, "-c", LLAMA_SERVER, "--model", str(gguf)]
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
     command += ["--host", "127.0.0.1", "--port", str(port), *args]
     with log.open("wb") as sink:
         started = time.monotonic()
