@@ -253,6 +253,100 @@ def test_a_mismatch_is_reported_by_status_and_repaired_by_index(
     assert code == 0, err
 
 
+def count_listings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the calls of MilvusIndex.ids (every id through the network) in this process."""
+    from ragcli.backends.milvus import MilvusIndex
+
+    calls: list[int] = []
+    listing = MilvusIndex.ids
+
+    def counted(self: MilvusIndex) -> object:
+        calls.append(1)
+        return listing(self)
+
+    monkeypatch.setattr(MilvusIndex, "ids", counted)
+    return calls
+
+
+def recorded_ids(store: Path) -> set[int] | None:
+    """The ids the store's record says Milvus holds; None if the record is not vouched for."""
+    with sqlite3.connect(store / "store.sqlite3") as db:
+        exact = db.execute("SELECT value FROM manifest WHERE key = 'vector_ids_exact'").fetchone()
+        if exact is None or json.loads(exact[0]) is not True:
+            return None
+        return {row[0] for row in db.execute("SELECT id FROM vector_ids")}
+
+
+def swap_in_milvus(store: Path) -> list[int]:
+    """Delete one id in Milvus and add one no chunk has: its count stays the same."""
+    code = (
+        "import sys, json\n"
+        "from pymilvus import MilvusClient\n"
+        "c = MilvusClient(sys.argv[1]); c.load_collection(sys.argv[2])\n"
+        "ids = [r['id'] for r in c.query(sys.argv[2], filter='', output_fields=['id'], limit=1)]\n"
+        "c.delete(sys.argv[2], ids=ids)\n"
+        "c.upsert(sys.argv[2], [{'id': 999999, 'vec': [0.125] * 64}])\n"
+        "c.flush(sys.argv[2]); print(json.dumps(ids))\n"
+    )
+    return _pymilvus(store, code)  # type: ignore[return-value]
+
+
+def test_writes_compare_the_record_instead_of_listing_milvus(
+    capsys: Capture, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    later = tmp_path / "language-models.md"
+    (docs / later.name).rename(later)
+    lite = f"milvus://{tmp_path / 'v.db'}"
+    code, _, err = run_rag(
+        capsys, "ingest", str(docs), "--store", str(store), *FAKE, "--vectors", lite
+    )
+    assert code == 0, err
+    first = status(capsys, store)["vector_count"]
+    listings = count_listings(monkeypatch)
+    later.rename(docs / later.name)
+    code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(store))
+    assert code == 0, err
+    assert status(capsys, store)["vector_count"] > first  # type: ignore[operator]
+    code, _, err = run_rag(capsys, "rm", str(docs / "vector-search.pdf"), "--store", str(store))
+    assert code == 0, err
+    code, _, err = run_rag(capsys, "index", "--store", str(store))
+    assert code == 0, err
+    assert listings == []
+    held = collection_ids(store)
+    assert sorted(held) == sorted(embedded_indexable(store))
+    assert recorded_ids(store) == set(held)
+    assert status(capsys, store)["index_problem"] is None
+
+
+def test_a_write_cut_short_is_repaired_by_listing_milvus(
+    capsys: Capture, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    lite = f"milvus://{tmp_path / 'v.db'}"
+    code, _, err = run_rag(
+        capsys, "ingest", str(docs), "--store", str(store), *FAKE, "--vectors", lite
+    )
+    assert code == 0, err
+    assert recorded_ids(store) == set(collection_ids(store))
+    # A run killed while writing to Milvus: the record's warrant was withdrawn first, and
+    # Milvus changed in ways its count does not show.
+    with sqlite3.connect(store / "store.sqlite3") as db:
+        db.execute("DELETE FROM manifest WHERE key = 'vector_ids_exact'")
+    (gone,) = swap_in_milvus(store)
+    assert 999999 in collection_ids(store) and gone not in collection_ids(store)
+    listings = count_listings(monkeypatch)
+    code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(store))
+    assert code == 0, err
+    assert len(listings) == 1
+    held = collection_ids(store)
+    assert sorted(held) == sorted(embedded_indexable(store))
+    assert recorded_ids(store) == set(held)
+    code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(store))
+    assert code == 0, err
+    assert len(listings) == 1  # vouched for again: no second listing
+
+
 @pytest.mark.parametrize("when", ["embedding", "writing vectors"])
 def test_sigkill_during_ingest_then_rerun_leaves_no_duplicate_and_no_loss(
     tmp_path: Path, when: str
@@ -278,6 +372,7 @@ def test_sigkill_during_ingest_then_rerun_leaves_no_duplicate_and_no_loss(
     held = collection_ids(store)
     assert len(held) == len(set(held)), "an id is in Milvus twice"
     assert set(held) == embedded_indexable(store), "a live chunk is missing or a dead one kept"
+    assert recorded_ids(store) == set(held)
     shown = json.loads(rag("status", "--store", str(store), "--json").stdout)
     assert shown["vector_count"] == shown["embedded"] == shown["chunks"]
     assert shown["index_problem"] is None

@@ -163,7 +163,13 @@ class MilvusIndex:
 
     def count(self) -> int:
         with self._calls():
-            rows = self._client.query(self.target.collection, filter="", output_fields=["count(*)"])
+            # Strong: a server counts what was written before, not a snapshot a moment old.
+            rows = self._client.query(
+                self.target.collection,
+                filter="",
+                output_fields=["count(*)"],
+                consistency_level="Strong",
+            )
         return int(rows[0]["count(*)"]) if rows else 0
 
     def __len__(self) -> int:
