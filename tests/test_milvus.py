@@ -412,6 +412,23 @@ def _milvus_store(tmp_path: Path, uri: str) -> Path:
     return store
 
 
+def test_a_new_store_is_not_bound_to_a_milvus_it_could_not_reach(
+    capsys: Capture, docs: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    ingest = ("ingest", str(docs), "--store", str(store), *FAKE, "--vectors")
+    code, _, err = run_rag(capsys, *ingest, "milvus://127.0.0.1:1")
+    assert code == 5 and "127.0.0.1:1" in err, err
+    code, _, err = run_rag(capsys, *ingest, "milvus://127.0.0.1:19530x")
+    assert code == 2 and "malformed" in err, err
+    lite = f"milvus://{tmp_path / 'v.db'}"
+    code, _, err = run_rag(capsys, *ingest, lite)
+    assert code == 0, err
+    assert manifest_value(store, "vectors") == lite
+    shown = status(capsys, store)
+    assert shown["vector_count"] == shown["embedded"] and shown["index_problem"] is None
+
+
 def test_an_unreachable_milvus_is_one_line_and_exit_5(tmp_path: Path) -> None:
     store = _milvus_store(tmp_path, "milvus://127.0.0.1:1")
     started = time.monotonic()

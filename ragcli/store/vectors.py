@@ -65,6 +65,15 @@ class VectorStore(IndexFile):
         """Whether vectors may have been written (without opening a database to find out)."""
         return manifest.vectors != FAISS_VECTORS or self.index_path.is_file()
 
+    def prepare_vectors(self, manifest: Manifest) -> None:
+        """Connect to a new store's vector database and create its collection (FAISS: nothing).
+
+        Called before the manifest that names them is written, so a URI that cannot be
+        reached (a typo) fails without binding the store to it.
+        """
+        if manifest.vectors != FAISS_VECTORS:
+            self.new_vectors(manifest).close()
+
     def recorded_vector_ids(self, manifest: Manifest) -> NDArray[np.int64] | None:
         """Return the ids the vector database holds by the store's record, sorted.
 
