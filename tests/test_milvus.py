@@ -175,7 +175,8 @@ def test_the_same_with_the_bundled_embedder(capsys: Capture, docs: Path, tmp_pat
     _cycle(capsys, docs, tmp_path, [])
 
 
-def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> None:
+def beir_dataset(tmp_path: Path) -> Path:
+    """The tiny BEIR data set of test_evaluate, written under tmp_path."""
     from tests.test_evaluate import DOCS
     from tests.test_evaluate import QUERIES as EVAL_QUERIES
 
@@ -191,6 +192,24 @@ def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> N
         "query-id\tcorpus-id\tscore\n"
         + "".join(f"{q}\t{d}\t1\n" for q, (_, d) in EVAL_QUERIES.items())
     )
+    return root
+
+
+def lite_collections(path: Path) -> list[str]:
+    """The collections in a Milvus Lite directory, listed with pymilvus in a subprocess."""
+    code = (
+        "import sys, json\nfrom pymilvus import MilvusClient\n"
+        "print(json.dumps(MilvusClient(sys.argv[1]).list_collections()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> None:
+    root = beir_dataset(tmp_path)
     reports = []
     for vectors in ("faiss", f"milvus://{tmp_path / 'eval.db'}"):
         code, out, err = run_rag(
@@ -202,6 +221,21 @@ def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> N
         reports.append((scores, report["hnsw_recall_at_10"], report["chunks"]))
     assert reports[0] == reports[1]
     assert reports[0][0]["ndcg_at_10"] > 0
+
+
+def test_eval_drops_the_collection_of_its_temporary_store_only(
+    capsys: Capture, tmp_path: Path
+) -> None:
+    root = beir_dataset(tmp_path)
+    lite = tmp_path / "eval.db"
+    run = ("eval", str(root), *FAKE, "--vectors", f"milvus://{lite}", "--mode", "dense", "--json")
+    code, _, err = run_rag(capsys, *run)
+    assert code == 0, err
+    assert lite.is_dir() and lite_collections(lite) == []
+    work = tmp_path / "work"
+    code, _, err = run_rag(capsys, *run, "--work-dir", str(work))
+    assert code == 0, err
+    assert lite_collections(lite) == [manifest_value(work / "store", "vector_collection")]
 
 
 def test_a_relative_lite_path_is_recorded_absolute(

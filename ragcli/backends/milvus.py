@@ -133,6 +133,17 @@ class MilvusIndex:
             raise
         return index
 
+    @classmethod
+    def drop(cls, target: MilvusTarget, dimension: int, settings: HnswSettings) -> None:
+        """Delete the collection and every vector in it, if it exists."""
+        index = cls(_connect(target), target, dimension, settings)
+        try:
+            with index._calls():
+                if index._client.has_collection(target.collection):
+                    index._client.drop_collection(target.collection)
+        finally:
+            index.close()
+
     def _create(self) -> None:
         from pymilvus import DataType, MilvusClient
 

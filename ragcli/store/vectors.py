@@ -74,6 +74,15 @@ class VectorStore(IndexFile):
         if manifest.vectors != FAISS_VECTORS:
             self.new_vectors(manifest).close()
 
+    def drop_vectors(self, manifest: Manifest) -> None:
+        """Delete a store's vectors kept in a database (its collection); FAISS: nothing."""
+        if manifest.vectors == FAISS_VECTORS:
+            return
+        from ragcli.backends.registry import drop_vector_store
+
+        drop_vector_store(manifest)
+        self.distrust_vector_record(manifest)
+
     def recorded_vector_ids(self, manifest: Manifest) -> NDArray[np.int64] | None:
         """Return the ids the vector database holds by the store's record, sorted.
 
