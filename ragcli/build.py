@@ -77,6 +77,8 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
             vectors=vectors,
             vector_collection=None if vectors == FAISS_VECTORS else new_collection_name(),
         )
+        # Before the manifest: a vector database that cannot be reached leaves no binding.
+        store.prepare_vectors(manifest)
         store.write_manifest(manifest)
         return manifest, embedder
     _check_agrees(store.root, manifest, wanted)

@@ -145,10 +145,11 @@ def update_index(
 
     Returns the live entries, the removed entries dropped and whether they were built anew.
 
-    What the vectors hold is read from the vectors themselves, so a crash between caching
-    vectors and writing them is repaired on the next run instead of duplicating ids. An index
-    the manifest does not vouch for (another store's, another state's, damaged, or one
-    written before checksums were recorded) is rebuilt from the stored vectors. Removed
+    What the vectors hold is read from the vectors themselves (a vector database: from the
+    store's record of them while it is vouched for, see `_held_ids`), so a crash between
+    caching vectors and writing them is repaired on the next run instead of duplicating ids.
+    An index the manifest does not vouch for (another store's, another state's, damaged, or
+    one written before checksums were recorded) is rebuilt from the stored vectors. Removed
     chunks are deleted where the backend can; FAISS keeps them as tombstones, rebuilding
     once they are TOMBSTONE_REBUILD_FRACTION of it.
     """
@@ -162,40 +163,79 @@ def update_index(
         if index is not None and not index.verified:
             rebuild = True  # no record to check it against: trust only what the database holds
         if not rebuild and index is not None:
-            updated = _catch_up(store, manifest, index)
+            updated = _catch_up(store, manifest, index, note)
             if updated is not None:
                 return updated
         wanted = store.indexable_ids()
-        dropped = 0 if index is None else int(np.setdiff1d(index.ids(), wanted).size)
+        dropped = 0
+        if index is not None:
+            dropped = int(np.setdiff1d(_held_ids(store, manifest, index, note)[0], wanted).size)
     finally:
         if index is not None:
             index.close()
+    store.distrust_vector_record(manifest)  # a database's vectors are emptied next
     fresh = store.new_vectors(manifest)
     try:
         for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
             fresh.add(ids, vectors)
         store.save_vectors(fresh)
+        store.record_vector_ids(manifest, wanted)
         return fresh.count(), dropped, True
     finally:
         fresh.close()
 
 
-def _catch_up(store: Store, manifest: Manifest, index: VectorIndex) -> tuple[int, int, bool] | None:
+def _catch_up(
+    store: Store,
+    manifest: Manifest,
+    index: VectorIndex,
+    note: Callable[[str], None] | None = None,
+) -> tuple[int, int, bool] | None:
     """Add what the vectors lack, delete what they should not hold; None: rebuild instead."""
-    held = index.ids()
+    held, recorded = _held_ids(store, manifest, index, note)
     wanted = store.indexable_ids()
     dead = np.setdiff1d(held, wanted)
     if index.keeps_removed and dead.size > TOMBSTONE_REBUILD_FRACTION * len(held):
         return None
-    deleted = 0
-    if dead.size and not index.keeps_removed:
-        index.remove(dead)
-        deleted = int(dead.size)
+    deleting = dead[:0] if index.keeps_removed else dead
     missing = np.setdiff1d(wanted, held)
-    if missing.size:
+    if missing.size or deleting.size:
+        store.distrust_vector_record(manifest)  # committed before the database changes
+        if deleting.size:
+            index.remove(deleting)
         for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
             index.add(ids, vectors)
-    if missing.size or deleted:
         store.save_vectors(index)
+    if not recorded:
+        store.record_vector_ids(manifest, wanted)  # after a listing: what it holds now
+    elif missing.size or deleting.size:
+        store.record_vector_ids(manifest, missing, deleting)
     tombstones = int(dead.size) if index.keeps_removed else 0
-    return index.count() - tombstones, deleted, False
+    return index.count() - tombstones, int(deleting.size), False
+
+
+def _held_ids(
+    store: Store,
+    manifest: Manifest,
+    index: VectorIndex,
+    note: Callable[[str], None] | None = None,
+) -> tuple[NDArray[np.int64], bool]:
+    """Return the ids the vectors hold, and whether they come from the store's record.
+
+    A vector database is listed (slow: every id through the network) only when the record
+    is not vouched for (a run was killed while writing to it; a store just upgraded) or its
+    count disagrees with the database's (changed behind the store's back): a cheap check.
+    FAISS indexes are always asked (their ids are in memory).
+    """
+    recorded = store.recorded_vector_ids(manifest)
+    if recorded is None:
+        return index.ids(), False
+    count = index.count()
+    if count != recorded.size:
+        if note is not None:
+            note(
+                f"the vector store holds {count} vectors, the store's record of it "
+                f"{recorded.size}: checking every id"
+            )
+        return index.ids(), False
+    return recorded, True

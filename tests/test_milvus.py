@@ -175,7 +175,8 @@ def test_the_same_with_the_bundled_embedder(capsys: Capture, docs: Path, tmp_pat
     _cycle(capsys, docs, tmp_path, [])
 
 
-def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> None:
+def beir_dataset(tmp_path: Path) -> Path:
+    """The tiny BEIR data set of test_evaluate, written under tmp_path."""
     from tests.test_evaluate import DOCS
     from tests.test_evaluate import QUERIES as EVAL_QUERIES
 
@@ -191,6 +192,24 @@ def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> N
         "query-id\tcorpus-id\tscore\n"
         + "".join(f"{q}\t{d}\t1\n" for q, (_, d) in EVAL_QUERIES.items())
     )
+    return root
+
+
+def lite_collections(path: Path) -> list[str]:
+    """The collections in a Milvus Lite directory, listed with pymilvus in a subprocess."""
+    code = (
+        "import sys, json\nfrom pymilvus import MilvusClient\n"
+        "print(json.dumps(MilvusClient(sys.argv[1]).list_collections()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> None:
+    root = beir_dataset(tmp_path)
     reports = []
     for vectors in ("faiss", f"milvus://{tmp_path / 'eval.db'}"):
         code, out, err = run_rag(
@@ -202,6 +221,21 @@ def test_eval_on_milvus_scores_as_on_faiss(capsys: Capture, tmp_path: Path) -> N
         reports.append((scores, report["hnsw_recall_at_10"], report["chunks"]))
     assert reports[0] == reports[1]
     assert reports[0][0]["ndcg_at_10"] > 0
+
+
+def test_eval_drops_the_collection_of_its_temporary_store_only(
+    capsys: Capture, tmp_path: Path
+) -> None:
+    root = beir_dataset(tmp_path)
+    lite = tmp_path / "eval.db"
+    run = ("eval", str(root), *FAKE, "--vectors", f"milvus://{lite}", "--mode", "dense", "--json")
+    code, _, err = run_rag(capsys, *run)
+    assert code == 0, err
+    assert lite.is_dir() and lite_collections(lite) == []
+    work = tmp_path / "work"
+    code, _, err = run_rag(capsys, *run, "--work-dir", str(work))
+    assert code == 0, err
+    assert lite_collections(lite) == [manifest_value(work / "store", "vector_collection")]
 
 
 def test_a_relative_lite_path_is_recorded_absolute(
@@ -253,6 +287,100 @@ def test_a_mismatch_is_reported_by_status_and_repaired_by_index(
     assert code == 0, err
 
 
+def count_listings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the calls of MilvusIndex.ids (every id through the network) in this process."""
+    from ragcli.backends.milvus import MilvusIndex
+
+    calls: list[int] = []
+    listing = MilvusIndex.ids
+
+    def counted(self: MilvusIndex) -> object:
+        calls.append(1)
+        return listing(self)
+
+    monkeypatch.setattr(MilvusIndex, "ids", counted)
+    return calls
+
+
+def recorded_ids(store: Path) -> set[int] | None:
+    """The ids the store's record says Milvus holds; None if the record is not vouched for."""
+    with sqlite3.connect(store / "store.sqlite3") as db:
+        exact = db.execute("SELECT value FROM manifest WHERE key = 'vector_ids_exact'").fetchone()
+        if exact is None or json.loads(exact[0]) is not True:
+            return None
+        return {row[0] for row in db.execute("SELECT id FROM vector_ids")}
+
+
+def swap_in_milvus(store: Path) -> list[int]:
+    """Delete one id in Milvus and add one no chunk has: its count stays the same."""
+    code = (
+        "import sys, json\n"
+        "from pymilvus import MilvusClient\n"
+        "c = MilvusClient(sys.argv[1]); c.load_collection(sys.argv[2])\n"
+        "ids = [r['id'] for r in c.query(sys.argv[2], filter='', output_fields=['id'], limit=1)]\n"
+        "c.delete(sys.argv[2], ids=ids)\n"
+        "c.upsert(sys.argv[2], [{'id': 999999, 'vec': [0.125] * 64}])\n"
+        "c.flush(sys.argv[2]); print(json.dumps(ids))\n"
+    )
+    return _pymilvus(store, code)  # type: ignore[return-value]
+
+
+def test_writes_compare_the_record_instead_of_listing_milvus(
+    capsys: Capture, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    later = tmp_path / "language-models.md"
+    (docs / later.name).rename(later)
+    lite = f"milvus://{tmp_path / 'v.db'}"
+    code, _, err = run_rag(
+        capsys, "ingest", str(docs), "--store", str(store), *FAKE, "--vectors", lite
+    )
+    assert code == 0, err
+    first = status(capsys, store)["vector_count"]
+    listings = count_listings(monkeypatch)
+    later.rename(docs / later.name)
+    code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(store))
+    assert code == 0, err
+    assert status(capsys, store)["vector_count"] > first  # type: ignore[operator]
+    code, _, err = run_rag(capsys, "rm", str(docs / "vector-search.pdf"), "--store", str(store))
+    assert code == 0, err
+    code, _, err = run_rag(capsys, "index", "--store", str(store))
+    assert code == 0, err
+    assert listings == []
+    held = collection_ids(store)
+    assert sorted(held) == sorted(embedded_indexable(store))
+    assert recorded_ids(store) == set(held)
+    assert status(capsys, store)["index_problem"] is None
+
+
+def test_a_write_cut_short_is_repaired_by_listing_milvus(
+    capsys: Capture, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    lite = f"milvus://{tmp_path / 'v.db'}"
+    code, _, err = run_rag(
+        capsys, "ingest", str(docs), "--store", str(store), *FAKE, "--vectors", lite
+    )
+    assert code == 0, err
+    assert recorded_ids(store) == set(collection_ids(store))
+    # A run killed while writing to Milvus: the record's warrant was withdrawn first, and
+    # Milvus changed in ways its count does not show.
+    with sqlite3.connect(store / "store.sqlite3") as db:
+        db.execute("DELETE FROM manifest WHERE key = 'vector_ids_exact'")
+    (gone,) = swap_in_milvus(store)
+    assert 999999 in collection_ids(store) and gone not in collection_ids(store)
+    listings = count_listings(monkeypatch)
+    code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(store))
+    assert code == 0, err
+    assert len(listings) == 1
+    held = collection_ids(store)
+    assert sorted(held) == sorted(embedded_indexable(store))
+    assert recorded_ids(store) == set(held)
+    code, _, err = run_rag(capsys, "ingest", str(docs), "--store", str(store))
+    assert code == 0, err
+    assert len(listings) == 1  # vouched for again: no second listing
+
+
 @pytest.mark.parametrize("when", ["embedding", "writing vectors"])
 def test_sigkill_during_ingest_then_rerun_leaves_no_duplicate_and_no_loss(
     tmp_path: Path, when: str
@@ -278,6 +406,7 @@ def test_sigkill_during_ingest_then_rerun_leaves_no_duplicate_and_no_loss(
     held = collection_ids(store)
     assert len(held) == len(set(held)), "an id is in Milvus twice"
     assert set(held) == embedded_indexable(store), "a live chunk is missing or a dead one kept"
+    assert recorded_ids(store) == set(held)
     shown = json.loads(rag("status", "--store", str(store), "--json").stdout)
     assert shown["vector_count"] == shown["embedded"] == shown["chunks"]
     assert shown["index_problem"] is None
@@ -315,6 +444,23 @@ def _milvus_store(tmp_path: Path, uri: str) -> Path:
     with sqlite3.connect(store / "store.sqlite3") as db:
         db.execute("UPDATE manifest SET value = ? WHERE key = 'vectors'", (json.dumps(uri),))
     return store
+
+
+def test_a_new_store_is_not_bound_to_a_milvus_it_could_not_reach(
+    capsys: Capture, docs: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    ingest = ("ingest", str(docs), "--store", str(store), *FAKE, "--vectors")
+    code, _, err = run_rag(capsys, *ingest, "milvus://127.0.0.1:1")
+    assert code == 5 and "127.0.0.1:1" in err, err
+    code, _, err = run_rag(capsys, *ingest, "milvus://127.0.0.1:19530x")
+    assert code == 2 and "malformed" in err, err
+    lite = f"milvus://{tmp_path / 'v.db'}"
+    code, _, err = run_rag(capsys, *ingest, lite)
+    assert code == 0, err
+    assert manifest_value(store, "vectors") == lite
+    shown = status(capsys, store)
+    assert shown["vector_count"] == shown["embedded"] and shown["index_problem"] is None
 
 
 def test_an_unreachable_milvus_is_one_line_and_exit_5(tmp_path: Path) -> None:

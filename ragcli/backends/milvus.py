@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -61,14 +62,24 @@ def canonical_uri(uri: str) -> str:
     path = lite_path(uri)
     if path is not None:
         return SCHEME + str(Path(path).expanduser().resolve())
-    if uri.startswith(SCHEME) and uri[len(SCHEME) :].strip("/"):
+    if uri.startswith((SCHEME, "http://", "https://")) and uri.split("://", 1)[1].strip("/"):
+        _check_address(uri)
         return uri.rstrip("/")
-    if uri.startswith(("http://", "https://")) and uri.split("://", 1)[1].strip("/"):
-        return uri.rstrip("/")
-    raise UsageError(
-        f"unknown vector store {uri!r}",
-        "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host",
-    )
+    raise UsageError(f"unknown vector store {uri!r}", _FORMS)
+
+
+_FORMS = "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
+
+
+def _check_address(uri: str) -> None:
+    """Refuse a server address pymilvus could not even parse (a port that is no number)."""
+    try:
+        address = urlsplit(client_uri(uri))
+        address.port  # noqa: B018 - parsing it is the check
+    except ValueError as exc:
+        raise UsageError(f"malformed vector store address {uri!r}: {exc}", _FORMS) from None
+    if not address.hostname:
+        raise UsageError(f"vector store address {uri!r} names no host", _FORMS)
 
 
 def client_uri(uri: str) -> str:
@@ -122,6 +133,17 @@ class MilvusIndex:
             raise
         return index
 
+    @classmethod
+    def drop(cls, target: MilvusTarget, dimension: int, settings: HnswSettings) -> None:
+        """Delete the collection and every vector in it, if it exists."""
+        index = cls(_connect(target), target, dimension, settings)
+        try:
+            with index._calls():
+                if index._client.has_collection(target.collection):
+                    index._client.drop_collection(target.collection)
+        finally:
+            index.close()
+
     def _create(self) -> None:
         from pymilvus import DataType, MilvusClient
 
@@ -163,7 +185,13 @@ class MilvusIndex:
 
     def count(self) -> int:
         with self._calls():
-            rows = self._client.query(self.target.collection, filter="", output_fields=["count(*)"])
+            # Strong: a server counts what was written before, not a snapshot a moment old.
+            rows = self._client.query(
+                self.target.collection,
+                filter="",
+                output_fields=["count(*)"],
+                consistency_level="Strong",
+            )
         return int(rows[0]["count(*)"]) if rows else 0
 
     def __len__(self) -> int:
@@ -307,6 +335,10 @@ def _mapped_errors(target: MilvusTarget, connecting: bool = False) -> Iterator[N
         ) from None
     except (OSError, RuntimeError) as exc:  # gRPC transport failures surface as these
         raise ModelError(f"vector store {target.uri} failed: {exc}") from None
+    except ValueError as exc:  # an address pymilvus cannot parse
+        if not connecting:
+            raise
+        raise ModelError(f"vector store {target.uri} cannot be reached: {exc}") from None
 
 
 def _lite_locked(target: MilvusTarget) -> bool:

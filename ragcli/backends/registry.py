@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.llms import LLM, LlmOptions
+    from ragcli.backends.milvus import MilvusTarget
     from ragcli.backends.vectors import FaissHnswIndex, VectorIndex
     from ragcli.records import HnswSettings, Manifest
 
@@ -230,9 +231,21 @@ def open_vector_store(manifest: Manifest, fresh: bool = False) -> VectorIndex | 
     `fresh` empties them first (a rebuild). A `faiss` store's vectors are its index file,
     which the store reads itself (`Store.open_vectors`).
     """
+    from ragcli.backends.milvus import MilvusIndex
+
+    return MilvusIndex.open(_milvus_target(manifest), manifest.dimension, manifest.hnsw, fresh)
+
+
+def drop_vector_store(manifest: Manifest) -> None:
+    """Delete the vectors of a store kept outside its directory (its Milvus collection)."""
+    from ragcli.backends.milvus import MilvusIndex
+
+    MilvusIndex.drop(_milvus_target(manifest), manifest.dimension, manifest.hnsw)
+
+
+def _milvus_target(manifest: Manifest) -> MilvusTarget:
     if vector_backend(manifest.vectors) != MILVUS_VECTORS or not manifest.vector_collection:
         raise UsageError(f"vector store {manifest.vectors!r} is not kept outside the store")
-    from ragcli.backends.milvus import MilvusIndex, MilvusTarget
+    from ragcli.backends.milvus import MilvusTarget
 
-    target = MilvusTarget(manifest.vectors, manifest.vector_collection, _milvus_token)
-    return MilvusIndex.open(target, manifest.dimension, manifest.hnsw, fresh)
+    return MilvusTarget(manifest.vectors, manifest.vector_collection, _milvus_token)

@@ -10,20 +10,21 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.backends.vectors import exact_search
 from ragcli.build import BuildSettings, settle_build
 from ragcli.discovery import DiscoveryOptions
+from ragcli.errors import RagError
 from ragcli.evaluation.beir import BeirDataset, iter_corpus, read_dataset, write_corpus
 from ragcli.evaluation.metrics import overlap_at_k, percentile, score_run
 from ragcli.indexing import index_chunks
 from ragcli.progress import Progress
 from ragcli.records import EvalReport, Hit, ModeReport
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
-from ragcli.store import Store
+from ragcli.store import DATABASE_NAME, Store
 from ragcli.syncing import check_paths, sync_documents
 
 # Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
@@ -51,7 +52,10 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
     for mode in options.modes:
         check_mode(mode)
     dataset = read_dataset(options.dataset, options.split, options.max_queries)
-    with _work_dir(options.work_dir) as work:
+    with (
+        _work_dir(options.work_dir) as work,
+        _vectors_dropped(work / "store", options.work_dir is None, progress),
+    ):
         corpus, store_dir = work / "corpus", work / "store"
         names = _write_corpus(options, dataset, corpus)
         started = time.perf_counter()
@@ -101,6 +105,35 @@ def _work_dir(kept: Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as temporary:
         yield Path(temporary)
+
+
+@contextmanager
+def _vectors_dropped(store_dir: Path, temporary: bool, progress: Progress) -> Iterator[None]:
+    """Drop a temporary store's vectors kept in a database (its Milvus collection) at the end.
+
+    The store's directory goes with the work directory; a collection would stay behind.
+    """
+    try:
+        yield
+    except BaseException:
+        if temporary:
+            with suppress(RagError):  # the error under way is the one to report
+                _drop_vectors(store_dir)
+        raise
+    if temporary:
+        try:
+            _drop_vectors(store_dir)
+        except RagError as exc:
+            progress.note(f"the temporary store's vectors were not deleted: {exc.message}")
+
+
+def _drop_vectors(store_dir: Path) -> None:
+    if not (store_dir / DATABASE_NAME).is_file():
+        return
+    with Store.open(store_dir, write=True) as store:
+        manifest = store.manifest
+        if manifest is not None:
+            store.drop_vectors(manifest)
 
 
 def select_documents(dataset: BeirDataset, max_documents: int) -> set[str]:

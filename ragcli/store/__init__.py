@@ -13,7 +13,8 @@ stale list of them behind. Each distinct text is indexed once, under its lowest 
 
 Modules: layout (file names), migrations (schema and its upgrade steps), lock (the
 single-writer lock), database (open, the lock of a writer, transactions, manifest),
-documents, embeddings, index_file (the vector index file and its records), status
+documents, embeddings, index_file (the vector index file and its records), vectors
+(the store's vectors wherever they live, and its record of a vector database's ids), status
 (rag status), integrity (rag doctor), faults (errors of the files) and salvage (doctor's
 copy of a damaged database). Store joins the row and file parts.
 """

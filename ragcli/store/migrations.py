@@ -90,8 +90,26 @@ END;
     db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
 
 
+def m004_vector_ids(db: sqlite3.Connection) -> None:
+    """Add the record of which chunk ids a vector database holds (empty: not vouched for yet)."""
+    _execute_script(
+        db,
+        """
+-- What a store whose vectors live in a vector database (Milvus) last wrote there, so a
+-- write need not list every id the database holds. No foreign key: a removed chunk's id
+-- stays here until it is deleted there. Trusted only while the manifest's vector_ids_exact
+-- is true (see store/vectors.py); FAISS stores leave it empty.
+CREATE TABLE IF NOT EXISTS vector_ids (id INTEGER PRIMARY KEY);
+""",
+    )
+
+
 # Each step under the format version it brings a database to, in the order they run.
-MIGRATIONS: dict[int, Migration] = {2: m002_tables, 3: m003_keyword_index}
+MIGRATIONS: dict[int, Migration] = {
+    2: m002_tables,
+    3: m003_keyword_index,
+    4: m004_vector_ids,
+}
 
 FORMAT_VERSION = max(MIGRATIONS)
 

@@ -16,6 +16,7 @@ from ragcli.errors import StoreCorruptError
 from ragcli.store.database import shm_in_use
 from ragcli.store.layout import DATABASE_NAME
 from ragcli.store.migrations import create_schema
+from ragcli.store.vectors import RECORD_KEY
 
 # Copied in this order; each table's columns, as the schema declares them.
 _TABLES = (
@@ -59,6 +60,8 @@ def salvage_database(root: Path) -> Salvage:
                 "restore a backup, or ingest again",
             )
         _drop_partial_documents(fresh, result)
+        # vector_ids is not copied: the next write lists the vector database's ids instead.
+        fresh.execute("DELETE FROM manifest WHERE key = ?", (RECORD_KEY,))
         _keep_sequence(old, fresh)
         fresh.execute("COMMIT")
         fresh.execute("PRAGMA journal_mode=WAL")
