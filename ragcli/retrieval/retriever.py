@@ -140,6 +140,10 @@ class Retriever:
         if self._index is None:
             return []
         exclude = self._tombstones
+        if self._index.keeps_removed:
+            # Every removed chunk's entry is among the tombstones, excluded inside the
+            # search: each hit is live, with no check per hit on the hot path.
+            return self._index.search(vector, k, exclude=exclude)
         for _ in range(_STALE_ROUNDS):
             found = self._index.search(vector, k, exclude=exclude)
             stale = [i for i, _ in found if not self._is_live(i)]
