@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ragcli.backends.llms import complete_by_streaming
-from ragcli.records import Completion, GenerationSettings, Prompt
+from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -110,6 +110,11 @@ class ExtractiveLLM:
         if wanted in planned:
             return planned[wanted]
         return FAKE_LOGP_IN_PASSAGE if wanted and wanted in passage else FAKE_LOGP_ABSENT
+
+    def copy(
+        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
+    ) -> Completion | None:
+        return None  # a fake that copies is made in the tests that need one
 
 
 def _planned(prompt: str, passage: str) -> dict[str, float]:

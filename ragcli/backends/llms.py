@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.backends.cpu import free_threads
 from ragcli.errors import ModelError, UsageError
-from ragcli.records import Completion, GenerationSettings, Prompt
+from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
     from ragcli.settings import Settings
@@ -43,6 +43,12 @@ class LLM(Protocol):
 
     def score(self, prompt: Prompt, continuation: str) -> float | None:
         """Return log p(continuation | prompt), or None when the backend cannot tell."""
+        ...
+
+    def copy(
+        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
+    ) -> Completion | None:
+        """The most likely answer that copies source's texts; None if the backend cannot."""
         ...
 
 
@@ -197,6 +203,11 @@ class LlamaCppLLM:
 
         self._fit_threads()
         return score_continuation(_LlamaSession(self._llama), prompt.text, continuation)
+
+    def copy(
+        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
+    ) -> Completion | None:
+        return None
 
     def prepare_prefix(self, text: str) -> None:
         """Restore the state of a fixed prompt start from disk, or evaluate and save it.

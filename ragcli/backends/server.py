@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragcli.errors import ModelError, UsageError
-from ragcli.records import Completion, GenerationSettings, Prompt
+from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 from ragcli.settings import LLM_APIS
 
 # Byte-level BPE and SentencePiece vocabularies average well over 3 bytes per token on
@@ -192,6 +192,11 @@ class OpenAICompatibleLLM:
 
     def score(self, prompt: Prompt, continuation: str) -> float | None:
         return None
+
+    def copy(
+        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
+    ) -> Completion | None:
+        return None  # the OpenAI API has no way to constrain decoding to a text
 
     def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
         """Yield the answer's text piece by piece as the server sends it."""

@@ -96,6 +96,19 @@ StreamEvent: TypeAlias = AnswerToken | AnswerSources | AnswerDone
 
 
 @dataclass(frozen=True)
+class CopyFrom:
+    """Texts an answer must be copied from: a run of words of a source, or a whole reply.
+
+    An answer is a copy when, case and runs of spaces aside, it starts at a word of one of
+    the `sources` and follows it character for character (trailing punctuation aside), or
+    when it is one of the `replies` (such as "The context does not say.").
+    """
+
+    sources: tuple[str, ...]
+    replies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Prompt:
     """What is sent to the LLM: completion text, or chat messages for a chat template."""
 
