@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from ragcli.answering import AnswerSettings, Strategy, prompts  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
-from ragcli.answering.sequence import SequenceStrategy  # noqa: E402
+from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.discovery import DiscoveryOptions  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
@@ -36,8 +36,9 @@ from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 
-TEMPLATES: dict[str, prompts.PromptTemplate | None] = {
-    "sequence (default)": None,
+TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
+    "sequence (default)": SequenceSettings(),
+    "sequence, no copy search": SequenceSettings(copy_search=False),
     "packed: instructions only": replace(prompts.DEFAULT_TEMPLATE, shots=()),
     "packed: 2 shots (no counting)": replace(
         prompts.DEFAULT_TEMPLATE, shots=(prompts.SHOTS[0], prompts.SHOTS[2])
@@ -52,8 +53,8 @@ def strategy_for(asker: Asker, name: str) -> Strategy:
     settings = AnswerSettings(asker.options.generation, strict=False)
     template = TEMPLATES[name]
     strategy: Strategy = (
-        SequenceStrategy(asker._llm, settings)
-        if template is None
+        SequenceStrategy(asker._llm, settings, template)
+        if isinstance(template, SequenceSettings)
         else PackedStrategy(asker._llm, settings, template)
     )
     strategy.prepare()

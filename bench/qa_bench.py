@@ -55,6 +55,7 @@ VARIANTS = {
     "sequence, 200-token passages": Variant("sequence", SequenceSettings(passage_tokens=200)),
     "sequence, 2 passages": Variant("sequence", SequenceSettings(passages=2)),
     "sequence, abstain ratio 30": Variant("sequence", SequenceSettings(abstain_ratio=30.0)),
+    "sequence, no copy search": Variant("sequence", SequenceSettings(copy_search=False)),
 }
 
 

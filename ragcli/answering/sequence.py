@@ -29,7 +29,7 @@ from ragcli.answering.grounding import Grounding, ground, tokenize
 from ragcli.answering.packing import separate_passages
 from ragcli.answering.prompts import NOT_FOUND, sequence_prefix, single_passage_prompt
 from ragcli.backends.llms import LLM
-from ragcli.records import Answer, Completion, Hit, Passage, Prompt
+from ragcli.records import Answer, Completion, CopyFrom, Hit, Passage, Prompt
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class SequenceSettings:
     # Abstain when p(does not say) exceeds this many times p(best answer): at 1 the model's
     # caution abstained on 22-35 % of answerable questions; at 10, 13 %.
     abstain_ratio: float = 10.0
+    # Search the passage's copies again for an answer that is not one (see _complete).
+    copy_search: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,8 @@ class SequenceStrategy:
         weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
         completions: list[Completion] = []
         groundings: dict[str, Grounding] = {}  # by answer text, across the passages read
-        for prompt in prompts:
-            completions.append(self.llm.complete(prompt, self.generation))
+        for prompt, passage in zip(prompts, passages, strict=True):
+            completions.append(self._complete(prompt, passage))
             choice = self.choose(question, prompts, passages, completions, groundings)
             if self._settled(choice, sum(weights[len(completions) :])):
                 break
@@ -156,6 +158,28 @@ class SequenceStrategy:
         if on_text is not None:
             on_text(answer.text)
         return answer
+
+    def _complete(self, prompt: Prompt, passage: Passage) -> Completion:
+        """The passage's answer: the model's own when it copies the passage, else a copy.
+
+        A small model's greedy answer is sometimes not grounded in the passage at all: a
+        number from one sentence with the unit of another ("63.2 billion"), or a run of
+        digits that breaks down into a loop. Those are searched again among the copies of
+        the passage (and the abstention), for the one the model finds most likely; a
+        backend that cannot search keeps its answer, for grounding to judge. A paraphrase
+        of the passage ("30 states" for "30 U.S. states") is kept: searching it again
+        turned more such answers into abstentions than it made right (bench/qa_bench.py).
+        """
+        completion = self.llm.complete(prompt, self.generation)
+        if not self.sequence.copy_search:
+            return completion
+        text = clean_answer(completion.text)
+        if abstains(text) and not completion.looped:
+            return completion
+        if text and not abstains(text) and ground(text, (passage,)).grounded:
+            return completion  # its words are the passage's, if not always in its order
+        copied = self.llm.copy(prompt, CopyFrom((passage.text,), (NOT_FOUND,)), self.generation)
+        return completion if copied is None else copied
 
     def _settled(self, choice: Choice, unread: float) -> bool:
         """Whether the passages not yet read cannot change the answer.

@@ -5,12 +5,14 @@ Kept apart from llama.cpp so that the arithmetic is tested with a small fake ses
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ragcli.backends.copying import CopyConstraint
 from ragcli.backends.repetition import find_loop
-from ragcli.records import Completion, GenerationSettings, Prompt
+from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -78,6 +80,94 @@ def greedy_decode(
             prompt_tokens + generated, len(prompt_tokens) + len(generated) - 1
         )[-1]
     return Completion(text.strip(), logprob, len(generated))
+
+
+# How many hypotheses a copying search keeps, and how many of each one's most likely next
+# tokens it tries for ones that keep the answer a copy.
+COPY_BEAMS = 4
+COPY_CANDIDATES = 64
+
+
+@dataclass(frozen=True)
+class _Beam:
+    tokens: tuple[int, ...]
+    logprob: float
+
+
+def copy_decode(
+    session: TokenSession,
+    prompt: Prompt,
+    copy: CopyFrom,
+    settings: GenerationSettings,
+    beams: int = COPY_BEAMS,
+) -> Completion:
+    """The most likely answer that is a copy of copy's texts, by beam search.
+
+    Greedy decoding commits to its first token: under a copy constraint that is often a
+    word the model only wanted as the start of something else ("1" for a run of digits),
+    and the copy that follows is poor. A few hypotheses kept side by side find the copy the
+    model finds most likely as a whole. Hypotheses end at the end token or a stop
+    sequence, and only where the text is a finished copy; the search stops once the best
+    finished answer is more likely than every unfinished one (log-probabilities only fall);
+    at max_tokens a likelier unfinished copy is returned cut, as greedy decoding cuts.
+    The log-probability is the model's own, as in greedy decoding; temperature is ignored.
+    """
+    constraint = CopyConstraint(copy)
+    head = session.tokenize(prompt.text, add_bos=True)
+    alive = [_Beam((), 0.0)]
+    best: tuple[float, str, int] | None = None
+    for _ in range(settings.max_tokens):
+        grown: list[_Beam] = []
+        for beam in sorted(alive, key=lambda b: b.tokens):  # neighbours share cached tokens
+            tokens = [*head, *beam.tokens]
+            scores = log_softmax(session.evaluate(tokens, len(tokens) - 1)[-1])
+            text = _text(session, beam.tokens)
+            tried = min(COPY_CANDIDATES, len(scores))
+            likely = np.argpartition(scores, -tried)[-tried:]
+            taken = 0
+            for token in likely[np.argsort(scores[likely])[::-1]]:
+                logprob = beam.logprob + float(scores[token])
+                if best is not None and logprob <= best[0]:
+                    break  # the rest are less likely than an answer already finished
+                ended = _ending(session, beam.tokens, int(token), text, prompt.stop)
+                if ended is not None:
+                    if constraint.may_end(ended):
+                        best = (logprob, ended, len(beam.tokens) + 1)
+                    continue
+                candidate = (*beam.tokens, int(token))
+                if not constraint.may_continue(_text(session, candidate)):
+                    continue
+                grown.append(_Beam(candidate, logprob))
+                taken += 1
+                if taken == beams:
+                    break
+        alive = sorted(grown, key=lambda b: b.logprob, reverse=True)[:beams]
+        if best is not None:
+            alive = [beam for beam in alive if beam.logprob > best[0]]
+        if not alive:
+            break
+    if alive:  # cut at max_tokens while likelier than any finished answer, as greedy is
+        top = alive[0]
+        return Completion(_text(session, top.tokens).strip(), top.logprob, len(top.tokens))
+    if best is None:
+        return Completion("", None, 0)
+    logprob, text, count = best
+    return Completion(text.strip(), logprob, count)
+
+
+def _text(session: TokenSession, tokens: tuple[int, ...] | list[int]) -> str:
+    return session.detokenize(list(tokens)).decode("utf-8", errors="ignore")
+
+
+def _ending(
+    session: TokenSession, tokens: tuple[int, ...], token: int, text: str, stops: tuple[str, ...]
+) -> str | None:
+    """The answer's text if token ends it (the end token, or a stop sequence); else None."""
+    if session.is_end(token):
+        return text
+    grown = _text(session, (*tokens, token))
+    stop_at = _first_stop(grown, stops)
+    return grown[:stop_at] if stop_at is not None else None
 
 
 def score_continuation(session: TokenSession, prompt: str, continuation: str) -> float:

@@ -207,7 +207,12 @@ class LlamaCppLLM:
     def copy(
         self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
     ) -> Completion | None:
-        return None
+        if prompt.is_chat:
+            return None
+        from ragcli.backends.decoding import copy_decode
+
+        self._fit_threads()
+        return copy_decode(_LlamaSession(self._llama), prompt, source, settings)
 
     def prepare_prefix(self, text: str) -> None:
         """Restore the state of a fixed prompt start from disk, or evaluate and save it.
