@@ -41,6 +41,7 @@ from ragcli.records.reports import (
     REPAIRED,
     DoctorReport,
     EvalReport,
+    FileChange,
     Finding,
     IndexReport,
     IngestReport,
@@ -49,6 +50,9 @@ from ragcli.records.reports import (
     RemoveResult,
     RetrievalScores,
     SyncPlan,
+    WatchEvent,
+    WatchStarted,
+    WatchStopped,
 )
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "Document",
     "EvalReport",
     "Evidence",
+    "FileChange",
     "Finding",
     "Found",
     "GenerationSettings",
@@ -90,4 +95,7 @@ __all__ = [
     "StreamEvent",
     "SyncPlan",
     "Timings",
+    "WatchEvent",
+    "WatchStarted",
+    "WatchStopped",
 ]
