@@ -84,8 +84,8 @@ def ingest(
         bool,
         typer.Option(
             "--watch",
-            help="Then follow the folders: sync each change as it happens, a line per file "
-            "on stderr, until Ctrl-C or SIGTERM (exit 0). Needs the watch extra.",
+            help="Then follow the folders: sync each change as it is saved, a line per file "
+            "on stderr, until Ctrl-C or SIGTERM (exit 0; needs ragcli[watch]).",
         ),
     ] = False,
     chunk_tokens: Annotated[
