@@ -57,7 +57,11 @@ class Watch:
     def stop(self, signum: int = signal.SIGINT) -> int:
         """Send a signal, wait for the exit; return the exit code."""
         self.process.send_signal(signum)
-        code = self.process.wait(timeout=30)
+        return self.wait(30)
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the exit and the last lines; return the exit code."""
+        code = self.process.wait(timeout=timeout_s)
         for reader in self._readers:
             reader.join(timeout=5)
         return code
@@ -127,13 +131,14 @@ def watch(docs: Path, tmp_path: Path) -> Iterator[Watch]:
 
 def test_search_follows_create_modify_rename_delete(docs: Path, watch: Watch) -> None:
     store = watch.store
-    assert "ingested 2 new" in watch.out[0]
+    assert "ingested 2 new" in watch.wait_for_line("ingested", stream="out")
     assert found_in(store, "zebrine") == {"zebra.md"}
 
     (docs / "notes").mkdir()
     (docs / "notes" / "quokka.md").write_text("Quokkas smile on Rottnest, quokkaword.\n")
     follows(store, "quokkaword", {"quokka.md"}, watch)
-    assert watch.wait_for_line("added notes").endswith("quokka.md (1 chunk)")
+    line = watch.wait_for_line("quokka.md")
+    assert line == f"rag: added {docs / 'notes' / 'quokka.md'} (1 chunk)"
 
     (docs / "owl.txt").write_text("Owls now hunt voles at dusk, volesword.\n")
     follows(store, "volesword", {"owl.txt"}, watch)
@@ -276,8 +281,7 @@ def test_store_deleted_while_watching_is_fatal(docs: Path, watch: Watch) -> None
 
     shutil.rmtree(watch.store)
     (docs / "emu.md").write_text("Emus run fast.\n")
-    assert watch.process.wait(timeout=FOLLOW_S) == ExitCode.NO_STORE
-    time.sleep(0.2)
+    assert watch.wait(FOLLOW_S) == ExitCode.NO_STORE
     assert watch.err[-1].startswith(f"rag: error: no store at {watch.store}")
 
 
@@ -314,3 +318,21 @@ def test_help_does_not_import_watchfiles() -> None:
     )
     assert "--watch" in done.stdout
     assert done.stdout.strip().endswith("False"), done.stdout
+
+
+def test_scope_drops_events_that_cannot_matter(tmp_path: Path) -> None:
+    from ragcli.watching import WatchScope
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    scope = WatchScope.of([docs], docs / "store")
+    real = os.path.realpath(docs)
+    kept = ["a.md", "sub/b.pdf", "sub/.gitignore", ".ragignore", "sub/new-folder"]
+    dropped = ["store/store.sqlite3-wal", "store/lock", ".git/index", "node_modules/x.md"]
+    dropped += ["a.md~", ".a.md.swp", "sub/4913", "#a.md#", ".hidden.md", ".cache/c.md"]
+    assert [name for name in kept if not scope.wanted(f"{real}/{name}")] == []
+    assert [name for name in dropped if scope.wanted(f"{real}/{name}")] == []
+    assert not scope.wanted(str(tmp_path / "elsewhere.md"))
+    changed = {f"{real}/sub/.gitignore", f"{real}/sub/x.md", f"{real}/b.md", f"{real}/a.md~"}
+    [(folder, paths)] = scope.changed(changed).items()
+    assert folder.given == docs and paths == [docs / "b.md", docs / "sub"]
