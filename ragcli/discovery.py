@@ -73,6 +73,20 @@ def discover(
         yield from walker.named(given.absolute())
 
 
+def discover_below(
+    root: Path, paths: Sequence[Path], options: DiscoveryOptions, skipped: list[Skipped]
+) -> Iterator[Found]:
+    """Yield what a walk of `root` takes at or below each of `paths` (each within root).
+
+    The folders on the way down are judged, and their ignore files read, as the walk does;
+    a path that no longer exists yields nothing. A file may come twice (via two paths).
+    """
+    root = root.absolute()
+    for path in paths:
+        # A walker each: the folders on the way down are entered again for every path.
+        yield from _Walker(options, skipped).below(root, path.absolute())
+
+
 def read_path_list(stream: IO[bytes], nul_separated: bool) -> list[Path]:
     """Read paths one per line (or NUL-separated), keeping any byte name intact.
 
@@ -197,7 +211,34 @@ class _Walker:
         if real_root in self.seen_dirs:
             return
         top = self.enter(root, "", real_root, ())
-        stack = [top] if top is not None else []
+        yield from self.drain([top] if top is not None else [], root, real_root)
+
+    def below(self, root: Path, path: Path) -> Iterator[Found]:
+        """Walk only the part of root's tree at or below path, judging the folders above it."""
+        parts = path.relative_to(root).parts
+        if not parts:
+            yield from self.walk(root)
+            return
+        real_root = os.path.realpath(root)
+        frame = self.enter(root, "", real_root, ())
+        stack: list[_Frame] = []
+        for depth, name in enumerate(parts, start=1):
+            if frame is None:
+                return
+            entry = next((e for e in frame.entries if e.name == name), None)
+            if entry is None:
+                return  # gone since the change was seen
+            last = depth == len(parts)
+            frame.entries = iter([entry] if last else ())
+            stack.append(frame)
+            if last:
+                break
+            self.visit(entry, stack, root, real_root)  # pushes the folder if the walk enters it
+            frame = stack.pop() if len(stack) > depth else None
+        yield from self.drain(stack, root, real_root)
+
+    def drain(self, stack: list[_Frame], root: Path, real_root: str) -> Iterator[Found]:
+        """Walk the entries left in the folders on the stack, deepest first."""
         while stack:
             entry = next(stack[-1].entries, None)
             if entry is None:

@@ -50,11 +50,12 @@ def index_chunks(
     rebuild: bool = False,
     int8: bool = True,
     ray: RaySettings | None = None,
+    documents: DocumentEmbedder | None = None,
 ) -> IndexReport:
     """Embed missing vectors in committed batches, then bring the index up to date.
 
     With `ray`, the batches are embedded on a Ray runtime; they are formed and committed
-    here all the same.
+    here all the same. `documents` keeps the document embedder between runs (a watch).
     """
     started = time.perf_counter()
     pending = store.count_unembedded()
@@ -63,7 +64,7 @@ def index_chunks(
         # Bulk embedding yields the CPU to interactive work (issue 12); set before the
         # embedder's thread pools start, which inherit it.
         run_in_background()
-        embedder = _fast_embedder(store, embedder, progress, int8)
+        embedder = (documents or DocumentEmbedder(embedder, int8)).for_documents(store, progress)
         with _embedding(embedder, batch_size, int8, ray, progress) as embed:
             progress.start("Embedding chunks", pending)
             for batch, vectors in embed(embedding_batches(store, embedder, batch_size)):
@@ -73,6 +74,27 @@ def index_chunks(
     indexed, removed, rebuilt = update_index(store, manifest, rebuild, progress.note)
     store.check_keyword_index(KEYWORD_CHECK_MAX_CHUNKS)
     return IndexReport(embedded, indexed, rebuilt, removed, time.perf_counter() - started)
+
+
+class DocumentEmbedder:
+    """A store's embedder, and the copy documents are embedded with, made once and kept.
+
+    A watch indexes many small batches: the int8 ONNX model loads once, not per batch.
+    """
+
+    def __init__(self, embedder: Embedder, int8: bool) -> None:
+        self.embedder = embedder
+        self.int8 = int8
+        self._documents: Embedder | None = None
+
+    def for_documents(self, store: Store, progress: Progress) -> Embedder:
+        """The embedder for documents: the ONNX copy once there is one, else the store's."""
+        if self._documents is not None:
+            return self._documents
+        chosen = _fast_embedder(store, self.embedder, progress, self.int8)
+        if chosen is not self.embedder:
+            self._documents = chosen  # no copy yet (a store with no text): try again next time
+        return chosen
 
 
 def embedding_batches(store: Store, embedder: Embedder, batch_size: int) -> Iterator[list[Chunk]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragcli.backends.embedders import Embedder
-from ragcli.discovery import DiscoveryOptions, discover
+from ragcli.discovery import DiscoveryOptions, discover, discover_below
 from ragcli.errors import InputNotFoundError, LoadError
-from ragcli.records import Found, IngestReport, Manifest, Skipped, SyncPlan
+from ragcli.records import FileChange, Found, IngestReport, Manifest, Skipped, SyncPlan
 from ragcli.store import Store
 from ragcli.text.chunking import ChunkBudget, iter_chunks
 from ragcli.text.loaders import load_document, read_source
@@ -47,7 +47,7 @@ def sync_documents(
     for skipped in report.skipped:
         if skipped.failed:
             progress.note(f"skipped {skipped.path}: {skipped.reason}")
-    plan = plan_sync(store, found, paths, report.skipped)
+    plan = plan_sync(store, found, [p for p in paths if p.is_dir()], report.skipped)
     if dry_run:
         return report, plan
     for old, new in plan.to_rename:
@@ -57,15 +57,64 @@ def sync_documents(
     budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
     progress.start("Reading files", len(plan.to_read))
     for item in plan.to_read:
-        _sync_file(store, item, budget, report, progress)
+        try:
+            _count(report, _store_file(store, item, budget))
+        except LoadError as exc:
+            report.skipped.append(Skipped(str(item.path), exc.message, failed=True))
+            progress.note(f"skipped {item.path}: {exc.message}")
         progress.advance(1)
     return report, plan
 
 
+def sync_changes(
+    store: Store,
+    manifest: Manifest,
+    embedder: Embedder,
+    root: Path,
+    changed: Sequence[Path],
+    discovery: DiscoveryOptions,
+) -> list[FileChange]:
+    """Bring the documents at or below changed paths of a walked folder in step.
+
+    The same rules as a sync of the whole folder, applied to the changed paths only; a
+    document gone from one path whose content turns up new at another is renamed. A file
+    that vanishes or changes while it is read is left to the change event that follows.
+    """
+    skipped: list[Skipped] = []
+    items = {item.path: item for item in discover_below(root, changed, discovery, skipped)}
+    plan = plan_sync(store, list(items.values()), changed, skipped)
+    changes = [_skipped(s.path, s.reason) for s in skipped if s.failed]
+    for old, new in plan.to_rename:
+        store.rename_document(old, new)
+    moves = _moves(store, plan)
+    for new, old in moves.items():
+        store.rename_document(old, new)
+        changes.append(FileChange(action="renamed", path=new, old_path=old))
+    gone = [path for path in plan.to_remove if path not in moves.values()]
+    store.remove_documents(gone)
+    changes += [FileChange(action="removed", path=path) for path in gone]
+    budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
+    for item in plan.to_read:
+        before = _stat(item.path)
+        try:
+            change = _store_file(store, item, budget)
+        except LoadError as exc:
+            if before is not None and _stat(item.path) == before:
+                changes.append(_skipped(str(item.path), exc.message))
+            continue
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
 def plan_sync(
-    store: Store, found: list[Found], roots: Sequence[Path], skipped: list[Skipped]
+    store: Store, found: list[Found], scopes: Sequence[Path], skipped: list[Skipped]
 ) -> SyncPlan:
-    """Sort found files into unchanged (same size and mtime) and to-read; find removals."""
+    """Sort found files into unchanged (same size and mtime) and to-read; find removals.
+
+    A stored document at or below one of `scopes` (the folders walked, or the paths a watch
+    saw change) that was not found is removed.
+    """
     to_read: list[Found] = []
     unchanged = 0
     to_rename: list[tuple[str, str]] = []
@@ -90,12 +139,11 @@ def plan_sync(
     # Anything under a folder that could not be walked may still exist: never remove it.
     protected = [p for s in skipped if s.failed for p in (s.path, os.path.realpath(s.path))]
     to_remove = []
-    for root in roots:
-        if not root.is_dir():
-            continue
+    for scope in scopes:
         # Documents are stored under resolved paths; older stores kept the path as given.
-        for under in {str(root.absolute()), os.path.realpath(root)}:
-            for path in store.document_paths(under=under):
+        for under in {str(scope.absolute()), os.path.realpath(scope)}:
+            exact = [under] if store.document_state(under) is not None else []
+            for path in exact + store.document_paths(under=under):
                 stored.add(path)
                 if path not in seen and not _under_any(path, protected):
                     to_remove.append(path)
@@ -106,25 +154,62 @@ def _under_any(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
-def _sync_file(
-    store: Store, item: Found, budget: ChunkBudget, report: IngestReport, progress: Progress
-) -> None:
+def _store_file(store: Store, item: Found, budget: ChunkBudget) -> FileChange | None:
+    """Store a file's chunks unless its content is what is stored; LoadError if unreadable."""
     path = str(item.path)
-    try:
-        source = read_source(item.path)
-        state = store.document_state(path)
-        if state is not None and state[2] == source.sha256:
-            store.touch_document(source)
-            report.unchanged += 1
-            return
-        document = load_document(source, item.kind)
-        count = store.replace_document(source, item.kind, iter_chunks(document, budget))
-    except LoadError as exc:
-        report.skipped.append(Skipped(path, exc.message, failed=True))
-        progress.note(f"skipped {path}: {exc.message}")
+    source = read_source(item.path)
+    state = store.document_state(path)
+    if state is not None and state[2] == source.sha256:
+        store.touch_document(source)
+        return None
+    document = load_document(source, item.kind)
+    count = store.replace_document(source, item.kind, iter_chunks(document, budget))
+    return FileChange(action="added" if state is None else "updated", path=path, chunks=count)
+
+
+def _count(report: IngestReport, change: FileChange | None) -> None:
+    if change is None:
+        report.unchanged += 1
         return
-    report.chunks_added += count
-    if state is None:
+    report.chunks_added += change.chunks or 0
+    if change.action == "added":
         report.added += 1
     else:
         report.updated += 1
+
+
+def _moves(store: Store, plan: SyncPlan) -> dict[str, str]:
+    """Pair files new to the store with documents to remove that hold the same bytes."""
+    gone: dict[tuple[int, str], str] = {}
+    for path in plan.to_remove:
+        state = store.document_state(path)
+        if state is not None:
+            gone.setdefault((state[0], state[2]), path)
+    sizes = {size for size, _ in gone}
+    moves: dict[str, str] = {}
+    for item in plan.to_read:
+        new = str(item.path)
+        stat = _stat(item.path)
+        if stat is None or stat[0] not in sizes or store.document_state(new) is not None:
+            continue
+        try:
+            digest = read_source(item.path).sha256
+        except LoadError:
+            continue  # reading it again says why
+        old = gone.pop((stat[0], digest), None)
+        if old is not None:
+            moves[new] = old
+    return moves
+
+
+def _skipped(path: str, reason: str) -> FileChange:
+    return FileChange(action="skipped", path=path, reason=reason)
+
+
+def _stat(path: Path) -> tuple[int, float] | None:
+    """A file's (size, mtime), or None when it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime

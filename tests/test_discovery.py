@@ -16,6 +16,7 @@ from ragcli import discovery
 from ragcli.discovery import (
     DiscoveryOptions,
     discover,
+    discover_below,
     iter_path_records,
     read_path_list,
 )
@@ -511,3 +512,35 @@ def test_a_missing_listed_path_fails_at_its_record(
     missing = "record 3: no such file or directory: b\\\\x1b.md"
     with pytest.raises(InputNotFoundError, match=missing):
         read_path_list(io.BytesIO(b"a.md\ngone.md\nb\x1b.md\n"), nul_separated=False)
+
+
+def test_discover_below_takes_what_the_walk_takes_at_each_path(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    make(root, "a.md", "keep/b.md", "keep/deep/c.txt", "keep/deep/skip.txt", "drop/d.md")
+    make(root, ".hidden/e.md", "keep/.f.md", "node_modules/g.md", "other/h.rst", "other/i.md")
+    (root / ".gitignore").write_text("drop/\n*.rst\n")
+    (root / "keep" / "deep" / ".ragignore").write_text("skip.txt\n")
+    (root / "link").symlink_to(root / "keep" / "deep")
+    options = DiscoveryOptions(exclude=("other/i.md",))
+    walked = {str(f.given) for f in discover([root], options, [])}
+    assert len(walked) == 3  # c.txt once: through keep/deep, not again through the link
+    candidates = [p for p in root.rglob("*") if p.name != "link"]
+    for path in [*candidates, root, root / "gone.md", root / "keep" / "gone"]:
+        below = {str(f.given) for f in discover_below(root, [path], options, [])}
+        expected = {g for g in walked if g == str(path) or g.startswith(f"{path}{os.sep}")}
+        assert below == expected, path
+    through_link = list(discover_below(root, [root / "link"], options, []))
+    assert [f.path for f in through_link] == [root / "keep" / "deep" / "c.txt"]
+
+
+def test_discover_below_reads_ignore_files_above_the_path(tmp_path: Path) -> None:
+    make(tmp_path, "docs/x/y/z.md", "docs/x/y/w.md")
+    (tmp_path / "docs" / ".ragignore").write_text("z.md\n")
+    skipped: list[Skipped] = []
+    found = list(
+        discover_below(tmp_path, [tmp_path / "docs" / "x" / "y"], DiscoveryOptions(), skipped)
+    )
+    assert names(found, tmp_path) == ["docs/x/y/w.md"]
+    assert (
+        list(discover_below(tmp_path, [tmp_path / "docs/x/y/z.md"], DiscoveryOptions(), [])) == []
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -33,6 +35,7 @@ from ragcli.settings import Settings
 
 if TYPE_CHECKING:
     from ragcli.records import ChunkingSettings
+    from ragcli.steps.ingest import IngestOptions
 
 
 def ingest(
@@ -76,6 +79,14 @@ def ingest(
     ] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be added, changed, removed.")
+    ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Then follow the folders: sync each change as it is saved, a line per file "
+            "on stderr, until Ctrl-C or SIGTERM (exit 0; needs ragcli[watch]).",
+        ),
     ] = False,
     chunk_tokens: Annotated[
         Optional[int],  # noqa: UP045
@@ -144,6 +155,13 @@ def ingest(
         dry_run=dry_run,
         wait=not no_wait,
     )
+    if watch:
+        if dry_run or files_from is not None:
+            raise UsageError(
+                "--watch follows the folders given as PATH; not with --dry-run or --files-from"
+            )
+        _watch(options, json_out, quiet)
+        return
     with output.ProgressBar(quiet) as progress:
         result = run_ingest(options, progress)
     for skipped in result.report.skipped:
@@ -163,6 +181,38 @@ def ingest(
         output.write(output.format_ingest(result.report, result.index))
     if result.report.failed:
         raise typer.Exit(ExitCode.FILES_SKIPPED)
+
+
+def _watch(options: IngestOptions, json_out: bool, quiet: bool) -> None:
+    """Run a watch, rendering each event as it comes; a clean stop exits 0."""
+    from ragcli.records import WatchStopped
+    from ragcli.steps.ingest import watch as run_watch
+
+    with _terminate_as_interrupt(), output.ProgressBar(quiet) as progress:
+        events = run_watch(options, progress)
+        try:
+            for event in events:
+                output.render_watch_event(event, json_out, quiet)
+        except KeyboardInterrupt:  # while a line was printed: nothing was being written
+            events.close()
+            folders = [str(path.absolute()) for path in options.paths]
+            stopped = WatchStopped(folders=folders, interrupted_write=False)
+            output.render_watch_event(stopped, json_out, quiet)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM stop a watch as Ctrl-C does (its default would end it mid-write)."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _read_path_list(name: str, null: bool) -> list[Path]:

@@ -11,6 +11,7 @@ the modules group them by what a reader looks for:
   answer renderers (text, json, stream).
 - documents: what the store holds (`rag sources`, `rag status`).
 - reports: ingest, dry-run plan, index, eval, doctor and config reports.
+- watch: `ingest --watch` change lines and NDJSON events.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ from ragcli.output.reports import (
     plan_json,
     settings_json,
 )
+from ragcli.output.watch import (
+    change_json,
+    format_change,
+    format_stopped,
+    format_watching,
+    render_watch_event,
+    watch_started_json,
+    watch_stopped_json,
+)
 
 __all__ = [
     "AnswerRenderer",
@@ -67,6 +77,7 @@ __all__ = [
     "TextAnswer",
     "answer_json",
     "answer_renderer",
+    "change_json",
     "context_json",
     "display_path",
     "doctor_json",
@@ -75,6 +86,7 @@ __all__ = [
     "eval_json",
     "event_json",
     "evidence_json",
+    "format_change",
     "format_doctor",
     "format_documents",
     "format_eval",
@@ -85,19 +97,24 @@ __all__ = [
     "format_settings",
     "format_sources",
     "format_status",
+    "format_stopped",
     "format_support",
+    "format_watching",
     "hit_json",
     "index_json",
     "ingest_json",
     "note",
     "plan_json",
     "print_context",
+    "render_watch_event",
     "print_json",
     "safe_text",
     "settings_json",
     "snippet",
     "source_json",
     "status_json",
+    "watch_started_json",
+    "watch_stopped_json",
     "stderr",
     "write",
 ]

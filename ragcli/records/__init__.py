@@ -42,6 +42,7 @@ from ragcli.records.reports import (
     REPAIRED,
     DoctorReport,
     EvalReport,
+    FileChange,
     Finding,
     IndexReport,
     IngestReport,
@@ -50,6 +51,9 @@ from ragcli.records.reports import (
     RemoveResult,
     RetrievalScores,
     SyncPlan,
+    WatchEvent,
+    WatchStarted,
+    WatchStopped,
 )
 
 __all__ = [
@@ -66,6 +70,7 @@ __all__ = [
     "Document",
     "EvalReport",
     "Evidence",
+    "FileChange",
     "Finding",
     "Found",
     "GenerationSettings",
@@ -92,4 +97,7 @@ __all__ = [
     "StreamEvent",
     "SyncPlan",
     "Timings",
+    "WatchEvent",
+    "WatchStarted",
+    "WatchStopped",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from ragcli.records.documents import Found, Skipped
 
@@ -62,6 +63,41 @@ class IngestResult:
     report: IngestReport
     index: IndexReport | None
     plan: SyncPlan | None = None
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """What a watch did about one file: added, updated, removed, renamed or skipped."""
+
+    action: str
+    path: str
+    # Chunks stored (added, updated).
+    chunks: int | None = None
+    # Where the document was before (renamed).
+    old_path: str | None = None
+    # Why the file could not be read (skipped).
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchStarted:
+    """The first sync of watched folders is done; their changes are followed from here."""
+
+    result: IngestResult
+    folders: list[str]
+
+
+@dataclass(frozen=True)
+class WatchStopped:
+    """Watching ended on Ctrl-C or SIGTERM."""
+
+    folders: list[str]
+    # A write was under way: its open transaction was rolled back (what it committed stays).
+    interrupted_write: bool
+
+
+# What `rag ingest --watch` reports, in order: started, file changes, stopped.
+WatchEvent: TypeAlias = WatchStarted | FileChange | WatchStopped
 
 
 @dataclass(frozen=True)
