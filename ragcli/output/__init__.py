@@ -9,8 +9,8 @@ the modules group them by what a reader looks for:
 - hits: `rag search` results (format_hit, hit_json, snippet).
 - answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the
   answer renderers (text, json, stream).
-- documents: what the store holds (`rag sources`, `rag status`).
-- reports: ingest, dry-run plan, index, eval, doctor and config reports.
+- documents: what the store holds (`rag sources`, `rag status`) and the stores (`rag stores`).
+- reports: ingest, dry-run plan, index, eval, doctor, config and version reports.
 """
 
 from __future__ import annotations
@@ -40,7 +40,14 @@ from ragcli.output.console import (
     stderr,
     write,
 )
-from ragcli.output.documents import document_json, format_documents, format_status, status_json
+from ragcli.output.documents import (
+    document_json,
+    format_documents,
+    format_status,
+    format_stores,
+    status_json,
+    stores_json,
+)
 from ragcli.output.hits import format_hit, hit_json, snippet
 from ragcli.output.progress import ProgressBar
 from ragcli.output.reports import (
@@ -52,10 +59,12 @@ from ragcli.output.reports import (
     format_ingest,
     format_plan,
     format_settings,
+    format_version,
     index_json,
     ingest_json,
     plan_json,
     settings_json,
+    version_json,
 )
 
 __all__ = [
@@ -85,6 +94,8 @@ __all__ = [
     "format_settings",
     "format_sources",
     "format_status",
+    "format_stores",
+    "format_version",
     "format_support",
     "hit_json",
     "index_json",
@@ -99,5 +110,7 @@ __all__ = [
     "source_json",
     "status_json",
     "stderr",
+    "stores_json",
+    "version_json",
     "write",
 ]

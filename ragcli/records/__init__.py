@@ -34,6 +34,7 @@ from ragcli.records.documents import (
     SourceFile,
     StoredDocument,
     StoreStatus,
+    StoreSummary,
 )
 from ragcli.records.reports import (
     DAMAGED,
@@ -49,6 +50,7 @@ from ragcli.records.reports import (
     RemoveResult,
     RetrievalScores,
     SyncPlan,
+    VersionReport,
 )
 
 __all__ = [
@@ -86,8 +88,10 @@ __all__ = [
     "Skipped",
     "SourceFile",
     "StoreStatus",
+    "StoreSummary",
     "StoredDocument",
     "StreamEvent",
     "SyncPlan",
     "Timings",
+    "VersionReport",
 ]
