@@ -189,7 +189,7 @@ class StoreStatus:
 class StoreSummary:
     """A store in the data directory as `rag stores` lists it.
 
-    The figures are None, and `problem` says why, when the store cannot be read.
+    The counts are None (size 0), and `problem` says why, when the store cannot be read.
     `default` marks the store(s) commands use without --store (RAG_STORE, config, default).
     """
 

@@ -34,14 +34,13 @@ def summarise(path: Path, default: bool) -> StoreSummary:
                 default=default,
             )
     except RagError as exc:
-        size = sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
         return StoreSummary(
             name=path.name,
             path=str(path),
             documents=None,
             chunks=None,
             embedder=None,
-            size_bytes=size,
+            size_bytes=0,
             default=default,
             problem=str(exc),
         )
