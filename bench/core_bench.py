@@ -87,7 +87,7 @@ from dataclasses import replace
 from ragcli.settings import defaults, model_cache_dir
 from ragcli.steps.ask import Asker, AskOptions
 options = replace(AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
-                  store_dir=Path({str(store)!r}), llm_spec="default")
+                  stores=(Path({str(store)!r}),), llm_spec="default")
 with Asker(options) as asker:
     asker.ask({QUESTIONS[0]!r})
     t = asker.timings

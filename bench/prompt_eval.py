@@ -176,7 +176,7 @@ def main() -> None:
         for retrieval in args.retrieval or ["hybrid"]:
             options = replace(
                 AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
-                store_dir=store_dir,
+                stores=(store_dir,),
                 llm_spec="default",
                 generation=GenerationSettings(max_tokens=48, temperature=0.0),
                 retrieval=RetrievalSettings(mode=retrieval),

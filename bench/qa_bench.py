@@ -205,7 +205,7 @@ def main() -> None:
         build_store(args.data / "docs", store_dir)
         options = replace(
             AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
-            store_dir=store_dir,
+            stores=(store_dir,),
             llm_spec="default",
             generation=GENERATION,
         )

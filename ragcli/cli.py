@@ -7,7 +7,18 @@ import sys
 import typer
 
 from ragcli import output
-from ragcli.commands import ask, config, doctor, documents, evaluate, index, ingest, search, status
+from ragcli.commands import (
+    ask,
+    config,
+    doctor,
+    documents,
+    evaluate,
+    index,
+    ingest,
+    search,
+    status,
+    stores,
+)
 from ragcli.errors import ExitCode, RagError
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
@@ -27,6 +38,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+# `rag --version [--json]`: options of the app itself, before any command.
+app.callback(invoke_without_command=True)(stores.version)
+
 # In the order `rag --help` lists them.
 app.command()(ingest.ingest)
 app.command("index")(index.index_command)
@@ -38,6 +52,7 @@ app.command()(search.search)
 app.command("eval")(evaluate.evaluate)
 app.command("config")(config.config_command)
 app.command()(status.status)
+app.command()(stores.stores)
 app.command()(doctor.doctor)
 
 

@@ -17,9 +17,8 @@ from urllib.parse import urlparse
 
 from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import UsageError
+from ragcli.locations import APP_NAME, DEFAULT_STORE_NAME, data_dir, store_list, store_paths
 from ragcli.records import ChunkingSettings, HnswSettings
-
-APP_NAME = "ragcli"
 
 # Retrieval modes: dense (HNSW over embeddings), keyword (FTS5 BM25), or both fused.
 RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
@@ -116,10 +115,12 @@ def _ray_address(value: Any) -> str:
 
 
 def default_store_dir() -> Path:
-    """The store used when neither --store nor RAG_STORE is given."""
-    from platformdirs import user_data_dir
+    """The store used when neither --store nor RAG_STORE is given: the one named `store`."""
+    return data_dir() / DEFAULT_STORE_NAME
 
-    return Path(user_data_dir(APP_NAME)) / "store"
+
+def _default_stores() -> tuple[Path, ...]:
+    return (default_store_dir(),)
 
 
 def model_cache_dir() -> Path:
@@ -139,7 +140,9 @@ class Key:
     default: Any  # a value, or a function returning it (for paths found at run time)
     check: Callable[[Any], Any] = _text
     range: Range | None = None
-    path: bool = False  # relative paths in the config file are relative to the file
+    # Store locations: a list (flag given again, `:` in RAG_STORE or the file), each a path
+    # or a name (locations.py); relative paths in the config file are relative to the file.
+    path: bool = False
     in_file: bool = True  # may be set in the config file, and `rag config` shows it
 
     def default_value(self) -> Any:
@@ -166,7 +169,7 @@ def _ranged(
 KEYS: dict[str, Key] = {
     key.name: key
     for key in (
-        Key("store", "--store", "RAG_STORE", default_store_dir, path=True),
+        Key("store", "--store", "RAG_STORE", _default_stores, store_list, path=True),
         Key("embedder", "--embed-model", "RAG_EMBEDDER", BUNDLED_EMBEDDER),
         # An OpenAI-compatible /v1/embeddings server instead of a local model; --embed-model
         # then names the model on it (default: the first it lists).
@@ -240,9 +243,14 @@ class ConfigFile:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting's effective value, resolved once per command."""
+    """Every setting's effective value, resolved once per command.
+
+    `stores` are all the stores given (`ask` and `search` take several); `store` is the
+    first, the one every other command works on (they refuse several: commands/common.py).
+    """
 
     store: Path
+    stores: tuple[Path, ...]
     embedder: str
     embed_url: str | None
     model: str
@@ -279,10 +287,15 @@ class Settings:
     def shown(self) -> list[Setting]:
         """The settings `rag config` prints, in declaration order."""
         return [
-            Setting(k.name, getattr(self, k.name), self.sources[k.name])
+            Setting(k.name, self._shown(k.name), self.sources[k.name])
             for k in KEYS.values()
             if k.in_file
         ]
+
+    def _shown(self, key: str) -> Any:
+        if key == "store" and len(self.stores) > 1:  # as RAG_STORE would list them
+            return os.pathsep.join(str(path) for path in self.stores)
+        return getattr(self, key)
 
 
 def resolve(flags: Mapping[str, Any], env: Mapping[str, str], file: ConfigFile) -> Settings:
@@ -291,13 +304,14 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], file: ConfigFile) 
     sources: dict[str, str] = {}
     for key in KEYS.values():
         values[key.name], sources[key.name] = _effective(key, flags.get(key.name), env, file)
-    return Settings(**values, sources=sources, config=file)
+    stores = values.pop("store")
+    return Settings(**values, store=stores[0], stores=stores, sources=sources, config=file)
 
 
 def _effective(key: Key, flag: Any, env: Mapping[str, str], file: ConfigFile) -> tuple[Any, str]:
     if flag is not None:
-        # Typer has parsed and typed a flag already; a range is all that is left to check.
-        value = checked(key, flag, key.flag) if key.range is not None else flag
+        # Typer has parsed and typed a flag already; a range or a location is left to check.
+        value = checked(key, flag, key.flag) if key.range is not None or key.path else flag
         return value, f"flag {key.flag}"
     raw = env.get(key.env) if key.env is not None else None
     if raw is not None and raw != "":
@@ -315,8 +329,7 @@ def checked(key: Key, raw: Any, where: str, relative_to: Path | None = None) -> 
         raise UsageError(f"{where} {exc}, not {_shown(raw)}") from None
     if key.path:
         # A relative path in the file means relative to the file, not to where rag runs.
-        path = Path(value).expanduser()
-        value = path if relative_to is None or path.is_absolute() else relative_to / path
+        value = store_paths(value, relative_to)
     return value
 
 

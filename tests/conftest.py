@@ -45,10 +45,12 @@ def make_pdf() -> MakePdf:
 def no_user_settings(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keep the developer's own config file and RAG_* variables out of every test."""
+    """Keep the developer's config file, stores and RAG_* variables out of every test."""
     import os
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-config"))
+    # The default store and named stores live in the data directory: never the user's.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "data"))
     for name in list(os.environ):
         if name.startswith("RAG_"):
             monkeypatch.delenv(name)

@@ -122,8 +122,10 @@ def test_ask_json_shape(store: Path, capsys: Capture) -> None:
     assert answer["answer"] in evidence["sentence"]
     assert 1 <= len(answer["sources"]) <= 3
     for source in answer["sources"]:
+        assert source["store"] == "store"  # the store's directory name
         assert set(source) == {
             "number",
+            "store",
             "path",
             "page",
             "start_line",

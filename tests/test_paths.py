@@ -94,7 +94,7 @@ def test_special_files_named_are_skipped_with_exit_6_and_never_opened(tmp_path: 
             "--files-from",
             "-",
             "--store",
-            "store",
+            "./store",
             *FAKE_EMBEDDER,
             cwd=tmp_path,
             stdin="sock.md\n/dev/null\n",
@@ -112,7 +112,7 @@ def test_special_files_in_a_folder_are_passed_over_with_a_note(tmp_path: Path) -
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "good.md").write_text("Capybaras are large rodents.\n")
     os.mkfifo(tmp_path / "docs" / "pipe.md")
-    done = rag_process("ingest", "docs", "--store", "store", *FAKE_EMBEDDER, cwd=tmp_path)
+    done = rag_process("ingest", "docs", "--store", "./store", *FAKE_EMBEDDER, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "docs/pipe.md: not a regular file (a FIFO)" in done.stderr
 

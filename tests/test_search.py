@@ -70,6 +70,7 @@ def test_search_json_is_one_object_per_result_with_scores_per_mode(
     assert set(results[0]) == {
         "query",
         "rank",
+        "store",
         "path",
         "page",
         "line",

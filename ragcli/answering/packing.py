@@ -92,10 +92,13 @@ def _drop_duplicates(hits: Sequence[Hit]) -> list[Hit]:
 
 
 def _merge_spans(ranked: list[Hit]) -> list[Passage]:
-    """Merge hits of one file page whose spans overlap or touch; order by best member."""
-    by_page: dict[tuple[str, int | None], list[int]] = {}
+    """Merge hits of one file page whose spans overlap or touch; order by best member.
+
+    A file page is one store's: two stores may hold the same path, and stay apart.
+    """
+    by_page: dict[tuple[str, str, int | None], list[int]] = {}
     for rank, hit in enumerate(ranked):
-        by_page.setdefault((hit.chunk.path, hit.chunk.page), []).append(rank)
+        by_page.setdefault((hit.store, hit.chunk.path, hit.chunk.page), []).append(rank)
     runs = [run for ranks in by_page.values() for run in _contiguous_runs(ranked, ranks)]
     runs.sort(key=min)
     return [

@@ -16,7 +16,7 @@ from ragcli.commands.common import (
     ModeOpt,
     PipedLines,
     QuietOpt,
-    StoreOpt,
+    StoresOpt,
     StrategyChoice,
     ThreadsOpt,
     VerboseOpt,
@@ -36,7 +36,7 @@ def ask(
         Optional[str],  # noqa: UP045
         typer.Argument(help="The question; '-' or none with piped stdin: one per line."),
     ] = None,
-    store: StoreOpt = None,
+    store: StoresOpt = None,
     config: ConfigOpt = None,
     model: Annotated[
         Optional[str],  # noqa: UP045
@@ -154,13 +154,17 @@ def ask(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Answer a question from the store's documents and list the sources used."""
+    """Answer a question from the store's documents and list the sources used.
+
+    With several stores, their hits are merged by score; sources name their store.
+    """
     from ragcli.settings import model_cache_dir
     from ragcli.steps.ask import Asker, AskOptions
 
     batch = from_stdin(question, "QUESTION", "questions")
     effective = resolve_settings(
         config,
+        several_stores=True,
         store=store,
         model=model,
         llm_url=llm_url,
@@ -230,7 +234,7 @@ def _timings(asker: Asker, verbose: bool) -> None:
 
 
 def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
-    renderer = output.answer_renderer(style, heading)
+    renderer = output.answer_renderer(style, heading, len(asker.options.stores) > 1)
     renderer.begin(question)
     answer = asker.ask(question, on_text=renderer.on_text)
     renderer.end(question, answer)

@@ -25,12 +25,24 @@ def default_help(key: str) -> str:
 
 
 # Options shared by several commands, declared once.
+# A string, not a Path: `./work` (a folder here) and `work` (a named store) differ.
 StoreOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - Typer needs Optional on Python 3.10
+    Optional[list[str]],  # noqa: UP045 - Typer needs Optional on Python 3.10
     typer.Option(
         "--store",
-        help="Store directory [env RAG_STORE, config `store`; default: the user data dir].",
-        file_okay=False,
+        help="Store directory (with a / or starting with . or ~), or the name of a store in "
+        "the user data dir (rag stores lists them) [env RAG_STORE, config `store`; default: "
+        "the store named `store`].",
+        show_default=False,
+    ),
+]
+StoresOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--store",
+        help="Store directory (with a / or starting with . or ~) or name of a store in the "
+        "user data dir (rag stores lists them); repeat it, or list them a:b, to search "
+        "several at once [env RAG_STORE, config `store`; default: the store named `store`].",
         show_default=False,
     ),
 ]
@@ -148,13 +160,23 @@ StrategyChoice = Enum(  # type: ignore[misc]
 LlmApi = Enum("LlmApi", {name: name for name in LLM_APIS}, type=str)  # type: ignore[misc]
 
 
-def resolve_settings(config: Path | None, **flags: Any) -> Settings:
-    """Layer the flags over the environment and the config file: once per command."""
+def resolve_settings(config: Path | None, several_stores: bool = False, **flags: Any) -> Settings:
+    """Layer the flags over the environment and the config file: once per command.
+
+    Only commands that search (ask, search) take several stores; the rest refuse them.
+    """
     from ragcli.backends.registry import use_milvus_token
     from ragcli.config import load_config
+    from ragcli.errors import UsageError
     from ragcli.settings import resolve
 
+    flags["store"] = flags.get("store") or None  # Typer gives [] for a list not given
     settings = resolve(flags, os.environ, load_config(config, os.environ))
+    if len(settings.stores) > 1 and not several_stores:
+        raise UsageError(
+            f"{len(settings.stores)} stores given ({settings.sources['store']}), "
+            "but only ask and search take several"
+        )
     use_milvus_token(settings.milvus_token)
     return settings
 

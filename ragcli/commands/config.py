@@ -11,7 +11,7 @@ def config_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the effective settings and where each comes from: flag, env, config file, default."""
-    effective = resolve_settings(config)
+    effective = resolve_settings(config, several_stores=True)
     if json_out:
         output.print_json(output.settings_json(effective))
     else:

@@ -72,6 +72,7 @@ def evaluate(
 
     effective = resolve_settings(
         config,
+        several_stores=True,  # eval builds its own store: RAG_STORE does not concern it
         embedder=embed_model,
         vectors=vectors,
         embed_url=embed_url,

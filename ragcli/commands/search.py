@@ -13,7 +13,7 @@ from ragcli.commands.common import (
     EmbedUrlOpt,
     ModeOpt,
     PipedLines,
-    StoreOpt,
+    StoresOpt,
     ThreadsOpt,
     VerboseOpt,
     default_help,
@@ -29,7 +29,7 @@ def search(
         Optional[str],  # noqa: UP045
         typer.Argument(help="What to look for; '-' or none with piped stdin: one per line."),
     ] = None,
-    store: StoreOpt = None,
+    store: StoresOpt = None,
     config: ConfigOpt = None,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
@@ -49,7 +49,10 @@ def search(
     ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first."""
+    """Find the chunks that match a query, no LLM: `path:line: snippet` lines, best first.
+
+    With several stores, results are merged by score and name their store.
+    """
     from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.retrieval.retriever import RetrievalSettings
     from ragcli.steps.search import SearchOptions
@@ -57,6 +60,7 @@ def search(
 
     effective = resolve_settings(
         config,
+        several_stores=True,
         store=store,
         search_k=top_k,
         mode=None if mode is None else mode.value,
@@ -71,7 +75,8 @@ def search(
         queries = iter([check_question(query, "query")])
     chosen = effective.mode
     settings = RetrievalSettings(chosen, embed_server=EmbedServerOptions.from_settings(effective))
-    options = SearchOptions(effective.store, settings, effective.search_k, effective.threads)
+    options = SearchOptions(effective.stores, settings, effective.search_k, effective.threads)
+    several = len(effective.stores) > 1
     found = False
     for result in run_search(options, queries):
         found = found or bool(result.hits)
@@ -79,7 +84,7 @@ def search(
             if json_out:
                 output.print_json(output.hit_json(hit, result.query, rank, chosen))
             else:
-                output.write(output.format_hit(hit, result.query))
+                output.write(output.format_hit(hit, result.query, several))
         if verbose:
             output.note(
                 f"{len(result.hits)} results for {result.query!r} after "

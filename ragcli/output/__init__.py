@@ -9,8 +9,8 @@ the modules group them by what a reader looks for:
 - hits: `rag search` results (format_hit, hit_json, snippet).
 - answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the
   answer renderers (text, json, stream).
-- documents: what the store holds (`rag sources`, `rag status`).
-- reports: ingest, dry-run plan, index, eval, doctor and config reports.
+- documents: what the store holds (`rag sources`, `rag status`) and the stores (`rag stores`).
+- reports: ingest, dry-run plan, index, eval, doctor, config and version reports.
 - watch: `ingest --watch` change lines and NDJSON events.
 """
 
@@ -41,7 +41,14 @@ from ragcli.output.console import (
     stderr,
     write,
 )
-from ragcli.output.documents import document_json, format_documents, format_status, status_json
+from ragcli.output.documents import (
+    document_json,
+    format_documents,
+    format_status,
+    format_stores,
+    status_json,
+    stores_json,
+)
 from ragcli.output.hits import format_hit, hit_json, snippet
 from ragcli.output.progress import ProgressBar
 from ragcli.output.reports import (
@@ -53,10 +60,12 @@ from ragcli.output.reports import (
     format_ingest,
     format_plan,
     format_settings,
+    format_version,
     index_json,
     ingest_json,
     plan_json,
     settings_json,
+    version_json,
 )
 from ragcli.output.watch import (
     change_json,
@@ -98,6 +107,8 @@ __all__ = [
     "format_sources",
     "format_status",
     "format_stopped",
+    "format_stores",
+    "format_version",
     "format_support",
     "format_watching",
     "hit_json",
@@ -116,5 +127,7 @@ __all__ = [
     "watch_started_json",
     "watch_stopped_json",
     "stderr",
+    "stores_json",
+    "version_json",
     "write",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ragcli.output.console import display_path, note, print_json, write
+from ragcli.output.console import display_path, note, print_json, safe_text, write
 from ragcli.records import (
     Answer,
     AnswerDone,
@@ -41,6 +41,7 @@ def source_json(passage: Passage, cited: bool) -> dict[str, Any]:
     """A source of an answer as it appears in --json output (keys are a stable contract)."""
     return {
         "number": passage.number,
+        "store": passage.store,
         "path": passage.path,
         "page": passage.page,
         "start_line": passage.start_line,
@@ -103,8 +104,13 @@ def format_support(answer: Answer) -> str:
     return ""
 
 
-def format_sources(passages: tuple[Passage, ...], cited: frozenset[int]) -> str:
-    """The human list of sources printed after an answer, numbered as the prompt had them."""
+def format_sources(
+    passages: tuple[Passage, ...], cited: frozenset[int], show_store: bool = False
+) -> str:
+    """The human list of sources printed after an answer, numbered as the prompt had them.
+
+    Across several stores each source ends with the name of its store.
+    """
     if not passages:
         return ""
     lines = ["", "Sources:"]
@@ -117,8 +123,9 @@ def format_sources(passages: tuple[Passage, ...], cited: frozenset[int]) -> str:
             if passage.start_line == passage.end_line
             else (f"lines {passage.start_line}-{passage.end_line}")
         )
+        store = f", store {safe_text(passage.store)}" if show_store else ""
         mark = " (cited)" if passage.number in cited else ""
-        lines.append(f"  [{passage.number}] {where}, {span}{mark}")
+        lines.append(f"  [{passage.number}] {where}, {span}{store}{mark}")
     return "\n".join(lines) + "\n"
 
 
@@ -137,8 +144,9 @@ class AnswerRenderer(Protocol):
 class TextAnswer:
     """The answer as it is generated, its support and numbered sources; `Q:` lines in batches."""
 
-    def __init__(self, heading: bool) -> None:
+    def __init__(self, heading: bool, show_store: bool = False) -> None:
         self.heading = heading
+        self.show_store = show_store
         self.on_text: Callable[[str], None] | None = write
 
     def begin(self, question: str) -> None:
@@ -146,7 +154,8 @@ class TextAnswer:
             write(f"Q: {question}\n")
 
     def end(self, question: str, answer: Answer) -> None:
-        write("\n" + format_support(answer) + format_sources(answer.passages, answer.cited))
+        sources = format_sources(answer.passages, answer.cited, self.show_store)
+        write("\n" + format_support(answer) + sources)
 
 
 class JsonAnswer:
@@ -178,13 +187,13 @@ class StreamAnswer:
         print_json(event_json(AnswerDone(answer)))
 
 
-def answer_renderer(style: str, heading: bool) -> AnswerRenderer:
+def answer_renderer(style: str, heading: bool, show_store: bool = False) -> AnswerRenderer:
     """Pick how answers are printed: "text", "json" or "stream" (NDJSON events)."""
     if style == "json":
         return JsonAnswer()
     if style == "stream":
         return StreamAnswer()
-    return TextAnswer(heading)
+    return TextAnswer(heading, show_store)
 
 
 def print_context(question: str, parts: PromptParts, as_json: bool) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragcli.output.console import display_path
-from ragcli.records import StoredDocument, StoreStatus
+from ragcli.output.console import display_path, safe_text
+from ragcli.records import StoredDocument, StoreStatus, StoreSummary
 
 
 def document_json(document: StoredDocument) -> dict[str, Any]:
@@ -60,3 +60,57 @@ def format_status(status: StoreStatus, llm: str) -> str:
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         lines.append(f"{key.ljust(width)}  {value if value is not None else '-'}")
     return "\n".join(lines) + "\n"
+
+
+def stores_json(data_dir: str, stores: list[StoreSummary]) -> dict[str, Any]:
+    """What `rag stores --json` prints: the data directory and each store in it."""
+    return {
+        "data_dir": data_dir,
+        "stores": [
+            {
+                "name": s.name,
+                "path": s.path,
+                "documents": s.documents,
+                "chunks": s.chunks,
+                "embedder": s.embedder,
+                "size_bytes": s.size_bytes,
+                "default": s.default,
+                "problem": s.problem,
+            }
+            for s in stores
+        ],
+    }
+
+
+def format_stores(stores: list[StoreSummary]) -> str:
+    """What `rag stores` prints: a row a store, `*` marking the one used without --store."""
+    rows = [("NAME", "DOCUMENTS", "CHUNKS", "EMBEDDER", "SIZE", "PATH")]
+    for s in stores:
+        rows.append(
+            (
+                ("* " if s.default else "  ") + safe_text(s.name),
+                "?" if s.documents is None else str(s.documents),
+                "?" if s.chunks is None else str(s.chunks),
+                "unreadable" if s.problem else safe_text(s.embedder or "-"),
+                _size(s.size_bytes),
+                display_path(s.path),
+            )
+        )
+    rows[0] = ("  " + rows[0][0], *rows[0][1:])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
+        + "  "
+        + row[-1]
+        for row in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _size(size_bytes: int) -> str:
+    size = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"

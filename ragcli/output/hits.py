@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragcli.output.console import display_path, rounded
+from ragcli.output.console import display_path, rounded, safe_text
 from ragcli.records import Hit
 
 
@@ -18,6 +18,7 @@ def hit_json(hit: Hit, query: str, rank: int, mode: str) -> dict[str, Any]:
     return {
         "query": query,
         "rank": rank,
+        "store": hit.store,
         "path": chunk.path,
         "page": chunk.page,
         "line": line,
@@ -30,11 +31,16 @@ def hit_json(hit: Hit, query: str, rank: int, mode: str) -> dict[str, Any]:
     }
 
 
-def format_hit(hit: Hit, query: str) -> str:
-    """One `rag search` result as `path:line: snippet`, the format of `grep -n` and editors."""
+def format_hit(hit: Hit, query: str, show_store: bool = False) -> str:
+    """One `rag search` result as `path:line: snippet`, the format of `grep -n` and editors.
+
+    Across several stores the store's name leads the snippet, `path:line: [store] ...`,
+    so editors still jump to the line.
+    """
     line, text = snippet(hit, query)
+    store = f"[{safe_text(hit.store)}] " if show_store else ""
     page = f"[page {hit.chunk.page}] " if hit.chunk.page is not None else ""
-    return f"{display_path(hit.chunk.path)}:{line}: {page}{text}\n"
+    return f"{display_path(hit.chunk.path)}:{line}: {store}{page}{text}\n"
 
 
 _SNIPPET_CHARS = 160

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.output.console import rounded
-from ragcli.records import DoctorReport, EvalReport, IndexReport, IngestReport, SyncPlan
+from ragcli.records import (
+    DoctorReport,
+    EvalReport,
+    IndexReport,
+    IngestReport,
+    SyncPlan,
+    VersionReport,
+)
 
 if TYPE_CHECKING:
     from ragcli.settings import Settings
@@ -181,4 +188,20 @@ def settings_json(settings: Settings) -> dict[str, Any]:
             }
             for s in settings.shown()
         },
+    }
+
+
+def format_version(report: VersionReport) -> str:
+    """What `rag --version` prints."""
+    return f"ragcli {report.ragcli}\n"
+
+
+def version_json(report: VersionReport) -> dict[str, Any]:
+    """What `rag --version --json` prints: each version, null for a package not installed."""
+    return {
+        "ragcli": report.ragcli,
+        "python": report.python,
+        "llama.cpp": report.llama_cpp,
+        "llama.cpp_commit": report.llama_cpp_commit,
+        "packages": dict(report.packages),
     }

@@ -35,6 +35,7 @@ from ragcli.records.documents import (
     SourceFile,
     StoredDocument,
     StoreStatus,
+    StoreSummary,
 )
 from ragcli.records.reports import (
     DAMAGED,
@@ -51,6 +52,7 @@ from ragcli.records.reports import (
     RemoveResult,
     RetrievalScores,
     SyncPlan,
+    VersionReport,
     WatchEvent,
     WatchStarted,
     WatchStopped,
@@ -93,6 +95,7 @@ __all__ = [
     "Skipped",
     "SourceFile",
     "StoreStatus",
+    "StoreSummary",
     "StoredDocument",
     "StreamEvent",
     "SyncPlan",
@@ -100,4 +103,5 @@ __all__ = [
     "WatchEvent",
     "WatchStarted",
     "WatchStopped",
+    "VersionReport",
 ]

@@ -31,6 +31,11 @@ class Passage:
         """The best score among the chunks this passage came from."""
         return max(hit.score for hit in self.hits)
 
+    @property
+    def store(self) -> str:
+        """The store its chunks came from (a passage never joins two stores' chunks)."""
+        return self.hits[0].store if self.hits else ""
+
 
 @dataclass(frozen=True)
 class Evidence:

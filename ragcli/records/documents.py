@@ -81,12 +81,14 @@ class Hit:
 
     `score` is the cosine similarity in dense mode, BM25 in keyword mode and the fused
     score in hybrid mode; `dense` and `keyword` are None where that mode did not score it.
+    `store` names the store it came from (locations.store_labels), "" until it is set.
     """
 
     chunk: Chunk
     score: float
     dense: float | None = None
     keyword: float | None = None
+    store: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,3 +183,21 @@ class StoreStatus:
     # Where the vectors live (the manifest's URI) and how many the vector store holds.
     vectors: str | None = None
     vector_count: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """A store in the data directory as `rag stores` lists it.
+
+    The counts are None (size 0), and `problem` says why, when the store cannot be read.
+    `default` marks the store(s) commands use without --store (RAG_STORE, config, default).
+    """
+
+    name: str
+    path: str
+    documents: int | None
+    chunks: int | None
+    embedder: str | None
+    size_bytes: int
+    default: bool
+    problem: str | None = None

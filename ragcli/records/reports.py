@@ -169,3 +169,16 @@ class DoctorReport:
     def repaired(self) -> bool:
         """Whether anything was repaired."""
         return any(f.status == REPAIRED for f in self.findings)
+
+
+@dataclass(frozen=True)
+class VersionReport:
+    """What `rag --version` reports: ragcli, Python, and the engines and models installed."""
+
+    ragcli: str
+    python: str
+    # Installed distributions by name, None for one not installed.
+    packages: dict[str, str | None]
+    # The llama.cpp that llama-cpp-python was built from, as its build recorded it.
+    llama_cpp: str | None
+    llama_cpp_commit: str | None

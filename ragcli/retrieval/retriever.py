@@ -47,6 +47,19 @@ class RetrievalSettings:
     embed_server: EmbedServerOptions | None = None
 
 
+@dataclass(frozen=True)
+class Scores:
+    """One question's candidates in one store: cosine and BM25 by chunk id."""
+
+    dense: dict[int, float]
+    keyword: dict[int, float]
+
+
+# The query embedders of a session, by (spec, dimension): stores built with the same
+# embedder share one, loaded once.
+Embedders = dict[tuple[str, int], "Embedder"]
+
+
 def check_mode(mode: str) -> str:
     """Return a valid retrieval mode or raise a usage error naming the valid ones."""
     if mode not in RETRIEVAL_MODES:
@@ -59,7 +72,13 @@ def check_mode(mode: str) -> str:
 class Retriever:
     """A store opened for searching, with the embedder and index when the mode needs them."""
 
-    def __init__(self, store_dir: Path, settings: RetrievalSettings, threads: int | None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        settings: RetrievalSettings,
+        threads: int | None,
+        embedders: Embedders | None = None,
+    ) -> None:
         check_mode(settings.mode)
         self.settings = settings
         self._index: VectorIndex | None = None
@@ -75,12 +94,12 @@ class Retriever:
             self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             self._live: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             if settings.mode != "keyword":
-                self._open_dense(store_dir, threads)
+                self._open_dense(store_dir, threads, {} if embedders is None else embedders)
         except BaseException:
             self.close()
             raise
 
-    def _open_dense(self, store_dir: Path, threads: int | None) -> None:
+    def _open_dense(self, store_dir: Path, threads: int | None, embedders: Embedders) -> None:
         from ragcli.backends.registry import make_query_embedder
         from ragcli.settings import model_cache_dir
 
@@ -100,14 +119,18 @@ class Retriever:
             # Listing a FAISS index's ids is cheap; a vector database's is not, and it
             # deletes removed chunks itself: what it still returns is dropped per search.
             self._tombstones = np.setdiff1d(index.ids(), self._live)
-        embedder = make_query_embedder(
-            self.manifest.embedder,
-            threads,
-            model_cache_dir(),
-            self.settings.embed_server,
-            self.manifest.dimension,
-        )
-        embedder.load()
+        key = (self.manifest.embedder, self.manifest.dimension)
+        embedder = embedders.get(key)
+        if embedder is None:
+            embedder = make_query_embedder(
+                self.manifest.embedder,
+                threads,
+                model_cache_dir(),
+                self.settings.embed_server,
+                self.manifest.dimension,
+            )
+            embedder.load()
+            embedders[key] = embedder
         self._embedder = embedder
 
     def close(self) -> None:
@@ -173,9 +196,13 @@ class Retriever:
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """Return the k best chunks for a question in the configured mode, best first."""
+        vector = self.embed(question) if self.settings.mode != "keyword" else None
+        return self.rank(self.candidates(question, vector, k), k)
+
+    def candidates(self, question: str, vector: NDArray[np.float32] | None, k: int) -> Scores:
+        """Score the candidates of each mode the settings use (vector: the question's)."""
         mode = self.settings.mode
         depth = max(k, self.settings.candidates)
-        vector = self.embed(question) if mode != "keyword" else None
         dense = dict(self.dense_search(vector, depth)) if vector is not None else {}
         keyword = dict(self.keyword_search(question, depth)) if mode != "dense" else {}
         if vector is not None and keyword:
@@ -184,12 +211,22 @@ class Retriever:
             missing = [i for i in keyword if i not in dense]
             for chunk_id, stored in self.store.chunk_vectors(missing, self.manifest.dimension):
                 dense[chunk_id] = float(stored @ vector)
+        return Scores(dense, keyword)
+
+    def rank(self, scores: Scores, k: int, best_keyword: float | None = None) -> list[Hit]:
+        """Return the k best of the candidates as hits, best first.
+
+        `best_keyword` scales BM25 in hybrid mode: the query's best over every store
+        searched (default: this store's best).
+        """
+        mode = self.settings.mode
+        dense, keyword = scores.dense, scores.keyword
         if mode == "dense":
             ranked = best_first(dense)
         elif mode == "keyword":
             ranked = best_first(keyword)
         else:
-            fused = fuse(dense, keyword, self.settings.dense_weight)
+            fused = fuse(dense, keyword, self.settings.dense_weight, best_keyword)
             ranked = keep_each_best(best_first(fused), [best_first(dense), best_first(keyword)], k)
         chunks = self.store.chunks_by_id([chunk_id for chunk_id, _ in ranked[:k]])
         return [

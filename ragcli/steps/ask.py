@@ -16,16 +16,17 @@ from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
 from ragcli.retrieval.gate import relevant_hits
-from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+from ragcli.retrieval.retriever import RetrievalSettings
+from ragcli.retrieval.stores import StoresRetriever
 from ragcli.settings import Settings
 from ragcli.text.questions import check_question
 
 
 @dataclass(frozen=True)
 class AskOptions:
-    """How to answer questions."""
+    """How to answer questions, from one store or several (hits merged by score)."""
 
-    store_dir: Path
+    stores: tuple[Path, ...]
     llm_spec: str
     llm: LlmOptions
     cache_dir: Path
@@ -40,7 +41,7 @@ class AskOptions:
     def from_settings(cls, settings: Settings, cache_dir: Path, strict: bool) -> AskOptions:
         """The options the resolved settings ask for."""
         return cls(
-            store_dir=settings.store,
+            stores=settings.stores,
             llm_spec=settings.model,
             llm=LlmOptions.from_settings(settings),
             cache_dir=cache_dir,
@@ -66,8 +67,8 @@ class Asker:
         with ThreadPoolExecutor(max_workers=1) as pool:
             llm = pool.submit(self._load_llm)
             try:
-                self._retriever = Retriever(
-                    options.store_dir, options.retrieval, options.llm.threads
+                self._retriever = StoresRetriever(
+                    options.stores, options.retrieval, options.llm.threads
                 )
             except BaseException:
                 llm.cancel()

@@ -8,23 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.records import SearchResult
-from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+from ragcli.retrieval.retriever import RetrievalSettings
+from ragcli.retrieval.stores import StoresRetriever
 
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """What `rag search` looks for and where."""
+    """What `rag search` looks for and where: one store or several, merged by score."""
 
-    store_dir: Path
+    stores: tuple[Path, ...]
     settings: RetrievalSettings
     top_k: int
     threads: int | None
 
 
 def search(options: SearchOptions, queries: Iterable[str]) -> Iterator[SearchResult]:
-    """Retrieve the hits of each query in turn, loading the store and models once."""
+    """Retrieve the hits of each query in turn, loading the stores and models once."""
     started = time.perf_counter()
-    with Retriever(options.store_dir, options.settings, options.threads) as retriever:
+    with StoresRetriever(options.stores, options.settings, options.threads) as retriever:
         for query in queries:
             hits = retriever.retrieve(query, options.top_k)
             yield SearchResult(query, hits, time.perf_counter() - started)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ragcli.errors import IndexMismatchError
@@ -12,6 +14,21 @@ from ragcli.store.vectors import VectorStore
 
 class StatusReport(EmbeddingRows, VectorStore):
     """What a store holds, as `rag status` reports it."""
+
+    def counts(self) -> tuple[int, int]:
+        """How many documents and chunks the store holds (cheap: no vectors opened)."""
+        documents, chunks = self._query(
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)"
+        )[0]
+        return int(documents), int(chunks)
+
+    def size_bytes(self) -> int:
+        """The bytes of the store directory's own files (a vector database's are elsewhere)."""
+        total = 0
+        for entry in os.scandir(self.root):
+            if entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+        return total
 
     def status(self) -> StoreStatus:
         """Count what the store holds."""
