@@ -7,7 +7,18 @@ import sys
 import typer
 
 from ragcli import output
-from ragcli.commands import ask, config, doctor, documents, evaluate, index, ingest, search, status
+from ragcli.commands import (
+    ask,
+    config,
+    doctor,
+    documents,
+    evaluate,
+    index,
+    ingest,
+    mcp,
+    search,
+    status,
+)
 from ragcli.errors import ExitCode, RagError
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
@@ -39,6 +50,7 @@ app.command("eval")(evaluate.evaluate)
 app.command("config")(config.config_command)
 app.command()(status.status)
 app.command()(doctor.doctor)
+app.command()(mcp.mcp)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,12 +59,22 @@ def check_mode(mode: str) -> str:
 class Retriever:
     """A store opened for searching, with the embedder and index when the mode needs them."""
 
-    def __init__(self, store_dir: Path, settings: RetrievalSettings, threads: int | None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        settings: RetrievalSettings,
+        threads: int | None,
+        previous: Retriever | None = None,
+    ) -> None:
+        """Open the store; `previous` (a retriever of the same store) lends its loaded embedder."""
         check_mode(settings.mode)
         self.settings = settings
+        self._store_dir, self._threads = store_dir, threads
         self._index: VectorIndex | None = None
         self.store = Store.open(store_dir)
         try:
+            # Taken before anything is read: a commit from now on makes this retriever stale.
+            self._stamp = self.store.change_stamp()
             manifest = self.store.manifest
             if manifest is None:
                 raise EmptyStoreError.at(store_dir)
@@ -75,12 +85,12 @@ class Retriever:
             self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             self._live: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             if settings.mode != "keyword":
-                self._open_dense(store_dir, threads)
+                self._open_dense(store_dir, threads, previous)
         except BaseException:
             self.close()
             raise
 
-    def _open_dense(self, store_dir: Path, threads: int | None) -> None:
+    def _open_dense(self, store_dir: Path, threads: int | None, previous: Retriever | None) -> None:
         from ragcli.backends.registry import make_query_embedder
         from ragcli.settings import model_cache_dir
 
@@ -100,6 +110,11 @@ class Retriever:
             # Listing a FAISS index's ids is cheap; a vector database's is not, and it
             # deletes removed chunks itself: what it still returns is dropped per search.
             self._tombstones = np.setdiff1d(index.ids(), self._live)
+        if previous is not None and previous.embedder is not None:
+            built = (previous.manifest.embedder, previous.manifest.dimension)
+            if built == (self.manifest.embedder, self.manifest.dimension):
+                self._embedder = previous.embedder
+                return
         embedder = make_query_embedder(
             self.manifest.embedder,
             threads,
@@ -109,6 +124,18 @@ class Retriever:
         )
         embedder.load()
         self._embedder = embedder
+
+    def reopened(self) -> Retriever:
+        """This retriever while the store is unchanged, else one over the store as it is now.
+
+        The new one keeps this one's embedder when the store still uses it; this one is
+        closed once the new one is open (if opening fails, this one stays as it was).
+        """
+        if self.store.change_stamp() == self._stamp and self._stamp is not None:
+            return self
+        fresh = Retriever(self._store_dir, self.settings, self._threads, previous=self)
+        self.close()
+        return fresh
 
     def close(self) -> None:
         """Release the store and its vectors."""
@@ -171,9 +198,13 @@ class Retriever:
         match = fts_query(query_terms(question))
         return self.store.keyword_search(match, k, self.settings.heading_weight)
 
-    def retrieve(self, question: str, k: int) -> list[Hit]:
-        """Return the k best chunks for a question in the configured mode, best first."""
-        mode = self.settings.mode
+    def retrieve(self, question: str, k: int, mode: str | None = None) -> list[Hit]:
+        """Return the k best chunks for a question, best first.
+
+        `mode` overrides the configured one; dense and hybrid need a retriever opened in one
+        of them (keyword mode opens no embedder or index).
+        """
+        mode = self.settings.mode if mode is None else check_mode(mode)
         depth = max(k, self.settings.candidates)
         vector = self.embed(question) if mode != "keyword" else None
         dense = dict(self.dense_search(vector, depth)) if vector is not None else {}
