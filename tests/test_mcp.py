@@ -227,6 +227,31 @@ def test_each_call_sees_the_store_as_rag_ingest_left_it(docs: Path, tmp_path: Pa
     assert len(sources["documents"]) == 4
 
 
+def test_a_reopened_retriever_is_the_same_until_the_store_changes(
+    docs: Path, tmp_path: Path
+) -> None:
+    from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+
+    store = tmp_path / "store"
+    done = rag("ingest", str(docs), "--store", str(store), "--embed-model", FAKE_EMBEDDER)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "comet.md").write_text("Comets grow tails.\n")
+    retriever = Retriever(store, RetrievalSettings("hybrid"), None)
+    try:
+        assert retriever.reopened() is retriever
+        done = rag("ingest", str(tmp_path / "more"), "--store", str(store), "--no-wait")
+        assert done.returncode == 0, done.stderr
+        fresh = retriever.reopened()
+    except BaseException:
+        retriever.close()
+        raise
+    with fresh:
+        assert fresh is not retriever and fresh.embedder is retriever.embedder
+        assert fresh.retrieve("comet tails", 1, "keyword")[0].chunk.path.endswith("comet.md")
+        assert fresh.reopened() is fresh
+
+
 def test_help_does_not_import_the_mcp_sdk() -> None:
     probe = (
         "import sys\nfrom ragcli.cli import main\n"
