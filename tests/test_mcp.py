@@ -284,9 +284,10 @@ def test_bundled_models_answer_the_grok_question_over_mcp(
         return [first, declined, hits]
 
     answer, declined, hits = serve(store, scenario, RAG_MODEL="")
-    assert answer["answerable"] is True and answer["grounded"] is True
-    assert "33" in answer["answer"]
+    # The structure and the retrieval, not the model's wording (tests/test_e2e.py has that).
+    assert answer["answerable"] is True and answer["answer"].strip()
     assert answer["sources"][0]["path"].endswith("grok-announcement.md")
-    assert answer["evidence"]["path"].endswith("grok-announcement.md")
+    assert any("33 billion" in source["text"] for source in answer["sources"])
+    assert {"grounded", "evidence", "strategy"} <= set(answer)
     assert declined["answerable"] is False and declined["evidence"] is None
     assert hits["hits"][0]["path"].endswith("grok-announcement.md")
