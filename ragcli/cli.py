@@ -15,6 +15,7 @@ from ragcli.commands import (
     evaluate,
     index,
     ingest,
+    mcp,
     search,
     status,
     stores,
@@ -54,6 +55,7 @@ app.command("config")(config.config_command)
 app.command()(status.status)
 app.command()(stores.stores)
 app.command()(doctor.doctor)
+app.command()(mcp.mcp)
 
 
 def main(argv: list[str] | None = None) -> None:

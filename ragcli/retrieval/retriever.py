@@ -78,12 +78,25 @@ class Retriever:
         settings: RetrievalSettings,
         threads: int | None,
         embedders: Embedders | None = None,
+        previous: Retriever | None = None,
     ) -> None:
+        """Open the store.
+
+        `embedders` is shared between the retrievers of several stores (one per embedder);
+        `previous` (a retriever of the same store) lends its loaded embedder. Hits name the
+        store by its label (locations.store_labels of this store alone).
+        """
+        from ragcli.locations import store_labels
+
+        self.label = store_labels([store_dir])[0]
         check_mode(settings.mode)
         self.settings = settings
+        self._store_dir, self._threads = store_dir, threads
         self._index: VectorIndex | None = None
         self.store = Store.open(store_dir)
         try:
+            # Taken before anything is read: a commit from now on makes this retriever stale.
+            self._stamp = self.store.change_stamp()
             manifest = self.store.manifest
             if manifest is None:
                 raise EmptyStoreError.at(store_dir)
@@ -94,12 +107,20 @@ class Retriever:
             self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             self._live: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
             if settings.mode != "keyword":
-                self._open_dense(store_dir, threads, {} if embedders is None else embedders)
+                self._open_dense(
+                    store_dir, threads, {} if embedders is None else embedders, previous
+                )
         except BaseException:
             self.close()
             raise
 
-    def _open_dense(self, store_dir: Path, threads: int | None, embedders: Embedders) -> None:
+    def _open_dense(
+        self,
+        store_dir: Path,
+        threads: int | None,
+        embedders: Embedders,
+        previous: Retriever | None,
+    ) -> None:
         from ragcli.backends.registry import make_query_embedder
         from ragcli.settings import model_cache_dir
 
@@ -120,6 +141,13 @@ class Retriever:
             # deletes removed chunks itself: what it still returns is dropped per search.
             self._tombstones = np.setdiff1d(index.ids(), self._live)
         key = (self.manifest.embedder, self.manifest.dimension)
+        if (
+            previous is not None
+            and previous.embedder is not None
+            and (previous.manifest.embedder, previous.manifest.dimension) == key
+        ):
+            self._embedder = previous.embedder
+            return
         embedder = embedders.get(key)
         if embedder is None:
             embedder = make_query_embedder(
@@ -132,6 +160,18 @@ class Retriever:
             embedder.load()
             embedders[key] = embedder
         self._embedder = embedder
+
+    def reopened(self) -> Retriever:
+        """This retriever while the store is unchanged, else one over the store as it is now.
+
+        The new one keeps this one's embedder when the store still uses it; this one is
+        closed once the new one is open (if opening fails, this one stays as it was).
+        """
+        if self.store.change_stamp() == self._stamp and self._stamp is not None:
+            return self
+        fresh = Retriever(self._store_dir, self.settings, self._threads, previous=self)
+        self.close()
+        return fresh
 
     def close(self) -> None:
         """Release the store and its vectors."""
@@ -194,14 +234,25 @@ class Retriever:
         match = fts_query(query_terms(question))
         return self.store.keyword_search(match, k, self.settings.heading_weight)
 
-    def retrieve(self, question: str, k: int) -> list[Hit]:
-        """Return the k best chunks for a question in the configured mode, best first."""
-        vector = self.embed(question) if self.settings.mode != "keyword" else None
-        return self.rank(self.candidates(question, vector, k), k)
+    def retrieve(self, question: str, k: int, mode: str | None = None) -> list[Hit]:
+        """Return the k best chunks for a question, best first.
 
-    def candidates(self, question: str, vector: NDArray[np.float32] | None, k: int) -> Scores:
-        """Score the candidates of each mode the settings use (vector: the question's)."""
-        mode = self.settings.mode
+        `mode` overrides the configured one; dense and hybrid need a retriever opened in one
+        of them (keyword mode opens no embedder or index).
+        """
+        mode = self.settings.mode if mode is None else check_mode(mode)
+        vector = self.embed(question) if mode != "keyword" else None
+        return self.rank(self.candidates(question, vector, k, mode), k, mode=mode)
+
+    def candidates(
+        self,
+        question: str,
+        vector: NDArray[np.float32] | None,
+        k: int,
+        mode: str | None = None,
+    ) -> Scores:
+        """Score the candidates of each mode (vector: the question's; mode: the settings')."""
+        mode = self.settings.mode if mode is None else mode
         depth = max(k, self.settings.candidates)
         dense = dict(self.dense_search(vector, depth)) if vector is not None else {}
         keyword = dict(self.keyword_search(question, depth)) if mode != "dense" else {}
@@ -213,13 +264,15 @@ class Retriever:
                 dense[chunk_id] = float(stored @ vector)
         return Scores(dense, keyword)
 
-    def rank(self, scores: Scores, k: int, best_keyword: float | None = None) -> list[Hit]:
+    def rank(
+        self, scores: Scores, k: int, best_keyword: float | None = None, mode: str | None = None
+    ) -> list[Hit]:
         """Return the k best of the candidates as hits, best first.
 
         `best_keyword` scales BM25 in hybrid mode: the query's best over every store
-        searched (default: this store's best).
+        searched (default: this store's best); `mode` overrides the settings'.
         """
-        mode = self.settings.mode
+        mode = self.settings.mode if mode is None else mode
         dense, keyword = scores.dense, scores.keyword
         if mode == "dense":
             ranked = best_first(dense)
@@ -230,7 +283,7 @@ class Retriever:
             ranked = keep_each_best(best_first(fused), [best_first(dense), best_first(keyword)], k)
         chunks = self.store.chunks_by_id([chunk_id for chunk_id, _ in ranked[:k]])
         return [
-            Hit(chunks[i], score, dense.get(i), keyword.get(i))
+            Hit(chunks[i], score, dense.get(i), keyword.get(i), store=self.label)
             for i, score in ranked[:k]
             if i in chunks
         ]

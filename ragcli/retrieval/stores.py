@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 from ragcli.locations import store_labels
 from ragcli.records import Hit
 from ragcli.retrieval.fusion import best_first, keep_each_best
-from ragcli.retrieval.retriever import Embedders, RetrievalSettings, Retriever, Scores
+from ragcli.retrieval.retriever import (
+    Embedders,
+    RetrievalSettings,
+    Retriever,
+    Scores,
+    check_mode,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,24 +68,30 @@ class StoresRetriever:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def retrieve(self, question: str, k: int) -> list[Hit]:
-        """Return the k best chunks of all the stores for a question, best first."""
-        scores = [r.candidates(question, v, k) for r, v in self._vectors(question)]
+    def retrieve(self, question: str, k: int, mode: str | None = None) -> list[Hit]:
+        """Return the k best chunks of all the stores for a question, best first.
+
+        `mode` overrides the configured one, as in `Retriever.retrieve`.
+        """
+        mode = self.settings.mode if mode is None else check_mode(mode)
+        scores = [r.candidates(question, v, k, mode) for r, v in self._vectors(question, mode)]
         best_keyword = max((max(s.keyword.values(), default=0.0) for s in scores), default=0.0)
         merged: dict[tuple[int, int], Hit] = {}
         for position, (retriever, found) in enumerate(zip(self.retrievers, scores, strict=True)):
-            for hit in retriever.rank(found, k, best_keyword):
+            for hit in retriever.rank(found, k, best_keyword, mode):
                 hit = replace(hit, store=self.labels[position])
                 merged[(position, _chunk_id(hit))] = hit
         ranked = best_first({key: hit.score for key, hit in merged.items()})
-        if self.settings.mode == "hybrid":
+        if mode == "hybrid":
             modes = [_across(scores, "dense", merged), _across(scores, "keyword", merged)]
             ranked = keep_each_best(ranked, modes, k)
         return [merged[key] for key, _ in ranked[:k]]
 
-    def _vectors(self, question: str) -> Sequence[tuple[Retriever, NDArray[np.float32] | None]]:
+    def _vectors(
+        self, question: str, mode: str
+    ) -> Sequence[tuple[Retriever, NDArray[np.float32] | None]]:
         """Each store with the question's vector: embedded once per distinct embedder."""
-        if self.settings.mode == "keyword":
+        if mode == "keyword":
             return [(retriever, None) for retriever in self.retrievers]
         vectors: dict[tuple[str, int], NDArray[np.float32]] = {}
         paired = []

@@ -16,7 +16,7 @@ from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
 from ragcli.retrieval.gate import relevant_hits
-from ragcli.retrieval.retriever import RetrievalSettings
+from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.retrieval.stores import StoresRetriever
 from ragcli.settings import Settings
 from ragcli.text.questions import check_question
@@ -59,15 +59,21 @@ class AskOptions:
 class Asker:
     """Models loaded once, ready to answer any number of questions."""
 
-    def __init__(self, options: AskOptions) -> None:
+    def __init__(self, options: AskOptions, retriever: Retriever | None = None) -> None:
+        """Load the LLM, and open the store unless the caller lends an open `retriever`.
+
+        A lent retriever stays the caller's to close, and to replace: `self.retriever` is
+        what questions are answered from (a server swaps in one reopened on a changed store).
+        """
         started = time.perf_counter()
         self.options = options
+        self._owns_retriever = retriever is None
         # The LLM loads in a thread while the store, index and embedder load here: both
         # spend their time in C code that releases the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
             llm = pool.submit(self._load_llm)
             try:
-                self._retriever = StoresRetriever(
+                self.retriever: Retriever | StoresRetriever = retriever or StoresRetriever(
                     options.stores, options.retrieval, options.llm.threads
                 )
             except BaseException:
@@ -76,7 +82,7 @@ class Asker:
             try:
                 self._llm: LLM = llm.result()
             except BaseException:
-                self._retriever.close()
+                self.close()
                 raise
         self.timings = Timings(load_s=time.perf_counter() - started)
 
@@ -91,8 +97,9 @@ class Asker:
         return AnswerSettings(self.options.generation, self.options.strict)
 
     def close(self) -> None:
-        """Release the store."""
-        self._retriever.close()
+        """Release the store, unless the caller lent it."""
+        if self._owns_retriever:
+            self.retriever.close()
 
     def __enter__(self) -> Asker:
         return self
@@ -107,7 +114,8 @@ class Asker:
 
     def retrieve(self, question: str) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
-        return self._retriever.retrieve(question, self.options.top_k)
+        options = self.options
+        return self.retriever.retrieve(question, options.top_k, options.retrieval.mode)
 
     def relevant(self, question: str) -> list[Hit]:
         """Return the top-k chunks that pass the relevance gate, best first."""

@@ -116,6 +116,20 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def change_stamp(self) -> tuple[int, int, int] | None:
+        """What changes whenever another process commits to this store or replaces its file.
+
+        SQLite's data_version moves with every commit of another connection (the vector
+        index is recorded in the manifest, so a new index moves it too); the file's device
+        and inode tell a store deleted and made anew. None: the database file is gone.
+        """
+        try:
+            stat = self.database_path.stat()
+        except FileNotFoundError:
+            return None
+        version = int(self._query("PRAGMA data_version")[0][0])
+        return version, stat.st_dev, stat.st_ino
+
     # -- manifest ---------------------------------------------------------------------
 
     @property
