@@ -19,7 +19,7 @@ from ragcli.errors import InputNotFoundError, LoadError
 from ragcli.records import Found, IngestReport, Manifest, Skipped, SyncPlan
 from ragcli.store import Store
 from ragcli.text.chunking import ChunkBudget, iter_chunks
-from ragcli.text.loaders import load_document, read_source
+from ragcli.text.loaders import LoadLimits, load_document, read_source
 
 if TYPE_CHECKING:
     from ragcli.progress import Progress
@@ -40,8 +40,13 @@ def sync_documents(
     discovery: DiscoveryOptions,
     progress: Progress,
     dry_run: bool = False,
+    limits: LoadLimits | None = None,
 ) -> tuple[IngestReport, SyncPlan]:
-    """Add, replace and remove documents (chunked, not embedded); a dry run only plans."""
+    """Add, replace and remove documents (chunked, not embedded); a dry run only plans.
+
+    `limits` bound each file's reading and say whether pages without text are OCR'd
+    (None: the default bounds, no OCR).
+    """
     report = IngestReport()
     found = list(discover(paths, discovery, report.skipped))
     for skipped in report.skipped:
@@ -57,7 +62,7 @@ def sync_documents(
     budget = ChunkBudget(manifest.chunking, manifest.max_text_tokens, embedder.count_tokens)
     progress.start("Reading files", len(plan.to_read))
     for item in plan.to_read:
-        _sync_file(store, item, budget, report, progress)
+        _sync_file(store, item, budget, report, progress, limits or LoadLimits())
         progress.advance(1)
     return report, plan
 
@@ -107,7 +112,12 @@ def _under_any(path: str, folders: list[str]) -> bool:
 
 
 def _sync_file(
-    store: Store, item: Found, budget: ChunkBudget, report: IngestReport, progress: Progress
+    store: Store,
+    item: Found,
+    budget: ChunkBudget,
+    report: IngestReport,
+    progress: Progress,
+    limits: LoadLimits,
 ) -> None:
     path = str(item.path)
     try:
@@ -117,7 +127,7 @@ def _sync_file(
             store.touch_document(source)
             report.unchanged += 1
             return
-        document = load_document(source, item.kind)
+        document = load_document(source, item.kind, limits)
         count = store.replace_document(source, item.kind, iter_chunks(document, budget))
     except LoadError as exc:
         report.skipped.append(Skipped(path, exc.message, failed=True))

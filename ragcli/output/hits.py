@@ -27,14 +27,17 @@ def hit_json(hit: Hit, query: str, rank: int, mode: str) -> dict[str, Any]:
         "score": rounded(hit.score),
         "scores": scores,
         "text": chunk.text,
+        "ocr": chunk.ocr,
     }
 
 
 def format_hit(hit: Hit, query: str) -> str:
     """One `rag search` result as `path:line: snippet`, the format of `grep -n` and editors."""
     line, text = snippet(hit, query)
-    page = f"[page {hit.chunk.page}] " if hit.chunk.page is not None else ""
-    return f"{display_path(hit.chunk.path)}:{line}: {page}{text}\n"
+    where = [f"page {hit.chunk.page}"] if hit.chunk.page is not None else []
+    where += ["OCR"] if hit.chunk.ocr else []
+    mark = f"[{', '.join(where)}] " if where else ""
+    return f"{display_path(hit.chunk.path)}:{line}: {mark}{text}\n"
 
 
 _SNIPPET_CHARS = 160

@@ -31,6 +31,11 @@ class Passage:
         """The best score among the chunks this passage came from."""
         return max(hit.score for hit in self.hits)
 
+    @property
+    def ocr(self) -> bool:
+        """Whether OCR read its text (chunks of one page share how they were read)."""
+        return any(hit.chunk.ocr for hit in self.hits)
+
 
 @dataclass(frozen=True)
 class Evidence:

@@ -12,6 +12,7 @@ from ragcli.progress import Progress
 from ragcli.records import IngestResult
 from ragcli.store import Store
 from ragcli.syncing import check_paths, sync_documents
+from ragcli.text.loaders import LoadLimits
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class IngestOptions:
     batch_size: int
     dry_run: bool
     wait: bool
+    # How files are read (OCR included); the command fills it from the settings.
+    load: LoadLimits = LoadLimits()
 
 
 def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
@@ -37,7 +40,14 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
     ) as store:
         manifest, embedder = settle_build(store, options.build)
         report, plan = sync_documents(
-            store, manifest, embedder, options.paths, options.discovery, progress, options.dry_run
+            store,
+            manifest,
+            embedder,
+            options.paths,
+            options.discovery,
+            progress,
+            options.dry_run,
+            limits=options.load,
         )
         if options.dry_run:
             return IngestResult(report, None, plan)
