@@ -132,7 +132,9 @@ def test_ask_json_shape(store: Path, capsys: Capture) -> None:
             "score",
             "cited",
             "text",
+            "ocr",
         }
+        assert source["ocr"] is False
         assert Path(source["path"]).is_file()
         assert 1 <= source["start_line"] <= source["end_line"]
         if source["page"] is None:  # the lines given are those the passage's text came from
