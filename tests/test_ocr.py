@@ -71,17 +71,17 @@ def write_docs(folder: Path) -> None:
         append_images=[text_image("Pelicans scoop fish with", "their pouches.")],
     )
     text_image("El loro canta una canción", "sobre el camión azul.").save(folder / "nota.png")
-    image = folder.parent / "picture.png"
-    text_image("Zebras graze on the savanna grassland together.").save(image)
+    zebras, capybaras = folder.parent / "zebras.png", folder.parent / "capybaras.png"
+    text_image("Zebras graze on the savanna grassland together.").save(zebras)
+    text_image("Capybaras bathe in warm rivers.").save(capybaras)
     mixed = fpdf.FPDF(format="A4")
     mixed.set_font("Helvetica", size=11)
     mixed.add_page()  # a long text layer beside an image of text: not OCR'd
     mixed.multi_cell(0, 6, LAYER, new_x="LMARGIN", new_y="NEXT")
-    mixed.image(str(image), x=10, y=60, w=190)
+    mixed.image(str(zebras), x=10, y=60, w=190)
     mixed.add_page()  # only a page number for a text layer: OCR'd
     mixed.multi_cell(0, 6, "Page 2", new_x="LMARGIN", new_y="NEXT")
-    text_image("Capybaras bathe in warm rivers.").save(image)
-    mixed.image(str(image), x=10, y=60, w=190)
+    mixed.image(str(capybaras), x=10, y=60, w=190)
     (folder / "mixed.pdf").write_bytes(bytes(mixed.output()))
 
 
@@ -129,8 +129,15 @@ def test_png_and_each_tiff_frame_are_read(store: str) -> None:
     assert search(store, "narwhal")[0]["page"] == 1
 
 
-def test_a_spanish_word_keeps_its_accent(store: str) -> None:
-    (hit,) = search(store, "canción")
+def test_a_spanish_word_with_an_accent_is_found(docs: Path, store: str, tmp_path: Path) -> None:
+    (hit,) = search(store, "canción")  # eng+spa: found, the accent read or not
+    assert Path(str(hit["path"])).name == "nota.png"
+    # With Spanish as the main language, the accents are read as written.
+    spanish = str(tmp_path / "store")
+    done = rag("ingest", str(docs / "nota.png"), "--store", spanish, *FAKE_EMBEDDER,
+               "--ocr-languages", "spa+eng")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (hit,) = search(spanish, "canción")
     assert "canción" in str(hit["text"]) and "camión" in str(hit["text"])
 
 
@@ -183,7 +190,8 @@ def test_without_tesseract_each_file_is_skipped_naming_the_package(
     lines = [line for line in done.stderr.splitlines() if "tesseract-ocr" in line]
     assert len(lines) == 4 and "Traceback" not in done.stderr
     # The PDF's text layer page is kept; its nearly empty page keeps its page number.
-    assert "armadillos" in rag("search", "armadillos", "--store", store, "--mode", "keyword").stdout
+    kept = rag("search", "armadillos", "--store", store, "--mode", "keyword").stdout
+    assert "mixed.pdf:1: [page 1] Armadillos" in kept
 
 
 def test_no_ocr_passes_images_over_and_says_why_a_scan_is_skipped(
@@ -258,7 +266,10 @@ def test_nearly_empty_is_a_count_of_visible_characters() -> None:
 
 
 def test_text_output_marks_ocr_hits_and_sources() -> None:
-    chunk = Chunk(text="quokka", path="/d/scan.pdf", page=3, start_line=1, end_line=1)
+    chunk = Chunk(
+        text="quokka", path="/d/scan.pdf", page=3, start_line=1, end_line=1, start_char=0,
+        end_char=6,
+    )  # fmt: skip
     scanned = Chunk(**{**chunk.__dict__, "ocr": True})
     assert "[page 3] quokka" in format_hit(Hit(chunk, 1.0), "quokka")
     assert "[page 3, OCR] quokka" in format_hit(Hit(scanned, 1.0), "quokka")
