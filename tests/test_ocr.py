@@ -238,6 +238,14 @@ def test_an_image_without_text_is_stored_with_no_chunks(tmp_path: Path) -> None:
     assert list(load_document(read_source(tmp_path / "blue.jpg"), "image", limits).pages) == []
 
 
+def test_a_damaged_image_is_skipped_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    limits = LoadLimits(ocr=OcrOptions(languages="eng"))
+    document = load_document(read_source(tmp_path / "broken.png"), "image", limits)
+    with pytest.raises(LoadError, match=r"^not a readable image \(not an image format"):
+        list(document.pages)
+
+
 def test_transparent_png_text_is_read(tmp_path: Path) -> None:
     # Black text on transparent pixels that are black underneath: read on white.
     alpha = text_image("Hedgehogs hibernate in winter.").point(lambda v: 255 - v)

@@ -95,11 +95,13 @@ class _Session:
         return {"closed": True}
 
     def _open_image(self) -> dict[str, Any]:
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         try:
             self.image = Image.open(self.file)  # type: ignore[arg-type]
             return {"pages": int(getattr(self.image, "n_frames", 1))}
+        except UnidentifiedImageError:  # its message names the descriptor, not the file
+            return {"error": "not an image format Pillow can decode, or damaged"}
         except Exception as exc:  # Pillow raises many types on damaged files
             return {"error": describe(exc)}
 
