@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 DEMO_STORE := .demo-store
 QUESTION ?= How many parameters does Grok-0 have?
 
-.PHONY: setup demo test test-fast lint bench sample-pdf clean jq
+.PHONY: setup demo test test-fast lint bench sample-pdf clean jq ocr
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
-# The optional engines (Milvus, Ray) come too, so the tests run them for real.
+# The optional engines (Milvus, Ray, MCP, OCR, --watch) come too, so the tests run them for real.
 # llama-cpp-python compiles llama.cpp for this CPU, but without AMX: some virtual machines
 # list the AMX flags yet trap the tile instructions (every generation died with SIGILL).
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray,mcp,ocr,watch]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,7 +34,17 @@ ifeq ($(JQ),)
 	apt-get install -y jq || sudo apt-get install -y jq || (apt-get update && apt-get install -y jq)
 endif
 
-test: setup jq
+# OCR of scanned PDFs and images runs Tesseract with English and Spanish data; Debian's
+# packages when it is missing.
+TESSERACT := $(shell command -v tesseract)
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa
+
+ocr:
+ifeq ($(TESSERACT),)
+	apt-get install -y $(OCR_PACKAGES) || sudo apt-get install -y $(OCR_PACKAGES) || (apt-get update && apt-get install -y $(OCR_PACKAGES))
+endif
+
+test: setup jq ocr
 	$(BIN)/python -m pytest
 
 test-fast: setup

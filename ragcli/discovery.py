@@ -39,6 +39,9 @@ class DiscoveryOptions:
     # Links (in a walk, or in a path named) leading outside the folder walked, or for a
     # named path outside the current directory, are passed over unless this is set.
     links_outside: bool = False
+    # Images are read only by OCR: with it turned off, a walk passes them over (a named
+    # one is still taken, and its reading says why it cannot be).
+    images: bool = True
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ class _Walker:
         self.skipped = skipped
         self.follow_symlinks = options.follow_symlinks
         self.links_outside = options.links_outside
+        self.images = options.images
         self.here = os.path.realpath(os.getcwd())
         self.include = GitIgnoreSpec.from_lines(options.include) if options.include else None
         self.exclude = GitIgnoreSpec.from_lines(options.exclude) if options.exclude else None
@@ -337,6 +341,9 @@ class _Walker:
         kind = kind_of(path)
         if kind is None:
             self.skip(path, f"unsupported format {path.suffix or '(no extension)'}", named)
+            return None
+        if kind == "image" and not self.images and not named:
+            self.skip(path, "an image, and OCR is turned off")
             return None
         if not os.access(path, os.R_OK):
             self.skip(path, "permission denied", failed=True)

@@ -9,6 +9,7 @@ which the commands turn into their steps' option records and `rag config` prints
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,27 @@ def _vectors(value: Any) -> str:
         raise ValueError(
             "must be faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
         )
+    return text
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _switch(value: Any) -> bool:
+    """A yes/no setting: a TOML boolean, or true/false, 1/0, yes/no, on/off in a variable."""
+    if isinstance(value, bool):
+        return value
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError("must be true or false")
+
+
+def _ocr_languages(value: Any) -> str:
+    text = _text(value).strip()
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(\+[A-Za-z][A-Za-z0-9_]*)*", text):
+        raise ValueError("must be Tesseract language names joined by +, such as eng+spa")
     return text
 
 
@@ -205,6 +227,10 @@ KEYS: dict[str, Key] = {
         Key("milvus_token", "", "RAG_MILVUS_TOKEN", None, str, in_file=False),
         Key("embed_api_key", "", "RAG_EMBED_API_KEY", None, str, in_file=False),
         # The chunking of a new store; an existing store keeps the chunking it was built with.
+        # Read pages without a text layer, and image files, with Tesseract (README "Scanned
+        # PDFs and images"); the languages are Tesseract's, the first one its main model.
+        Key("ocr", "--ocr", "RAG_OCR", True, _switch),
+        Key("ocr_languages", "--ocr-languages", "RAG_OCR_LANGUAGES", "eng+spa", _ocr_languages),
         _ranged("chunk_tokens", "--chunk-tokens", None, 200, 16, 4096, in_file=False),
         _ranged("overlap_tokens", "--overlap-tokens", None, 32, 0, 2048, in_file=False),
         _ranged("max_queries", "--max-queries", None, None, 1, 1e9, in_file=False),
@@ -273,6 +299,8 @@ class Settings:
     vectors: str
     milvus_token: str | None
     embed_api_key: str | None
+    ocr: bool
+    ocr_languages: str
     chunk_tokens: int
     overlap_tokens: int
     max_queries: int | None

@@ -19,7 +19,7 @@ from ragcli.errors import InputNotFoundError, LoadError
 from ragcli.records import FileChange, Found, IngestReport, Manifest, Skipped, SyncPlan
 from ragcli.store import Store
 from ragcli.text.chunking import ChunkBudget, iter_chunks
-from ragcli.text.loaders import load_document, read_source
+from ragcli.text.loaders import LoadLimits, load_document, read_source
 
 if TYPE_CHECKING:
     from ragcli.progress import Progress
@@ -40,8 +40,13 @@ def sync_documents(
     discovery: DiscoveryOptions,
     progress: Progress,
     dry_run: bool = False,
+    limits: LoadLimits | None = None,
 ) -> tuple[IngestReport, SyncPlan]:
-    """Add, replace and remove documents (chunked, not embedded); a dry run only plans."""
+    """Add, replace and remove documents (chunked, not embedded); a dry run only plans.
+
+    `limits` bound each file's reading and say whether pages without text are OCR'd
+    (None: the default bounds, no OCR).
+    """
     report = IngestReport()
     found = list(discover(paths, discovery, report.skipped))
     for skipped in report.skipped:
@@ -58,7 +63,7 @@ def sync_documents(
     progress.start("Reading files", len(plan.to_read))
     for item in plan.to_read:
         try:
-            _count(report, _store_file(store, item, budget))
+            _count(report, _store_file(store, item, budget, limits or LoadLimits()))
         except LoadError as exc:
             report.skipped.append(Skipped(str(item.path), exc.message, failed=True))
             progress.note(f"skipped {item.path}: {exc.message}")
@@ -73,6 +78,7 @@ def sync_changes(
     root: Path,
     changed: Sequence[Path],
     discovery: DiscoveryOptions,
+    limits: LoadLimits | None = None,
 ) -> list[FileChange]:
     """Bring the documents at or below changed paths of a walked folder in step.
 
@@ -97,7 +103,7 @@ def sync_changes(
     for item in plan.to_read:
         before = _stat(item.path)
         try:
-            change = _store_file(store, item, budget)
+            change = _store_file(store, item, budget, limits or LoadLimits())
         except LoadError as exc:
             if before is not None and _stat(item.path) == before:
                 changes.append(_skipped(str(item.path), exc.message))
@@ -154,7 +160,9 @@ def _under_any(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
-def _store_file(store: Store, item: Found, budget: ChunkBudget) -> FileChange | None:
+def _store_file(
+    store: Store, item: Found, budget: ChunkBudget, limits: LoadLimits
+) -> FileChange | None:
     """Store a file's chunks unless its content is what is stored; LoadError if unreadable."""
     path = str(item.path)
     source = read_source(item.path)
@@ -162,7 +170,7 @@ def _store_file(store: Store, item: Found, budget: ChunkBudget) -> FileChange | 
     if state is not None and state[2] == source.sha256:
         store.touch_document(source)
         return None
-    document = load_document(source, item.kind)
+    document = load_document(source, item.kind, limits)
     count = store.replace_document(source, item.kind, iter_chunks(document, budget))
     return FileChange(action="added" if state is None else "updated", path=path, chunks=count)
 

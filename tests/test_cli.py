@@ -134,7 +134,9 @@ def test_ask_json_shape(store: Path, capsys: Capture) -> None:
             "score",
             "cited",
             "text",
+            "ocr",
         }
+        assert source["ocr"] is False
         assert Path(source["path"]).is_file()
         assert 1 <= source["start_line"] <= source["end_line"]
         if source["page"] is None:  # the lines given are those the passage's text came from
@@ -234,14 +236,14 @@ def test_unreadable_and_unsupported_files(tmp_path: Path, capsys: Capture) -> No
     docs.mkdir()
     (docs / "good.md").write_text("# Title\n\nGood text about owls.\n")
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
-    (docs / "picture.png").write_bytes(b"\x89PNG")
+    (docs / "picture.gif").write_bytes(b"GIF89a")
     code, out, err = run(
         capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-model", "fake:16"
     )
     assert code == ExitCode.FILES_SKIPPED
     assert "1 new" in out and "2 skipped" in out
     assert "binary.txt" in err and "looks binary" in err
-    assert "picture.png: unsupported format .png" in err
+    assert "picture.gif: unsupported format .gif" in err
 
 
 def test_embedder_mismatch_is_a_usage_error(store: Path, capsys: Capture) -> None:

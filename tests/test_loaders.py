@@ -53,6 +53,11 @@ def pages(path: Path, limits: LoadLimits = DEFAULT_LIMITS) -> list[Page]:
         ("analysis.R", "code"),
         ("settings.yaml", "code"),
         ("pyproject.toml", "code"),
+        ("scan.png", "image"),
+        ("photo.JPG", "image"),
+        ("photo.jpeg", "image"),
+        ("fax.tif", "image"),
+        ("fax.tiff", "image"),
     ],
 )
 def test_kind_of_supported_extensions(name: str, kind: str) -> None:
@@ -60,7 +65,7 @@ def test_kind_of_supported_extensions(name: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["report.doc", "Makefile", "archive.tar.gz", "image.png", ".md", "pdf", "x.xlsx"]
+    "name", ["report.doc", "Makefile", "archive.tar.gz", "image.gif", ".md", "pdf", "x.xlsx"]
 )
 def test_kind_of_unsupported_is_none(name: str) -> None:
     assert kind_of(Path(name)) is None

@@ -72,3 +72,25 @@ def test_a_store_built_by_its_first_step_alone_is_upgraded_step_by_step(tmp_path
         create_schema(fresh)
         assert schema_of(db) == schema_of(fresh)
         fresh.close()
+
+
+def test_format_5_marks_old_chunks_not_ocrd_and_has_old_pdfs_read_again(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    with closing(sqlite3.connect(root / DATABASE_NAME, isolation_level=None)) as db:
+        for version in (2, 3, 4):
+            MIGRATIONS[version](db)
+        db.execute("INSERT INTO manifest(key, value) VALUES ('format_version', '4')")
+        db.execute("INSERT INTO documents VALUES (1, '/d/a.pdf', 'pdf', 9, 5.0, 'aa', 1.0)")
+        db.execute("INSERT INTO documents VALUES (2, '/d/b.md', 'markdown', 7, 6.0, 'bb', 1.0)")
+        db.execute(
+            "INSERT INTO chunks(document_id, ordinal, text, heading, page, start_line, "
+            "end_line, start_char, end_char, text_sha256) "
+            "VALUES (1, 0, 'the walrus sleeps', '', 1, 1, 1, 0, 17, 'y')"
+        )
+
+    with Store.open(root) as store:
+        assert not store.chunks_by_id([1])[1].ocr
+        # An impossible fingerprint: the next ingest reads the PDF again, OCR and all.
+        assert store.document_state("/d/a.pdf") == (9, -1.0, "")
+        assert store.document_state("/d/b.md") == (7, 6.0, "bb")

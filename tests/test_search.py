@@ -80,7 +80,9 @@ def test_search_json_is_one_object_per_result_with_scores_per_mode(
         "score",
         "scores",
         "text",
+        "ocr",
     }
+    assert results[0]["ocr"] is False
     assert set(results[0]["scores"]) == {"dense", "keyword", "hybrid"}
     assert results[0]["path"].endswith("animal3.md") and results[0]["scores"]["keyword"] > 0
     assert results[0]["query"] == "penguins swim"

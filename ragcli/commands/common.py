@@ -17,6 +17,7 @@ from ragcli.text.questions import read_questions
 
 if TYPE_CHECKING:
     from ragcli.records import RaySettings
+    from ragcli.text.loaders import LoadLimits
 
 
 def default_help(key: str) -> str:
@@ -139,6 +140,24 @@ RayWorkersOpt = Annotated[
         show_default=False,
     ),
 ]
+OcrOpt = Annotated[
+    Optional[bool],  # noqa: UP045
+    typer.Option(
+        "--ocr/--no-ocr",
+        help="Read PDF pages without a text layer, and .png/.jpg/.tiff files, with Tesseract "
+        "[env RAG_OCR, config `ocr`; default: on].",
+        show_default=False,
+    ),
+]
+OcrLanguagesOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--ocr-languages",
+        help="Tesseract languages, main one first, e.g. eng+spa or deu [env RAG_OCR_LANGUAGES, "
+        f"config `ocr_languages`; default: {default_help('ocr_languages')}].",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 NoWaitOpt = Annotated[
     bool, typer.Option("--no-wait", help="Exit 7 at once if another process writes the store.")
@@ -193,6 +212,19 @@ def ray_settings(effective: Settings, ray: bool) -> RaySettings | None:
     if source.startswith("flag"):  # variables and the file were checked when read
         address = checked(KEYS["ray_address"], address, "--ray-address")
     return RaySettings(address, effective.ray_workers)
+
+
+def load_limits(effective: Settings) -> LoadLimits:
+    """How ingest reads files: the default bounds, and OCR as the settings ask."""
+    from ragcli.settings import checked
+    from ragcli.text.loaders import LoadLimits
+    from ragcli.text.ocr import OcrOptions
+
+    languages = effective.ocr_languages
+    if effective.sources["ocr_languages"].startswith("flag"):  # the others were checked
+        languages = checked(KEYS["ocr_languages"], languages, "--ocr-languages")
+    ocr = OcrOptions(languages=languages) if effective.ocr else None
+    return LoadLimits(ocr=ocr)
 
 
 def stdin_bytes() -> BinaryIO:

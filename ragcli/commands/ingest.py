@@ -20,6 +20,8 @@ from ragcli.commands.common import (
     Fp32Opt,
     JsonOpt,
     NoWaitOpt,
+    OcrLanguagesOpt,
+    OcrOpt,
     QuietOpt,
     RayAddressOpt,
     RayOpt,
@@ -27,6 +29,7 @@ from ragcli.commands.common import (
     StoreOpt,
     ThreadsOpt,
     VectorsOpt,
+    load_limits,
     ray_settings,
     resolve_settings,
 )
@@ -99,6 +102,8 @@ def ingest(
             "chunk size, for a new store [32]."
         ),
     ] = None,
+    ocr: OcrOpt = None,
+    ocr_languages: OcrLanguagesOpt = None,
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     fp32: Fp32Opt = False,
@@ -128,6 +133,8 @@ def ingest(
         threads=threads,
         ray_address=ray_address,
         ray_workers=ray_workers,
+        ocr=ocr,
+        ocr_languages=ocr_languages,
     )
     targets = list(paths or [])
     if files_from is not None:
@@ -148,12 +155,16 @@ def ingest(
             ray=ray_settings(effective, ray),
         ),
         discovery=DiscoveryOptions(
-            tuple(include or ()), tuple(exclude or ()), links_outside=follow_links
+            tuple(include or ()),
+            tuple(exclude or ()),
+            links_outside=follow_links,
+            images=effective.ocr,
         ),
         index=index,
         batch_size=effective.batch_size,
         dry_run=dry_run,
         wait=not no_wait,
+        load=load_limits(effective),
     )
     if watch:
         if dry_run or files_from is not None:

@@ -50,6 +50,7 @@ def source_json(passage: Passage, cited: bool) -> dict[str, Any]:
         "score": round(passage.score, 4),
         "cited": cited,
         "text": passage.text,
+        "ocr": passage.ocr,
     }
 
 
@@ -118,6 +119,8 @@ def format_sources(
         where = display_path(passage.path)
         if passage.page is not None:
             where += f", page {passage.page}"
+        if passage.ocr:
+            where += " (OCR)"
         span = (
             f"line {passage.start_line}"
             if passage.start_line == passage.end_line

@@ -28,6 +28,7 @@ def hit_json(hit: Hit, query: str, rank: int, mode: str) -> dict[str, Any]:
         "score": rounded(hit.score),
         "scores": scores,
         "text": chunk.text,
+        "ocr": chunk.ocr,
     }
 
 
@@ -39,8 +40,10 @@ def format_hit(hit: Hit, query: str, show_store: bool = False) -> str:
     """
     line, text = snippet(hit, query)
     store = f"[{safe_text(hit.store)}] " if show_store else ""
-    page = f"[page {hit.chunk.page}] " if hit.chunk.page is not None else ""
-    return f"{display_path(hit.chunk.path)}:{line}: {store}{page}{text}\n"
+    where = [f"page {hit.chunk.page}"] if hit.chunk.page is not None else []
+    where += ["OCR"] if hit.chunk.ocr else []
+    mark = f"[{', '.join(where)}] " if where else ""
+    return f"{display_path(hit.chunk.path)}:{line}: {store}{mark}{text}\n"
 
 
 _SNIPPET_CHARS = 160

@@ -36,6 +36,11 @@ class Passage:
         """The store its chunks came from (a passage never joins two stores' chunks)."""
         return self.hits[0].store if self.hits else ""
 
+    @property
+    def ocr(self) -> bool:
+        """Whether OCR read its text (chunks of one page share how they were read)."""
+        return any(hit.chunk.ocr for hit in self.hits)
+
 
 @dataclass(frozen=True)
 class Evidence:

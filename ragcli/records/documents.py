@@ -12,13 +12,15 @@ class Page:
     """Text of one PDF page (number set), or of a block of a text file (number None).
 
     Large text files arrive as several blocks; first_line and first_char place a block in
-    its file so chunks keep file-wide line numbers and offsets.
+    its file so chunks keep file-wide line numbers and offsets. `ocr`: the text was read
+    from the page's image (a scanned PDF page, an image file), not from a text layer.
     """
 
     number: int | None
     text: str
     first_line: int = 1
     first_char: int = 0
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Chunk:
     end_char: int
     heading: str = ""
     id: int | None = None
+    # Its text was read by OCR from an image of the page.
+    ocr: bool = False
 
     @property
     def embed_text(self) -> str:

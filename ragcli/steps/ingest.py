@@ -25,6 +25,7 @@ from ragcli.records import (
 )
 from ragcli.store import Store
 from ragcli.syncing import check_paths, sync_changes, sync_documents
+from ragcli.text.loaders import LoadLimits
 from ragcli.watching import WatchScope, open_when_free
 
 # How long a watch waits for changes before looking whether its folders are still there.
@@ -43,6 +44,8 @@ class IngestOptions:
     batch_size: int
     dry_run: bool
     wait: bool
+    # How files are read (OCR included); the command fills it from the settings.
+    load: LoadLimits = LoadLimits()
 
 
 def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
@@ -130,6 +133,7 @@ class _Follower:
                     folder.given,
                     paths,
                     self.options.discovery,
+                    self.options.load,
                 )
             if self.options.index and any(c.action != "skipped" for c in changes):
                 _index(store, self.manifest, self.documents, self.options, self.progress)
@@ -153,6 +157,7 @@ def _sync_all(
         options.discovery,
         progress,
         options.dry_run,
+        limits=options.load,
     )
     if options.dry_run:
         return IngestResult(report, None, plan)

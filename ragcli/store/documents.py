@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 _INSERT_BATCH = 512
 
 CHUNK_COLUMNS = (
-    "c.id, c.text, d.path, c.page, c.start_line, c.end_line, c.start_char, c.end_char, c.heading"
+    "c.id, c.text, d.path, c.page, c.start_line, c.end_line, c.start_char, c.end_char, "
+    "c.heading, c.ocr"
 )
 
 
@@ -84,6 +85,7 @@ class DocumentRows(Database):
                         chunk.start_char,
                         chunk.end_char,
                         text_key(chunk),
+                        int(chunk.ocr),
                     )
                 )
                 count += 1
@@ -96,7 +98,8 @@ class DocumentRows(Database):
     def _insert_chunks(self, rows: list[tuple[object, ...]]) -> None:
         self._db.executemany(
             "INSERT INTO chunks(document_id, ordinal, text, heading, page, start_line, "
-            "end_line, start_char, end_char, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "end_line, start_char, end_char, text_sha256, ocr) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -182,7 +185,7 @@ class DocumentRows(Database):
 
 
 def chunk_from_row(row: Sequence[Any]) -> Chunk:
-    chunk_id, text, path, page, start_line, end_line, start_char, end_char, heading = row
+    chunk_id, text, path, page, start_line, end_line, start_char, end_char, heading, ocr = row
     return Chunk(
         text=str(text),
         path=_path_of(path),
@@ -193,6 +196,7 @@ def chunk_from_row(row: Sequence[Any]) -> Chunk:
         end_char=int(end_char),
         heading=str(heading),
         id=int(chunk_id),
+        ocr=bool(ocr),
     )
 
 

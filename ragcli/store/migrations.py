@@ -6,7 +6,7 @@ format as the manifest's `format_version`, written with its first manifest. Form
 (vectors on the chunk rows) has no step leading from it: such stores are refused.
 
 Statements run one by one inside the caller's transaction (`executescript` would commit
-it), and use IF NOT EXISTS so that a step can run again harmlessly.
+it), and use IF NOT EXISTS (or look first) so that a step can run again harmlessly.
 """
 
 from __future__ import annotations
@@ -104,11 +104,24 @@ CREATE TABLE IF NOT EXISTS vector_ids (id INTEGER PRIMARY KEY);
     )
 
 
+def m005_ocr_chunks(db: sqlite3.Connection) -> None:
+    """Mark chunks whose text OCR read; have PDFs stored before OCR read once more."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+    if "ocr" not in columns:
+        # 1: the chunk's text was read by OCR from an image of its page.
+        db.execute("ALTER TABLE chunks ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0")
+        # Their pages without a text layer were left out; an unknown fingerprint (no file
+        # has mtime -1 or an empty sha256) makes the next ingest of each read it again.
+        # Its unchanged chunks keep their cached vectors.
+        db.execute("UPDATE documents SET mtime = -1, sha256 = '' WHERE kind = 'pdf'")
+
+
 # Each step under the format version it brings a database to, in the order they run.
 MIGRATIONS: dict[int, Migration] = {
     2: m002_tables,
     3: m003_keyword_index,
     4: m004_vector_ids,
+    5: m005_ocr_chunks,
 }
 
 FORMAT_VERSION = max(MIGRATIONS)

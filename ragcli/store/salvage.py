@@ -25,7 +25,7 @@ _TABLES = (
     (
         "chunks",
         "id, document_id, ordinal, text, heading, page, start_line, end_line, "
-        "start_char, end_char, text_sha256",
+        "start_char, end_char, text_sha256, ocr",
     ),
     ("embeddings", "text_sha256, vector"),
 )
@@ -81,6 +81,7 @@ def salvage_database(root: Path) -> Salvage:
 def _copy(
     old: sqlite3.Connection, fresh: sqlite3.Connection, table: str, columns: str, result: Salvage
 ) -> None:
+    columns = _present(old, table, columns)
     marks = ",".join("?" * len(columns.split(",")))
     count = 0
     batch: list[tuple[object, ...]] = []
@@ -95,6 +96,16 @@ def _copy(
         result.stopped[table] = str(exc)
     fresh.executemany(f"INSERT INTO {table}({columns}) VALUES ({marks})", batch)
     result.copied[table] = count + len(batch)
+
+
+def _present(old: sqlite3.Connection, table: str, columns: str) -> str:
+    """The columns the old table has: one from before a later format lacks some (`ocr`)."""
+    try:
+        have = {row[1] for row in old.execute(f"PRAGMA table_info({table})")}
+    except sqlite3.DatabaseError:
+        return columns  # the copy itself will say what is wrong
+    kept = [name.strip() for name in columns.split(",") if name.strip() in have]
+    return ", ".join(kept) if have else columns
 
 
 def _drop_partial_documents(fresh: sqlite3.Connection, result: Salvage) -> None:

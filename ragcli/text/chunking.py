@@ -107,6 +107,7 @@ def _make_chunk(
         start_char=page.first_char + start,
         end_char=page.first_char + end,
         heading=heading,
+        ocr=page.ocr,
     )
 
 

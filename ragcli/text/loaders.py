@@ -1,7 +1,7 @@
 """Turn files into Documents whose pages are read lazily, checking the file stays the same.
 
 The formats themselves live beside this module: streams (text), delimited (CSV), html,
-docx and pdf.
+docx, and pdf (PDFs, and images read by OCR, ocr).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from ragcli.records import Document, Page, SourceFile
 from ragcli.text.delimited import row_pages
 from ragcli.text.docx import docx_pages
 from ragcli.text.html import html_pages, html_to_text
-from ragcli.text.pdf import pdf_pages
+from ragcli.text.ocr import OcrOptions
+from ragcli.text.pdf import image_pages, pdf_pages
 from ragcli.text.streams import (
     READ_BYTES,
     ByteReader,
@@ -60,6 +61,12 @@ KINDS: dict[str, str] = {
     ".docx": "docx",
     ".csv": "csv",
     ".tsv": "csv",
+    # Read by OCR (a multi-page TIFF page by page); skipped with the reason when it cannot run.
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
     # "code": source and configuration files, read as plain text without heading detection.
     **{extension: "code" for extension in _CODE.split()},
 }
@@ -70,10 +77,14 @@ _VANISHED = "vanished while being read"
 
 @dataclass(frozen=True)
 class LoadLimits:
-    """Bounds on the work one file may cost."""
+    """Bounds on the work one file may cost, and how pages without text are read.
+
+    `ocr` None: pages without a text layer are not OCR'd (and images not read).
+    """
 
     block_chars: int = 1_000_000
     pdf_page_timeout_s: float = 10.0
+    ocr: OcrOptions | None = None
 
 
 _Streamed = Callable[[ByteReader, LoadLimits], Iterator[Page]]
@@ -96,7 +107,8 @@ _STREAMED: dict[str, _Streamed] = {
 }
 # Seeking kinds jump about the file; it is hashed again once they are done.
 _SEEKING: dict[str, _Seeking] = {
-    "pdf": lambda stream, limits: pdf_pages(stream, limits.pdf_page_timeout_s),
+    "pdf": lambda stream, limits: pdf_pages(stream, limits.pdf_page_timeout_s, limits.ocr),
+    "image": lambda stream, limits: image_pages(stream, limits.pdf_page_timeout_s, limits.ocr),
     "docx": lambda stream, limits: docx_pages(stream, limits.block_chars),
 }
 

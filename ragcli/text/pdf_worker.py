@@ -1,18 +1,22 @@
-"""The process that runs pypdf for ragcli.text.pdf, so a page past its deadline can be killed.
+"""The process that reads PDFs and images for ragcli.text.pdf, so a slow page can be killed.
 
 ragcli.text.pdf starts it running `main()` with the descriptor of a Unix socket as its last
 argument. Requests and replies are length-prefixed JSON objects; the file to read arrives as
 a descriptor passed (SCM_RIGHTS) with its "open" request, so the worker reads exactly the
-file the parent opened and checks.
+file the parent opened and checks. PDF text comes from pypdf; "render" draws a page for OCR
+(PDF pages with pypdfium2, frames of an image file with Pillow) as a grayscale PNG of at
+most `pixels` pixels at `path`. An image file's pages have no text.
 
-    {"open": true} + fd      ->  {"pages": count} | {"error": "...", "plain"?: true}
-    {"page": n}              ->  {"text": "..."} | {"error": "..."}
-    {"close": true}          ->  {"closed": true}
+    {"open": true, "image"?: true} + fd  ->  {"pages": count} | {"error": "...", "plain"?: true}
+    {"page": n}                          ->  {"text": "..."} | {"error": "..."}
+    {"render": n, "path": p, "dpi": d, "pixels": m}  ->  {"rendered": true} | {"error": "..."}
+    {"close": true}                      ->  {"closed": true}
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -21,6 +25,7 @@ import sys
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
     from pypdf import PdfReader
 
 _HEADER = struct.Struct("!I")
@@ -63,11 +68,13 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes:
 
 
 class _Session:
-    """The one PDF the worker has open."""
+    """The one PDF or image the worker has open."""
 
     def __init__(self) -> None:
         self.file: IO[bytes] | None = None
         self.reader: PdfReader | None = None
+        self.image: Image | None = None
+        self.rendered: Any = None  # pypdfium2's PdfDocument, opened at the first render
 
     def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         if "open" in request:
@@ -75,11 +82,49 @@ class _Session:
             if not fds:
                 return {"error": "no file descriptor came with the request"}
             self.file = os.fdopen(fds[0], "rb")
-            return self._open()
+            return self._open_image() if request.get("image") else self._open()
         if "page" in request:
-            return self._page(int(request["page"]))
+            return {"text": ""} if self.image is not None else self._page(int(request["page"]))
+        if "render" in request:
+            try:
+                self._render(request)
+            except Exception as exc:  # pdfium and Pillow raise many types on damaged input
+                return {"error": describe(exc)}
+            return {"rendered": True}
         self.close()
         return {"closed": True}
+
+    def _open_image(self) -> dict[str, Any]:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            self.image = Image.open(self.file)  # type: ignore[arg-type]
+            return {"pages": int(getattr(self.image, "n_frames", 1))}
+        except UnidentifiedImageError:  # its message names the descriptor, not the file
+            return {"error": "not an image format Pillow can decode, or damaged"}
+        except Exception as exc:  # Pillow raises many types on damaged files
+            return {"error": describe(exc)}
+
+    def _render(self, request: dict[str, Any]) -> None:
+        number, path = int(request["render"]), str(request["path"])
+        pixels = int(request["pixels"])
+        if self.image is not None:
+            _image_frame(self.image, number, pixels).save(path, "PNG")
+            return
+        if self.file is None:
+            raise ValueError("no PDF open")
+        import pypdfium2
+
+        if self.rendered is None:
+            self.rendered = pypdfium2.PdfDocument(_PositionedReader(self.file.fileno()))
+        page = self.rendered[number - 1]
+        try:
+            width, height = page.get_size()
+            scale = float(request["dpi"]) / 72
+            scale = min(scale, math.sqrt(pixels / max(width * height, 1.0)))
+            page.render(scale=scale, grayscale=True).to_pil().save(path, "PNG")
+        finally:
+            page.close()
 
     def _open(self) -> dict[str, Any]:
         from pypdf import PdfReader
@@ -101,9 +146,65 @@ class _Session:
             return {"error": describe(exc)}
 
     def close(self) -> None:
+        if self.rendered is not None:
+            self.rendered.close()
+        if self.image is not None:
+            self.image.close()
         if self.file is not None:
             self.file.close()
-        self.file = self.reader = None
+        self.file = self.reader = self.image = self.rendered = None
+
+
+def _image_frame(image: Image, number: int, pixels: int) -> Image:
+    """Frame `number` of an image, upright, on white, in grayscale, at most `pixels` large."""
+    from PIL import Image as Images
+    from PIL import ImageOps
+
+    image.seek(number - 1)
+    if image.width * image.height > pixels:
+        shrink = math.sqrt(pixels / (image.width * image.height))
+        size = (max(1, int(image.width * shrink)), max(1, int(image.height * shrink)))
+        image.draft("L", size)  # a JPEG decodes at a fraction of its size
+    frame = ImageOps.exif_transpose(image) or image
+    if frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info:
+        # Transparent pixels are often black underneath: text would vanish into them.
+        white = Images.new("RGBA", frame.size, "white")
+        frame = Images.alpha_composite(white, frame.convert("RGBA"))
+    frame = frame.convert("L")
+    if frame.width * frame.height > pixels:
+        shrink = math.sqrt(pixels / (frame.width * frame.height))
+        size = (max(1, int(frame.width * shrink)), max(1, int(frame.height * shrink)))
+        frame = frame.resize(size, Images.Resampling.LANCZOS)
+    return frame
+
+
+class _PositionedReader:
+    """An open file read at its own offset (os.pread), so pypdf and pypdfium2 can share it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.position = 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.position}.get(whence)
+        self.position = (os.fstat(self.fd).st_size if base is None else base) + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = max(0, os.fstat(self.fd).st_size - self.position)
+        data = os.pread(self.fd, size, self.position)
+        self.position += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 def describe(exc: BaseException) -> str:
