@@ -84,3 +84,22 @@ def test_search_and_ask_never_write_raw_escapes(tmp_path: Path) -> None:
         for stream in (done.stdout, done.stderr):
             assert b"\x1b" not in stream and b"\x07" not in stream and b"\xc2\x9b" not in stream
     assert b"evil\\x1b[2Jname.txt" in rag("search", "vault code").stdout
+
+
+def test_the_mcp_output_schemas_have_exactly_the_json_keys() -> None:
+    """`rag mcp` publishes these shapes; a key added to --json must be added there too."""
+    from ragcli.output import schemas
+    from ragcli.output.answers import answer_json, source_json
+    from ragcli.output.hits import hit_json
+    from ragcli.records import Answer, Chunk, Evidence, Hit, Passage
+
+    chunk = Chunk("Grok-0 has 33 billion parameters.", "a.md", None, 1, 1, 0, 33)
+    hit = Hit(chunk, 0.9, dense=0.8, keyword=1.0, store="work")
+    passage = Passage(1, "a.md", None, 1, 1, "", chunk.text, (hit,))
+    evidence = Evidence(1, "a.md", None, 1, chunk.text, 11, 21)
+    answer = Answer("q", "33 billion", (passage,), answerable=True, evidence=evidence)
+    assert set(hit_json(hit, "q", 1, "hybrid")) == set(schemas.HitJson.__annotations__)
+    assert set(source_json(passage, True)) == set(schemas.SourceJson.__annotations__)
+    shown = answer_json(answer)
+    assert set(shown) == set(schemas.AnswerJson.__annotations__)
+    assert set(shown["evidence"]) == set(schemas.EvidenceJson.__annotations__)

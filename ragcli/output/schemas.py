@@ -19,6 +19,7 @@ class HitJson(TypedDict):
 
     query: str
     rank: int
+    store: str
     path: str
     page: int | None
     line: int
@@ -28,6 +29,7 @@ class HitJson(TypedDict):
     score: float
     scores: dict[str, float | None]
     text: str
+    ocr: bool
 
 
 class SearchJson(TypedDict):
@@ -54,6 +56,7 @@ class SourceJson(TypedDict):
     """A numbered passage an answer was given."""
 
     number: int
+    store: str
     path: str
     page: int | None
     start_line: int
@@ -62,6 +65,7 @@ class SourceJson(TypedDict):
     score: float
     cited: bool
     text: str
+    ocr: bool
 
 
 class AnswerJson(TypedDict):
