@@ -129,15 +129,14 @@ def copy_decode(
                 logprob = beam.logprob + float(scores[token])
                 if best is not None and logprob <= best[0]:
                     break  # the rest are less likely than an answer already finished
-                ended = _ending(session, beam.tokens, int(token), text, prompt.stop)
-                if ended is not None:
-                    if constraint.may_end(ended):
-                        best = (logprob, ended, len(beam.tokens) + 1)
+                answer, ended = _grow(session, beam.tokens, int(token), text, prompt.stop)
+                if ended:
+                    if constraint.may_end(answer):
+                        best = (logprob, answer, len(beam.tokens) + 1)
                     continue
-                candidate = (*beam.tokens, int(token))
-                if not constraint.may_continue(_text(session, candidate)):
+                if not constraint.may_continue(answer):
                     continue
-                grown.append(_Beam(candidate, logprob))
+                grown.append(_Beam((*beam.tokens, int(token)), logprob))
                 taken += 1
                 if taken == beams:
                     break
@@ -159,15 +158,18 @@ def _text(session: TokenSession, tokens: tuple[int, ...] | list[int]) -> str:
     return session.detokenize(list(tokens)).decode("utf-8", errors="ignore")
 
 
-def _ending(
+def _grow(
     session: TokenSession, tokens: tuple[int, ...], token: int, text: str, stops: tuple[str, ...]
-) -> str | None:
-    """The answer's text if token ends it (the end token, or a stop sequence); else None."""
+) -> tuple[str, bool]:
+    """The answer's text with token added (detokenized once), and whether token ends it.
+
+    The end token ends it as it was; a stop sequence ends it before the stop.
+    """
     if session.is_end(token):
-        return text
+        return text, True
     grown = _text(session, (*tokens, token))
     stop_at = _first_stop(grown, stops)
-    return grown[:stop_at] if stop_at is not None else None
+    return (grown, False) if stop_at is None else (grown[:stop_at], True)
 
 
 def score_continuation(session: TokenSession, prompt: str, continuation: str) -> float:

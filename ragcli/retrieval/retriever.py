@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ragcli.errors import EmptyStoreError, UsageError
+from ragcli.locations import store_labels
 from ragcli.records import Hit, Manifest
 from ragcli.retrieval.fusion import best_first, fuse, keep_each_best
 from ragcli.retrieval.keywords import fts_query, query_terms
@@ -86,8 +87,6 @@ class Retriever:
         `previous` (a retriever of the same store) lends its loaded embedder. Hits name the
         store by its label (locations.store_labels of this store alone).
         """
-        from ragcli.locations import store_labels
-
         self.label = store_labels([store_dir])[0]
         check_mode(settings.mode)
         self.settings = settings

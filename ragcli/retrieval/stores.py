@@ -15,7 +15,6 @@ With one store this is exactly `Retriever.retrieve`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +45,10 @@ class StoresRetriever:
         self.retrievers: list[Retriever] = []
         embedders: Embedders = {}
         try:
-            for store_dir in store_dirs:
-                self.retrievers.append(Retriever(store_dir, settings, threads, embedders))
+            for store_dir, label in zip(store_dirs, self.labels, strict=True):
+                retriever = Retriever(store_dir, settings, threads, embedders)
+                retriever.label = label  # told apart from the others: hits name it so
+                self.retrievers.append(retriever)
         except BaseException:
             self.close()
             raise
@@ -79,7 +80,6 @@ class StoresRetriever:
         merged: dict[tuple[int, int], Hit] = {}
         for position, (retriever, found) in enumerate(zip(self.retrievers, scores, strict=True)):
             for hit in retriever.rank(found, k, best_keyword, mode):
-                hit = replace(hit, store=self.labels[position])
                 merged[(position, _chunk_id(hit))] = hit
         ranked = best_first({key: hit.score for key, hit in merged.items()})
         if mode == "hybrid":
