@@ -52,7 +52,7 @@ def sync_documents(
     for skipped in report.skipped:
         if skipped.failed:
             progress.note(f"skipped {skipped.path}: {skipped.reason}")
-    plan = plan_sync(store, found, [p for p in paths if p.is_dir()], report.skipped)
+    plan = plan_sync(store, found, folder_scopes(paths), report.skipped)
     if dry_run:
         return report, plan
     for old, new in plan.to_rename:
@@ -85,11 +85,15 @@ def sync_changes(
     The same rules as a sync of the whole folder, applied to the changed paths only; a
     document gone from one path whose content turns up new at another is renamed. A file
     that vanishes or changes while it is read is left to the change event that follows.
+    Only documents inside `root` can be removed, whatever a changed path links to.
     """
     skipped: list[Skipped] = []
     items = {item.path: item for item in discover_below(root, changed, discovery, skipped)}
-    plan = plan_sync(store, list(items.values()), changed, skipped)
-    changes = [_skipped(s.path, s.reason) for s in skipped if s.failed]
+    plan = plan_sync(store, list(items.values()), change_scopes(root, changed), skipped)
+    # A file passed over on purpose is said when it is what changed (a link made); the
+    # files a folder's walk passes over again were said when it was first synced.
+    named = {str(path) for path in changed}
+    changes = [_skipped(s.path, s.reason, s.failed) for s in skipped if s.failed or s.path in named]
     for old, new in plan.to_rename:
         store.rename_document(old, new)
     moves = _moves(store, plan)
@@ -113,13 +117,41 @@ def sync_changes(
     return changes
 
 
+def folder_scopes(paths: Sequence[Path]) -> list[str]:
+    """Where the folders given to a sync keep their documents: as given and resolved.
+
+    Documents are stored under resolved paths; older stores kept the path as given.
+    """
+    folders = [path for path in paths if path.is_dir()]
+    return sorted({s for f in folders for s in (str(f.absolute()), os.path.realpath(f))})
+
+
+def change_scopes(root: Path, changed: Sequence[Path]) -> list[str]:
+    """Where the documents of changed paths in a walked folder can be, never outside it.
+
+    A changed path's last part is not resolved: a link is an entry of the folder, and what
+    it leads to (`/`, `..`, a sibling folder) is not. Nor can a link higher up carry the
+    scope out of the folder: a scope outside `root` is dropped.
+    """
+    given, real = str(root.absolute()), os.path.realpath(root)
+    scopes: set[str] = set()
+    for path in changed:
+        spelled = os.path.normpath(path.absolute())
+        if spelled == os.path.normpath(given):
+            scopes.update((given, real))
+            continue
+        resolved = os.path.join(os.path.realpath(os.path.dirname(spelled)), path.name)
+        scopes.update(s for s, bound in ((spelled, given), (resolved, real)) if _under(s, bound))
+    return sorted(scopes)
+
+
 def plan_sync(
-    store: Store, found: list[Found], scopes: Sequence[Path], skipped: list[Skipped]
+    store: Store, found: list[Found], scopes: Sequence[str], skipped: list[Skipped]
 ) -> SyncPlan:
     """Sort found files into unchanged (same size and mtime) and to-read; find removals.
 
-    A stored document at or below one of `scopes` (the folders walked, or the paths a watch
-    saw change) that was not found is removed.
+    A stored document at or below one of `scopes` (resolved spellings of the folders walked,
+    or of the paths a watch saw change) that was not found is removed.
     """
     to_read: list[Found] = []
     unchanged = 0
@@ -145,19 +177,22 @@ def plan_sync(
     # Anything under a folder that could not be walked may still exist: never remove it.
     protected = [p for s in skipped if s.failed for p in (s.path, os.path.realpath(s.path))]
     to_remove = []
-    for scope in scopes:
-        # Documents are stored under resolved paths; older stores kept the path as given.
-        for under in {str(scope.absolute()), os.path.realpath(scope)}:
-            exact = [under] if store.document_state(under) is not None else []
-            for path in exact + store.document_paths(under=under):
-                stored.add(path)
-                if path not in seen and not _under_any(path, protected):
-                    to_remove.append(path)
+    for under in scopes:
+        exact = [under] if store.document_state(under) is not None else []
+        for path in exact + store.document_paths(under=under):
+            stored.add(path)
+            if path not in seen and not _under_any(path, protected):
+                to_remove.append(path)
     return SyncPlan(to_read, unchanged, sorted(set(to_remove)), stored, to_rename)
 
 
 def _under_any(path: str, folders: list[str]) -> bool:
-    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+    return any(_under(path, folder) for folder in folders)
+
+
+def _under(path: str, folder: str) -> bool:
+    """Whether a path is the folder or lies below it (by spelling)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _store_file(
@@ -210,8 +245,8 @@ def _moves(store: Store, plan: SyncPlan) -> dict[str, str]:
     return moves
 
 
-def _skipped(path: str, reason: str) -> FileChange:
-    return FileChange(action="skipped", path=path, reason=reason)
+def _skipped(path: str, reason: str, failed: bool = True) -> FileChange:
+    return FileChange(action="skipped", path=path, reason=reason, failed=failed)
 
 
 def _stat(path: Path) -> tuple[int, float] | None:

@@ -10,6 +10,7 @@ editors' scratch files. An ignore file's change stands for its whole folder.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,11 +87,64 @@ class WatchScope:
             by_folder.setdefault(folder, []).append(Path(os.path.normpath(spelled)))
         return {folder: _outermost(paths) for folder, paths in by_folder.items()}
 
-    def check_present(self) -> None:
-        """Fail if a watched folder is gone: its documents stay, nothing is removed."""
+    def check_store(self) -> None:
+        """Fail if a watched folder is the store's folder or lies in it: nothing would sync."""
         for folder in self.folders:
-            if not os.path.isdir(folder.given):
-                raise InputNotFoundError(f"the watched folder {folder.given} is gone")
+            if _inside(folder.real, self.store):
+                raise UsageError(
+                    f"--watch cannot follow {folder.given}: it lies in the store {self.store}, "
+                    "whose own writes are never a change",
+                    "keep the store outside the watched folder (--store DIR)",
+                )
+
+
+class FolderPins:
+    """Open handles on the watched folders, to tell whether each is still the one watched.
+
+    A folder deleted and made again is a new folder that nothing watches; seen by its
+    path alone, that depends on timing (and its inode number may be reused). A folder held
+    open keeps its inode, which then says it was deleted (no links left) or replaced.
+    """
+
+    def __init__(self, scope: WatchScope) -> None:
+        self._pins: list[tuple[WatchedFolder, int]] = []
+        try:
+            for folder in scope.folders:
+                fd = os.open(folder.given, os.O_RDONLY | os.O_DIRECTORY)
+                self._pins.append((folder, fd))
+        except OSError as exc:
+            self.close()
+            raise InputNotFoundError(f"cannot watch {folder.given}: {exc.strerror}") from exc
+
+    def check(self) -> None:
+        """Fail if a watched folder is gone or replaced: its documents stay, nothing is removed."""
+        for folder, fd in self._pins:
+            held = os.fstat(fd)
+            try:
+                now = os.stat(folder.given)
+            except OSError:
+                now = None
+            if now is None or not stat.S_ISDIR(now.st_mode):
+                raise InputNotFoundError(
+                    f"the watched folder {folder.given} is gone", "its documents are kept"
+                )
+            if held.st_nlink == 0 or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+                raise InputNotFoundError(
+                    f"the watched folder {folder.given} was replaced by a new folder",
+                    f"its documents are kept; run rag ingest {folder.given} --watch again",
+                )
+
+    def close(self) -> None:
+        """Let go of the folders."""
+        for _folder, fd in self._pins:
+            os.close(fd)
+        self._pins = []
+
+    def __enter__(self) -> FolderPins:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def open_when_free(store_dir: Path, on_wait: Callable[[str], None]) -> Store:

@@ -336,3 +336,97 @@ def test_scope_drops_events_that_cannot_matter(tmp_path: Path) -> None:
     changed = {f"{real}/sub/.gitignore", f"{real}/sub/x.md", f"{real}/b.md", f"{real}/a.md~"}
     [(folder, paths)] = scope.changed(changed).items()
     assert folder.given == docs and paths == [docs / "b.md", docs / "sub"]
+
+
+def test_links_in_a_watched_folder_never_remove_documents_outside_it(tmp_path: Path) -> None:
+    other, sibling, notes = tmp_path / "other", tmp_path / "sibling", tmp_path / "notes"
+    for folder in (other, sibling, notes):
+        folder.mkdir()
+    (other / "o.md").write_text("Otters float on their backs, otterword.\n")
+    (sibling / "s.md").write_text("Seals bark on rocks, sealword.\n")
+    (notes / "n.md").write_text("Newts swim in ponds, newtword.\n")
+    store = tmp_path / "store"
+    done = rag("ingest", str(other), str(sibling), "--store", str(store), *FAKE_EMBEDDER)
+    assert done.returncode == 0, done.stderr
+    running = Watch(notes, store)
+    try:
+        running.wait_for_line("watching")
+        links = {"root": "/", "up": "..", "sib": "../sibling", "o.md": "../other/o.md"}
+        for name, target in links.items():
+            (notes / name).symlink_to(target)
+        for name in links:
+            line = running.wait_for_line(f"skipped {notes / name}:")
+            assert line.endswith(f"link points outside {notes}"), line
+        (notes / "later.md").write_text("Written after the links, laterword.\n")
+        follows(store, "laterword", {"later.md"}, running)
+        (notes / "root").unlink()  # a link that goes is an entry of the folder, nothing more
+        (notes / "o.md").unlink()
+        (notes / "gone.md").write_text("The last change, goneword.\n")
+        follows(store, "goneword", {"gone.md"}, running)
+    finally:
+        running.kill()
+    stored = json.loads(rag("sources", "--store", str(store), "--json").stdout)
+    names = sorted(Path(d["path"]).name for d in stored)
+    assert names == ["gone.md", "later.md", "n.md", "o.md", "s.md"]
+    assert found_in(store, "otterword") == {"o.md"}
+
+
+def test_links_are_followed_into_the_folder_under_follow_links_and_a_quiet_watch(
+    tmp_path: Path,
+) -> None:
+    other, notes = tmp_path / "other", tmp_path / "notes"
+    other.mkdir()
+    notes.mkdir()
+    (other / "o.md").write_text("Otters float on their backs, otterword.\n")
+    store = tmp_path / "store"
+    running = Watch(notes, store, "--quiet")
+    try:
+        running.wait_for_line("ingested", stream="out")
+        (notes / "up").symlink_to("..")
+        (notes / "o.md").symlink_to("../other/o.md")
+        (notes / "n.md").write_text("Newts swim in ponds, newtword.\n")
+        follows(store, "newtword", {"n.md"}, running)
+        assert found_in(store, "otterword") == set()
+        assert running.err == []  # passed over on purpose: a note, which --quiet leaves out
+    finally:
+        running.kill()
+    done = rag("ingest", str(notes), "--store", str(store), "--follow-links", "-q")
+    assert done.returncode == 0, done.stderr
+    assert found_in(store, "otterword") == {"o.md"}
+
+
+@pytest.mark.parametrize("pause_s", [0.0, 2.0])
+def test_a_watched_folder_deleted_and_made_again_ends_the_watch_whatever_the_timing(
+    docs: Path, watch: Watch, pause_s: float
+) -> None:
+    import shutil
+
+    shutil.rmtree(docs)
+    time.sleep(pause_s)
+    docs.mkdir()
+    (docs / "b.md").write_text("Made in the new folder, newword.\n")
+    assert watch.wait(FOLLOW_S) == ExitCode.INPUT_NOT_FOUND, watch.err
+    assert watch.err[-1].startswith(f"rag: error: the watched folder {docs} ")
+    assert "its documents are kept" in watch.err[-1]
+    assert found_in(watch.store, "zebrine") == {"zebra.md"}
+    assert found_in(watch.store, "owlish") == {"owl.txt"}
+
+
+def test_a_watched_folder_moved_away_ends_the_watch(docs: Path, watch: Watch) -> None:
+    docs.rename(docs.parent / "moved")
+    assert watch.wait(FOLLOW_S) == ExitCode.INPUT_NOT_FOUND, watch.err
+    gone = f"rag: error: the watched folder {docs} is gone (its documents are kept)"
+    assert watch.err[-1] == gone
+    assert found_in(watch.store, "zebrine") == {"zebra.md"}
+
+
+@pytest.mark.parametrize("where", ["same", "above"])
+def test_a_folder_in_the_store_cannot_be_watched(tmp_path: Path, where: str) -> None:
+    store = tmp_path / "store"
+    folder = store if where == "same" else store / "notes"
+    folder.mkdir(parents=True)
+    (folder / "a.md").write_text("A note.\n")
+    done = rag("ingest", str(folder), "--watch", "--store", str(store), *FAKE_EMBEDDER)
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.startswith(f"rag: error: --watch cannot follow {folder}: it lies in")
+    assert len(done.stderr.splitlines()) == 1

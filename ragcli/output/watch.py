@@ -13,7 +13,8 @@ def render_watch_event(event: WatchEvent, json_out: bool, quiet: bool) -> None:
     """Print a watch event: NDJSON on stdout with --json; lines on stderr unless --quiet.
 
     The first sync's summary goes to stdout as `rag ingest` prints it; a file that could
-    not be read is an error, named on stderr even with --quiet.
+    not be read is an error, named on stderr even with --quiet; one passed over on purpose
+    (a link out of the folder) is a note, as `rag ingest` says it.
     """
     if isinstance(event, WatchStarted):
         for skipped in event.result.report.skipped:
@@ -29,7 +30,7 @@ def render_watch_event(event: WatchEvent, json_out: bool, quiet: bool) -> None:
     if isinstance(event, FileChange):
         if json_out:
             print_json(change_json(event))
-        if not quiet or event.action == "skipped":
+        if not quiet or (event.action == "skipped" and event.failed):
             note(format_change(event))
         return
     if json_out:

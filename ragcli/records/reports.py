@@ -75,8 +75,11 @@ class FileChange:
     chunks: int | None = None
     # Where the document was before (renamed).
     old_path: str | None = None
-    # Why the file could not be read (skipped).
+    # Why the file was passed over (skipped).
     reason: str | None = None
+    # Whether a skipped file could not be read (an error), or was left out on purpose
+    # (a link out of the folder, an unsupported format: a note, as `rag ingest` says them).
+    failed: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragcli.build import BuildSettings, require_engines, settle_build
 from ragcli.discovery import DiscoveryOptions
-from ragcli.errors import ConfigMismatchError
+from ragcli.errors import ConfigMismatchError, InputNotFoundError
 from ragcli.indexing import DocumentEmbedder, index_chunks
 from ragcli.progress import Progress
 from ragcli.records import (
@@ -26,7 +27,10 @@ from ragcli.records import (
 from ragcli.store import Store
 from ragcli.syncing import check_paths, sync_changes, sync_documents
 from ragcli.text.loaders import LoadLimits
-from ragcli.watching import WatchScope, open_when_free
+from ragcli.watching import FolderPins, WatchScope, open_when_free
+
+if TYPE_CHECKING:
+    from ragcli.backends.watcher import FolderWatcher
 
 # How long a watch waits for changes before looking whether its folders are still there.
 IDLE_CHECK_S = 1.0
@@ -71,20 +75,38 @@ def watch(options: IngestOptions, progress: Progress) -> Generator[WatchEvent, N
 
     check_paths(options.paths)
     scope = WatchScope.of(options.paths, options.store_dir)
+    scope.check_store()
     require_watcher()
     require_engines(options.build)
     folders = [str(folder.given) for folder in scope.folders]
     follower = _Follower(options, scope, progress)
     try:
-        with watching([folder.real for folder in scope.folders], scope.wanted) as watcher:
+        with (
+            FolderPins(scope) as pins,
+            watching([folder.real for folder in scope.folders], scope.wanted) as watcher,
+        ):
             yield WatchStarted(result=follower.start(), folders=folders)
             while True:
-                changed = watcher.changes(IDLE_CHECK_S)
-                scope.check_present()
+                changed = _changes(watcher, pins)
                 if changed:
                     yield from follower.sync(changed)
     except KeyboardInterrupt:
         yield WatchStopped(folders=folders, interrupted_write=follower.writing)
+
+
+def _changes(watcher: FolderWatcher, pins: FolderPins) -> set[str]:
+    """The next changed paths, once the folders are known to be the ones watched.
+
+    Checked after the events and before any sync: a folder deleted (and perhaps made
+    again) ends the watch before the deletions of its files could remove documents.
+    """
+    try:
+        changed = watcher.changes(IDLE_CHECK_S)
+    except InputNotFoundError:
+        pins.check()  # a watch that failed because its folder went says that instead
+        raise
+    pins.check()
+    return changed
 
 
 class _Follower:
