@@ -3,8 +3,9 @@
 Each input or fault of issue 11 runs in its own `rag` process (or a few, for the store
 faults), under a timeout (killed at the deadline) and an address-space cap (RLIMIT_AS), so
 that a case that grows without bound is stopped before the machine swaps. Prints one table.
-Three groups: resource (this file), security and store (bench/hostile_cases.py); the
-machinery is in bench/hostile_run.py.
+Four groups: resource (this file), security and store (bench/hostile_cases.py), surfaces
+(bench/hostile_surfaces.py: watch, MCP, servers, Ray, stores, OCR); the machinery is in
+bench/hostile_run.py.
 
 Run: python bench/hostile_bench.py [--group G] [--only CASE ...] [--cheap] [--slow]
      [--timeout 120] [--memory-gb 4] [--list]
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hostile_cases import SECURITY_CASES, STORE_CASES  # noqa: E402
 from hostile_run import ROOT, Case, Outcome, Runner, Skipped, note, stored  # noqa: E402
+from hostile_surfaces import SURFACE_CASES  # noqa: E402
 
 MB = 1024 * 1024
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -256,8 +258,8 @@ RESOURCE_CASES = [
     ),
 ]
 
-CASES = RESOURCE_CASES + SECURITY_CASES + STORE_CASES
-GROUPS = ("resource", "security", "store")
+CASES = RESOURCE_CASES + SECURITY_CASES + STORE_CASES + SURFACE_CASES
+GROUPS = ("resource", "security", "store", "surfaces")
 
 
 def run_case(case: Case, work: Path, timeout_s: float, memory_bytes: int, slow: bool) -> Outcome:

@@ -14,11 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 RAG = [sys.executable, "-m", "ragcli"]
@@ -71,11 +73,36 @@ class Runner:
         cwd: Path | None = None,
         store: Path | None = None,
         timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+        no_store: bool = False,
     ) -> Run:
-        """`rag ARGS --store STORE` under the caps, in the case's folder (or CWD)."""
-        command = [*RAG, *args, "--store", str(store or self.store)]
+        """`rag ARGS --store STORE` under the caps, in the case's folder (or CWD).
+
+        ENV is added to the environment; NO_STORE leaves out --store (`rag stores`).
+        """
+        command = [*RAG, *args] + ([] if no_store else ["--store", str(store or self.store)])
         run = run_capped(
-            command, cwd or self.folder, timeout_s or self.timeout_s, self.memory_bytes, stdin
+            command,
+            cwd or self.folder,
+            timeout_s or self.timeout_s,
+            self.memory_bytes,
+            stdin,
+            env,
+        )
+        self.runs.append(run)
+        return run
+
+    def drive(
+        self,
+        *args: str,
+        drive: Callable[[subprocess.Popen[bytes]], None],
+        store: Path | None = None,
+        timeout_s: float | None = None,
+    ) -> Run:
+        """`rag ARGS --store STORE` under the caps, talked to by DRIVE (see run_driven)."""
+        command = [*RAG, *args, "--store", str(store or self.store)]
+        run = run_driven(
+            command, self.folder, timeout_s or self.timeout_s, self.memory_bytes, drive
         )
         self.runs.append(run)
         return run
@@ -140,7 +167,7 @@ class Case:
     name: str
     about: str
     run: Callable[[Runner], Outcome]
-    group: str = "resource"  # resource, security or store
+    group: str = "resource"  # resource, security, store or surfaces
     costly: bool = False  # a gigabyte input, a bundled model, or a case that hung before
 
 
@@ -149,13 +176,14 @@ class Skipped(Exception):
 
 
 def run_capped(
-    args: list[str], cwd: Path, timeout_s: float, memory_bytes: int, stdin: bytes | None = None
+    args: list[str],
+    cwd: Path,
+    timeout_s: float,
+    memory_bytes: int,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
 ) -> Run:
     """Run ARGS in a new session under the caps; kill it at the deadline; measure it."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-
     with (
         tempfile.TemporaryFile() as errors,
         tempfile.TemporaryFile() as output,
@@ -170,26 +198,103 @@ def run_capped(
             stdin=given if stdin is not None else subprocess.DEVNULL,
             stdout=output,
             stderr=errors,
-            preexec_fn=limit,
+            preexec_fn=_capped(memory_bytes),
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
+        )
+        status, usage, timed_out = _reap(process, started, timeout_s)
+        wall_s = time.perf_counter() - started
+        output.seek(0)
+        return _run(status, usage, timed_out, timeout_s, wall_s, errors, output.read())
+
+
+def run_driven(
+    args: list[str],
+    cwd: Path,
+    timeout_s: float,
+    memory_bytes: int,
+    drive: Callable[[subprocess.Popen[bytes]], None],
+) -> Run:
+    """Run ARGS as run_capped does, with stdin and stdout piped to DRIVE (run on a thread).
+
+    DRIVE talks to the process (an MCP client, a watch's file changes) and ends it or
+    lets it end; the deadline still kills it. Its stdout is DRIVE's to read: not kept.
+    """
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            preexec_fn=_capped(memory_bytes),
             start_new_session=True,
         )
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - started > timeout_s:
-                os.killpg(process.pid, signal.SIGKILL)
-                _, status, usage = os.wait4(process.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.05)
+        failures: list[BaseException] = []
+        driver = threading.Thread(target=_guarded(drive, process, failures), daemon=True)
+        driver.start()
+        status, usage, timed_out = _reap(process, started, timeout_s)
         wall_s = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-        errors.seek(0)
-        lines = errors.read().decode("utf-8", errors="replace").splitlines()
-        output.seek(0)
-        stdout = output.read()
+        driver.join(timeout=10)
+        if failures:
+            raise failures[0]
+        return _run(status, usage, timed_out, timeout_s, wall_s, errors, b"")
+
+
+def _guarded(
+    drive: Callable[[subprocess.Popen[bytes]], None],
+    process: subprocess.Popen[bytes],
+    failures: list[BaseException],
+) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            drive(process)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the main thread
+            failures.append(exc)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    return run
+
+
+def _capped(memory_bytes: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    return limit
+
+
+def _reap(
+    process: subprocess.Popen[bytes], started: float, timeout_s: float
+) -> tuple[int, resource.struct_rusage, bool]:
+    """Wait for the process (killing its session at the deadline): status, usage, killed."""
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - started > timeout_s:
+            os.killpg(process.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return status, usage, True
+        time.sleep(0.05)
+    process.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
+    return status, usage, False
+
+
+def _run(
+    status: int,
+    usage: resource.struct_rusage,
+    timed_out: bool,
+    timeout_s: float,
+    wall_s: float,
+    errors: IO[bytes],
+    stdout: bytes,
+) -> Run:
+    """The Run of a reaped process: its exit, wall time, peak RSS and first stderr line."""
+    errors.seek(0)
+    lines = errors.read().decode("utf-8", errors="replace").splitlines()
     if timed_out:
         exit_text = f"killed at {timeout_s:g} s"
     elif os.WIFSIGNALED(status):
