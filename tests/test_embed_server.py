@@ -22,7 +22,15 @@ from ragcli.errors import ConfigMismatchError, ExitCode, ModelError
 from ragcli.store import Store
 from tests.conftest import Capture
 from tests.conftest import run_rag as run
-from tests.test_server import FakeServer, Reply, fake, free_port, serving_llama
+from tests.test_server import (
+    HUGE_LISTING,
+    FakeServer,
+    Reply,
+    fake,
+    free_port,
+    rag,
+    serving_llama,
+)
 
 __all__ = ["fake"]  # the stub server fixture, shared with test_server.py
 
@@ -279,6 +287,20 @@ def test_a_malformed_url_is_a_usage_error(docs: Path, tmp_path: Path, capsys: Ca
         capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", "localhost:8080"
     )
     assert code == ExitCode.USAGE and "http://" in err
+
+
+# --- replies over the cap -----------------------------------------------------------------
+
+
+def test_ingest_with_a_models_listing_over_the_cap_is_exit_5_in_one_line(
+    stub: FakeServer, docs: Path, tmp_path: Path
+) -> None:
+    stub.listing = HUGE_LISTING
+    done = rag("ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", stub.url)
+    assert done.returncode == 5, done.stderr
+    assert done.stdout == "" and done.stderr.count("\n") == 1
+    assert f"the embedding server at {stub.url} sent a reply that is not" in done.stderr
+    assert "longer than 8 MiB" in done.stderr
 
 
 # --- end to end: the real llama.cpp server with --embedding -------------------------------

@@ -94,7 +94,9 @@ class ServerEmbedder:
         )
         self._endpoint = self._client.endpoint
         self.url = self._client.url
-        listing = self._client.get_json("/models", options.connect_timeout_s)
+        listing = self._client.get_json(
+            "/models", options.connect_timeout_s, options.reply_timeout_s
+        )
         self.model = model or first_model(listing, self._endpoint)
         _check_served(self.model, listed_models(listing, self._endpoint), self._endpoint)
         self.spec = server_spec(self.model)

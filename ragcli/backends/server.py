@@ -29,8 +29,8 @@ from ragcli.settings import LLM_APIS
 _BYTES_PER_TOKEN = 3
 _DETAIL_CHARS = 200
 _ERROR_BODY_BYTES = 64 * 1024
-# One SSE line or a whole non-streamed reply: a server's answer to one question is far
-# smaller, so more is a broken or hostile server, not an answer to hold in memory.
+# One SSE line, a whole non-streamed reply or a model listing: a server's answer to one
+# question is far smaller, so more is a broken or hostile server, not a reply to hold.
 _REPLY_BYTES = 8 * 1024 * 1024
 
 
@@ -88,20 +88,26 @@ class ServerClient:
         self.api_key = api_key
         self.connect_timeout_s = connect_timeout_s
 
-    def get_json(self, path: str, timeout_s: float) -> Any:
-        """Return the decoded reply to GET {url}{path}."""
-        connection, response = self.send("GET", path, None, timeout_s)
-        try:
-            return decode_json(_read(response.read, self.endpoint, timeout_s), self.endpoint)
-        finally:
-            response.close()
-            connection.close()
+    def get_json(self, path: str, timeout_s: float, deadline_s: float) -> Any:
+        """Return the decoded reply to GET {url}{path}, at most 8 MiB, whole within deadline_s."""
+        return self._json("GET", path, None, timeout_s, deadline_s)
 
     def post_json(
         self, path: str, payload: dict[str, Any], timeout_s: float, deadline_s: float
     ) -> Any:
-        """Return the decoded JSON reply to a POST, whole within deadline_s."""
-        connection, response = self.send("POST", path, payload, timeout_s)
+        """Return the decoded JSON reply to a POST, at most 8 MiB, whole within deadline_s."""
+        return self._json("POST", path, payload, timeout_s, deadline_s)
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        timeout_s: float,
+        deadline_s: float,
+    ) -> Any:
+        """Send a request and decode its JSON reply, never reading past the size cap."""
+        connection, response = self.send(method, path, payload, timeout_s)
         watchdog = _Watchdog(_socket_of(response), deadline_s)
         try:
             body = _read(lambda: response.read(_REPLY_BYTES + 1), self.endpoint, timeout_s)
@@ -171,7 +177,9 @@ class OpenAICompatibleLLM:
         )
         self._endpoint = self._client.endpoint
         self.url = self._client.url
-        listing = self._client.get_json("/models", options.connect_timeout_s)
+        listing = self._client.get_json(
+            "/models", options.connect_timeout_s, options.answer_timeout_s
+        )
         self.model = options.model or first_model(listing, self._endpoint)
         self.spec = f"{self.model} at {self.url}"
         self.context_tokens = options.context_tokens
