@@ -24,6 +24,7 @@ from tests.conftest import Capture
 from tests.conftest import run_rag as run
 from tests.test_server import (
     HUGE_LISTING,
+    KEY,
     FakeServer,
     Reply,
     fake,
@@ -289,7 +290,7 @@ def test_a_malformed_url_is_a_usage_error(docs: Path, tmp_path: Path, capsys: Ca
     assert code == ExitCode.USAGE and "http://" in err
 
 
-# --- replies over the cap -----------------------------------------------------------------
+# --- replies over the cap, keys echoed ---------------------------------------------------
 
 
 def test_ingest_with_a_models_listing_over_the_cap_is_exit_5_in_one_line(
@@ -301,6 +302,33 @@ def test_ingest_with_a_models_listing_over_the_cap_is_exit_5_in_one_line(
     assert done.stdout == "" and done.stderr.count("\n") == 1
     assert f"the embedding server at {stub.url} sent a reply that is not" in done.stderr
     assert "longer than 8 MiB" in done.stderr
+
+
+@pytest.mark.parametrize("status", [401, 200])
+def test_an_echoed_embedding_key_is_redacted(
+    stub: FakeServer,
+    docs: Path,
+    tmp_path: Path,
+    capsys: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+) -> None:
+    monkeypatch.setenv("RAG_EMBED_API_KEY", KEY)
+    echo = json.dumps({"error": {"message": f"Invalid API key: {KEY}"}})
+    stub.reply = Reply(status, "application/json", echo.encode())
+    code, _, err = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", stub.url
+    )
+    assert code == ExitCode.MODEL and err.count("\n") == 1
+    assert "SECRET" not in err and "Invalid API key: [redacted]" in err
+
+
+def test_listed_names_holding_the_key_are_redacted(stub: FakeServer) -> None:
+    stub.models = [f"model-for-{KEY}"]
+    options = EmbedServerOptions(stub.url, KEY)
+    with pytest.raises(ConfigMismatchError) as raised:
+        ServerEmbedder(options, MODEL, None)
+    assert "SECRET" not in str(raised.value) and "'model-for-[redacted]'" in str(raised.value)
 
 
 # --- end to end: the real llama.cpp server with --embedding -------------------------------

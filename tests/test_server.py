@@ -691,6 +691,7 @@ def huge_listing(handler: BaseHTTPRequestHandler) -> None:
 
 
 HUGE_LISTING = Reply(write=huge_listing)
+KEY = "sk-SECRET-0123456789abcdef"
 
 
 @pytest.fixture
@@ -727,3 +728,71 @@ def test_ask_with_a_models_listing_over_the_cap_is_exit_5_in_one_line(
     assert f"the LLM server at {fake.url} sent a reply that is not OpenAI-compatible" in done.stderr
     assert "longer than 8 MiB" in done.stderr
     assert time.monotonic() - started < 60  # a hang guard, not a timing claim
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (401, "application/json", json.dumps({"error": {"message": f"Incorrect API key {KEY}"}})),
+        (401, "text/plain", f"invalid key {KEY}"),
+        (500, "text/plain", "x" * 185 + f" {KEY}"),  # where the cut to one line would fall
+        (502, "text/html", f"<pre>Authorization: Bearer {KEY}</pre>"),
+        (200, "application/json", json.dumps({"error": f"key {KEY} has no quota"})),
+        (200, "application/json", json.dumps({"result": KEY})),
+        (200, "application/json", f"<html>{KEY}"),
+        (200, "text/event-stream", "data: " + json.dumps({"error": {"message": KEY}}) + "\n\n"),
+        (200, "text/event-stream", f"event: {KEY}\n\n"),
+    ],
+)
+def test_an_api_key_the_server_echoes_is_redacted(
+    fake: FakeServer, status: int, content_type: str, body: str
+) -> None:
+    fake.reply = Reply(status, content_type, body.encode())
+    error = failure(connect(fake, api_key=KEY))
+    assert "SECRET" not in str(error) and "[redacted]" in str(error)
+
+
+def test_url_credentials_and_authorization_values_are_redacted(fake: FakeServer) -> None:
+    url = fake.url.replace("//", "//alice:pa55word@")
+    echo = f"{url} refused Authorization: Basic YWxpY2U6cGE1NXdvcmQ= (pa55word)"
+    fake.reply = Reply(500, "text/plain", echo.encode())
+    error = str(failure(OpenAICompatibleLLM(server_options(url=url))))
+    assert "pa55word" not in error and "YWxpY2U6" not in error
+    where = fake.url.removeprefix("http://")
+    assert (
+        f"HTTP 500: http://[redacted]@{where} refused Authorization: [redacted] ([redacted])"
+        in error
+    )
+
+
+def test_a_malformed_url_keeps_its_credentials_out_of_the_error() -> None:
+    with pytest.raises(UsageError) as raised:
+        OpenAICompatibleLLM(server_options(url="ftp://alice:pa55word@127.0.0.1/v1"))
+    assert "ftp://[redacted]@127.0.0.1/v1" in str(raised.value)
+    assert "pa55word" not in str(raised.value)
+
+
+def test_a_listed_model_name_holding_the_key_is_redacted_in_the_spec(fake: FakeServer) -> None:
+    fake.models = [f"model-for-{KEY}"]
+    llm = connect(fake, api_key=KEY)
+    assert llm.model == f"model-for-{KEY}"  # sent as listed
+    assert llm.spec == f"model-for-[redacted] at {fake.url}"
+
+
+def test_ask_keeps_an_echoed_key_off_stderr(
+    fake: FakeServer,
+    fake_store: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import run_rag
+
+    monkeypatch.setenv("RAG_LLM_API_KEY", KEY)
+    echo = json.dumps({"error": {"message": f"Invalid API key: {KEY}"}})
+    fake.listing = Reply(401, "application/json", echo.encode())
+    question = "Where do kittens sleep?"
+    args = ("--store", fake_store, "--llm-url", fake.url, "-v")
+    code, out, err = run_rag(capsys, "ask", question, *args)
+    assert code == 5 and out == "" and err.count("\n") == 1
+    assert "SECRET" not in err and "HTTP 401: Invalid API key: [redacted]" in err
+    assert fake.seen[-1].headers["authorization"] == f"Bearer {KEY}"
