@@ -186,10 +186,11 @@ def _vector(embedding: Any, dimension: int, end: Endpoint) -> NDArray[np.float64
         )
     try:
         vector = np.asarray(embedding, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer like 1e400
         raise incompatible(end, "an embedding holds something other than numbers") from None
-    if vector.ndim != 1 or not np.isfinite(vector).all() or not vector.any():
-        raise incompatible(end, "an embedding is not a finite, non-zero vector")
+    if vector.ndim != 1:
+        raise incompatible(end, "an embedding holds something other than numbers")
+    vector = _as_float32(vector, end)
     if dimension and len(vector) != dimension:
         raise ModelError(
             f"the {end.role.name} at {end.url} sent a {len(vector)}-dimensional vector "
@@ -197,6 +198,27 @@ def _vector(embedding: Any, dimension: int, end: Endpoint) -> NDArray[np.float64
             "check its model did not change (the store's vectors need the same one)",
         )
     return vector
+
+
+def _as_float32(vector: NDArray[np.float64], end: Endpoint) -> NDArray[np.float64]:
+    """The vector as the store keeps it (float32), refused unless finite and not all zero.
+
+    A value beyond float32 (1e300) would be stored as inf, or normalise the vector to
+    zeros; one too small for it (1e-300) leaves nothing to normalise.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        narrow = vector.astype(np.float32)
+    wrong = ~np.isfinite(narrow)
+    if wrong.any():
+        value = float(vector[wrong][0])
+        raise incompatible(
+            end, f"an embedding is not a finite, non-zero vector (it holds {value:g})"
+        )
+    if not narrow.any():
+        raise incompatible(
+            end, "an embedding is not a finite, non-zero vector (it is all zeros in float32)"
+        )
+    return narrow.astype(np.float64)  # whose squares cannot overflow while normalising
 
 
 def require_server(spec: str, options: EmbedServerOptions | None) -> EmbedServerOptions:
