@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 REDACTED = "[redacted]"
 
@@ -18,19 +18,22 @@ _PATTERNS = (
     # An Authorization header or field, whatever its scheme: `Authorization: Bearer sk-1`,
     # `"authorization": "Basic dTpw"`.
     re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)[^\"',;}\s]+(?:[ \t]+[^\"',;}\s]+)?"),
-    # A bare credential after its scheme: `Bearer sk-1`, `Basic dTpw`.
-    re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{4,}"),
+    # A bare credential after its scheme: `Bearer sk-1234567`, `Basic dXNlcjpwYXNz`; not a
+    # word (`Bearer token required`): a credential has a digit, a capital or a sign.
+    re.compile(r"(\b(?i:bearer|basic)\s+)(?=[\w.~+/=-]*[0-9A-Z.~+/=-])[\w.~+/=-]{6,}"),
     # A URL's user:password@ part.
     re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@\"']+(?=@)"),
 )
 
 
 def secret_forms(secrets: Iterable[str | None]) -> tuple[str, ...]:
-    """Every spelling a secret may come back in: as sent, URL-decoded, JSON-escaped."""
+    """Every spelling a secret may come back in: as sent, URL-encoded or -decoded, JSON."""
     forms: set[str] = set()
     for secret in secrets:
         if secret:
-            forms.update({secret, unquote(secret), json.dumps(secret)[1:-1]})
+            escaped = json.dumps(secret)[1:-1]
+            forms.update({secret, quote(secret, safe=""), unquote(secret), escaped})
+            forms.add(escaped.replace("/", "\\/"))  # some encoders escape `/` too
     return tuple(sorted(forms - {""}, key=len, reverse=True))  # longest first
 
 
