@@ -35,3 +35,12 @@ def test_vectors_of_another_shape_are_refused(shape: tuple[int, int]) -> None:
     embedder = make_embedder("fake:16")
     with pytest.raises(ModelError, match=r"not \(3, 16\)"):
         check_vectors(embedder, np.ones(shape, dtype=np.float32), len(TEXTS))
+
+
+def test_an_embedder_that_does_not_know_its_dimension_is_held_to_its_vectors() -> None:
+    embedder = make_embedder("fake:16")
+    vectors = embedder.embed(TEXTS)
+    embedder.dimension = 0  # an ONNX copy of a folder that does not record it
+    check_vectors(embedder, vectors, len(TEXTS))
+    with pytest.raises(ModelError, match=r"not \(3, 16\)"):
+        check_vectors(embedder, vectors[:2], len(TEXTS))

@@ -41,10 +41,12 @@ def check_vectors(embedder: Embedder, vectors: NDArray[np.float32], count: int) 
 
     A NaN or zero vector stored would score 0 (or NaN) against every question, silently.
     """
-    if vectors.shape != (count, embedder.dimension):
+    # An ONNX copy of a model whose folder does not record its dimension knows it as 0.
+    dimension = embedder.dimension or (vectors.shape[-1] if vectors.ndim == 2 else 0)
+    if vectors.shape != (count, dimension):
         raise ModelError(
             f"embedder {embedder.spec} gave vectors of shape {vectors.shape} for {count} "
-            f"texts, not ({count}, {embedder.dimension})"
+            f"texts, not ({count}, {dimension})"
         )
     with np.errstate(over="ignore", invalid="ignore"):
         norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
