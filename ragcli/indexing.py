@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ragcli.backends.cpu import run_in_background
-from ragcli.backends.embedders import Embedder
+from ragcli.backends.embedders import Embedder, check_vectors
 from ragcli.errors import StoreCorruptError
 from ragcli.records import Chunk, IndexReport, Manifest, RaySettings
 from ragcli.store import Store
@@ -68,6 +68,7 @@ def index_chunks(
         with _embedding(embedder, batch_size, int8, ray, progress) as embed:
             progress.start("Embedding chunks", pending)
             for batch, vectors in embed(embedding_batches(store, embedder, batch_size)):
+                check_vectors(embedder, vectors, len(batch))
                 store.save_embeddings(batch, vectors)
                 embedded += len(batch)
                 progress.advance(len(batch))

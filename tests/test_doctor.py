@@ -110,6 +110,23 @@ def test_damaged_vectors_fail_compact_with_a_hint_and_doctor_embeds_them_again(
     assert run_rag(capsys, "compact", "--store", str(store), "-q")[0] == 0
 
 
+def test_zero_vectors_are_damaged_and_doctor_embeds_them_again(
+    store: Path, capsys: Capture
+) -> None:
+    # What a server sending 1e300 used to leave: vectors normalised to zeros, ingest exit 0.
+    zero = bytes(4 * DIM)
+    key = sql(store, "SELECT text_sha256 FROM embeddings LIMIT 1")[0][0]
+    sql(store, "UPDATE embeddings SET vector = ? WHERE text_sha256 = ?", parameters=(zero, key))
+
+    code, report, _ = doctor(capsys, store, "--check")
+    assert code == ExitCode.STORE_CORRUPT and statuses(report)["vectors"] == "damaged"
+    assert "1 of" in report["checks"][2]["detail"] and "all zero" in report["checks"][2]["detail"]
+
+    code, report, _ = doctor(capsys, store)
+    assert code == 0 and report["healthy"] and statuses(report)["vectors"] == "repaired"
+    assert zero not in {row[0] for row in sql(store, "SELECT vector FROM embeddings")}
+
+
 def test_a_damaged_keyword_index_fails_search_with_a_hint_and_doctor_rebuilds_it(
     store: Path, capsys: Capture
 ) -> None:

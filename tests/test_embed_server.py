@@ -22,7 +22,16 @@ from ragcli.errors import ConfigMismatchError, ExitCode, ModelError
 from ragcli.store import Store
 from tests.conftest import Capture
 from tests.conftest import run_rag as run
-from tests.test_server import FakeServer, Reply, fake, free_port, serving_llama
+from tests.test_server import (
+    HUGE_LISTING,
+    KEY,
+    FakeServer,
+    Reply,
+    fake,
+    free_port,
+    rag,
+    serving_llama,
+)
 
 __all__ = ["fake"]  # the stub server fixture, shared with test_server.py
 
@@ -279,6 +288,88 @@ def test_a_malformed_url_is_a_usage_error(docs: Path, tmp_path: Path, capsys: Ca
         capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", "localhost:8080"
     )
     assert code == ExitCode.USAGE and "http://" in err
+
+
+# --- vectors beyond float32, replies over the cap, keys echoed ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("vector", "detail"),
+    [
+        ([1e300] * 8, "not a finite, non-zero vector (it holds 1e+300)"),
+        ([-1e39, 0.5] * 4, "not a finite, non-zero vector (it holds -1e+39)"),
+        ([1e-300] * 8, "not a finite, non-zero vector (it is all zeros in float32)"),
+        ([float("inf")] * 8, "not a finite, non-zero vector (it holds inf)"),
+        ([0.5, float("nan")] * 4, "not a finite, non-zero vector (it holds nan)"),
+        ([10**400] * 8, "holds something other than numbers"),
+    ],
+)
+def test_values_beyond_float32_are_refused(
+    stub: FakeServer, vector: list[float], detail: str
+) -> None:
+    error = failure(stub, {"data": [{"index": 0, "embedding": vector}]})
+    assert f"the embedding server at {stub.url}" in error.message and detail in error.message
+    assert "\n" not in str(error) and error.exit_code == ExitCode.MODEL
+
+
+def test_ingest_refuses_vectors_beyond_float32_with_exit_5(
+    stub: FakeServer, docs: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    def huge(handler: BaseHTTPRequestHandler) -> None:
+        # The probe gets a good vector; the chunks get values that overflow float32, whose
+        # norm overflows even in float64: normalised, they were stored as zero vectors.
+        texts = stub.posts[-1].body["input"]
+        vector = stub_vector(texts[0]) if len(stub.posts) == 1 else [1e300] * 8
+        data = [{"index": i, "embedding": vector} for i in range(len(texts))]
+        send(handler, 200, json.dumps({"data": data}).encode())
+
+    stub.reply = Reply(write=huge)
+    store = tmp_path / "store"
+    code, out, err = run(
+        capsys, "ingest", str(docs), "--store", str(store), "--embed-url", stub.url
+    )
+    assert code == ExitCode.MODEL and out == "" and err.count("\n") == 1
+    assert f"the embedding server at {stub.url}" in err and "(it holds 1e+300)" in err
+    with Store.open(store) as opened:
+        assert opened.count_unembedded() == len(DOCS)
+
+
+def test_ingest_with_a_models_listing_over_the_cap_is_exit_5_in_one_line(
+    stub: FakeServer, docs: Path, tmp_path: Path
+) -> None:
+    stub.listing = HUGE_LISTING
+    done = rag("ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", stub.url)
+    assert done.returncode == 5, done.stderr
+    assert done.stdout == "" and done.stderr.count("\n") == 1
+    assert f"the embedding server at {stub.url} sent a reply that is not" in done.stderr
+    assert "longer than 8 MiB" in done.stderr
+
+
+@pytest.mark.parametrize("status", [401, 200])
+def test_an_echoed_embedding_key_is_redacted(
+    stub: FakeServer,
+    docs: Path,
+    tmp_path: Path,
+    capsys: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+) -> None:
+    monkeypatch.setenv("RAG_EMBED_API_KEY", KEY)
+    echo = json.dumps({"error": {"message": f"Invalid API key: {KEY}"}})
+    stub.reply = Reply(status, "application/json", echo.encode())
+    code, _, err = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "s"), "--embed-url", stub.url
+    )
+    assert code == ExitCode.MODEL and err.count("\n") == 1
+    assert "SECRET" not in err and "Invalid API key: [redacted]" in err
+
+
+def test_listed_names_holding_the_key_are_redacted(stub: FakeServer) -> None:
+    stub.models = [f"model-for-{KEY}"]
+    options = EmbedServerOptions(stub.url, KEY)
+    with pytest.raises(ConfigMismatchError) as raised:
+        ServerEmbedder(options, MODEL, None)
+    assert "SECRET" not in str(raised.value) and "'model-for-[redacted]'" in str(raised.value)
 
 
 # --- end to end: the real llama.cpp server with --embedding -------------------------------

@@ -112,6 +112,36 @@ def test_a_crash_mid_window_resumes_without_loss_or_repeat(
         assert report.indexed == len(store.indexable_ids())
 
 
+class BrokenEmbedder(HashingEmbedder):
+    """Embeds like the fake, but the last text of each batch gets `value` everywhere."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__("fake:64:40", 64, 40)
+        self.value = value
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
+        vectors = super().embed(texts, batch_size)
+        vectors[-1] = self.value
+        return vectors
+
+
+@pytest.mark.parametrize("value", [0.0, np.nan, np.inf])
+def test_zero_or_non_finite_vectors_are_refused_before_any_is_stored(
+    unindexed: Path, value: float
+) -> None:
+    from ragcli.errors import ModelError
+
+    store, manifest, _ = open_for_reading(unindexed, None)
+    with store:
+        pending = store.count_unembedded()
+        broken = BrokenEmbedder(value)
+        with pytest.raises(
+            ModelError, match="embedder fake:64:40 gave a vector that is not finite"
+        ):
+            index_step.index_chunks(store, manifest, broken, SilentProgress(), 4, int8=False)
+        assert store.count_unembedded() == pending
+
+
 @pytest.mark.e2e
 def test_sorted_batches_give_the_vectors_of_id_order_batches(
     tmp_path: Path, capsys: Capture

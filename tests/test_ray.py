@@ -207,6 +207,47 @@ def test_an_unreachable_address_is_one_line_and_exit_5(chunked: Path, tmp_path: 
     assert vectors(store) == {}
 
 
+@pytest.fixture
+def web_server() -> Iterator[int]:
+    """A plain HTTP server on a loopback port: a listener, but not Ray's."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield int(httpd.server_address[1])
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_an_address_where_something_else_listens_is_one_line_and_exit_5(
+    chunked: Path, tmp_path: Path, web_server: int
+) -> None:
+    store = copy_of(chunked, tmp_path)
+    for address in (f"ray://127.0.0.1:{web_server}", f"127.0.0.1:{web_server}"):
+        started = time.monotonic()
+        report, _, lines = finish(
+            rag_process("index", "--store", str(store), "--ray-address", address)
+        )
+        assert report["code"] == 5, lines
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"rag: error: cannot reach Ray at {address}: not a Ray cluster")
+        assert "it answered '<!DOCTYPE HTML>' to a gRPC handshake" in lines[0]
+        # Ray itself retried past 110 s; the probe answers at once (a hang guard).
+        assert time.monotonic() - started < 60
+    assert vectors(store) == {}
+
+
+def test_the_probe_lets_a_real_ray_address_through(ray_runtime: Any) -> None:
+    from ragcli.backends.ray_embedding import _probe
+
+    _probe(ray_runtime.get_runtime_context().gcs_address)
+
+
 def test_an_address_that_is_not_one_is_a_usage_error(
     chunked: Path, tmp_path: Path, capsys: Capture
 ) -> None:

@@ -57,11 +57,15 @@ class Reply:
 
 @dataclass
 class FakeServer:
-    """A tiny OpenAI-style server: GET /v1/models lists `models`, POSTs get `reply`."""
+    """A tiny OpenAI-style server: GET /v1/models lists `models`, POSTs get `reply`.
+
+    `listing`, when given, answers GET /v1/models instead.
+    """
 
     url: str = ""
     models: list[str] = field(default_factory=lambda: ["fake-model"])
     reply: Reply = field(default_factory=Reply)
+    listing: Reply | None = None
     seen: list[Seen] = field(default_factory=list)
 
     @property
@@ -96,13 +100,18 @@ def handler_for(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if self.path != "/v1/models":
                 self._send(404, "application/json", b'{"detail":"Not Found"}')
                 return
+            if server.listing is not None:
+                self._answer(server.listing)
+                return
             data = [{"id": name, "object": "model"} for name in server.models]
             self._send(200, "application/json", json.dumps({"data": data}).encode())
 
         def do_POST(self) -> None:
             size = int(self.headers.get("Content-Length", "0"))
             self._record(json.loads(self.rfile.read(size)))
-            reply = server.reply
+            self._answer(server.reply)
+
+        def _answer(self, reply: Reply) -> None:
             time.sleep(reply.delay_s)
             try:
                 if reply.write is not None:
@@ -664,3 +673,126 @@ def test_a_server_that_trickles_one_line_meets_the_overall_deadline(
     with pytest.raises(ModelError, match="still sending after 0.5 s"):
         list(connect(fake, timeout_s=1.0, answer_timeout_s=0.5).stream(CHAT, SETTINGS))
     assert time.monotonic() - started < 5  # a hang guard, not a timing claim
+
+
+# --- every read is capped; no credential is repeated -------------------------------------
+
+
+def huge_listing(handler: BaseHTTPRequestHandler) -> None:
+    """A valid GET /models reply padded to 40 MiB, streamed: well over the 8 MiB cap."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.end_headers()
+    handler.wfile.write(b'{"data": [{"id": "fake-model", "object": "model"}], "padding": "')
+    block = b"x" * 2**20
+    for _ in range(40):
+        handler.wfile.write(block)
+    handler.wfile.write(b'"}')
+
+
+HUGE_LISTING = Reply(write=huge_listing)
+KEY = "sk-SECRET-0123456789abcdef"
+
+
+@pytest.fixture
+def fake_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """A small store embedded with the fake embedder: `ask` needs one to reach the LLM."""
+    from tests.conftest import run_rag
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cats.md").write_text("# Cats\n\nKittens sleep on a warm rug by the fire.")
+    store = str(tmp_path / "store")
+    code, _, err = run_rag(
+        capsys, "ingest", str(docs), "--store", store, "--embed-model", "fake:16"
+    )
+    assert code == 0, err
+    return store
+
+
+def test_a_models_listing_over_the_cap_is_refused_not_read_whole(fake: FakeServer) -> None:
+    fake.listing = HUGE_LISTING
+    with pytest.raises(ModelError, match="longer than 8 MiB") as raised:
+        connect(fake)
+    assert "not OpenAI-compatible" in raised.value.message and "\n" not in str(raised.value)
+
+
+def test_ask_with_a_models_listing_over_the_cap_is_exit_5_in_one_line(
+    fake: FakeServer, fake_store: str
+) -> None:
+    fake.listing = HUGE_LISTING
+    started = time.monotonic()
+    done = rag("ask", "Where do kittens sleep?", "--store", fake_store, "--llm-url", fake.url)
+    assert done.returncode == 5, done.stderr
+    assert done.stdout == "" and done.stderr.count("\n") == 1
+    assert f"the LLM server at {fake.url} sent a reply that is not OpenAI-compatible" in done.stderr
+    assert "longer than 8 MiB" in done.stderr
+    assert time.monotonic() - started < 60  # a hang guard, not a timing claim
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (401, "application/json", json.dumps({"error": {"message": f"Incorrect API key {KEY}"}})),
+        (401, "text/plain", f"invalid key {KEY}"),
+        (500, "text/plain", "x" * 185 + f" {KEY}"),  # where the cut to one line would fall
+        (502, "text/html", f"<pre>Authorization: Bearer {KEY}</pre>"),
+        (200, "application/json", json.dumps({"error": f"key {KEY} has no quota"})),
+        (200, "application/json", json.dumps({"result": KEY})),
+        (200, "application/json", f"<html>{KEY}"),
+        (200, "text/event-stream", "data: " + json.dumps({"error": {"message": KEY}}) + "\n\n"),
+        (200, "text/event-stream", f"event: {KEY}\n\n"),
+    ],
+)
+def test_an_api_key_the_server_echoes_is_redacted(
+    fake: FakeServer, status: int, content_type: str, body: str
+) -> None:
+    fake.reply = Reply(status, content_type, body.encode())
+    error = failure(connect(fake, api_key=KEY))
+    assert "SECRET" not in str(error) and "[redacted]" in str(error)
+
+
+def test_url_credentials_and_authorization_values_are_redacted(fake: FakeServer) -> None:
+    url = fake.url.replace("//", "//alice:pa55word@")
+    echo = f"{url} refused Authorization: Basic YWxpY2U6cGE1NXdvcmQ= (pa55word)"
+    fake.reply = Reply(500, "text/plain", echo.encode())
+    error = str(failure(OpenAICompatibleLLM(server_options(url=url))))
+    assert "pa55word" not in error and "YWxpY2U6" not in error
+    where = fake.url.removeprefix("http://")
+    assert (
+        f"HTTP 500: http://[redacted]@{where} refused Authorization: [redacted] ([redacted])"
+        in error
+    )
+
+
+def test_a_malformed_url_keeps_its_credentials_out_of_the_error() -> None:
+    with pytest.raises(UsageError) as raised:
+        OpenAICompatibleLLM(server_options(url="ftp://alice:pa55word@127.0.0.1/v1"))
+    assert "ftp://[redacted]@127.0.0.1/v1" in str(raised.value)
+    assert "pa55word" not in str(raised.value)
+
+
+def test_a_listed_model_name_holding_the_key_is_redacted_in_the_spec(fake: FakeServer) -> None:
+    fake.models = [f"model-for-{KEY}"]
+    llm = connect(fake, api_key=KEY)
+    assert llm.model == f"model-for-{KEY}"  # sent as listed
+    assert llm.spec == f"model-for-[redacted] at {fake.url}"
+
+
+def test_ask_keeps_an_echoed_key_off_stderr(
+    fake: FakeServer,
+    fake_store: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import run_rag
+
+    monkeypatch.setenv("RAG_LLM_API_KEY", KEY)
+    echo = json.dumps({"error": {"message": f"Invalid API key: {KEY}"}})
+    fake.listing = Reply(401, "application/json", echo.encode())
+    question = "Where do kittens sleep?"
+    args = ("--store", fake_store, "--llm-url", fake.url, "-v")
+    code, out, err = run_rag(capsys, "ask", question, *args)
+    assert code == 5 and out == "" and err.count("\n") == 1
+    assert "SECRET" not in err and "HTTP 401: Invalid API key: [redacted]" in err
+    assert fake.seen[-1].headers["authorization"] == f"Bearer {KEY}"

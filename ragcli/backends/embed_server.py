@@ -18,10 +18,10 @@ from ragcli.backends.server import (
     Endpoint,
     Role,
     ServerClient,
-    error_text,
     first_model,
     incompatible,
     listed_models,
+    reported_error,
     snippet,
 )
 from ragcli.errors import ConfigMismatchError, ModelError, UsageError
@@ -94,7 +94,9 @@ class ServerEmbedder:
         )
         self._endpoint = self._client.endpoint
         self.url = self._client.url
-        listing = self._client.get_json("/models", options.connect_timeout_s)
+        listing = self._client.get_json(
+            "/models", options.connect_timeout_s, options.reply_timeout_s
+        )
         self.model = model or first_model(listing, self._endpoint)
         _check_served(self.model, listed_models(listing, self._endpoint), self._endpoint)
         self.spec = server_spec(self.model)
@@ -103,7 +105,8 @@ class ServerEmbedder:
         self.dimension = len(self._request([_PROBE_TEXT])[0])
         if dimension is not None and self.dimension != dimension:
             raise ConfigMismatchError(
-                f"model {self.model!r} at {self.url} gives {self.dimension}-dimensional "
+                f"model {self._endpoint.redact(self.model)!r} at {self.url} gives "
+                f"{self.dimension}-dimensional "
                 f"vectors, the store holds {dimension}-dimensional ones",
                 "point --embed-url at the server the store was built with",
             )
@@ -146,7 +149,7 @@ class ServerEmbedder:
 def _check_served(model: str, listed: list[str], end: Endpoint) -> None:
     """Refuse a model the server's (non-empty) listing does not name."""
     if listed and model not in listed:
-        names = ", ".join(repr(name) for name in listed[:5])
+        names = end.line(", ".join(repr(name) for name in listed[:5]))
         raise ConfigMismatchError(
             f"the {end.role.name} at {end.url} serves {names}, not {model!r}",
             "point --embed-url at a server of that model (a store keeps the embedder it was "
@@ -157,13 +160,10 @@ def _check_served(model: str, listed: list[str], end: Endpoint) -> None:
 def _vectors(reply: Any, count: int, dimension: int, end: Endpoint) -> list[NDArray[np.float64]]:
     """Return the `count` vectors of an embeddings reply, ordered by their `index`."""
     if isinstance(reply, dict) and "error" in reply:
-        raise ModelError(
-            f"the {end.role.name} at {end.url} reported an error: {error_text(reply['error'])}",
-            end.log_hint,
-        )
+        raise reported_error(reply["error"], end)
     data = reply.get("data") if isinstance(reply, dict) else None
     if not isinstance(data, list):
-        raise incompatible(end, f"no 'data' list in {snippet(reply)}")
+        raise incompatible(end, f"no 'data' list in {snippet(reply, end)}")
     if len(data) != count:
         raise incompatible(end, f"{len(data)} embeddings for {count} texts")
     ordered: list[NDArray[np.float64] | None] = [None] * count
@@ -178,7 +178,7 @@ def _vectors(reply: Any, count: int, dimension: int, end: Endpoint) -> list[NDAr
 def _vector(embedding: Any, dimension: int, end: Endpoint) -> NDArray[np.float64]:
     """Check one embedding: a flat list of finite numbers, not all zero, of the dimension."""
     if not isinstance(embedding, list) or not embedding:
-        raise incompatible(end, f"an embedding is not a list of numbers: {snippet(embedding)}")
+        raise incompatible(end, f"an embedding is not a list of numbers: {snippet(embedding, end)}")
     if isinstance(embedding[0], list):
         raise ModelError(
             f"the {end.role.name} at {end.url} sent one vector per token, not one per text",
@@ -186,10 +186,11 @@ def _vector(embedding: Any, dimension: int, end: Endpoint) -> NDArray[np.float64
         )
     try:
         vector = np.asarray(embedding, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer like 1e400
         raise incompatible(end, "an embedding holds something other than numbers") from None
-    if vector.ndim != 1 or not np.isfinite(vector).all() or not vector.any():
-        raise incompatible(end, "an embedding is not a finite, non-zero vector")
+    if vector.ndim != 1:
+        raise incompatible(end, "an embedding holds something other than numbers")
+    vector = _as_float32(vector, end)
     if dimension and len(vector) != dimension:
         raise ModelError(
             f"the {end.role.name} at {end.url} sent a {len(vector)}-dimensional vector "
@@ -197,6 +198,27 @@ def _vector(embedding: Any, dimension: int, end: Endpoint) -> NDArray[np.float64
             "check its model did not change (the store's vectors need the same one)",
         )
     return vector
+
+
+def _as_float32(vector: NDArray[np.float64], end: Endpoint) -> NDArray[np.float64]:
+    """The vector as the store keeps it (float32), refused unless finite and not all zero.
+
+    A value beyond float32 (1e300) would be stored as inf, or normalise the vector to
+    zeros; one too small for it (1e-300) leaves nothing to normalise.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        narrow = vector.astype(np.float32)
+    wrong = ~np.isfinite(narrow)
+    if wrong.any():
+        value = float(vector[wrong][0])
+        raise incompatible(
+            end, f"an embedding is not a finite, non-zero vector (it holds {value:g})"
+        )
+    if not narrow.any():
+        raise incompatible(
+            end, "an embedding is not a finite, non-zero vector (it is all zeros in float32)"
+        )
+    return narrow.astype(np.float64)  # whose squares cannot overflow while normalising
 
 
 def require_server(spec: str, options: EmbedServerOptions | None) -> EmbedServerOptions:

@@ -36,6 +36,29 @@ class Embedder(Protocol):
         ...
 
 
+def check_vectors(embedder: Embedder, vectors: NDArray[np.float32], count: int) -> None:
+    """Refuse an embedder's output unless it is `count` finite, non-zero vectors of its size.
+
+    A NaN or zero vector stored would score 0 (or NaN) against every question, silently.
+    """
+    # An ONNX copy of a model whose folder does not record its dimension knows it as 0.
+    dimension = embedder.dimension or (vectors.shape[-1] if vectors.ndim == 2 else 0)
+    if vectors.shape != (count, dimension):
+        raise ModelError(
+            f"embedder {embedder.spec} gave vectors of shape {vectors.shape} for {count} "
+            f"texts, not ({count}, {dimension})"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
+    usable = np.isfinite(norms) & (norms > 0)
+    if not usable.all():
+        raise ModelError(
+            f"embedder {embedder.spec} gave a vector that is not finite and non-zero "
+            f"(text {int(np.argmin(usable)) + 1} of {count})",
+            "check the model's files, or embed again with another model",
+        )
+
+
 class SentenceTransformerEmbedder:
     """A Sentence-BERT model from a local folder; torch loads only when embedding starts."""
 

@@ -118,18 +118,53 @@ def _connect(ray: Any, settings: RaySettings) -> None:
 
 
 def _probe(address: str) -> None:
-    """Fail within the connect timeout when nothing listens at HOST:PORT.
+    """Fail within the connect timeout unless a gRPC server answers at HOST:PORT.
 
     Given an address where nothing answers, ray.init retries for minutes (GCS addresses)
-    or 30 s (ray://); a plain TCP connect says "refused" at once.
+    or 30 s (ray://); a plain TCP connect says "refused" at once. Given some other
+    listener (a web server, a database), it retries for minutes too: both of Ray's
+    addresses speak gRPC, so the HTTP/2 handshake tells them from anything else at once.
     """
     import socket
 
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
         return  # "auto": Ray finds the address itself and says so when it cannot
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
-        pass
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S) as sock:
+        sock.sendall(_HTTP2_PREFACE)
+        reply = _read_at_least(sock, _FRAME_HEADER_BYTES)
+    if not _speaks_grpc(reply):
+        first = reply[:60].decode("ascii", errors="replace").splitlines()[0]
+        raise ConnectionError(f"not a Ray cluster, it answered {first!r} to a gRPC handshake")
+
+
+# An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, 3.4).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+_FRAME_HEADER_BYTES = 9
+# The first byte of a TLS record (alert, handshake): a cluster with TLS, left to Ray.
+_TLS_RECORDS = (0x15, 0x16)
+
+
+def _read_at_least(sock: Any, size: int) -> bytes:
+    """Read until `size` bytes came (or more, up to 64), or the peer closed; may time out."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _speaks_grpc(reply: bytes) -> bool:
+    """Whether a reply to the HTTP/2 preface may come from a gRPC server.
+
+    Its SETTINGS frame does; so may TLS (an alert) or silence then a close, which is how a
+    cluster with TLS may take plain text: those are left to Ray to judge.
+    """
+    if not reply or reply[0] in _TLS_RECORDS:
+        return True
+    return len(reply) >= _FRAME_HEADER_BYTES and reply[3] == 0x04 and reply[5:9] == bytes(4)
 
 
 def _quiet_ray() -> None:

@@ -16,10 +16,11 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ragcli.backends.redaction import redact, secret_forms
 from ragcli.errors import ModelError, UsageError
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 from ragcli.settings import LLM_APIS
@@ -29,8 +30,8 @@ from ragcli.settings import LLM_APIS
 _BYTES_PER_TOKEN = 3
 _DETAIL_CHARS = 200
 _ERROR_BODY_BYTES = 64 * 1024
-# One SSE line or a whole non-streamed reply: a server's answer to one question is far
-# smaller, so more is a broken or hostile server, not an answer to hold in memory.
+# One SSE line, a whole non-streamed reply or a model listing: a server's answer to one
+# question is far smaller, so more is a broken or hostile server, not a reply to hold.
 _REPLY_BYTES = 8 * 1024 * 1024
 
 
@@ -73,35 +74,51 @@ class Endpoint:
     port: int | None
     path: str
     role: Role
+    # The API key and URL credentials, in every spelling; never in a repr.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def log_hint(self) -> str:
         return f"check the {self.role.name}'s log"
+
+    def redact(self, text: str) -> str:
+        """The text with this server's credentials (and any others it shows) blanked out."""
+        return redact(text, self.secrets)
+
+    def line(self, text: str) -> str:
+        """A text from the server, credentials blanked out, as one short line."""
+        return one_line(self.redact(text))
 
 
 class ServerClient:
     """Requests to one OpenAI-compatible server, with its timeouts, size cap and errors."""
 
     def __init__(self, url: str, role: Role, api_key: str | None, connect_timeout_s: float) -> None:
-        self.endpoint = parse_url(url, role)
+        self.endpoint = parse_url(url, role, api_key)
         self.url = self.endpoint.url
         self.api_key = api_key
         self.connect_timeout_s = connect_timeout_s
 
-    def get_json(self, path: str, timeout_s: float) -> Any:
-        """Return the decoded reply to GET {url}{path}."""
-        connection, response = self.send("GET", path, None, timeout_s)
-        try:
-            return decode_json(_read(response.read, self.endpoint, timeout_s), self.endpoint)
-        finally:
-            response.close()
-            connection.close()
+    def get_json(self, path: str, timeout_s: float, deadline_s: float) -> Any:
+        """Return the decoded reply to GET {url}{path}, at most 8 MiB, whole within deadline_s."""
+        return self._json("GET", path, None, timeout_s, deadline_s)
 
     def post_json(
         self, path: str, payload: dict[str, Any], timeout_s: float, deadline_s: float
     ) -> Any:
-        """Return the decoded JSON reply to a POST, whole within deadline_s."""
-        connection, response = self.send("POST", path, payload, timeout_s)
+        """Return the decoded JSON reply to a POST, at most 8 MiB, whole within deadline_s."""
+        return self._json("POST", path, payload, timeout_s, deadline_s)
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        timeout_s: float,
+        deadline_s: float,
+    ) -> Any:
+        """Send a request and decode its JSON reply, never reading past the size cap."""
+        connection, response = self.send(method, path, payload, timeout_s)
         watchdog = _Watchdog(_socket_of(response), deadline_s)
         try:
             body = _read(lambda: response.read(_REPLY_BYTES + 1), self.endpoint, timeout_s)
@@ -171,9 +188,11 @@ class OpenAICompatibleLLM:
         )
         self._endpoint = self._client.endpoint
         self.url = self._client.url
-        listing = self._client.get_json("/models", options.connect_timeout_s)
+        listing = self._client.get_json(
+            "/models", options.connect_timeout_s, options.answer_timeout_s
+        )
         self.model = options.model or first_model(listing, self._endpoint)
-        self.spec = f"{self.model} at {self.url}"
+        self.spec = f"{self._endpoint.redact(self.model)} at {self.url}"
         self.context_tokens = options.context_tokens
         self.has_chat_template = options.api == "chat"
 
@@ -246,11 +265,11 @@ class OpenAICompatibleLLM:
         return payload
 
 
-def parse_url(url: str, role: Role) -> Endpoint:
+def parse_url(url: str, role: Role, api_key: str | None = None) -> Endpoint:
     """Check and split a base URL such as http://127.0.0.1:8000/v1."""
     text = url.strip()
     problem = UsageError(
-        f"{role.name} URL must start with http:// or https://: {one_line(text)!r}",
+        f"{role.name} URL must start with http:// or https://: {one_line(redact(text))!r}",
         f"pass {role.url_flag} like http://127.0.0.1:8080/v1",
     )
     try:
@@ -263,7 +282,8 @@ def parse_url(url: str, role: Role) -> Endpoint:
     path = parts.path.rstrip("/")
     # Without any user:password@ part, which would otherwise show in specs and messages.
     base = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
-    return Endpoint(base, parts.scheme == "https", parts.hostname, port, path, role)
+    secrets = secret_forms([api_key, parts.username, parts.password])
+    return Endpoint(base, parts.scheme == "https", parts.hostname, port, path, role, secrets)
 
 
 def listed_models(listing: Any, end: Endpoint) -> list[str]:
@@ -345,7 +365,7 @@ def _events(response: http.client.HTTPResponse, end: Endpoint, timeout_s: float)
                 if held > _REPLY_BYTES:
                     raise _too_long(end)
             elif field and not stray:
-                stray = line  # not an SSE field we use; remembered to explain a bad reply
+                stray = end.line(line)  # not an SSE field we use; remembered to explain a bad reply
             continue
         if data:
             # A blank line (or the stream's end) dispatches the event, per the SSE spec.
@@ -365,20 +385,17 @@ def _pieces(replies: Iterable[Any], chat: bool, streamed: bool, end: Endpoint) -
     """Yield the non-empty text of each reply's first choice."""
     for reply in replies:
         if not isinstance(reply, dict):
-            raise incompatible(end, f"expected a JSON object, got {snippet(reply)}")
+            raise incompatible(end, f"expected a JSON object, got {snippet(reply, end)}")
         if "error" in reply:
-            raise ModelError(
-                f"the {end.role.name} at {end.url} reported an error: {error_text(reply['error'])}",
-                end.log_hint,
-            )
+            raise reported_error(reply["error"], end)
         choices = reply.get("choices")
         if not isinstance(choices, list):
-            raise incompatible(end, f"no 'choices' in {snippet(reply)}")
+            raise incompatible(end, f"no 'choices' in {snippet(reply, end)}")
         if not choices:
             continue  # e.g. a final usage-only chunk
         text = _choice_text(choices[0], chat, streamed)
         if text is None:
-            raise incompatible(end, f"unexpected choice {snippet(choices[0])}")
+            raise incompatible(end, f"unexpected choice {snippet(choices[0], end)}")
         if text:
             yield text
 
@@ -422,7 +439,7 @@ def decode_json(body: bytes, end: Endpoint) -> Any:
         return json.loads(body)
     except ValueError:
         text = body.decode("utf-8", errors="replace")
-        raise incompatible(end, f"not JSON: {one_line(text)!r}") from None
+        raise incompatible(end, f"not JSON: {end.line(text)!r}") from None
 
 
 def _transport_error(
@@ -437,7 +454,7 @@ def _transport_error(
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc) or type(exc).__name__
         return ModelError(
-            f"cannot reach the {end.role.name} at {end.url}: {one_line(reason)}",
+            f"cannot reach the {end.role.name} at {end.url}: {end.line(reason)}",
             f"start the server or check {end.role.url_flag}",
         )
     return incompatible(end, f"broken HTTP reply ({type(exc).__name__})")
@@ -451,9 +468,9 @@ def _status_error(response: http.client.HTTPResponse, end: Endpoint) -> ModelErr
         body = b""
     text = body.decode("utf-8", errors="replace")
     try:
-        detail = error_text(json.loads(text))
+        detail = error_text(json.loads(text), end)
     except ValueError:
-        detail = one_line(text) or response.reason
+        detail = end.line(text) or end.line(response.reason)
     status = response.status
     if status in (401, 403):
         hint = f"set {end.role.key_env} to a key the server accepts"
@@ -464,15 +481,23 @@ def _status_error(response: http.client.HTTPResponse, end: Endpoint) -> ModelErr
     return ModelError(f"the {end.role.name} at {end.url} answered HTTP {status}: {detail}", hint)
 
 
-def error_text(error: Any) -> str:
+def reported_error(error: Any, end: Endpoint) -> ModelError:
+    """Return the ModelError for an error the server reported in a 2xx reply."""
+    return ModelError(
+        f"the {end.role.name} at {end.url} reported an error: {error_text(error, end)}",
+        end.log_hint,
+    )
+
+
+def error_text(error: Any, end: Endpoint) -> str:
     """Pull the message out of the error shapes servers send: OpenAI, FastAPI, plain."""
     if isinstance(error, dict):
         for key in ("error", "message", "detail"):
             if key in error:
-                return error_text(error[key])
+                return error_text(error[key], end)
     if isinstance(error, str):
-        return one_line(error)
-    return snippet(error)
+        return end.line(error)
+    return snippet(error, end)
 
 
 def incompatible(end: Endpoint, detail: str) -> ModelError:
@@ -483,9 +508,9 @@ def incompatible(end: Endpoint, detail: str) -> ModelError:
     )
 
 
-def snippet(value: Any) -> str:
-    """Return a short one-line JSON rendering of a value."""
-    return one_line(json.dumps(value, ensure_ascii=False))
+def snippet(value: Any, end: Endpoint) -> str:
+    """Return a short one-line JSON rendering of a value a server sent."""
+    return end.line(json.dumps(value, ensure_ascii=False))
 
 
 def one_line(text: str) -> str:

@@ -195,7 +195,11 @@ class Retriever:
         """Embed a question with the store's embedder."""
         if self._embedder is None:
             raise UsageError("keyword mode has no embedder")
-        return self._embedder.embed([question])[0]
+        from ragcli.backends.embedders import check_vectors
+
+        vectors = self._embedder.embed([question])
+        check_vectors(self._embedder, vectors, 1)
+        return vectors[0]
 
     def dense_search(self, vector: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """Return up to k (chunk id, cosine) pairs from the HNSW index, best first."""

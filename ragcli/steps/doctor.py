@@ -1,11 +1,11 @@
 """`rag doctor`: check a store's parts against each other and repair what can be rebuilt.
 
 Checked, in order: the database file (`PRAGMA quick_check`), the FTS5 keyword index
-against the chunks (`integrity-check`), the cached vectors (length, finite values) and the
-vector index against the manifest's record and the indexable chunks. Repairs use only what
-is stored: SQLite's indexes and the keyword index are rebuilt from the chunk rows, damaged
-vectors are embedded again with the store's embedder, the vector index is rebuilt from the
-stored vectors. What cannot be rebuilt is named in `lost`.
+against the chunks (`integrity-check`), the cached vectors (length, finite values, not all
+zero) and the vector index against the manifest's record and the indexable chunks. Repairs
+use only what is stored: SQLite's indexes and the keyword index are rebuilt from the chunk
+rows, damaged vectors are embedded again with the store's embedder, the vector index is
+rebuilt from the stored vectors. What cannot be rebuilt is named in `lost`.
 """
 
 from __future__ import annotations
@@ -191,8 +191,8 @@ def _check_vectors(
     parts = []
     if damaged:
         parts.append(
-            f"{len(damaged)} of {total} vectors damaged (wrong length or values not "
-            f"finite), used by {store.chunks_using(damaged)} chunks"
+            f"{len(damaged)} of {total} vectors damaged (wrong length, values not finite "
+            f"or all zero), used by {store.chunks_using(damaged)} chunks"
         )
     if missing:
         parts.append(f"{missing} texts lost their vector with the damaged pages")

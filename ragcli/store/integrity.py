@@ -59,8 +59,8 @@ class Integrity(Database):
             self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
 
     def damaged_vectors(self, dimension: int) -> tuple[int, list[str]]:
-        """Return how many vectors are cached and the keys of those of the wrong length or
-        with values that are not finite."""
+        """Return how many vectors are cached and the keys of those of the wrong length, with
+        values that are not finite, or all zero (a vector no question can score against)."""
         damaged: list[str] = []
         total = 0
         last = ""
@@ -75,11 +75,11 @@ class Integrity(Database):
             total += len(rows)
             last = rows[-1][0]
             for key, blob in rows:
-                if (
-                    not isinstance(blob, bytes)
-                    or len(blob) != 4 * dimension
-                    or not np.isfinite(np.frombuffer(blob, dtype="<f4")).all()
-                ):
+                if not isinstance(blob, bytes) or len(blob) != 4 * dimension:
+                    damaged.append(str(key))
+                    continue
+                values = np.frombuffer(blob, dtype="<f4")
+                if not np.isfinite(values).all() or not values.any():
                     damaged.append(str(key))
 
     def drop_embeddings(self, keys: Sequence[str]) -> None:
