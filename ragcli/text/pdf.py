@@ -178,7 +178,8 @@ class _Worker:
         self.fd, self.timeout_s, self.image = fd, timeout_s, image
         unreadable = "not a readable image" if image else "not a readable PDF"
         try:
-            reply = self._ask({"open": True, "image": image}, timeout_s, fd)
+            request = {"open": True, "image": image, "pixels": MAX_PAGE_PIXELS}
+            reply = self._ask(request, timeout_s, fd)
         except _PageFailed as exc:
             raise LoadError(f"{unreadable} ({exc})") from None
         if "error" in reply:
