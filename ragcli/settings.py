@@ -20,6 +20,7 @@ from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import UsageError
 from ragcli.locations import APP_NAME, DEFAULT_STORE_NAME, data_dir, store_list, store_paths
 from ragcli.records import ChunkingSettings, HnswSettings
+from ragcli.text.ocr import FILE_TIMEOUT_S, MAX_PAGES_PER_FILE
 
 # Retrieval modes: dense (HNSW over embeddings), keyword (FTS5 BM25), or both fused.
 RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
@@ -231,6 +232,25 @@ KEYS: dict[str, Key] = {
         # PDFs and images"); the languages are Tesseract's, the first one its main model.
         Key("ocr", "--ocr", "RAG_OCR", True, _switch),
         Key("ocr_languages", "--ocr-languages", "RAG_OCR_LANGUAGES", "eng+spa", _ocr_languages),
+        # One file's OCR at most: pages, and seconds for all of them; past either, the file
+        # is skipped with the reason (a 10,000-frame TIFF would otherwise take hours).
+        _ranged(
+            "ocr_max_pages",
+            "--ocr-max-pages",
+            "RAG_OCR_MAX_PAGES",
+            MAX_PAGES_PER_FILE,
+            1,
+            1_000_000,
+        ),
+        _ranged(
+            "ocr_max_seconds",
+            "--ocr-max-seconds",
+            "RAG_OCR_MAX_SECONDS",
+            FILE_TIMEOUT_S,
+            1,
+            604_800,
+            whole=False,
+        ),
         _ranged("chunk_tokens", "--chunk-tokens", None, 200, 16, 4096, in_file=False),
         _ranged("overlap_tokens", "--overlap-tokens", None, 32, 0, 2048, in_file=False),
         _ranged("max_queries", "--max-queries", None, None, 1, 1e9, in_file=False),
@@ -301,6 +321,8 @@ class Settings:
     embed_api_key: str | None
     ocr: bool
     ocr_languages: str
+    ocr_max_pages: int
+    ocr_max_seconds: float
     chunk_tokens: int
     overlap_tokens: int
     max_queries: int | None

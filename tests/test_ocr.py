@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import fpdf
@@ -19,6 +20,7 @@ from ragcli.records import Chunk, Hit, Passage
 from ragcli.text.loaders import LoadLimits, load_document, read_source
 from ragcli.text.ocr import NEARLY_EMPTY_CHARS, OcrOptions, nearly_empty
 from tests.conftest import build_pdf
+from tests.test_watch import Watch
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_EMBEDDER = ["--embed-model", "fake:64"]
@@ -285,3 +287,96 @@ def test_text_output_marks_ocr_hits_and_sources() -> None:
     assert ":1: [OCR] quokka" in format_hit(Hit(image, 1.0), "quokka")
     passage = Passage(1, "/d/scan.pdf", 3, 1, 1, "", "quokka", (Hit(scanned, 1.0),))
     assert "[1] /d/scan.pdf, page 3 (OCR), line 1" in format_sources((passage,), frozenset())
+
+
+def blank_tiff(path: Path, frames: int) -> Path:
+    """A multi-page TIFF of small blank frames: cheap to make, and to OCR one by one."""
+    blank = Image.new("L", (200, 100), "white")
+    blank.save(path, save_all=True, append_images=[blank] * (frames - 1))
+    return path
+
+
+def test_an_image_with_more_frames_than_ocr_max_pages_is_skipped_unread(tmp_path: Path) -> None:
+    # Frames are counted when the file is opened: none is read, however many there are.
+    fax = blank_tiff(tmp_path / "fax.tiff", 40)
+    store = str(tmp_path / "store")
+    started = time.monotonic()
+    done = rag("ingest", str(fax), "--store", store, *FAKE_EMBEDDER, "--json",
+               "--ocr-max-pages", "3")  # fmt: skip
+    assert done.returncode == ExitCode.FILES_SKIPPED, done.stderr
+    (skipped,) = json.loads(done.stdout)["skipped"]
+    assert skipped["reason"] == (
+        "40 frames need OCR, more than the 3 it reads in one file (ocr_max_pages)"
+    )
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 120  # not 40 frames of Tesseract
+    # As many frames as the limit are all read; the variable sets it as the flag does.
+    text_image("Otters hold hands while sleeping.").save(
+        tmp_path / "two.tiff", save_all=True, append_images=[text_image("Moles dig tunnels.")]
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_OCR_MAX_PAGES": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli", "ingest", str(tmp_path / "two.tiff"), "--store", store,
+         *FAKE_EMBEDDER, "--json"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == 1
+    assert search(store, "otters")[0]["page"] == 1 and search(store, "moles")[0]["page"] == 2
+
+
+def test_a_pdf_with_more_pages_to_ocr_than_the_limit_is_skipped(docs: Path, tmp_path: Path) -> None:
+    scans = tmp_path / "scans.pdf"
+    pages = [text_image(f"Scanned page number {n}.") for n in (1, 2, 3)]
+    pages[0].save(scans, "PDF", resolution=300, save_all=True, append_images=pages[1:])
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=2))
+    with pytest.raises(LoadError) as raised:
+        list(load_document(read_source(scans), "pdf", limits).pages)
+    assert raised.value.message == (
+        "more than 2 pages need OCR, the most it reads in one file (ocr_max_pages)"
+    )
+    # Only pages read by OCR count: a text layer page does not.
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=1))
+    mixed = list(load_document(read_source(docs / "mixed.pdf"), "pdf", limits).pages)
+    assert [(page.number, page.ocr) for page in mixed] == [(1, False), (2, True)]
+
+
+def test_a_file_whose_ocr_takes_longer_than_its_limit_is_skipped(tmp_path: Path) -> None:
+    # 30 frames at a Tesseract process each cannot all be read within one second.
+    fax = blank_tiff(tmp_path / "fax.tiff", 30)
+    started = time.monotonic()
+    done = rag("ingest", str(fax), "--store", str(tmp_path / "store"), *FAKE_EMBEDDER,
+               "--json", "--ocr-max-seconds", "1")  # fmt: skip
+    assert done.returncode == ExitCode.FILES_SKIPPED, done.stderr
+    (skipped,) = json.loads(done.stdout)["skipped"]
+    assert skipped["reason"] == (
+        "OCR took longer than 1 s, the most it may take for one file (ocr_max_seconds)"
+    )
+    assert time.monotonic() - started < 120
+    # A page cut short by the file's limit fails the file, not just the page.
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", file_timeout_s=0.001))
+    with pytest.raises(LoadError, match=r"^OCR took longer than 0.001 s, the most"):
+        list(load_document(read_source(fax), "image", limits).pages)
+    bad = rag("ingest", str(fax), "--store", str(tmp_path / "store"), "--ocr-max-pages", "0")
+    assert bad.returncode == ExitCode.USAGE and "--ocr-max-pages must be" in bad.stderr
+
+
+def test_a_watch_reads_with_the_same_ocr_limits(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.txt").write_text("Koalas sleep most of the day.\n")
+    running = Watch(docs, tmp_path / "store", "--json", "--ocr-max-pages", "2")
+    try:
+        running.wait_for_line('"ingested"', stream="out")
+        blank_tiff(tmp_path / "fax.tiff", 3).rename(docs / "fax.tiff")
+        event = json.loads(running.wait_for_line('"type": "skipped"', stream="out"))
+        assert running.stop() == 0
+    finally:
+        running.kill()
+    assert event == {
+        "type": "skipped",
+        "path": str(docs / "fax.tiff"),
+        "old_path": None,
+        "chunks": None,
+        "reason": "3 frames need OCR, more than the 2 it reads in one file (ocr_max_pages)",
+    }

@@ -158,6 +158,26 @@ OcrLanguagesOpt = Annotated[
         show_default=False,
     ),
 ]
+OcrMaxPagesOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--ocr-max-pages",
+        help="Pages (or image frames) OCR reads in one file, at most; a file with more is "
+        "skipped [env RAG_OCR_MAX_PAGES, config `ocr_max_pages`; default: "
+        f"{default_help('ocr_max_pages')}].",
+        show_default=False,
+    ),
+]
+OcrMaxSecondsOpt = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option(
+        "--ocr-max-seconds",
+        help="Seconds OCR may take for one file, all its pages together; a file that takes "
+        "longer is skipped [env RAG_OCR_MAX_SECONDS, config `ocr_max_seconds`; "
+        f"default: {default_help('ocr_max_seconds')}].",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 NoWaitOpt = Annotated[
     bool, typer.Option("--no-wait", help="Exit 7 at once if another process writes the store.")
@@ -223,7 +243,13 @@ def load_limits(effective: Settings) -> LoadLimits:
     languages = effective.ocr_languages
     if effective.sources["ocr_languages"].startswith("flag"):  # the others were checked
         languages = checked(KEYS["ocr_languages"], languages, "--ocr-languages")
-    ocr = OcrOptions(languages=languages) if effective.ocr else None
+    ocr = None
+    if effective.ocr:
+        ocr = OcrOptions(
+            languages=languages,
+            max_pages=effective.ocr_max_pages,
+            file_timeout_s=effective.ocr_max_seconds,
+        )
     return LoadLimits(ocr=ocr)
 
 

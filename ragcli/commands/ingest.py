@@ -21,6 +21,8 @@ from ragcli.commands.common import (
     JsonOpt,
     NoWaitOpt,
     OcrLanguagesOpt,
+    OcrMaxPagesOpt,
+    OcrMaxSecondsOpt,
     OcrOpt,
     QuietOpt,
     RayAddressOpt,
@@ -104,6 +106,8 @@ def ingest(
     ] = None,
     ocr: OcrOpt = None,
     ocr_languages: OcrLanguagesOpt = None,
+    ocr_max_pages: OcrMaxPagesOpt = None,
+    ocr_max_seconds: OcrMaxSecondsOpt = None,
     batch_size: BatchOpt = None,
     threads: ThreadsOpt = None,
     fp32: Fp32Opt = False,
@@ -135,6 +139,8 @@ def ingest(
         ray_workers=ray_workers,
         ocr=ocr,
         ocr_languages=ocr_languages,
+        ocr_max_pages=ocr_max_pages,
+        ocr_max_seconds=ocr_max_seconds,
     )
     targets = list(paths or [])
     if files_from is not None:

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcli.errors import LoadError
+
 # A PDF page whose text layer has fewer non-space characters than this is read by OCR too
 # (a scan often carries a stamp such as "Scanned by CamScanner" or a page number, 19
 # characters and fewer); the OCR text is kept when it holds more than the layer.
@@ -26,6 +28,13 @@ RENDER_DPI = 300
 # pages, and larger images, are scaled down to it, which bounds the reader's and
 # Tesseract's memory and time (a 1:1 render of an A0 poster would be 139 million).
 MAX_PAGE_PIXELS = 25_000_000
+# One file's OCR, at most: this many pages (a PDF's pages read by OCR, an image's frames)
+# and this many seconds for all of them together; a 10,000-frame fax TIFF would otherwise
+# run for hours. Past either the file is skipped with the reason, as a file past any other
+# limit is, so an ingest with the limit raised (settings ocr_max_pages, ocr_max_seconds)
+# reads it whole: one kept in part would count as ingested and not be read again.
+MAX_PAGES_PER_FILE = 500
+FILE_TIMEOUT_S: float = 3600
 # Debian's packages: the engine and the language data of the default languages.
 TESSERACT_PACKAGES = "tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa"
 _LANGUAGE_LIST_TIMEOUT_S = 30.0
@@ -33,11 +42,56 @@ _LANGUAGE_LIST_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True)
 class OcrOptions:
-    """How pages without text are read: Tesseract's languages (`eng+spa`) and a deadline."""
+    """How pages without text are read: Tesseract's languages (`eng+spa`) and its bounds."""
 
     languages: str
     # Rendering the page and recognising its text, together; a page past it is skipped.
     page_timeout_s: float = 60.0
+    # Pages read by OCR in one file, and their seconds together; past either, a LoadError.
+    max_pages: int = MAX_PAGES_PER_FILE
+    file_timeout_s: float = FILE_TIMEOUT_S
+
+
+@dataclass
+class OcrBudget:
+    """What one file's OCR has used of its bounds: pages begun and seconds spent."""
+
+    options: OcrOptions
+    pages: int = 0
+    spent_s: float = 0.0
+
+    def begin_page(self) -> float:
+        """Count one more page; return the seconds it may take. LoadError past a bound."""
+        if self.pages >= self.options.max_pages:
+            raise LoadError(
+                f"more than {self.options.max_pages:,} pages need OCR, the most it reads "
+                "in one file (ocr_max_pages)"
+            )
+        if self.spent_s >= self.options.file_timeout_s:
+            raise self.out_of_time()
+        self.pages += 1
+        return min(self.options.page_timeout_s, self.options.file_timeout_s - self.spent_s)
+
+    def end_page(self, elapsed_s: float, failed: bool) -> None:
+        """Add a page's seconds; LoadError if it failed because the file's time ran out."""
+        self.spent_s += elapsed_s
+        if failed and self.spent_s >= self.options.file_timeout_s:
+            raise self.out_of_time()
+
+    def out_of_time(self) -> LoadError:
+        return LoadError(
+            f"OCR took longer than {self.options.file_timeout_s:g} s, the most it may take "
+            "for one file (ocr_max_seconds)"
+        )
+
+
+def check_frame_count(count: int, options: OcrOptions) -> None:
+    """LoadError, before any is read, if an image has more frames than OCR reads in a file."""
+    if count > options.max_pages:
+        raise LoadError(
+            f"{count:,} frames need OCR, more than the {options.max_pages:,} it reads in "
+            "one file (ocr_max_pages)"
+        )
 
 
 class OcrFailed(Exception):

@@ -31,8 +31,10 @@ from ragcli.records import Page
 from ragcli.text.ocr import (
     MAX_PAGE_PIXELS,
     RENDER_DPI,
+    OcrBudget,
     OcrFailed,
     OcrOptions,
+    check_frame_count,
     missing_engine,
     nearly_empty,
     recognize,
@@ -64,10 +66,11 @@ def pdf_pages(stream: BinaryIO, page_timeout_s: float, ocr: OcrOptions | None) -
     """Yield the text of each PDF page that has some; raises LoadError when none can.
 
     Opening the file and reading each page's text layer are each given page_timeout_s (0: no
-    bound); a page OCR reads gets ocr.page_timeout_s more. Without `ocr`, no page is OCR'd.
+    bound); a page OCR reads gets ocr.page_timeout_s more, within the file's OCR bounds (a
+    LoadError past them). Without `ocr`, no page is OCR'd.
     """
     unable = None if ocr is None else missing_engine(ocr, render_pdf=True)
-    reader = ocr if unable is None else None
+    budget = OcrBudget(ocr) if ocr is not None and unable is None else None
     with _borrowed_worker() as worker, _scratch_folder() as scratch:
         count = worker.open(stream.fileno(), page_timeout_s)
         tally = _Tally()
@@ -78,8 +81,8 @@ def pdf_pages(stream: BinaryIO, page_timeout_s: float, ocr: OcrOptions | None) -
                 tally.failed.append(f"page {number}: {exc}")
                 continue
             page = Page(number, text)
-            if reader is not None and nearly_empty(text):
-                page = _with_ocr(worker, scratch, page, reader, tally)
+            if budget is not None and nearly_empty(text):
+                page = _with_ocr(worker, scratch, page, budget, tally)
             if page.text.strip():
                 tally.with_text += 1
                 yield page
@@ -99,7 +102,7 @@ def image_pages(stream: BinaryIO, page_timeout_s: float, ocr: OcrOptions | None)
     """Yield the OCR text of an image (each frame of a multi-page TIFF is a page).
 
     An image in which OCR finds no text yields nothing (a photograph, an icon); one OCR
-    cannot read here is a LoadError naming what to install.
+    cannot read here, or with more frames than ocr.max_pages, is a LoadError saying why.
     """
     if ocr is None:
         raise LoadError("an image needs OCR, which is turned off")
@@ -108,29 +111,37 @@ def image_pages(stream: BinaryIO, page_timeout_s: float, ocr: OcrOptions | None)
         raise LoadError(f"an image needs OCR: {unable}")
     with _borrowed_worker() as worker, _scratch_folder() as scratch:
         count = worker.open(stream.fileno(), page_timeout_s, image=True)
-        tally = _Tally()
+        check_frame_count(count, ocr)
+        tally, budget = _Tally(), OcrBudget(ocr)
         for number in range(1, count + 1):
-            page = _with_ocr(worker, scratch, Page(number if count > 1 else None, ""), ocr, tally)
+            blank = Page(number if count > 1 else None, "")
+            page = _with_ocr(worker, scratch, blank, budget, tally)
             if page.text.strip():
                 yield page
     if len(tally.ocr_failed) == count:
         raise LoadError(f"OCR could not read it ({tally.ocr_failed[0]})")
 
 
-def _with_ocr(worker: _Worker, scratch: Path, page: Page, ocr: OcrOptions, tally: _Tally) -> Page:
-    """The page as OCR reads it, when that finds more text than it has; else the page."""
-    deadline = time.monotonic() + ocr.page_timeout_s
+def _with_ocr(worker: _Worker, scratch: Path, page: Page, budget: OcrBudget, tally: _Tally) -> Page:
+    """The page as OCR reads it, when that finds more text than it has; else the page.
+
+    LoadError when the file has used up its OCR pages or seconds (budget).
+    """
+    timeout_s = budget.begin_page()
+    started = time.monotonic()
     image = scratch / "page.png"
     number = page.number or 1
     try:
-        worker.render(number, image, ocr.page_timeout_s)
+        worker.render(number, image, timeout_s)
         dpi = None if worker.image else RENDER_DPI
-        text = recognize(image, ocr, deadline - time.monotonic(), dpi)
+        text = recognize(image, budget.options, started + timeout_s - time.monotonic(), dpi)
     except (_PageFailed, OcrFailed) as exc:
+        budget.end_page(time.monotonic() - started, failed=True)
         tally.ocr_failed.append(f"page {number}: {exc}")
         return page
     finally:
         image.unlink(missing_ok=True)
+    budget.end_page(time.monotonic() - started, failed=False)
     if visible_chars(text) <= visible_chars(page.text):
         return page
     return Page(page.number, text, ocr=True)
@@ -178,7 +189,8 @@ class _Worker:
         self.fd, self.timeout_s, self.image = fd, timeout_s, image
         unreadable = "not a readable image" if image else "not a readable PDF"
         try:
-            reply = self._ask({"open": True, "image": image}, timeout_s, fd)
+            request = {"open": True, "image": image, "pixels": MAX_PAGE_PIXELS}
+            reply = self._ask(request, timeout_s, fd)
         except _PageFailed as exc:
             raise LoadError(f"{unreadable} ({exc})") from None
         if "error" in reply:
