@@ -40,19 +40,25 @@ def safe_text(text: str) -> str:
     return _UNSAFE_TEXT.sub(_escaped, text)
 
 
-def display_path(path: str) -> str:
-    """A path relative to the working directory when it lies below it, safe to print.
+def display_name(name: str) -> str:
+    """A file, folder or store name as every text output prints it, safe to print.
 
-    A name holding control characters, a newline or bytes that are not UTF-8 is shown in
-    double quotes with escapes, so it can neither forge output lines nor drive the terminal.
+    A name holding control characters, a newline, a tab or bytes that are not UTF-8 is
+    shown in double quotes with escapes, so it can neither forge output lines (a row of
+    `rag stores`, a `path:line:` of `rag search`) nor drive the terminal.
     """
+    if _UNSAFE_TEXT.search(name) or "\n" in name or "\t" in name:
+        return '"' + _UNSAFE_NAME.sub(_escaped, name) + '"'
+    return name
+
+
+def display_path(path: str) -> str:
+    """A path relative to the working directory when it lies below it, as display_name."""
     try:
         shown = str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         shown = path
-    if _UNSAFE_TEXT.search(shown) or "\n" in shown or "\t" in shown:
-        return '"' + _UNSAFE_NAME.sub(_escaped, shown) + '"'
-    return shown
+    return display_name(shown)
 
 
 def error(message: str) -> None:
