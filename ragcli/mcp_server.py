@@ -2,9 +2,9 @@
 
 The one module that imports the official MCP SDK (`mcp`, the ragcli[mcp] extra); the
 command imports it only when `rag mcp` runs. Tools run the session's steps and return
-the documents `--json` prints, declared as output schemas (ragcli/output/schemas.py). A
-RagError becomes a tool error result (isError) whose text is the CLI's one-line message;
-the server goes on serving. The SDK owns stdout while it serves: it points fd 1 at stderr,
+the documents `--json` prints, declared as output schemas (ragcli/output/schemas.py) and
+escaped as `--json` escapes them (output.json_safe). A RagError becomes a tool error
+result (isError) whose text is the CLI's one-line message; the server goes on serving. The SDK owns stdout while it serves: it points fd 1 at stderr,
 so nothing else a library prints (llama.cpp included) can reach the protocol stream.
 """
 
@@ -48,7 +48,7 @@ class _Worker:
     async def call(self, work: Callable[[], dict[str, Any]]) -> CallToolResult:
         """Run work; its document as a structured result, or its failure as a tool error."""
         try:
-            document = await asyncio.wrap_future(self._pool.submit(work))
+            document = output.json_safe(await asyncio.wrap_future(self._pool.submit(work)))
         except RagError as exc:
             return _tool_error(str(exc))
         except Exception as exc:  # a bug: said in one line, as the CLI does; the server lives
@@ -65,7 +65,8 @@ class _Worker:
 
 
 def _tool_error(message: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+    text = output.one_line(message)  # the line the CLI prints, escaped as it escapes it
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 def build_server(session: Session, worker: _Worker) -> MCPServer[Any]:

@@ -40,12 +40,18 @@ def test_a_name_with_a_newline_is_quoted_so_it_cannot_forge_lines() -> None:
     assert output.display_path("/elsewhere/plain.txt") == "/elsewhere/plain.txt"
 
 
-def test_json_output_is_valid_and_round_trips_undecodable_names(capsys: Capture) -> None:
+def test_json_output_is_unicode_with_undecodable_bytes_escaped_as_text_shows_them(
+    capsys: Capture,
+) -> None:
+    from pydantic_core import from_json
+
     name = os.fsdecode(b"/docs/caf\xe9\x1b.txt")
-    output.print_json({"path": name, "text": "\x85\u2028"})
+    output.print_json({"path": name, "text": "\x85\u2028", "hits": [{"path": name}]})
     line = capsys.readouterr().out
     assert "\x1b" not in line and "\x85" not in line and "\u2028" not in line
-    assert os.fsencode(json.loads(line)["path"]) == b"/docs/caf\xe9\x1b.txt"
+    shown = "/docs/caf\\xe9\x1b.txt"  # the byte as four characters, as safe_text has it
+    assert json.loads(line) == {"path": shown, "text": "\x85\u2028", "hits": [{"path": shown}]}
+    assert from_json(line.encode("utf-8")) == json.loads(line)  # strict parsers read it too
 
 
 def test_messages_on_stderr_are_one_escaped_line(capsys: Capture) -> None:

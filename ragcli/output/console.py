@@ -22,6 +22,7 @@ _UNSAFE = "\x00-\x08\x0b-\x1f" + _UNSAFE_BEYOND_C0
 _UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
 _UNSAFE_JSON = re.compile(f"[{_UNSAFE_BEYOND_C0}]")  # json.dumps escapes C0 itself
 _UNSAFE_NAME = re.compile(f'[{_UNSAFE}\t\n"\\\\]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -71,9 +72,13 @@ def note(message: str) -> None:
     _say(f"rag: {message}")
 
 
+def one_line(message: str) -> str:
+    """A message as one line, escaped as safe_text does: how every error is said."""
+    return safe_text(message).replace("\n", "\\n").replace("\t", " ")
+
+
 def _say(line: str) -> None:
-    one_line = safe_text(line).replace("\n", "\\n").replace("\t", " ")
-    stderr.print(one_line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    stderr.print(one_line(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
@@ -93,11 +98,26 @@ def write(text: str, stream: TextIO | None = None) -> None:
         raise OutputClosed from None
 
 
+def json_safe(document: Any) -> Any:
+    """The document with each byte of a name that is not UTF-8 written as `\\xNN`.
+
+    What `--json` prints and what `rag mcp` sends: JSON text is Unicode, and the lone
+    surrogates os.fsdecode keeps such bytes in cannot be encoded (the MCP SDK fails on
+    them) nor, as `\\udcXX`, parsed by strict parsers (pydantic's, so the MCP client's).
+    """
+    if isinstance(document, str):
+        return _SURROGATE.sub(_escaped, document)
+    if isinstance(document, dict):
+        return {key: json_safe(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [json_safe(value) for value in document]
+    return document
+
+
 def print_json(document: Any) -> None:
     """Print one JSON document on one line of stdout."""
-    # JSON escapes C0 controls itself; the rest of the unsafe characters (and lone
-    # surrogates, which json.loads turns back into the same file name) become \\uXXXX.
-    text = json.dumps(document, ensure_ascii=False)
+    # JSON escapes C0 controls itself; the rest of the unsafe characters become \\uXXXX.
+    text = json.dumps(json_safe(document), ensure_ascii=False)
     write(_UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
