@@ -124,6 +124,17 @@ def test_a_client_that_leaves_before_its_reply_ends_the_server_with_exit_0(
     assert on_its_own
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_while_serving_fd_0_reads_dev_null_and_fd_1_writes_to_stderr(server: Server) -> None:
+    """What llama.cpp or any library prints to fd 1 lands on stderr, not in the protocol."""
+    server.start()
+    fds = Path(f"/proc/{server.process.pid}/fd")
+    assert os.readlink(fds / "0") == os.devnull
+    assert os.readlink(fds / "1") == os.readlink(fds / "2")
+    assert server.ask(status_call(2))["id"] == 2  # the protocol has its own copies
+    assert server.finish()[0] == 0
+
+
 @pytest.mark.parametrize(
     ("line", "code", "request_id"),
     [
