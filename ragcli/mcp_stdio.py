@@ -12,7 +12,6 @@ process (llama.cpp included) can read the requests or write into the protocol st
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -131,8 +130,10 @@ async def stdio_streams() -> AsyncIterator[Streams]:
 
 def _claim_stdio() -> tuple[int, int]:
     """Private copies of fd 0 and 1; fd 0 then reads /dev/null and fd 1 writes to stderr."""
-    stdin = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    stdout = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    # os.dup: the lowest free descriptor, above 2 since 0-2 are open; not inherited by
+    # children (PEP 446); and no fcntl, which Windows lacks.
+    stdin = os.dup(0)
+    stdout = os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
