@@ -208,3 +208,15 @@ def test_split_lines_drops_a_long_line_before_its_end_comes() -> None:
     assert next(lines) is TOO_LONG
     assert fed == 3  # said after 300 bytes, not after the 100,000 of the whole line
     assert list(lines) == [b"ok"]
+
+
+def test_a_reply_that_cannot_be_encoded_becomes_an_error_for_its_id() -> None:
+    from mcp.shared.message import SessionMessage
+    from mcp.types import JSONRPCResponse
+
+    from ragcli.mcp_stdio import encoded
+
+    reply = JSONRPCResponse(jsonrpc="2.0", id=3, result={"path": "caf\udce9.md"})
+    line = encoded(SessionMessage(reply))
+    sent = json.loads(line.decode("utf-8"))  # strict UTF-8: nothing unencodable got out
+    assert line.endswith(b"\n") and sent["id"] == 3 and sent["error"]["code"] == -32603
