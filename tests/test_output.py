@@ -118,8 +118,8 @@ DOC = "note\nforged.md"
 
 @pytest.fixture(scope="module")
 def forging(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with the named stores `two\\nlines` and `plain`, and a folder of
-    documents, one named with a newline, not yet ingested."""
+    """A folder with the named stores `two\\nlines` and `plain` (its data directory), both
+    holding `docs/note\\nforged.md`, and `more/comet\\nlog.md`, not ingested."""
     root = tmp_path_factory.mktemp("forging")
     docs = root / "docs"
     docs.mkdir()
@@ -131,11 +131,9 @@ def forging(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(root / "data"))
         for store in (STORE, "plain"):
-            done = subprocess.run(
-                [sys.executable, "-m", "ragcli", "ingest", str(docs), "--store", store,
-                 "--embed-model", "fake:32", "-q"],
-                capture_output=True, timeout=300, cwd=ROOT,
-            )  # fmt: skip
+            args = ["ingest", str(docs), "--store", store, "--embed-model", "fake:32", "-q"]
+            command = [sys.executable, "-m", "ragcli", *args]
+            done = subprocess.run(command, capture_output=True, timeout=300, cwd=ROOT)
             assert done.returncode == 0, done.stderr
     return root
 
