@@ -1,11 +1,13 @@
 """`rag mcp`: the store's search, ask, sources and status as Model Context Protocol tools.
 
-The one module that imports the official MCP SDK (`mcp`, the ragcli[mcp] extra); the
-command imports it only when `rag mcp` runs. Tools run the session's steps and return
-the documents `--json` prints, declared as output schemas (ragcli/output/schemas.py). A
+With mcp_stdio, the one module that imports the official MCP SDK (`mcp`, the ragcli[mcp]
+extra); the command imports it only when `rag mcp` runs. Tools run the session's steps
+and return the documents `--json` prints, declared as output schemas
+(ragcli/output/schemas.py) and escaped as `--json` escapes them (output.json_safe). A
 RagError becomes a tool error result (isError) whose text is the CLI's one-line message;
-the server goes on serving. The SDK owns stdout while it serves: it points fd 1 at stderr,
-so nothing else a library prints (llama.cpp included) can reach the protocol stream.
+the server goes on serving. The transport (mcp_stdio) owns stdout while it serves: it
+points fd 1 at stderr, so nothing else a library prints (llama.cpp included) can reach
+the protocol stream.
 """
 
 # No `from __future__ import annotations`: the SDK reads the tools' annotations as objects,
@@ -16,12 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from ragcli import __version__, output
 from ragcli.errors import RagError
+from ragcli.mcp_stdio import stdio_streams
 from ragcli.output.schemas import AnswerJson, SearchJson, SourcesJson, StatusJson
 from ragcli.settings import KEYS, RETRIEVAL_MODES
 from ragcli.steps.serve import Session
@@ -48,7 +52,7 @@ class _Worker:
     async def call(self, work: Callable[[], dict[str, Any]]) -> CallToolResult:
         """Run work; its document as a structured result, or its failure as a tool error."""
         try:
-            document = await asyncio.wrap_future(self._pool.submit(work))
+            document = output.json_safe(await asyncio.wrap_future(self._pool.submit(work)))
         except RagError as exc:
             return _tool_error(str(exc))
         except Exception as exc:  # a bug: said in one line, as the CLI does; the server lives
@@ -65,7 +69,8 @@ class _Worker:
 
 
 def _tool_error(message: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+    text = output.one_line(message)  # the line the CLI prints, escaped as it escapes it
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 def build_server(session: Session, worker: _Worker) -> MCPServer[Any]:
@@ -138,6 +143,13 @@ def serve(session: Session) -> None:
     """Serve the session's tools over stdio until the client closes the connection."""
     worker = _Worker()
     try:
-        build_server(session, worker).run("stdio")
+        anyio.run(_serve_stdio, build_server(session, worker))
     finally:
         worker.close(session)
+
+
+async def _serve_stdio(server: MCPServer[Any]) -> None:
+    """What MCPServer.run("stdio") does, over ragcli's bounded transport (mcp_stdio)."""
+    lowlevel = server._lowlevel_server  # the SDK offers no public way to pick the transport
+    async with stdio_streams() as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

@@ -177,6 +177,35 @@ def test_bad_arguments_are_tool_errors_and_the_server_goes_on(store: Path) -> No
     assert len(ok(last)["hits"]) == 1
 
 
+def test_a_name_that_is_not_utf8_is_escaped_as_json_output_escapes_it(tmp_path: Path) -> None:
+    """Lone surrogates cannot be encoded: once they took the server down at the first reply."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    with open(os.path.join(os.fsencode(docs), b"caf\xe9 zebra.md"), "wb") as named:
+        named.write(b"# Zebras\n\nZebras have black and white stripes.\n")
+    store = tmp_path / "store"
+    done = rag("ingest", str(docs), "--store", str(store), "--embed-model", FAKE_EMBEDDER)
+    assert done.returncode == 0, done.stderr
+
+    async def scenario(session: ClientSession) -> list[dict[str, Any]]:
+        return [
+            ok(await call(session, "sources")),
+            ok(await call(session, "search", query="zebra stripes", k=1)),
+            ok(await call(session, "ask", question="What do zebras have?")),
+            ok(await call(session, "status")),
+        ]
+
+    sources, found, answer, status = serve(store, scenario)
+    shown = f"{docs}/caf\\xe9 zebra.md"  # the byte as the text output shows it, unquoted
+    assert [d["path"] for d in sources["documents"]] == [shown]
+    assert found["hits"][0]["path"] == shown and answer["sources"][0]["path"] == shown
+    assert status["documents"] == 1
+    listed = rag("sources", "--json", "--store", str(store))
+    assert sources == {"documents": json.loads(listed.stdout)}
+    searched = rag("search", "zebra stripes", "-k", "1", "--json", "--store", str(store))
+    assert found["hits"] == [json.loads(line) for line in searched.stdout.splitlines()]
+
+
 def test_missing_store_is_each_calls_error_until_it_is_ingested(docs: Path, tmp_path: Path) -> None:
     missing = tmp_path / "store"
     said = cli_error(rag("search", "zebra", "--store", str(missing)))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ragcli import output
+from tests.conftest import run_rag
 
 Capture = pytest.CaptureFixture[str]
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +40,18 @@ def test_a_name_with_a_newline_is_quoted_so_it_cannot_forge_lines() -> None:
     assert output.display_path("/elsewhere/plain.txt") == "/elsewhere/plain.txt"
 
 
-def test_json_output_is_valid_and_round_trips_undecodable_names(capsys: Capture) -> None:
+def test_json_output_is_unicode_with_undecodable_bytes_escaped_as_text_shows_them(
+    capsys: Capture,
+) -> None:
+    from pydantic_core import from_json
+
     name = os.fsdecode(b"/docs/caf\xe9\x1b.txt")
-    output.print_json({"path": name, "text": "\x85\u2028"})
+    output.print_json({"path": name, "text": "\x85\u2028", "hits": [{"path": name}]})
     line = capsys.readouterr().out
     assert "\x1b" not in line and "\x85" not in line and "\u2028" not in line
-    assert os.fsencode(json.loads(line)["path"]) == b"/docs/caf\xe9\x1b.txt"
+    shown = "/docs/caf\\xe9\x1b.txt"  # the byte as four characters, as safe_text has it
+    assert json.loads(line) == {"path": shown, "text": "\x85\u2028", "hits": [{"path": shown}]}
+    assert from_json(line.encode("utf-8")) == json.loads(line)  # strict parsers read it too
 
 
 def test_messages_on_stderr_are_one_escaped_line(capsys: Capture) -> None:
@@ -103,3 +110,81 @@ def test_the_mcp_output_schemas_have_exactly_the_json_keys() -> None:
     shown = answer_json(answer)
     assert set(shown) == set(schemas.AnswerJson.__annotations__)
     assert set(shown["evidence"]) == set(schemas.EvidenceJson.__annotations__)
+
+
+STORE = "two\nlines"  # a store name that would forge a row, were it printed raw
+DOC = "note\nforged.md"
+
+
+@pytest.fixture(scope="module")
+def forging(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the named stores `two\\nlines` and `plain` (its data directory), both
+    holding `docs/note\\nforged.md`, and `more/comet\\nlog.md`, not ingested."""
+    root = tmp_path_factory.mktemp("forging")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / DOC).write_text("# Zebras\n\nZebras have black and white stripes.\n")
+    (docs / "tea.md").write_text("Green tea is steamed soon after picking.\n")
+    more = root / "more"
+    more.mkdir()
+    (more / "comet\nlog.md").write_text("A comet grows a tail.\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(root / "data"))
+        for store in (STORE, "plain"):
+            args = ["ingest", str(docs), "--store", store, "--embed-model", "fake:32", "-q"]
+            command = [sys.executable, "-m", "ragcli", *args]
+            done = subprocess.run(command, capture_output=True, timeout=300, cwd=ROOT)
+            assert done.returncode == 0, done.stderr
+    return root
+
+
+NAMED = ["--store", STORE]
+BOTH = ["--store", STORE, "--store", "plain"]
+# Each command and the names it prints: store names, and paths under the forging folder.
+IN_STORE = "{data}/ragcli/" + STORE
+DOC_PATH = "{root}/docs/" + DOC
+COMMANDS = {
+    "stores": (["stores"], [STORE, IN_STORE]),
+    "search": (["search", "zebra stripes", *BOTH], [STORE, DOC_PATH]),
+    "ask": (["ask", "What do zebras have?", "--model", "fake:", *BOTH], [STORE, DOC_PATH]),
+    "sources": (["sources", *NAMED], [DOC_PATH]),
+    "status": (["status", *NAMED], [IN_STORE]),
+    "doctor": (["doctor", "--check", *NAMED], [IN_STORE]),
+    "config": (["config"], [IN_STORE]),
+    "ingest": (["ingest", "{root}/more", "--dry-run", *NAMED], ["{root}/more/comet\nlog.md"]),
+}
+
+
+def strings(document: object) -> list[str]:
+    """Every string value in a JSON document."""
+    if isinstance(document, str):
+        return [document]
+    if isinstance(document, dict):
+        return [text for value in document.values() for text in strings(value)]
+    if isinstance(document, list):
+        return [text for value in document for text in strings(value)]
+    return []
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+def test_every_command_prints_names_escaped_one_way(
+    forging: Path, command: str, json_out: bool, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names holding a newline, of stores and of files, in every column of every command:
+    text shows each as display_name does, JSON as its string; none forges a line."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(forging / "data"))
+    monkeypatch.setenv("RAG_STORE", STORE)  # the store `rag config` shows
+    where = {"root": str(forging), "data": str(forging / "data")}
+    args, names = COMMANDS[command]
+    args = [arg.format(**where) for arg in args]
+    code, out, err = run_rag(capsys, *args, *(["--json"] if json_out else []))
+    assert code == 0, err
+    for raw in (STORE, DOC, "comet\nlog"):
+        assert raw not in out and raw not in err  # never printed with its newline
+    for name in (name.format(**where) for name in names):
+        if json_out:
+            found = strings([json.loads(line) for line in out.splitlines()])
+            assert any(name in text for text in found), (name, found)
+        else:
+            assert output.display_name(name) in out, (output.display_name(name), out)

@@ -185,7 +185,7 @@ def ingest(
         # Files that failed are errors, said even with --quiet (progress said them already
         # otherwise); files passed over on purpose are only notes.
         if skipped.failed == quiet:
-            output.note(f"skipped {skipped.path}: {skipped.reason}")
+            output.note(f"skipped {output.display_path(skipped.path)}: {skipped.reason}")
     if result.plan is not None:
         if json_out:
             output.print_json(output.plan_json(result.plan))

@@ -22,11 +22,12 @@ def stores(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
         return
     for summary in found:
         if summary.problem is not None:
-            output.error(f"store {summary.name}: {summary.problem}")
+            output.error(f"store {output.display_name(summary.name)}: {summary.problem}")
     if found:
         output.write(output.format_stores(found))
     else:
-        output.note(f"no stores in {data_dir()} (rag ingest PATH --store NAME makes one)")
+        where = output.display_name(str(data_dir()))
+        output.note(f"no stores in {where} (rag ingest PATH --store NAME makes one)")
 
 
 def version(

@@ -4,7 +4,8 @@ The only code that prints. `from ragcli import output; output.X` reaches every r
 the modules group them by what a reader looks for:
 
 - console: write, print_json, note, error, OutputClosed, and the escaping of anything a
-  terminal could act on (safe_text, display_path); every other module prints through it.
+  terminal could act on (safe_text, one_line; display_name and display_path for names;
+  json_safe for JSON and MCP); every other module prints through it.
 - progress: ProgressBar, the rich bar on stderr that steps report progress to.
 - hits: `rag search` results (format_hit, hit_json, snippet).
 - answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the
@@ -33,9 +34,12 @@ from ragcli.output.answers import (
 )
 from ragcli.output.console import (
     OutputClosed,
+    display_name,
     display_path,
     error,
+    json_safe,
     note,
+    one_line,
     print_json,
     safe_text,
     stderr,
@@ -88,6 +92,7 @@ __all__ = [
     "answer_renderer",
     "change_json",
     "context_json",
+    "display_name",
     "display_path",
     "doctor_json",
     "document_json",
@@ -114,7 +119,9 @@ __all__ = [
     "hit_json",
     "index_json",
     "ingest_json",
+    "json_safe",
     "note",
+    "one_line",
     "plan_json",
     "print_context",
     "render_watch_event",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ragcli.output.console import display_path, note, print_json, safe_text, write
+from ragcli.output.console import display_name, display_path, note, print_json, write
 from ragcli.records import (
     Answer,
     AnswerDone,
@@ -126,7 +126,7 @@ def format_sources(
             if passage.start_line == passage.end_line
             else (f"lines {passage.start_line}-{passage.end_line}")
         )
-        store = f", store {safe_text(passage.store)}" if show_store else ""
+        store = f", store {display_name(passage.store)}" if show_store else ""
         mark = " (cited)" if passage.number in cited else ""
         lines.append(f"  [{passage.number}] {where}, {span}{store}{mark}")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ _UNSAFE = "\x00-\x08\x0b-\x1f" + _UNSAFE_BEYOND_C0
 _UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
 _UNSAFE_JSON = re.compile(f"[{_UNSAFE_BEYOND_C0}]")  # json.dumps escapes C0 itself
 _UNSAFE_NAME = re.compile(f'[{_UNSAFE}\t\n"\\\\]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -40,19 +41,25 @@ def safe_text(text: str) -> str:
     return _UNSAFE_TEXT.sub(_escaped, text)
 
 
-def display_path(path: str) -> str:
-    """A path relative to the working directory when it lies below it, safe to print.
+def display_name(name: str) -> str:
+    """A file, folder or store name as every text output prints it, safe to print.
 
-    A name holding control characters, a newline or bytes that are not UTF-8 is shown in
-    double quotes with escapes, so it can neither forge output lines nor drive the terminal.
+    A name holding control characters, a newline, a tab or bytes that are not UTF-8 is
+    shown in double quotes with escapes, so it can neither forge output lines (a row of
+    `rag stores`, a `path:line:` of `rag search`) nor drive the terminal.
     """
+    if _UNSAFE_TEXT.search(name) or "\n" in name or "\t" in name:
+        return '"' + _UNSAFE_NAME.sub(_escaped, name) + '"'
+    return name
+
+
+def display_path(path: str) -> str:
+    """A path relative to the working directory when it lies below it, as display_name."""
     try:
         shown = str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         shown = path
-    if _UNSAFE_TEXT.search(shown) or "\n" in shown or "\t" in shown:
-        return '"' + _UNSAFE_NAME.sub(_escaped, shown) + '"'
-    return shown
+    return display_name(shown)
 
 
 def error(message: str) -> None:
@@ -65,9 +72,13 @@ def note(message: str) -> None:
     _say(f"rag: {message}")
 
 
+def one_line(message: str) -> str:
+    """A message as one line, escaped as safe_text does: how every error is said."""
+    return safe_text(message).replace("\n", "\\n").replace("\t", " ")
+
+
 def _say(line: str) -> None:
-    one_line = safe_text(line).replace("\n", "\\n").replace("\t", " ")
-    stderr.print(one_line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    stderr.print(one_line(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
@@ -87,11 +98,26 @@ def write(text: str, stream: TextIO | None = None) -> None:
         raise OutputClosed from None
 
 
+def json_safe(document: Any) -> Any:
+    """The document with each byte of a name that is not UTF-8 written as `\\xNN`.
+
+    What `--json` prints and what `rag mcp` sends: JSON text is Unicode, and the lone
+    surrogates os.fsdecode keeps such bytes in cannot be encoded (the MCP SDK fails on
+    them) nor, as `\\udcXX`, parsed by strict parsers (pydantic's, so the MCP client's).
+    """
+    if isinstance(document, str):
+        return _SURROGATE.sub(_escaped, document)
+    if isinstance(document, dict):
+        return {key: json_safe(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [json_safe(value) for value in document]
+    return document
+
+
 def print_json(document: Any) -> None:
     """Print one JSON document on one line of stdout."""
-    # JSON escapes C0 controls itself; the rest of the unsafe characters (and lone
-    # surrogates, which json.loads turns back into the same file name) become \\uXXXX.
-    text = json.dumps(document, ensure_ascii=False)
+    # JSON escapes C0 controls itself; the rest of the unsafe characters become \\uXXXX.
+    text = json.dumps(json_safe(document), ensure_ascii=False)
     write(_UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragcli.output.console import display_path, safe_text
+from ragcli.output.console import display_name, display_path
 from ragcli.records import StoredDocument, StoreStatus, StoreSummary
 
 
@@ -58,7 +58,8 @@ def format_status(status: StoreStatus, llm: str) -> str:
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
-        lines.append(f"{key.ljust(width)}  {value if value is not None else '-'}")
+        shown = "-" if value is None else display_name(str(value))
+        lines.append(f"{key.ljust(width)}  {shown}")
     return "\n".join(lines) + "\n"
 
 
@@ -88,10 +89,10 @@ def format_stores(stores: list[StoreSummary]) -> str:
     for s in stores:
         rows.append(
             (
-                ("* " if s.default else "  ") + safe_text(s.name),
+                ("* " if s.default else "  ") + display_name(s.name),
                 "?" if s.documents is None else str(s.documents),
                 "?" if s.chunks is None else str(s.chunks),
-                "unreadable" if s.problem else safe_text(s.embedder or "-"),
+                "unreadable" if s.problem else display_name(s.embedder or "-"),
                 _size(s.size_bytes),
                 display_path(s.path),
             )

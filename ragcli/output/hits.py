@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragcli.output.console import display_path, rounded, safe_text
+from ragcli.output.console import display_name, display_path, rounded
 from ragcli.records import Hit
 
 
@@ -39,7 +39,7 @@ def format_hit(hit: Hit, query: str, show_store: bool = False) -> str:
     so editors still jump to the line.
     """
     line, text = snippet(hit, query)
-    store = f"[{safe_text(hit.store)}] " if show_store else ""
+    store = f"[{display_name(hit.store)}] " if show_store else ""
     where = [f"page {hit.chunk.page}"] if hit.chunk.page is not None else []
     where += ["OCR"] if hit.chunk.ocr else []
     mark = f"[{', '.join(where)}] " if where else ""

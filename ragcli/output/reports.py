@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragcli.output.console import rounded
+from ragcli.output.console import display_name, rounded
 from ragcli.records import (
     DoctorReport,
     EvalReport,
@@ -49,10 +49,10 @@ def ingest_json(report: IngestReport, index: IndexReport | None) -> dict[str, An
 def format_plan(plan: SyncPlan) -> str:
     """What `ingest --dry-run` prints: one line a file to add, change or remove."""
     lines = [
-        f"{'change' if str(item.path) in plan.stored else 'add'}\t{item.path}"
+        f"{'change' if str(item.path) in plan.stored else 'add'}\t{display_name(str(item.path))}"
         for item in plan.to_read
     ]
-    lines += [f"remove\t{path}" for path in plan.to_remove]
+    lines += [f"remove\t{display_name(path)}" for path in plan.to_remove]
     lines.append(
         f"{len(plan.to_read)} to read (new or modified), {plan.unchanged} unchanged, "
         f"{len(plan.to_remove)} to remove"
@@ -142,12 +142,13 @@ def format_doctor(report: DoctorReport) -> str:
     width = max((len(f.check) for f in report.findings), default=0)
     lines = [f"{f.check:<{width}}  {f.status:<8}  {f.detail}" for f in report.findings]
     lines += [f"lost: {item}" for item in report.lost]
+    store = display_name(report.store)
     if not report.healthy:
-        lines.append(f"damage remains in {report.store}")
+        lines.append(f"damage remains in {store}")
     elif report.repaired:
-        lines.append(f"{report.store} is repaired")
+        lines.append(f"{store} is repaired")
     else:
-        lines.append(f"{report.store} is healthy")
+        lines.append(f"{store} is healthy")
     return "\n".join(lines) + "\n"
 
 
@@ -167,11 +168,11 @@ def doctor_json(report: DoctorReport) -> dict[str, Any]:
 def format_settings(settings: Settings) -> str:
     """What `rag config` prints: each setting, its value and where it came from."""
     state = "" if settings.config.exists else " (not present)"
-    lines = [f"config file: {settings.config.path}{state}"]
+    lines = [f"config file: {display_name(str(settings.config.path))}{state}"]
     shown = settings.shown()
     width = max(len(s.key) for s in shown)
     for setting in shown:
-        value = "(none)" if setting.value is None else str(setting.value)
+        value = "(none)" if setting.value is None else display_name(str(setting.value))
         lines.append(f"{setting.key.ljust(width)}  {value}  [{setting.source}]")
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ def render_watch_event(event: WatchEvent, json_out: bool, quiet: bool) -> None:
     if isinstance(event, WatchStarted):
         for skipped in event.result.report.skipped:
             if skipped.failed == quiet:
-                note(f"skipped {skipped.path}: {skipped.reason}")
+                note(f"skipped {display_path(skipped.path)}: {skipped.reason}")
         if json_out:
             print_json(watch_started_json(event.result))
         else:
