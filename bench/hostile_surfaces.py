@@ -13,6 +13,7 @@ import os
 import queue
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hostile_cases import NOTES, holds
-from hostile_run import EMBED, LLM, Case, Outcome, Runner, Skipped, sql, stored
+from hostile_run import EMBED, RAG, Case, Outcome, Runner, Skipped, sql, stored
 
 Process = subprocess.Popen[bytes]
 MB = 1024 * 1024
@@ -400,28 +401,46 @@ def index_not_a_file(kind: str) -> Callable[[Runner], Outcome]:
 def store_name_newline(runner: Runner) -> Outcome:
     """A named store whose name holds a newline and a forged row; then `rag stores`."""
     data = runner.folder / "data"
-    name = "real\nforged   /etc   9 docs"
+    name = "real\nforged  9  9  fake-64  1 KB  notes"
     runner.fake_store(NOTES, store=data / "ragcli" / name)
     done = runner.rag("stores", env={"XDG_DATA_HOME": str(data)}, no_store=True)
     lines = done.stdout.decode("utf-8", "replace").splitlines()
-    forged = any(line.startswith("forged") for line in lines)
+    forged = any(line.lstrip().startswith("forged") for line in lines)
     return runner.outcome(done.exit, f"{len(lines)} lines out; forged row: {forged}")
 
 
 def one_letter_questions(count: int) -> Callable[[Runner], Outcome]:
-    """COUNT one-character questions to `ask -` on a store of six short notes (fake model)."""
+    """COUNT one-character questions to `ask -` on six short notes (bundled models)."""
 
     def run(runner: Runner) -> Outcome:
-        six = {f"short{n}.txt": f"Short note {n} about item {n}.\n" for n in range(6)}
-        runner.fake_store(six)
+        docs = runner.folder / "docs"
+        docs.mkdir()
+        for n, text in enumerate(SHORT_NOTES):
+            (docs / f"note{n}.md").write_text(text + "\n")
+        subprocess.run(
+            [*RAG, "ingest", str(docs), "--store", str(runner.store), "-q"],
+            cwd=runner.folder,
+            check=True,
+            capture_output=True,
+        )
         letters = "abcdefghijklmnopqrstuvwxyz?!.,"
         questions = "".join(f"{letters[n % len(letters)]}\n" for n in range(count))
-        done = runner.rag("ask", "-", *LLM, "--json", stdin=questions.encode())
+        done = runner.rag("ask", "-", "--json", stdin=questions.encode())
         replies = len(done.stdout.splitlines())
         rate = replies / done.outcome.wall_s if done.outcome.wall_s else 0.0
-        return runner.outcome(done.exit, f"{replies:,} replies, {rate:,.0f} questions/s")
+        return runner.outcome(done.exit, f"{replies:,} replies, {rate:,.1f} questions/s")
 
     return run
+
+
+SHORT_NOTES = (
+    "I am a note: a to-do list for a Monday.",
+    "A is for apple, b is for bee.",
+    "Buy milk, eggs and a loaf of bread.",
+    "Call Ana at 5 about the trip to Lisbon.",
+    "The meeting moved to room B, floor 2.",
+    "Remember: x marks the spot on the map.",
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -441,17 +460,37 @@ def ocr_file(make: Callable[[Path], Path]) -> Callable[[Runner], Outcome]:
     return run
 
 
-def many_frames(folder: Path) -> Path:
-    """A TIFF of 10,000 small frames, each with a few words."""
-    from PIL import Image, ImageDraw
+def many_frames(folder: Path, count: int = 10_000) -> Path:
+    """A TIFF of COUNT gray 64 x 16 frames sharing one strip of pixels, written directly.
 
-    frames = []
-    for n in range(10_000):
-        frame = Image.new("L", (200, 40), 255)
-        ImageDraw.Draw(frame).text((5, 10), f"page {n}", fill=0)
-        frames.append(frame)
+    Pillow's writer takes minutes for 10,000 frames (quadratic); the IFDs are simple.
+    """
+    width, height = 64, 16
+    pixels = bytes([255]) * (width * height)
+    tags = 9
+    ifd_bytes = 2 + tags * 12 + 4
+    first_ifd = 8 + len(pixels)
+    out = bytearray(b"II*\0" + struct.pack("<I", first_ifd) + pixels)
+    for n in range(count):
+        here = first_ifd + n * ifd_bytes
+        following = here + ifd_bytes if n + 1 < count else 0
+        entries = [
+            (256, 3, 1, width),
+            (257, 3, 1, height),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, 1, 8),
+            (277, 3, 1, 1),
+            (278, 3, 1, height),
+            (279, 4, 1, len(pixels)),
+        ]
+        out += struct.pack("<H", tags)
+        for tag, kind, number, value in entries:
+            out += struct.pack("<HHII", tag, kind, number, value)
+        out += struct.pack("<I", following)
     path = folder / "frames.tiff"
-    frames[0].save(path, save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    path.write_bytes(bytes(out))
     return path
 
 
@@ -562,9 +601,10 @@ SURFACE_CASES = [
     ),
     Case(
         "ask-one-letter-10000",
-        "ask - (fake model), 10,000 one-character questions, 6 short notes",
+        "ask -, 10,000 one-character questions, 6 short notes (bundled models)",
         one_letter_questions(10_000),
         "surfaces",
+        costly=True,
     ),
     Case(
         "ocr-tiff-10000-frames",
