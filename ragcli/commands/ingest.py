@@ -252,8 +252,21 @@ def _chunking(effective: Settings) -> ChunkingSettings | None:
         return None
     chosen = ChunkingSettings(effective.chunk_tokens, effective.overlap_tokens)
     if chosen.overlap_tokens >= chosen.chunk_tokens:
-        raise UsageError(
-            f"--overlap-tokens must be less than the chunk size "
-            f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}"
-        )
+        raise UsageError(_overlap_problem(chosen, effective))
     return chosen
+
+
+def _overlap_problem(chosen: ChunkingSettings, effective: Settings) -> str:
+    """Blame the flag the user set, and say when the value it clashes with is a default."""
+    chunk, overlap = chosen.chunk_tokens, chosen.overlap_tokens
+    if effective.chosen("overlap_tokens") is None:
+        return (
+            f"--chunk-tokens must be more than the overlap ({overlap}, the default "
+            f"--overlap-tokens), not {chunk}"
+        )
+    if effective.chosen("chunk_tokens") is None:
+        return (
+            f"--overlap-tokens must be less than the chunk size ({chunk}, the default "
+            f"--chunk-tokens), not {overlap}"
+        )
+    return f"--overlap-tokens must be less than --chunk-tokens ({chunk}), not {overlap}"
