@@ -20,13 +20,14 @@ from ragcli.commands import (
     status,
     stores,
 )
-from ragcli.errors import ExitCode, RagError
+from ragcli.errors import ExitCode, OutputWriteError, RagError
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
-that disagree with the store; 3 no store or empty store; 4 input path or file not found;
-5 model, LLM or embedding server failed; 6 finished but some files were skipped; 7 store locked by
-another writer (--no-wait); 8 nothing relevant found; 9 store unreadable or damaged (rag
-doctor); 10 store not writable (disk full, read-only, lock path in the way); 130 interrupted.
+that disagree with the store; 3 no store or empty store; 4 input path or file not found, or
+stdin closed; 5 model, model cache, LLM or embedding server failed; 6 finished but some files
+were skipped; 7 store locked by another writer (--no-wait); 8 nothing relevant found; 9 store
+unreadable or damaged (rag doctor); 10 store or stdout not writable (disk full, read-only,
+lock path in the way); 130 interrupted.
 Settings: flag > RAG_* environment > config file (rag config shows them) > default."""
 
 app = typer.Typer(
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, prog_name="rag", standalone_mode=False)
         if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)
             output.error("interrupted")
+    except OutputWriteError as exc:
+        output.error(str(exc))
+        _discard_stdout()
+        code = exc.exit_code
     except RagError as exc:
         output.error(str(exc))
         code = exc.exit_code
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         output.error("interrupted")
         code = ExitCode.INTERRUPTED
     except (output.OutputClosed, BrokenPipeError):
-        _silence_broken_pipe()
+        _discard_stdout()
         code = ExitCode.OK
     except Exception as exc:  # a bug: say so in one line, never a traceback
         output.error(f"internal error: {type(exc).__name__}: {exc}")
@@ -95,9 +100,15 @@ def _usage_error(exc: typer.TyperException) -> None:
     output.error(f"{exc.format_message()} (see '{where} --help')")
 
 
-def _silence_broken_pipe() -> None:
-    """Point stdout at /dev/null so Python's exit flush raises no second BrokenPipeError."""
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit flush raises no second error."""
     import os
 
+    if sys.stdout is None:  # closed from the start (`>&-`): nothing is left to flush
+        return
+    try:
+        target = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test's capture): nothing to flush there
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, target)

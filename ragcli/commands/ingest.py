@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -32,6 +31,7 @@ from ragcli.commands.common import (
     load_limits,
     ray_settings,
     resolve_settings,
+    stdin_bytes,
 )
 from ragcli.errors import ExitCode, InputNotFoundError, UsageError
 from ragcli.settings import Settings
@@ -233,7 +233,7 @@ def _read_path_list(name: str, null: bool) -> list[Path]:
     from ragcli.errors import UsageError
 
     if name == "-":
-        return read_path_list(sys.stdin.buffer, null)
+        return read_path_list(stdin_bytes("--files-from -"), null)
     try:
         # A pipe or process substitution is a fine list; a folder never is.
         if stat.S_ISDIR(os.stat(name).st_mode):

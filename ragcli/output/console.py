@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
+from ragcli.errors import OutputWriteError
+
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -78,13 +80,22 @@ class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
-    """Write result text to stdout and flush, so pipes see it at once."""
+    """Write result text to stdout and flush, so pipes see it at once.
+
+    OutputClosed when the reader has gone; OutputWriteError when stdout cannot take the
+    text (a full device: `> /dev/full`, an I/O error) or is closed (`>&-`).
+    """
     target = stream or sys.stdout
+    if target is None:
+        raise OutputWriteError("cannot write the results: stdout is closed")
     try:
         target.write(safe_text(text))
         target.flush()
     except BrokenPipeError:
         raise OutputClosed from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputWriteError(f"cannot write the results to stdout: {reason}") from None
 
 
 def print_json(document: Any) -> None:
