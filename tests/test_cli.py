@@ -560,3 +560,47 @@ def test_a_model_cache_that_cannot_be_made_is_exit_5_naming_it(store: Path) -> N
     assert "--model PATH.gguf" in line
     searched = run_process("search", "HNSW", "--store", str(store), env=env)
     assert searched.returncode == 0 and searched.stderr == "", searched.stderr
+
+
+NOTHING_TO_LOOK_UP = ["a", "x", "5", "?", "...", "What is it?", "¿Qué?", "é"]
+
+
+def test_a_question_with_nothing_to_look_up_never_reaches_the_model(
+    store: Path, capsys: Capture
+) -> None:
+    # --min-score -1 lets every passage through the relevance floor, as the passages of a
+    # store of a few short notes came through for one-letter questions; fake:crash fails
+    # the run (exit 1) if the model is asked at all.
+    anything = ["--store", str(store), "--min-score", "-1", "--json"]
+    unrelated = ["zzzz qqqq", "--store", str(store), *FAKE, "--json", "--min-score", "0.5"]
+    _, out, _ = run(capsys, "ask", *unrelated)
+    declined = json.loads(out)
+    for question in NOTHING_TO_LOOK_UP:
+        code, out, err = run(capsys, "ask", question, *anything, "--model", "fake:crash")
+        assert code == ExitCode.NOT_FOUND, err
+        answer = json.loads(out)
+        assert answer.keys() == declined.keys()
+        assert answer["answer"] == "The context does not say." and answer["sources"] == []
+        assert answer["answerable"] is False
+    code, out, _ = run(capsys, "ask", "¿HNSW?", *anything, *FAKE)
+    assert code == 0 and json.loads(out)["answerable"] is True  # a content word goes through
+
+
+def test_a_batch_of_one_letter_questions_costs_no_model_call(store: Path) -> None:
+    letters = "".join(f"{chr(c)}\n" for c in range(ord("a"), ord("z") + 1)) * 8
+    done = run_process(
+        "ask",
+        "-",
+        "--store",
+        str(store),
+        "--model",
+        "fake:crash",
+        "--min-score",
+        "-1",
+        "--json",
+        stdin=letters + "?\n!\n",
+    )
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == 26 * 8 + 2
+    assert all(a["answerable"] is False and a["sources"] == [] for a in answers)
