@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -61,6 +62,7 @@ app.command()(mcp.mcp)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into a message and an exit code."""
+    warnings.showwarning = output.show_warning  # one line, never Python's raw two
     try:
         code = app(args=argv, prog_name="rag", standalone_mode=False)
         if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)

@@ -116,3 +116,7 @@ class OutputWriteError(RagError):
     """Standard output cannot take the results: a full device, an I/O error, closed."""
 
     exit_code = ExitCode.NOT_WRITABLE
+
+
+class RagWarning(UserWarning):
+    """Something the user should know that stops nothing: the CLI says it in one line."""

@@ -562,6 +562,44 @@ def test_a_model_cache_that_cannot_be_made_is_exit_5_naming_it(store: Path) -> N
     assert searched.returncode == 0 and searched.stderr == "", searched.stderr
 
 
+@pytest.mark.e2e
+def test_a_prompt_state_cache_that_cannot_be_written_is_one_warning(store: Path) -> None:
+    from ragcli.backends.models import bundled_llm_path
+    from ragcli.settings import model_cache_dir
+
+    model = bundled_llm_path(model_cache_dir())  # the usual cache, before it is pointed away
+    env = {"XDG_CACHE_HOME": "/proc/ragcli-cache"}
+    done = run_process(
+        "ask",
+        "What is HNSW?",
+        "--store",
+        str(store),
+        "--model",
+        str(model),
+        "--context-only",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "rag: warning: cannot save the model's prompt state in "
+        "/proc/ragcli-cache/ragcli/models/prefix-state (No such file or directory); "
+        "each run evaluates the prompt start again"
+    ]
+
+
+def test_a_library_warning_is_one_line_under_verbose_and_silent_otherwise(store: Path) -> None:
+    ask = ["ask", "What is HNSW?", "--store", str(store), "--model", "fake:warn", "--json"]
+    quiet = run_process(*ask)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    verbose = run_process(*ask, "-v")
+    warned = [line for line in verbose.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(warned) == 1, verbose.stderr
+    said = r"rag: RuntimeWarning from fakes\.py:\d+: divide by zero encountered in log"
+    assert re.fullmatch(said, warned[0]), warned
+    assert all(line.startswith("rag: ") for line in verbose.stderr.splitlines()), verbose.stderr
+    assert verbose.stdout == quiet.stdout
+
+
 NOTHING_TO_LOOK_UP = ["a", "x", "5", "?", "...", "What is it?", "¿Qué?", "é"]
 
 

@@ -285,3 +285,14 @@ def test_text_output_marks_ocr_hits_and_sources() -> None:
     assert ":1: [OCR] quokka" in format_hit(Hit(image, 1.0), "quokka")
     passage = Passage(1, "/d/scan.pdf", 3, 1, 1, "", "quokka", (Hit(scanned, 1.0),))
     assert "[1] /d/scan.pdf, page 3 (OCR), line 1" in format_sources((passage,), frozenset())
+
+
+def test_an_image_pillow_warns_about_says_no_raw_warning(tmp_path: Path) -> None:
+    # Past Pillow's decompression-bomb threshold (89,478,485 pixels) but under twice it,
+    # Pillow warns instead of refusing; the reader process must keep that off the terminal.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    Image.new("1", (9500, 9500), 1).save(docs / "huge.png")
+    done = rag("ingest", str(docs), "--store", str(tmp_path / "store"), *FAKE_EMBEDDER, "-q")
+    assert done.returncode in (0, ExitCode.FILES_SKIPPED), done.stderr
+    assert "Warning" not in done.stderr and "warnings.warn" not in done.stderr, done.stderr

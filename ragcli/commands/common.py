@@ -57,7 +57,12 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and details on stderr.")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Timings and details on stderr, other libraries' warnings too."
+    ),
+]
 ThreadsOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option(

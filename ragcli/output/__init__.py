@@ -3,8 +3,9 @@
 The only code that prints. `from ragcli import output; output.X` reaches every renderer;
 the modules group them by what a reader looks for:
 
-- console: write, print_json, note, error, OutputClosed, and the escaping of anything a
-  terminal could act on (safe_text, display_path); every other module prints through it.
+- console: write, print_json, note, error, OutputClosed, show_warning (a Python warning as
+  one line), and the escaping of anything a terminal could act on (safe_text,
+  display_path); every other module prints through it.
 - progress: ProgressBar, the rich bar on stderr that steps report progress to.
 - hits: `rag search` results (format_hit, hit_json, snippet).
 - answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the
@@ -38,6 +39,8 @@ from ragcli.output.console import (
     note,
     print_json,
     safe_text,
+    show_details,
+    show_warning,
     stderr,
     write,
 )
@@ -120,6 +123,8 @@ __all__ = [
     "render_watch_event",
     "print_json",
     "safe_text",
+    "show_details",
+    "show_warning",
     "settings_json",
     "snippet",
     "source_json",

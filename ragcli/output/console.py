@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from ragcli.errors import OutputWriteError
+from ragcli.errors import OutputWriteError, RagWarning
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -70,6 +70,36 @@ def note(message: str) -> None:
 def _say(line: str) -> None:
     one_line = safe_text(line).replace("\n", "\\n").replace("\t", " ")
     stderr.print(one_line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+
+# Whether other libraries' warnings are said (-v); by default they are dropped.
+_library_warnings = False
+
+
+def show_details(shown: bool = True) -> None:
+    """Say other libraries' warnings too (-v), as one-line notes."""
+    global _library_warnings
+    _library_warnings = shown
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Say a Python warning as one line (for `warnings.showwarning`), never the raw form.
+
+    ragcli's own warnings (RagWarning) are always said; those of the libraries it uses
+    (Pillow, numpy, ...) only under -v, with where they were raised.
+    """
+    text = " ".join(str(message).split())
+    if issubclass(category, RagWarning):
+        _say(f"rag: warning: {text}")
+    elif _library_warnings:
+        _say(f"rag: {category.__name__} from {Path(filename).name}:{lineno}: {text}")
 
 
 class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
