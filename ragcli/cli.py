@@ -86,9 +86,30 @@ def main(argv: list[str] | None = None) -> None:
         _discard_stdout()
         code = ExitCode.OK
     except Exception as exc:  # a bug: say so in one line, never a traceback
-        output.error(f"internal error: {type(exc).__name__}: {exc}")
-        code = ExitCode.INTERNAL
+        code = _unexpected(exc)
     sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> ExitCode:
+    """Say an unexpected error in one line: a bug, unless stdout refused what Click wrote."""
+    if isinstance(exc, OSError) and _raised_by_click_echo(exc):  # --help > /dev/full
+        output.error(f"cannot write the results to stdout: {exc.strerror or exc}")
+        _discard_stdout()
+        return ExitCode.NOT_WRITABLE
+    output.error(f"internal error: {type(exc).__name__}: {exc}")
+    return ExitCode.INTERNAL
+
+
+def _raised_by_click_echo(exc: BaseException) -> bool:
+    """Whether Click's echo (help text, its own messages) raised it: stdout failed, no bug."""
+    import traceback
+
+    # Typer vendors its own Click (typer._click), so the module is known by its name's end.
+    return any(
+        frame.f_code.co_name == "echo"
+        and frame.f_globals.get("__name__", "").endswith("click.utils")
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 def _usage_error(exc: typer.TyperException) -> None:

@@ -519,6 +519,12 @@ def test_stdout_that_takes_nothing_is_one_line_and_exit_10(
     assert line.startswith("rag: error: cannot write the results") and reason in line, line
 
 
+def test_help_to_a_full_device_is_one_line_and_exit_10() -> None:
+    done = shell("rag ask --help > /dev/full")
+    assert done.returncode == ExitCode.NOT_WRITABLE, done.stderr
+    assert "No space left on device" in one_error_line(done.stderr)
+
+
 def test_a_closed_pipe_still_ends_quietly(store: Path) -> None:
     done = shell(f"rag search HNSW --store {shlex.quote(str(store))} | head -c 1 >/dev/null")
     assert done.returncode == 0 and done.stderr == "", done.stderr
