@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STORE := .demo-store
 QUESTION ?= How many parameters does Grok-0 have?
 
-.PHONY: setup demo test test-fast lint bench sample-pdf clean jq ocr
+.PHONY: setup demo test test-fast fuzz lint bench sample-pdf clean jq ocr
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
 # The optional engines (Milvus, Ray, MCP, OCR, --watch) come too, so the tests run them for real.
@@ -49,6 +49,11 @@ test: setup jq ocr
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e"
+
+# The property tests (tests/test_hostile.py) with fresh random draws, ten times as many:
+# `make test` draws the same ones every run, so no random draw decides whether a change lands.
+fuzz: setup jq ocr
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_hostile.py
 
 # ruff check, ruff format --check and mypy: CI runs it before the tests.
 lint: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -20,13 +21,14 @@ from ragcli.commands import (
     status,
     stores,
 )
-from ragcli.errors import ExitCode, RagError
+from ragcli.errors import ExitCode, OutputWriteError, RagError
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
-that disagree with the store; 3 no store or empty store; 4 input path or file not found;
-5 model, LLM or embedding server failed; 6 finished but some files were skipped; 7 store locked by
-another writer (--no-wait); 8 nothing relevant found; 9 store unreadable or damaged (rag
-doctor); 10 store not writable (disk full, read-only, lock path in the way); 130 interrupted.
+that disagree with the store; 3 no store or empty store; 4 input path or file not found, or
+stdin closed; 5 model, model cache, LLM or embedding server failed; 6 finished but some files
+were skipped; 7 store locked by another writer (--no-wait); 8 nothing relevant found; 9 store
+unreadable or damaged (rag doctor); 10 store or stdout not writable (disk full, read-only,
+lock path in the way); 130 interrupted.
 Settings: flag > RAG_* environment > config file (rag config shows them) > default."""
 
 app = typer.Typer(
@@ -60,10 +62,15 @@ app.command()(mcp.mcp)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into a message and an exit code."""
+    warnings.showwarning = output.show_warning  # one line, never Python's raw two
     try:
         code = app(args=argv, prog_name="rag", standalone_mode=False)
         if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)
             output.error("interrupted")
+    except OutputWriteError as exc:
+        output.error(str(exc))
+        _discard_stdout()
+        code = exc.exit_code
     except RagError as exc:
         output.error(str(exc))
         code = exc.exit_code
@@ -76,12 +83,33 @@ def main(argv: list[str] | None = None) -> None:
         output.error("interrupted")
         code = ExitCode.INTERRUPTED
     except (output.OutputClosed, BrokenPipeError):
-        _silence_broken_pipe()
+        _discard_stdout()
         code = ExitCode.OK
     except Exception as exc:  # a bug: say so in one line, never a traceback
-        output.error(f"internal error: {type(exc).__name__}: {exc}")
-        code = ExitCode.INTERNAL
+        code = _unexpected(exc)
     sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> ExitCode:
+    """Say an unexpected error in one line: a bug, unless stdout refused what Click wrote."""
+    if isinstance(exc, OSError) and _raised_by_click_echo(exc):  # --help > /dev/full
+        output.error(f"cannot write the results to stdout: {exc.strerror or exc}")
+        _discard_stdout()
+        return ExitCode.NOT_WRITABLE
+    output.error(f"internal error: {type(exc).__name__}: {exc}")
+    return ExitCode.INTERNAL
+
+
+def _raised_by_click_echo(exc: BaseException) -> bool:
+    """Whether Click's echo (help text, its own messages) raised it: stdout failed, no bug."""
+    import traceback
+
+    # Typer vendors its own Click (typer._click), so the module is known by its name's end.
+    return any(
+        frame.f_code.co_name == "echo"
+        and frame.f_globals.get("__name__", "").endswith("click.utils")
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 def _usage_error(exc: typer.TyperException) -> None:
@@ -95,9 +123,15 @@ def _usage_error(exc: typer.TyperException) -> None:
     output.error(f"{exc.format_message()} (see '{where} --help')")
 
 
-def _silence_broken_pipe() -> None:
-    """Point stdout at /dev/null so Python's exit flush raises no second BrokenPipeError."""
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit flush raises no second error."""
     import os
 
+    if sys.stdout is None:  # closed from the start (`>&-`): nothing is left to flush
+        return
+    try:
+        target = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test's capture): nothing to flush there
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, target)

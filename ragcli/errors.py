@@ -110,3 +110,13 @@ class StoreWriteError(RagError):
     """The store's files cannot be written: disk full, read-only, immutable or in the way."""
 
     exit_code = ExitCode.NOT_WRITABLE
+
+
+class OutputWriteError(RagError):
+    """Standard output cannot take the results: a full device, an I/O error, closed."""
+
+    exit_code = ExitCode.NOT_WRITABLE
+
+
+class RagWarning(UserWarning):
+    """Something the user should know that stops nothing: the CLI says it in one line."""

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import fpdf
 import pytest
+from hypothesis import settings
 
 MakePdf = Callable[..., bytes]
 Capture = pytest.CaptureFixture[str]
+
+# Property tests: `make test` draws the same examples on every run (derandomize), so a
+# random draw never decides whether a change lands; `make fuzz` (HYPOTHESIS_PROFILE=fuzz)
+# searches wider, with fresh draws each run and FUZZ_FACTOR times the examples.
+FUZZ_FACTOR = 10
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("fuzz", derandomize=False, database=None, deadline=None, print_blob=True)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def examples(count: int) -> int:
+    """How many examples a property test draws: count in `make test`, more in `make fuzz`."""
+    return count * FUZZ_FACTOR if PROFILE == "fuzz" else count
 
 
 def run_rag(capsys: Capture, *args: str) -> tuple[int, str, str]:
@@ -46,8 +62,6 @@ def no_user_settings(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keep the developer's config file, stores and RAG_* variables out of every test."""
-    import os
-
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-config"))
     # The default store and named stores live in the data directory: never the user's.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "data"))

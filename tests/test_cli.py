@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -479,3 +480,172 @@ def test_a_named_config_file_that_is_missing_is_exit_4(tmp_path: Path, capsys: C
 def test_shell_completion_script_is_available(capsys: Capture) -> None:
     code, out, _ = run(capsys, "--show-completion", "bash")
     assert code == 0 and "complete" in out and "rag" in out
+
+
+def shell(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a bash script in which `rag` is this checkout's `python -m ragcli`."""
+    rag = f'rag() {{ {shlex.quote(sys.executable)} -m ragcli "$@"; }}\n'
+    return subprocess.run(
+        ["bash", "-c", rag + script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def one_error_line(stderr: str) -> str:
+    """The one line of stderr, an error; never a traceback or Python's own complaints."""
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rag: error: "), stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["sources"], ["search", "HNSW"], ["ask", "What is HNSW?", *FAKE, "--json"]],
+    ids=lambda c: c[0],
+)
+@pytest.mark.parametrize("redirect", ["> /dev/full", ">&-"])
+def test_stdout_that_takes_nothing_is_one_line_and_exit_10(
+    command: list[str], redirect: str, store: Path
+) -> None:
+    args = " ".join(shlex.quote(a) for a in [*command, "--store", str(store)])
+    done = shell(f"rag {args} {redirect}")
+    assert done.returncode == ExitCode.NOT_WRITABLE, done.stderr
+    line = one_error_line(done.stderr)
+    reason = "No space left on device" if "full" in redirect else "stdout is closed"
+    assert line.startswith("rag: error: cannot write the results") and reason in line, line
+
+
+def test_help_to_a_full_device_is_one_line_and_exit_10() -> None:
+    done = shell("rag ask --help > /dev/full")
+    assert done.returncode == ExitCode.NOT_WRITABLE, done.stderr
+    assert "No space left on device" in one_error_line(done.stderr)
+
+
+def test_a_closed_pipe_still_ends_quietly(store: Path) -> None:
+    done = shell(f"rag search HNSW --store {shlex.quote(str(store))} | head -c 1 >/dev/null")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["ask", *FAKE], ExitCode.USAGE, "give a QUESTION, or '-'"),
+        (["ask", "-", *FAKE], ExitCode.INPUT_NOT_FOUND, "cannot read questions: stdin is closed"),
+        (["search", "-"], ExitCode.INPUT_NOT_FOUND, "cannot read queries: stdin is closed"),
+        (["mcp"], ExitCode.INPUT_NOT_FOUND, "cannot read MCP requests: stdin is closed"),
+    ],
+    ids=["ask", "ask -", "search -", "mcp"],
+)
+def test_a_closed_stdin_is_said_in_one_line(
+    args: list[str], code: int, said: str, store: Path
+) -> None:
+    quoted = " ".join(shlex.quote(a) for a in [*args, "--store", str(store)])
+    done = shell(f"rag {quoted} <&-")
+    assert done.returncode == code, done.stderr
+    assert said in one_error_line(done.stderr)
+
+
+def test_files_from_a_closed_stdin_is_exit_4(tmp_path: Path) -> None:
+    store = shlex.quote(str(tmp_path / "store"))
+    done = shell(f"rag ingest --files-from - --store {store} --embed-model fake:64 <&-")
+    assert done.returncode == ExitCode.INPUT_NOT_FOUND, done.stderr
+    assert "cannot read --files-from -: stdin is closed" in one_error_line(done.stderr)
+
+
+def test_a_model_cache_that_cannot_be_made_is_exit_5_naming_it(store: Path) -> None:
+    # /proc takes no new folders: the bundled model has nowhere to be assembled.
+    env = {"XDG_CACHE_HOME": "/proc/ragcli-cache"}
+    done = run_process("ask", "What is HNSW?", "--store", str(store), env=env)
+    assert done.returncode == ExitCode.MODEL, done.stderr
+    line = one_error_line(done.stderr)
+    assert "cannot create the model cache /proc/ragcli-cache/ragcli/models" in line, line
+    assert "--model PATH.gguf" in line
+    searched = run_process("search", "HNSW", "--store", str(store), env=env)
+    assert searched.returncode == 0 and searched.stderr == "", searched.stderr
+
+
+@pytest.mark.e2e
+def test_a_prompt_state_cache_that_cannot_be_written_is_one_warning(store: Path) -> None:
+    from ragcli.backends.models import bundled_llm_path
+    from ragcli.settings import model_cache_dir
+
+    model = bundled_llm_path(model_cache_dir())  # the usual cache, before it is pointed away
+    env = {"XDG_CACHE_HOME": "/proc/ragcli-cache"}
+    done = run_process(
+        "ask",
+        "What is HNSW?",
+        "--store",
+        str(store),
+        "--model",
+        str(model),
+        "--context-only",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "rag: warning: cannot save the model's prompt state in "
+        "/proc/ragcli-cache/ragcli/models/prefix-state (No such file or directory); "
+        "each run evaluates the prompt start again"
+    ]
+
+
+def test_a_library_warning_is_one_line_under_verbose_and_silent_otherwise(store: Path) -> None:
+    ask = ["ask", "What is HNSW?", "--store", str(store), "--model", "fake:warn", "--json"]
+    quiet = run_process(*ask)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    verbose = run_process(*ask, "-v")
+    warned = [line for line in verbose.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(warned) == 1, verbose.stderr
+    said = r"rag: RuntimeWarning from fakes\.py:\d+: divide by zero encountered in log"
+    assert re.fullmatch(said, warned[0]), warned
+    assert all(line.startswith("rag: ") for line in verbose.stderr.splitlines()), verbose.stderr
+    assert verbose.stdout == quiet.stdout
+
+
+NOTHING_TO_LOOK_UP = ["a", "x", "5", "?", "...", "What is it?", "¿Qué?", "é"]
+
+
+def test_a_question_with_nothing_to_look_up_never_reaches_the_model(
+    store: Path, capsys: Capture
+) -> None:
+    # --min-score -1 lets every passage through the relevance floor, as the passages of a
+    # store of a few short notes came through for one-letter questions; fake:crash fails
+    # the run (exit 1) if the model is asked at all.
+    anything = ["--store", str(store), "--min-score", "-1", "--json"]
+    unrelated = ["zzzz qqqq", "--store", str(store), *FAKE, "--json", "--min-score", "0.5"]
+    _, out, _ = run(capsys, "ask", *unrelated)
+    declined = json.loads(out)
+    for question in NOTHING_TO_LOOK_UP:
+        code, out, err = run(capsys, "ask", question, *anything, "--model", "fake:crash")
+        assert code == ExitCode.NOT_FOUND, err
+        answer = json.loads(out)
+        assert answer.keys() == declined.keys()
+        assert answer["answer"] == "The context does not say." and answer["sources"] == []
+        assert answer["answerable"] is False
+    code, out, _ = run(capsys, "ask", "¿HNSW?", *anything, *FAKE)
+    assert code == 0 and json.loads(out)["answerable"] is True  # a content word goes through
+
+
+def test_a_batch_of_one_letter_questions_costs_no_model_call(store: Path) -> None:
+    letters = "".join(f"{chr(c)}\n" for c in range(ord("a"), ord("z") + 1)) * 8
+    done = run_process(
+        "ask",
+        "-",
+        "--store",
+        str(store),
+        "--model",
+        "fake:crash",
+        "--min-score",
+        "-1",
+        "--json",
+        stdin=letters + "?\n!\n",
+    )
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == 26 * 8 + 2
+    assert all(a["answerable"] is False and a["sources"] == [] for a in answers)

@@ -29,7 +29,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import build_pdf
+from ragcli.settings import RANGES, Range
+from tests.conftest import build_pdf, examples
 from tests.conftest import run_rag as run
 
 if sys.version_info >= (3, 11):
@@ -46,16 +47,18 @@ CPUS = os.cpu_count() or 1
 TIMEOUT_S = 60
 MEMORY_CAP_BYTES = 4 * 1024**3
 
-# No example database (nothing written into the checkout) and no "explain" phase (it
-# re-runs failing cases under a tracer: half a minute for nothing the report needs).
+# Over the profile tests/conftest.py loads (`make test`: the same draws every run; `make
+# fuzz`: fresh draws, more of them). No example database (nothing written into the
+# checkout) and no "explain" phase (it re-runs failing cases under a tracer: half a minute
+# for nothing the report needs).
 CHEAP = settings(
-    max_examples=15,
+    max_examples=examples(15),
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-COSTLY = settings(CHEAP, max_examples=6)
+COSTLY = settings(CHEAP, max_examples=examples(6))
 
 # Documents whose text and names carry what must never reach a terminal raw.
 DOCUMENTS = {
@@ -331,7 +334,7 @@ def command_args(command: str, store: Path, scratch: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda o: f"{o.command}{o.flag}")
-@settings(CHEAP, max_examples=10)
+@settings(CHEAP, max_examples=examples(10))
 @given(value=VALUES)
 @example(value=10**30)
 @example(value=math.nan)
@@ -345,11 +348,48 @@ def test_numeric_flag_never_crashes_and_out_of_range_is_exit_2(
     tmp_path: Path,
     capsys: Capture,
 ) -> None:
+    check_numeric_flag(option, value, store, tmp_path, capsys)
+
+
+def check_numeric_flag(
+    option: Numeric, value: int | float | str, store: Path, scratch: Path, capsys: Capture
+) -> None:
+    """Run the option's command with the value; its outcome is the one its range allows."""
     verdict = option.verdict(value)
-    args = command_args(option.command, store, tmp_path) + flag_args(option, value)
+    args = command_args(option.command, store, scratch) + flag_args(option, value)
     code, out, err = run(capsys, *args)
     names = ("--top-k", "-k") if option.flag == "-k" else (option.flag,)
     assert_outcome(code, err, allowed_codes(option.command, verdict), names)
+
+
+def edges(option: Numeric) -> list[int | float]:
+    """The values at and just past each end of an option's range and of the range ragcli
+    enforces (as its --help says), and the ends of the part every build must accept."""
+    step = 1 if option.whole else 0.001
+    enforced = enforced_range(option)
+    ends = [option.low, option.high, enforced.low, enforced.high]
+    values = {end + offset for end in ends for offset in (-step, 0, step)} | set(option.safe)
+    return sorted(v for v in values if math.isfinite(v))
+
+
+def enforced_range(option: Numeric) -> Range:
+    """The range ragcli itself checks for the option: that of the setting it stands for."""
+    top_k = option.flag in ("--top-k", "-k")
+    if top_k:
+        return RANGES["search_k" if option.command == "search" else "top_k"]
+    return RANGES[option.flag.removeprefix("--").replace("-", "_")]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [(option, value) for option in OPTIONS for value in edges(option)],
+    ids=lambda x: f"{x.command}{x.flag}" if isinstance(x, Numeric) else as_text(x),
+)
+def test_numeric_flag_at_the_edges_of_its_range(
+    option: Numeric, value: int | float, store: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    """Each end of each range on every run, where a random draw may or may not land."""
+    check_numeric_flag(option, value, store, tmp_path, capsys)
 
 
 @dataclass(frozen=True)
@@ -384,7 +424,7 @@ ENV_VALUES = st.one_of(
 
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda k: k.env)
-@settings(CHEAP, max_examples=10)
+@settings(CHEAP, max_examples=examples(10))
 @given(value=ENV_VALUES)
 @example(value="1000000000000000000000000000000")
 @example(value="nan")
@@ -397,11 +437,23 @@ def test_environment_variable_never_crashes_and_out_of_range_is_exit_2(
     capsys: Capture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    check_environment_value(key, value, store, tmp_path, capsys, monkeypatch)
+
+
+def check_environment_value(
+    key: Key,
+    value: str,
+    store: Path,
+    scratch: Path,
+    capsys: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run the key's command with its variable set; the outcome is the one its range allows."""
     verdict = "any" if value == "" else key.range.verdict(value)  # empty: as if unset
     command = key.range.command
     with monkeypatch.context() as patch:
         patch.setenv(key.env, value)
-        code, out, err = run(capsys, *command_args(command, store, tmp_path))
+        code, out, err = run(capsys, *command_args(command, store, scratch))
     assert_outcome(code, err, allowed_codes(command, verdict), (key.env,))
 
 
@@ -428,7 +480,7 @@ CONFIG_VALUES = st.one_of(
 
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda k: k.name)
-@settings(CHEAP, max_examples=10)
+@settings(CHEAP, max_examples=examples(10))
 @given(value=CONFIG_VALUES)
 @example(value=10**30)
 @example(value=math.inf)
@@ -440,6 +492,11 @@ def test_config_key_never_crashes_and_out_of_range_is_exit_2(
     tmp_path: Path,
     capsys: Capture,
 ) -> None:
+    check_config_value(key, value, store, tmp_path, capsys)
+
+
+def check_config_value(key: Key, value: Any, store: Path, tmp_path: Path, capsys: Capture) -> None:
+    """Run the key's command with it in a config file; the outcome its range allows."""
     document = f"{key.name} = {toml_value(value)}\n"
     config = tmp_path / "config.toml"
     config.write_text(document, encoding="utf-8")
@@ -455,6 +512,31 @@ def test_config_key_never_crashes_and_out_of_range_is_exit_2(
     command = key.range.command
     code, out, err = run(capsys, *command_args(command, store, tmp_path), "--config", str(config))
     assert_outcome(code, err, allowed_codes(command, verdict), names)
+
+
+def key_edges(key: Key) -> list[int | float]:
+    """The values at and just past each end of the range ragcli enforces for a key."""
+    enforced = RANGES[key.name]
+    step = 1 if enforced.whole else 0.001
+    ends = [enforced.low, enforced.high]
+    return sorted({end + offset for end in ends for offset in (-step, 0, step)})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [(key, value) for key in KEYS for value in key_edges(key)],
+    ids=lambda x: x.name if isinstance(x, Key) else as_text(x),
+)
+def test_variable_and_config_key_at_the_edges_of_their_range(
+    key: Key,
+    value: int | float,
+    store: Path,
+    tmp_path: Path,
+    capsys: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    check_environment_value(key, as_text(value), store, tmp_path, capsys, monkeypatch)
+    check_config_value(key, value, store, tmp_path, capsys)
 
 
 # ---------------------------------------------------------------------------------------

@@ -306,3 +306,32 @@ def test_messy_folder_reports_each_bad_file_and_keeps_the_good(
     assert "latin1.txt" in ask_paths(capsys, store, "Café crème brûlée recipe")
     code, out, _ = run(capsys, "ask", "Café crème", "--store", store, "--model", "fake:", "--json")
     assert "Café crème brûlée" in json.loads(out)["sources"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            ["--chunk-tokens", "16"],
+            "--chunk-tokens must be more than the overlap (32, the default --overlap-tokens), "
+            "not 16",
+        ),
+        (
+            ["--overlap-tokens", "300"],
+            "--overlap-tokens must be less than the chunk size (200, the default "
+            "--chunk-tokens), not 300",
+        ),
+        (
+            ["--chunk-tokens", "64", "--overlap-tokens", "64"],
+            "--overlap-tokens must be less than --chunk-tokens (64), not 64",
+        ),
+    ],
+    ids=["chunk given", "overlap given", "both given"],
+)
+def test_chunking_that_leaves_no_room_blames_the_flag_given(
+    flags: list[str], said: str, tmp_path: Path, capsys: Capture
+) -> None:
+    store = ["--store", str(tmp_path / "store"), "--embed-model", "fake:64"]
+    code, out, err = run(capsys, "ingest", str(tmp_path), *store, *flags)
+    assert code == ExitCode.USAGE and out == ""
+    assert err == f"rag: error: {said}\n"

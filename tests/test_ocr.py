@@ -380,3 +380,14 @@ def test_a_watch_reads_with_the_same_ocr_limits(tmp_path: Path) -> None:
         "chunks": None,
         "reason": "3 frames need OCR, more than the 2 it reads in one file (ocr_max_pages)",
     }
+
+
+def test_an_image_pillow_warns_about_says_no_raw_warning(tmp_path: Path) -> None:
+    # Past Pillow's decompression-bomb threshold (89,478,485 pixels) but under twice it,
+    # Pillow warns instead of refusing; the reader process must keep that off the terminal.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    Image.new("1", (9500, 9500), 1).save(docs / "huge.png")
+    done = rag("ingest", str(docs), "--store", str(tmp_path / "store"), *FAKE_EMBEDDER, "-q")
+    assert done.returncode in (0, ExitCode.FILES_SKIPPED), done.stderr
+    assert "Warning" not in done.stderr and "warnings.warn" not in done.stderr, done.stderr

@@ -159,3 +159,19 @@ class CrashingLLM(ExtractiveLLM):
 
     def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
         raise RuntimeError("simulated bug in a backend")
+
+
+class WarningLLM(ExtractiveLLM):
+    """Answers, after a numpy RuntimeWarning as a backend's arithmetic may raise: `fake:warn`."""
+
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        _numpy_warning()
+        return super().complete(prompt, settings)
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        _numpy_warning()
+        yield from super().stream(prompt, settings)
+
+
+def _numpy_warning() -> None:
+    np.log(np.zeros(1))  # RuntimeWarning: divide by zero encountered in log

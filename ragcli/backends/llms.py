@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.backends.cpu import free_threads
-from ragcli.errors import ModelError, UsageError
+from ragcli.errors import ModelError, RagWarning, UsageError
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
@@ -282,8 +282,16 @@ class LlamaCppLLM:
         try:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(state_file, pack_state(bytes(buffer)[:written]))
-        except OSError:
-            pass  # a read-only cache only costs speed
+        except OSError as exc:  # a cache that takes no file only costs speed: say so, go on
+            import warnings
+
+            warnings.warn(
+                RagWarning(
+                    f"cannot save the model's prompt state in {state_file.parent} "
+                    f"({exc.strerror}); each run evaluates the prompt start again"
+                ),
+                stacklevel=1,
+            )
 
 
 # A saved prefix state: this magic, the state's length (8 bytes, little-endian) and sha256,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,7 +67,7 @@ def bundled_llm_path(cache_dir: Path) -> Path:
     if target.is_file() and _sha256(target) == gemma.EXPECTED_SHA256:
         _write_sidecar(sidecar, {**expected, **_stamp(target)})
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    _make_cache_dir(cache_dir)
     partial = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         gemma.assemble(partial, overwrite=True)
@@ -81,7 +82,24 @@ def bundled_llm_path(cache_dir: Path) -> Path:
     return target
 
 
+def _make_cache_dir(cache_dir: Path) -> None:
+    """Create the model cache; ModelError saying where and why when it cannot be."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot create the model cache {cache_dir} to assemble the bundled model in "
+            f"({exc.filename}: {exc.strerror})",
+            "make it writable (its parent is XDG_CACHE_HOME on Linux), or pass --model PATH.gguf",
+        ) from exc
+
+
 def _write_sidecar(sidecar: Path, content: dict[str, object]) -> None:
+    """Remember a verified checksum; a cache that takes no file costs the next run a re-hash."""
     partial = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.part")
-    partial.write_text(json.dumps(content))
-    os.replace(partial, sidecar)
+    try:
+        partial.write_text(json.dumps(content))
+        os.replace(partial, sidecar)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)

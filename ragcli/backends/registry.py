@@ -152,9 +152,9 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
         )
     scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
     if scheme == "fake":
-        from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM
+        from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM, WarningLLM
 
-        fakes = {"loop": LoopingLLM, "crash": CrashingLLM}
+        fakes = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM}
         return fakes.get(rest, ExtractiveLLM)(spec, options.context_tokens)
     from ragcli.backends.llms import LlamaCppLLM
     from ragcli.backends.models import bundled_llm_path

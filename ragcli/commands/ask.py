@@ -161,6 +161,7 @@ def ask(
     from ragcli.settings import model_cache_dir
     from ragcli.steps.ask import Asker, AskOptions
 
+    output.show_details(verbose and not quiet)
     batch = from_stdin(question, "QUESTION", "questions")
     effective = resolve_settings(
         config,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Optional
 import typer
 
 from ragcli import output
+from ragcli.errors import InputNotFoundError
 from ragcli.settings import ANSWER_STRATEGIES, KEYS, LLM_APIS, RETRIEVAL_MODES, Settings
 from ragcli.text.questions import read_questions
 
@@ -56,7 +57,12 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and details on stderr.")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Timings and details on stderr, other libraries' warnings too."
+    ),
+]
 ThreadsOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option(
@@ -253,18 +259,26 @@ def load_limits(effective: Settings) -> LoadLimits:
     return LoadLimits(ocr=ocr)
 
 
-def stdin_bytes() -> BinaryIO:
-    """Standard input as bytes: lines are bounded and decoded by ragcli, not by Python."""
+def stdin_bytes(what: str) -> BinaryIO:
+    """Standard input as bytes: lines are bounded and decoded by ragcli, not by Python.
+
+    InputNotFoundError when there is none: started with stdin closed (`<&-`).
+    """
+    if sys.stdin is None:
+        raise InputNotFoundError(f"cannot read {what}: stdin is closed")
     return sys.stdin.buffer
 
 
 def from_stdin(argument: str | None, name: str, plural: str) -> bool:
     """Whether lines come from stdin: '-' or no argument with piped input; else need one."""
-    batch = argument == "-" or (argument is None and not sys.stdin.isatty())
+    piped = sys.stdin is not None and not sys.stdin.isatty()  # None: closed (`<&-`)
+    batch = argument == "-" or (argument is None and piped)
     if argument is None and not batch:
         raise typer.BadParameter(
             f"give a {name}, or '-' to read {plural} from stdin", param_hint=name
         )
+    if batch:
+        stdin_bytes(plural)  # closed: say so now, before any model loads
     return batch
 
 
@@ -276,7 +290,7 @@ class PipedLines:
         self.refused = 0
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
-        for line in read_questions(stdin_bytes(), self.what):
+        for line in read_questions(stdin_bytes(f"{self.what}s"), self.what):
             if line.text is None:
                 output.error(f"stdin {line.problem}; skipped")
                 self.refused += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -34,6 +33,7 @@ from ragcli.commands.common import (
     load_limits,
     ray_settings,
     resolve_settings,
+    stdin_bytes,
 )
 from ragcli.errors import ExitCode, InputNotFoundError, UsageError
 from ragcli.settings import Settings
@@ -239,7 +239,7 @@ def _read_path_list(name: str, null: bool) -> list[Path]:
     from ragcli.errors import UsageError
 
     if name == "-":
-        return read_path_list(sys.stdin.buffer, null)
+        return read_path_list(stdin_bytes("--files-from -"), null)
     try:
         # A pipe or process substitution is a fine list; a folder never is.
         if stat.S_ISDIR(os.stat(name).st_mode):
@@ -258,8 +258,21 @@ def _chunking(effective: Settings) -> ChunkingSettings | None:
         return None
     chosen = ChunkingSettings(effective.chunk_tokens, effective.overlap_tokens)
     if chosen.overlap_tokens >= chosen.chunk_tokens:
-        raise UsageError(
-            f"--overlap-tokens must be less than the chunk size "
-            f"({chosen.chunk_tokens}), not {chosen.overlap_tokens}"
-        )
+        raise UsageError(_overlap_problem(chosen, effective))
     return chosen
+
+
+def _overlap_problem(chosen: ChunkingSettings, effective: Settings) -> str:
+    """Blame the flag the user set, and say when the value it clashes with is a default."""
+    chunk, overlap = chosen.chunk_tokens, chosen.overlap_tokens
+    if effective.chosen("overlap_tokens") is None:
+        return (
+            f"--chunk-tokens must be more than the overlap ({overlap}, the default "
+            f"--overlap-tokens), not {chunk}"
+        )
+    if effective.chosen("chunk_tokens") is None:
+        return (
+            f"--overlap-tokens must be less than the chunk size ({chunk}, the default "
+            f"--chunk-tokens), not {overlap}"
+        )
+    return f"--overlap-tokens must be less than --chunk-tokens ({chunk}), not {overlap}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragcli.commands.common import ConfigOpt, StoreOpt, resolve_settings
+from ragcli.commands.common import ConfigOpt, StoreOpt, resolve_settings, stdin_bytes
 from ragcli.errors import ModelError
 
 
@@ -18,6 +18,7 @@ def mcp(store: StoreOpt = None, config: ConfigOpt = None) -> None:
     from ragcli.steps.serve import Session, SessionOptions
 
     effective = resolve_settings(config, store=store)
+    stdin_bytes("MCP requests")  # closed (`<&-`): said now, not as a crash in the SDK
     try:
         import mcp  # noqa: F401 - only to say in one line that the SDK is missing
     except ImportError as exc:

@@ -58,6 +58,7 @@ def search(
     from ragcli.steps.search import SearchOptions
     from ragcli.steps.search import search as run_search
 
+    output.show_details(verbose)
     effective = resolve_settings(
         config,
         several_stores=True,

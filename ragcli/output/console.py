@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
+from ragcli.errors import OutputWriteError, RagWarning
+
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -81,6 +83,36 @@ def _say(line: str) -> None:
     stderr.print(one_line(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
+# Whether other libraries' warnings are said (-v); by default they are dropped.
+_library_warnings = False
+
+
+def show_details(shown: bool = True) -> None:
+    """Say other libraries' warnings too (-v), as one-line notes."""
+    global _library_warnings
+    _library_warnings = shown
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Say a Python warning as one line (for `warnings.showwarning`), never the raw form.
+
+    ragcli's own warnings (RagWarning) are always said; those of the libraries it uses
+    (Pillow, numpy, ...) only under -v, with where they were raised.
+    """
+    text = " ".join(str(message).split())
+    if issubclass(category, RagWarning):
+        _say(f"rag: warning: {text}")
+    elif _library_warnings:
+        _say(f"rag: {category.__name__} from {Path(filename).name}:{lineno}: {text}")
+
+
 class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
     """Whoever read stdout has gone (`| head`): stop quietly.
 
@@ -89,13 +121,22 @@ class OutputClosed(Exception):  # noqa: N818 - a state, not a failure
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
-    """Write result text to stdout and flush, so pipes see it at once."""
+    """Write result text to stdout and flush, so pipes see it at once.
+
+    OutputClosed when the reader has gone; OutputWriteError when stdout cannot take the
+    text (a full device: `> /dev/full`, an I/O error) or is closed (`>&-`).
+    """
     target = stream or sys.stdout
+    if target is None:
+        raise OutputWriteError("cannot write the results: stdout is closed")
     try:
         target.write(safe_text(text))
         target.flush()
     except BrokenPipeError:
         raise OutputClosed from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputWriteError(f"cannot write the results to stdout: {reason}") from None
 
 
 def json_safe(document: Any) -> Any:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from ragcli.records import Chunk, Hit
+from ragcli.retrieval.keywords import STOPWORDS, WORD
 
 _DISTINCTIVE = re.compile(r"\w*\d\w*|\w+(?:[-_.:/]\w+)+|[A-Z]{2,}\w*|\w+[a-z][A-Z]\w*")
 
@@ -13,6 +14,32 @@ _DISTINCTIVE = re.compile(r"\w*\d\w*|\w+(?:[-_.:/]\w+)+|[A-Z]{2,}\w*|\w+[a-z][A-
 # Longer runs of word characters name nothing a chunk could match, and _DISTINCTIVE's
 # backtracking over one costs time quadratic in its length.
 _OVERLONG_WORD = re.compile(r"\w{65,}")
+
+
+# Characters that are words on their own: CJK ideographs and Hangul syllables.
+_LOGOGRAM = re.compile(
+    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7a3\U00020000-\U0003ffff]"
+)
+
+
+def names_something(question: str) -> bool:
+    """Whether a question has a content word to look up; if not, nothing could answer it.
+
+    Function words (English, Spanish), punctuation and a lone letter or digit name nothing:
+    "a", "5", "What is it?", "¿Qué?", "??". A word of two or more characters in any script
+    does, as does a CJK ideograph or Hangul syllable (each a word on its own), and a capital
+    letter or a digit in a longer question ("What is C?", "Is 5 prime?").
+    """
+    words = [m.group().strip("_") for m in WORD.finditer(question)]
+    return any(_is_content(word, several=len(words) > 1) for word in words)
+
+
+def _is_content(word: str, several: bool) -> bool:
+    if not any(c.isalnum() for c in word) or word.lower() in STOPWORDS:
+        return False
+    if len(word) > 1 or _LOGOGRAM.match(word):
+        return True
+    return several and (word.isupper() or word.isdigit())
 
 
 def relevant_hits(question: str, hits: Sequence[Hit], min_score: float, mode: str) -> list[Hit]:

@@ -6,7 +6,7 @@ import re
 
 # Words (with their inner joiners: "Grok-0", "ERR_4471", "v1.2.3", "example.com") are kept
 # whole and searched as phrases, so identifiers match exactly what they are.
-_WORD = re.compile(r"\w+(?:[-_.:/'’]\w+)*")
+WORD = re.compile(r"\w+(?:[-_.:/'’]\w+)*")
 _MAX_TERMS = 64
 
 # Function words: they match nearly every chunk, cost time and add no signal to BM25.
@@ -36,7 +36,7 @@ def query_terms(text: str) -> list[str]:
     """Return the distinct searchable words of a text, lower-cased, function words left out."""
     terms: list[str] = []
     seen: set[str] = set()
-    for match in _WORD.finditer(text.lower()):
+    for match in WORD.finditer(text.lower()):
         word = match.group().strip("_")
         if not word or word in STOPWORDS or word in seen or not any(c.isalnum() for c in word):
             continue

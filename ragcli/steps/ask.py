@@ -15,7 +15,7 @@ from ragcli.backends.embed_server import EmbedServerOptions
 from ragcli.backends.llms import LLM, LlmOptions
 from ragcli.backends.registry import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
-from ragcli.retrieval.gate import relevant_hits
+from ragcli.retrieval.gate import names_something, relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.retrieval.stores import StoresRetriever
 from ragcli.settings import Settings
@@ -118,7 +118,13 @@ class Asker:
         return self.retriever.retrieve(question, options.top_k, options.retrieval.mode)
 
     def relevant(self, question: str) -> list[Hit]:
-        """Return the top-k chunks that pass the relevance gate, best first."""
+        """Return the top-k chunks that pass the relevance gate, best first.
+
+        A question with nothing to look up (one letter, function words, punctuation) gets
+        none, before any retrieval: whatever the store, no passage can answer it.
+        """
+        if not names_something(question):
+            return []
         options = self.options
         return relevant_hits(
             question, self.retrieve(question), options.min_score, options.retrieval.mode

@@ -319,6 +319,20 @@ def _limit_memory() -> None:
         pass
 
 
+def _quiet_libraries() -> None:
+    """Keep Pillow's and pypdf's warnings and log lines off the user's terminal.
+
+    This process shares the user's stderr; what a file's reading needs to say comes back in
+    a reply (and the size limits are the parent's), so a raw DecompressionBombWarning or
+    "Ignoring wrong pointing object" line would only be noise.
+    """
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.getLogger().addHandler(logging.NullHandler())  # no "last resort" to stderr
+
+
 def main() -> None:
     """Serve the parent on the socket whose descriptor is the first argument."""
     # Ctrl-C reaches the whole process group; the parent decides, the worker sees EOF.
@@ -327,5 +341,6 @@ def main() -> None:
     # be a raw line there; what goes wrong with a page comes back in the reply instead.
     warnings.simplefilter("ignore")
     _limit_memory()
+    _quiet_libraries()
     with socket.socket(fileno=int(sys.argv[1])) as sock:
         serve(sock)
