@@ -26,7 +26,8 @@ EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid confi
 that disagree with the store; 3 no store or empty store; 4 input path or file not found;
 5 model, LLM or embedding server failed; 6 finished but some files were skipped; 7 store locked by
 another writer (--no-wait); 8 nothing relevant found; 9 store unreadable or damaged (rag
-doctor); 10 store not writable (disk full, read-only, lock path in the way); 130 interrupted.
+doctor); 10 store not writable (disk full, read-only, lock path in the way); 11 too many open
+files (ulimit -n); 130 interrupted.
 Settings: flag > RAG_* environment > config file (rag config shows them) > default."""
 
 app = typer.Typer(
@@ -78,10 +79,26 @@ def main(argv: list[str] | None = None) -> None:
     except (output.OutputClosed, BrokenPipeError):
         _silence_broken_pipe()
         code = ExitCode.OK
+    except OSError as exc:
+        code = _os_error(exc)
     except Exception as exc:  # a bug: say so in one line, never a traceback
         output.error(f"internal error: {type(exc).__name__}: {exc}")
         code = ExitCode.INTERNAL
     sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _os_error(exc: OSError) -> ExitCode:
+    """Say an OSError no layer below translated: the process's file limit, else a bug."""
+    import errno
+
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        output.error(
+            f"too many open files ({exc}) (raise the limit on open files, `ulimit -n`, "
+            "or close some programs, then run the command again)"
+        )
+        return ExitCode.SYSTEM_LIMIT
+    output.error(f"internal error: {type(exc).__name__}: {exc}")
+    return ExitCode.INTERNAL
 
 
 def _usage_error(exc: typer.TyperException) -> None:
