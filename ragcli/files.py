@@ -71,6 +71,13 @@ def make_folders(folder: Path) -> None:
                 raise
 
 
+def make_empty_file(path: Path) -> None:
+    """Create an empty file at most FILE_MODE (a leftover is replaced: it would keep its mode)
+    for a writer that opens it by name, such as a library that cannot be given a mode."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so readers see the old or the new content, never a torn one."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")

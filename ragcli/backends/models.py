@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ragcli.errors import ModelError
+from ragcli.files import atomic_write_bytes, make_empty_file, make_folders
 
 BUNDLED_EMBEDDER = "all-MiniLM-L6-v2"
 BUNDLED_LLM = "gemma-3-270m-q4_k_m"
@@ -66,9 +67,10 @@ def bundled_llm_path(cache_dir: Path) -> Path:
     if target.is_file() and _sha256(target) == gemma.EXPECTED_SHA256:
         _write_sidecar(sidecar, {**expected, **_stamp(target)})
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    make_folders(cache_dir)  # owner-only write whatever the umask: the cache is trusted
     partial = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
+        make_empty_file(partial)  # assemble() keeps the mode of the file it overwrites
         gemma.assemble(partial, overwrite=True)
         os.replace(partial, target)
     except (OSError, ValueError) as exc:
@@ -82,6 +84,4 @@ def bundled_llm_path(cache_dir: Path) -> Path:
 
 
 def _write_sidecar(sidecar: Path, content: dict[str, object]) -> None:
-    partial = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.part")
-    partial.write_text(json.dumps(content))
-    os.replace(partial, sidecar)
+    atomic_write_bytes(sidecar, json.dumps(content).encode("utf-8"))
