@@ -1248,12 +1248,15 @@ def test_a_log_deleted_under_a_reader_refuses_writes_until_the_reader_is_gone(
 
 
 def test_a_log_deleted_while_writing_fails_the_write_instead_of_reporting_success(
-    store: Store,
+    tmp_path: Path,
 ) -> None:
+    store = Store.open(tmp_path / "store", create=True, write=True)
     add(store, "docs/a.txt", ["first"])
     (store.root / f"{DATABASE_NAME}-wal").unlink()
     with pytest.raises(StoreCorruptError, match="deleted or replaced while this command wrote"):
         add(store, "docs/b.txt", ["second"])
+    with pytest.raises(StoreCorruptError, match="deleted or replaced"):
+        store.close()  # and its close says so too
 
 
 def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
@@ -1517,3 +1520,17 @@ def test_out_of_file_descriptors_is_its_own_exit_code(tmp_path: Path) -> None:
     else:
         pytest.fail("search never ran within 24 file descriptors")
     assert failed, "no limit was low enough to fail"
+
+
+def test_a_log_deleted_after_the_last_commit_fails_the_writer_at_close(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    writer = Store.open(root, create=True, write=True)
+    add(writer, "docs/a.txt", ["committed to the log"])
+    (root / f"{DATABASE_NAME}-wal").unlink()
+    with pytest.raises(StoreCorruptError, match="deleted or replaced") as raised:
+        writer.close()
+    assert "rag doctor" in raised.value.hint
+    assert lock_is_free(root)  # closed all the same
+    with Store.open(root) as reader:
+        # The writer's was the last connection: closing, it checkpointed the deleted log.
+        assert reader.document_paths() == ["docs/a.txt"]

@@ -102,17 +102,29 @@ class Database:
         return store
 
     def close(self) -> None:
-        """Close the database connection; a writer then releases its lock."""
+        """Close the database connection; a writer then releases its lock.
+
+        A connection that wrote checks its log a last time: one deleted since its last
+        commit takes that commit along once every connection to the store has closed.
+        """
         try:
-            self._db.close()
+            try:
+                if isinstance(self._wal_identity, tuple):
+                    self._check_wal()
+            finally:
+                self._db.close()
         finally:
             self._held.close()
 
     def __enter__(self: _Opened) -> _Opened:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        with contextlib.suppress(StoreCorruptError):  # the error on its way out says more
+            self.close()
 
     def change_stamp(self) -> tuple[int, int, int] | None:
         """What changes whenever another process commits to this store or replaces its file.
