@@ -28,7 +28,7 @@ that disagree with the store; 3 no store or empty store; 4 input path or file no
 stdin closed; 5 model, model cache, LLM or embedding server failed; 6 finished but some files
 were skipped; 7 store locked by another writer (--no-wait); 8 nothing relevant found; 9 store
 unreadable or damaged (rag doctor); 10 store or stdout not writable (disk full, read-only,
-lock path in the way); 130 interrupted.
+lock path in the way); 11 too many open files (ulimit -n); 130 interrupted.
 Settings: flag > RAG_* environment > config file (rag config shows them) > default."""
 
 app = typer.Typer(
@@ -85,17 +85,33 @@ def main(argv: list[str] | None = None) -> None:
     except (output.OutputClosed, BrokenPipeError):
         _discard_stdout()
         code = ExitCode.OK
+    except OSError as exc:
+        code = _os_error(exc)
     except Exception as exc:  # a bug: say so in one line, never a traceback
         code = _unexpected(exc)
     sys.exit(int(code) if isinstance(code, int) else 0)
 
 
-def _unexpected(exc: Exception) -> ExitCode:
-    """Say an unexpected error in one line: a bug, unless stdout refused what Click wrote."""
-    if isinstance(exc, OSError) and _raised_by_click_echo(exc):  # --help > /dev/full
+def _os_error(exc: OSError) -> ExitCode:
+    """Say an OSError no layer below translated: the file limit, a stdout Click could not
+    write to, else a bug."""
+    import errno
+
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        output.error(
+            f"too many open files ({exc}) (raise the limit on open files, `ulimit -n`, "
+            "or close some programs, then run the command again)"
+        )
+        return ExitCode.SYSTEM_LIMIT
+    if _raised_by_click_echo(exc):  # --help > /dev/full
         output.error(f"cannot write the results to stdout: {exc.strerror or exc}")
         _discard_stdout()
         return ExitCode.NOT_WRITABLE
+    return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> ExitCode:
+    """Say an unexpected error in one line: a bug."""
     output.error(f"internal error: {type(exc).__name__}: {exc}")
     return ExitCode.INTERNAL
 

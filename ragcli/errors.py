@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 8
     STORE_CORRUPT = 9
     NOT_WRITABLE = 10
+    SYSTEM_LIMIT = 11
     INTERRUPTED = 130
 
 
@@ -90,6 +91,18 @@ class IndexMismatchError(StoreCorruptError):
     """The vector index file is not the one the database recorded: foreign, stale or damaged."""
 
 
+class ManifestDamagedError(StoreCorruptError):
+    """The manifest (how the store was built) has a value that is not JSON, or lacks one."""
+
+    @classmethod
+    def of(cls, root: object, problems: list[str]) -> ManifestDamagedError:
+        """The error naming what is wrong with root's manifest."""
+        return cls(
+            f"the manifest of store {root} is damaged: {'; '.join(problems)}",
+            "run `rag doctor` (with the same --store) to rebuild what it can",
+        )
+
+
 class WalDeletedError(StoreCorruptError):
     """The store's write-ahead log was deleted while another process had the store open."""
 
@@ -120,3 +133,9 @@ class OutputWriteError(RagError):
 
 class RagWarning(UserWarning):
     """Something the user should know that stops nothing: the CLI says it in one line."""
+
+
+class SystemLimitError(RagError):
+    """The system refused a resource the command needs: too many open files."""
+
+    exit_code = ExitCode.SYSTEM_LIMIT

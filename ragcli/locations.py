@@ -52,6 +52,8 @@ def store_list(raw: Any) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise ValueError("must be a store directory or name, or a list of them")
+        if "\0" in item:  # no path holds one: the OS would refuse it
+            raise ValueError("must not contain a NUL character")
         values.extend(part for part in item.split(os.pathsep) if part.strip())
     if not values:
         raise ValueError("must be a non-empty store directory or name")

@@ -79,6 +79,8 @@ def _number(value: float) -> str:
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
+    if "\0" in value:  # no path, name or URL holds one; the OS would refuse it later
+        raise ValueError("must not contain a NUL character")
     return value
 
 

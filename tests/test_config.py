@@ -153,3 +153,16 @@ def test_the_readme_table_shows_every_config_key_as_declared() -> None:
         assert flag.split()[-1] == key.flag.split()[-1]
         if isinstance(key.default, int | float) and not isinstance(key.default, bool):
             assert float(default) == key.default
+
+
+@pytest.mark.parametrize(
+    "content", ['store = "/tmp/a\\u0000b"', 'store = ["ok", "x\\u0000"]', 'model = "m\\u0000.gguf"']
+)
+def test_a_nul_in_a_config_value_is_a_one_line_usage_error(
+    content: str, tmp_path: Path, capsys: Capture
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(content + "\n")
+    code, out, err = run(capsys, "status", "--config", str(config))
+    assert code == ExitCode.USAGE, err
+    assert out == "" and err.count("\n") == 1 and "NUL" in err and str(config) in err

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import struct
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -310,3 +313,85 @@ def test_a_database_restored_from_a_backup_never_answers_with_another_files_vect
     top = json.loads(out.splitlines()[0])
     assert not (top["path"].endswith("c.md") and top["score"] > 0.5), top
     assert doctor(capsys, store, "--check")[0] == 0
+
+
+# -- the manifest, and files that are not regular ---------------------------------------------
+
+
+def test_a_manifest_value_that_is_not_json_is_exit_9_and_doctor_rebuilds_it(
+    store: Path, capsys: Capture
+) -> None:
+    sql(store, "UPDATE manifest SET value = 'not json {' WHERE key IN ('dimension', 'index')")
+    ingest = ("ingest", str(SAMPLE_DOCS), "--embed-model", f"fake:{DIM}", "-q")
+    for command in (("search", "Grok"), ("status",), ingest):
+        code, _, err = run_rag(capsys, *command, "--store", str(store))
+        assert code == ExitCode.STORE_CORRUPT, (command, err)
+        assert "manifest" in err and "dimension is not JSON" in err and "rag doctor" in err
+
+    code, report, _ = doctor(capsys, store, "--check")
+    assert code == ExitCode.STORE_CORRUPT and statuses(report) == {"manifest": "damaged"}
+
+    code, report, _ = doctor(capsys, store)
+    assert code == 0 and report["healthy"] and not report["lost"], report
+    assert statuses(report)["manifest"] == "repaired"
+    assert statuses(report)["vector index"] == "repaired"  # its record was dropped
+    assert "dimension" in report["checks"][0]["detail"]
+    assert sql(store, "SELECT value FROM manifest WHERE key = 'dimension'") == [(str(DIM),)]
+    code, out, _ = run_rag(capsys, "search", "Grok", "--store", str(store), "--mode", "dense")
+    assert code == 0 and "grok" in out.lower()
+    assert doctor(capsys, store, "--check")[0] == 0
+
+
+def test_a_manifest_value_nothing_else_records_is_named_as_lost(
+    store: Path, capsys: Capture
+) -> None:
+    sql(store, "UPDATE manifest SET value = x'00ff' WHERE key = 'embedder'")
+    before = sql(store, "SELECT key, value FROM manifest ORDER BY key")
+    code, report, _ = doctor(capsys, store)
+    assert code == ExitCode.STORE_CORRUPT and not report["healthy"]
+    assert statuses(report) == {"manifest": "damaged"}
+    assert "cannot rebuild embedder" in report["checks"][0]["detail"]
+    assert any("embedder" in lost for lost in report["lost"])
+    assert sql(store, "SELECT key, value FROM manifest ORDER BY key") == before  # untouched
+
+
+def test_a_manifest_whose_rows_are_all_gone_is_not_healthy(store: Path, capsys: Capture) -> None:
+    sql(store, "DELETE FROM manifest")
+    code, _, err = run_rag(capsys, "search", "Grok", "--store", str(store))
+    assert code == ExitCode.STORE_CORRUPT and "manifest" in err and "rag doctor" in err
+    code, report, _ = doctor(capsys, store, "--check")
+    assert code == ExitCode.STORE_CORRUPT and not report["healthy"]
+    code, report, _ = doctor(capsys, store)
+    assert code == ExitCode.STORE_CORRUPT and statuses(report) == {"manifest": "damaged"}
+    assert "embedder" in report["checks"][0]["detail"] and report["lost"]
+
+
+def rag_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `rag` in a process of its own: a hang fails the test, never stalls it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_an_index_that_is_a_fifo_or_dev_zero_never_hangs_and_doctor_rebuilds_it(
+    store: Path, kind: str
+) -> None:
+    index = store / "index.faiss"
+    index.unlink()
+    if kind == "fifo":
+        os.mkfifo(index)
+    else:
+        index.symlink_to("/dev/zero")
+    done = rag_process("search", "Grok", "--store", str(store), "--mode", "dense")
+    assert done.returncode == ExitCode.STORE_CORRUPT, done.stderr
+    done = rag_process("doctor", "--store", str(store), "--check", "--json")
+    assert done.returncode == ExitCode.STORE_CORRUPT and "not a regular file" in done.stdout
+    done = rag_process("doctor", "--store", str(store), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert index.is_file() and not index.is_symlink()
+    assert rag_process("search", "Grok", "--store", str(store), "--mode", "dense").returncode == 0

@@ -14,6 +14,7 @@ import ragcli.indexing as index_step
 from ragcli.backends.fakes import HashingEmbedder
 from ragcli.build import open_for_reading
 from ragcli.progress import SilentProgress
+from ragcli.store import Store
 from tests.conftest import Capture, run_rag
 
 if TYPE_CHECKING:
@@ -96,8 +97,9 @@ def test_a_crash_mid_window_resumes_without_loss_or_repeat(
     unindexed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_step, "EMBED_WINDOW_BATCHES", 4)
-    store, manifest, _ = open_for_reading(unindexed, None)
-    with store:
+    with Store.open(unindexed, write=True) as store:  # readers open the database read-only
+        manifest = store.manifest
+        assert manifest is not None
         pending = store.count_unembedded()
         crashing = FailingEmbedder(fail_on_call=3)  # inside the first window of 4 batches
         with pytest.raises(RuntimeError):

@@ -281,3 +281,44 @@ def test_nasty_json_gives_text_or_one_line_load_error(tmp_path: Path, data: byte
         pages(path)
     except LoadError as exc:
         assert "\n" not in str(exc)
+
+
+# Out of descriptors, then asked to read a file: not the file's fault, so not a skip.
+READ_WITHOUT_DESCRIPTORS = """
+import os, resource, sys
+from pathlib import Path
+from ragcli.errors import LoadError, SystemLimitError
+from ragcli.text.loaders import read_source
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+try:
+    read_source(Path(sys.argv[1]))
+except SystemLimitError as exc:
+    print(int(exc.exit_code), exc)
+except LoadError as exc:
+    print("skipped", exc)
+"""
+
+
+def test_running_out_of_descriptors_stops_the_run_instead_of_skipping_files(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    note = tmp_path / "note.md"
+    note.write_text("# Note\n\nText.\n")
+    done = subprocess.run(
+        [sys.executable, "-c", READ_WITHOUT_DESCRIPTORS, str(note)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.stdout.startswith("11 "), done.stdout + done.stderr
+    assert "too many open files" in done.stdout and str(note) in done.stdout

@@ -7,9 +7,10 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -97,7 +98,9 @@ except StoreLockedError:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
+    """A new store, its manifest written first (documents without one are damage)."""
     with Store.open(tmp_path / "store", create=True) as opened:
+        opened.write_manifest(MANIFEST)
         yield opened
 
 
@@ -247,7 +250,7 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
     with Store.open(root, create=True) as store:
         store.write_manifest(MANIFEST)
         assert store.manifest == MANIFEST
-    with Store.open(root) as reopened:
+    with Store.open(root, writable=True) as reopened:
         assert reopened.manifest == MANIFEST
         changed = replace(MANIFEST, embedder="fake:8:64", chunking=ChunkingSettings(50, 5))
         reopened.write_manifest(changed)
@@ -819,7 +822,7 @@ def test_a_database_restored_from_an_older_backup_refuses_the_newer_index(
         update_index(opened, MANIFEST, rebuild=False)
     (root / DATABASE_NAME).write_bytes(backup)  # the -wal went with the close
 
-    with Store.open(root) as restored:
+    with Store.open(root, writable=True) as restored:
         with pytest.raises(IndexMismatchError):
             restored.read_index(MANIFEST.hnsw)
         update_index(restored, MANIFEST, rebuild=False)
@@ -1079,7 +1082,7 @@ def test_a_format_2_store_is_upgraded_with_its_keyword_index(tmp_path: Path, cre
         "UPDATE manifest SET value = '2' WHERE key = 'format_version';",
     )
 
-    with Store.open(root, create=create) as upgraded:
+    with Store.open(root, create=create, writable=True) as upgraded:
         assert upgraded.manifest == MANIFEST
         assert keyword_ids(upgraded, "zebras") == [ids[1]]
         new = add(upgraded, "/d/b.md", ["a walrus again"])
@@ -1238,19 +1241,22 @@ def test_a_log_deleted_under_a_reader_refuses_writes_until_the_reader_is_gone(
         assert not (root / f"{DATABASE_NAME}-wal").exists()  # no second log was started
     finally:
         reader.communicate("\n", timeout=30)
-    with Store.open(root) as reopened:
+    with Store.open(root, writable=True) as reopened:
         add(reopened, "docs/b.txt", ["written once the reader is gone"])
     with Store.open(root) as again:
         assert again.document_paths() == ["docs/a.txt", "docs/b.txt"]
 
 
 def test_a_log_deleted_while_writing_fails_the_write_instead_of_reporting_success(
-    store: Store,
+    tmp_path: Path,
 ) -> None:
+    store = Store.open(tmp_path / "store", create=True, write=True)
     add(store, "docs/a.txt", ["first"])
     (store.root / f"{DATABASE_NAME}-wal").unlink()
     with pytest.raises(StoreCorruptError, match="deleted or replaced while this command wrote"):
         add(store, "docs/b.txt", ["second"])
+    with pytest.raises(StoreCorruptError, match="deleted or replaced"):
+        store.close()  # and its close says so too
 
 
 def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
@@ -1258,7 +1264,7 @@ def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
     with Store.open(root, create=True) as opened:
         add(opened, "docs/a.txt", ["kept"])
     (root / f"{DATABASE_NAME}-shm").write_bytes(bytes(32768))  # left by a killed process
-    with Store.open(root) as reopened:
+    with Store.open(root, writable=True) as reopened:
         add(reopened, "docs/b.txt", ["more"])
         assert reopened.document_paths() == ["docs/a.txt", "docs/b.txt"]
 
@@ -1282,3 +1288,249 @@ def test_ingest_onto_a_full_disk_exits_10_through_the_cli(
         )
     assert code == ExitCode.NOT_WRITABLE, err
     assert "disk is full" in err and "internal error" not in err
+
+
+# -- readers never write; the files a store owns are regular, its modes owner-only ----------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rag(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def write_notes(folder: Path, *names: str) -> None:
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / f"{name}.md").write_text(f"# {name}\n\nThe {name} note says {name} twice.\n")
+
+
+def test_a_reader_opens_the_database_read_only(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    with Store.open(root) as reader:
+        assert reader.document_paths() == ["docs/a.txt"]
+        with pytest.raises(StoreWriteError, match="readonly"):
+            add(reader, "docs/b.txt", ["refused"])
+    with Store.open(root, writable=True) as writer:  # the caller holds the lock (doctor)
+        add(writer, "docs/b.txt", ["written"])
+        assert writer.document_paths() == ["docs/a.txt", "docs/b.txt"]
+
+
+def test_a_reader_opens_a_store_whose_writer_has_exited(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write_notes(tmp_path / "docs", "walrus")
+    done = rag("ingest", str(tmp_path / "docs"), "--store", str(store), "--embed-model", "fake:64")
+    assert done.returncode == 0, done.stderr
+    # The writer was the last connection: it checkpointed and took its -wal and -shm away.
+    assert not (store / f"{DATABASE_NAME}-wal").exists()
+    assert not (store / f"{DATABASE_NAME}-shm").exists()
+    before = (store / DATABASE_NAME).read_bytes()
+    for args in (("search", "walrus"), ("sources",), ("status",)):
+        done = rag(*args, "--store", str(store))
+        assert done.returncode == 0, (args, done.stderr)
+    assert "walrus" in rag("search", "walrus", "--store", str(store)).stdout
+    assert (store / DATABASE_NAME).read_bytes() == before
+
+
+def test_a_reader_upgrades_an_older_store_then_reads_it_read_only(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+        opened.write_manifest(MANIFEST)
+    run_sql(
+        root,
+        "ALTER TABLE chunks DROP COLUMN ocr; UPDATE manifest SET value = '4' "
+        "WHERE key = 'format_version';",
+    )
+    with Store.open(root) as reader:
+        assert reader.manifest is not None and reader.manifest.format_version == FORMAT_VERSION
+        with pytest.raises(StoreWriteError):
+            add(reader, "docs/b.txt", ["refused"])
+
+
+def start_search_batch(store: Path) -> subprocess.Popen[str]:
+    """`rag search -` reading questions from a pipe kept open, after its first answer."""
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "ragcli", "search", "-", "--store", str(store)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    reader.stdin.write("walrus\n")
+    reader.stdin.flush()
+    assert "walrus" in reader.stdout.readline()  # the reader has the store open
+    return reader
+
+
+def test_a_search_batch_never_checkpoints_over_a_writers_commit(tmp_path: Path) -> None:
+    store, docs = tmp_path / "store", tmp_path / "docs"
+    write_notes(docs, "walrus", "otter")
+    ingest = ("--store", str(store), "--embed-model", "fake:64", "-q")
+    assert rag("ingest", str(docs / "walrus.md"), *ingest).returncode == 0
+    reader = start_search_batch(store)
+    try:
+        assert rag("ingest", str(docs / "otter.md"), *ingest).returncode == 0
+        # The writer was not the last connection: its commit waits in the log.
+        assert (store / f"{DATABASE_NAME}-wal").stat().st_size > 0
+        database = (store / DATABASE_NAME).read_bytes()
+    finally:
+        _, reader_err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, reader_err
+    # The last connection to close was the reader's: it wrote nothing, not even a checkpoint.
+    assert (store / DATABASE_NAME).read_bytes() == database
+    listed = rag("sources", "--store", str(store))
+    assert "otter.md" in listed.stdout and "walrus.md" in listed.stdout, listed.stderr
+
+
+def test_a_log_deleted_under_a_search_batch_never_loses_a_reported_ingest(
+    tmp_path: Path,
+) -> None:
+    """The issue's steps with real processes: a `rag search -` batch keeps the store open."""
+    store, docs = tmp_path / "store", tmp_path / "docs"
+    write_notes(docs, "walrus")
+    ingest = ("--store", str(store), "--embed-model", "fake:64", "-q")
+    assert rag("ingest", str(docs / "walrus.md"), *ingest).returncode == 0
+    reader = start_search_batch(store)
+    try:
+        write_notes(docs, "otter")
+        assert rag("ingest", str(docs / "otter.md"), *ingest).returncode == 0
+        (store / f"{DATABASE_NAME}-wal").unlink()
+        write_notes(docs, "puffin")
+        after = rag("ingest", str(docs / "puffin.md"), *ingest)
+    finally:
+        _, reader_err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, reader_err
+    assert after.returncode == ExitCode.STORE_CORRUPT, after.stderr  # never a success
+    assert "write-ahead log" in after.stderr and "rag doctor" in after.stderr
+    # The reader gone, the store is sound again and takes the refused file.
+    assert rag("doctor", "--store", str(store), "-q").returncode == 0
+    assert rag("ingest", str(docs / "puffin.md"), *ingest).returncode == 0
+    listed = rag("sources", "--store", str(store))
+    assert "puffin.md" in listed.stdout and "walrus.md" in listed.stdout, listed.stderr
+
+
+def raised_within(call: Callable[[], object], timeout_s: float = 10) -> BaseException | None:
+    """What call raised (None: nothing); it fails the test if it has not ended in time."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the test to judge
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"still blocked after {timeout_s} s"
+    return outcome[0]
+
+
+def test_a_fifo_or_a_device_where_the_index_goes_is_refused_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with indexed_store(root, ["a text", "another"]):
+        pass
+    index = root / "index.faiss"
+    for make in (lambda: os.mkfifo(index), lambda: index.symlink_to("/dev/zero")):
+        index.unlink()
+        make()
+        with Store.open(root) as reader:
+            raised = raised_within(lambda reader=reader: reader.read_index(MANIFEST.hnsw))
+            assert isinstance(raised, StoreCorruptError) and "not a regular file" in str(raised)
+
+
+@pytest.mark.parametrize("name", [DATABASE_NAME, f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm"])
+def test_a_fifo_where_the_database_or_its_log_goes_is_refused(tmp_path: Path, name: str) -> None:
+    root = tmp_path / "store"
+    with Store.open(root, create=True) as opened:
+        add(opened, "docs/a.txt", ["kept"])
+    (root / name).unlink(missing_ok=True)
+    os.mkfifo(root / name)
+    raised = raised_within(lambda: Store.open(root, create=True, write=True).close())
+    assert isinstance(raised, StoreCorruptError) and "not a regular file" in str(raised)
+    assert raised.exit_code == ExitCode.STORE_CORRUPT and name in str(raised)
+
+
+def test_a_fifo_where_the_lock_goes_is_exit_10(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    os.mkfifo(root / LOCK_NAME)
+    with pytest.raises(StoreWriteError, match="something else is in its place"):
+        take_lock(root)
+
+
+def test_store_files_are_owner_writable_only_whatever_the_umask(tmp_path: Path) -> None:
+    store = tmp_path / "deep" / "er" / "store"
+    write_notes(tmp_path / "docs", "walrus")
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli", "ingest", str(tmp_path / "docs"), "--store", str(store)]
+        + ["--embed-model", "fake:64", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        preexec_fn=lambda: os.umask(0),
+    )
+    assert done.returncode == 0, done.stderr
+    made = [tmp_path / "deep", tmp_path / "deep" / "er", store, *store.iterdir()]
+    assert {path.name for path in made} >= {DATABASE_NAME, "index.faiss", LOCK_NAME}
+    for path in made:
+        mode = path.stat().st_mode & 0o777
+        assert mode & 0o022 == 0, (path, oct(mode))
+
+
+def test_out_of_file_descriptors_is_its_own_exit_code(tmp_path: Path) -> None:
+    """Each limit too low for a search fails where it runs out (the database, the index
+    file, a module to import), always as exit 11 naming the cause; a higher one succeeds."""
+    import resource
+
+    store = tmp_path / "store"
+    write_notes(tmp_path / "docs", "walrus")
+    assert rag("ingest", str(tmp_path / "docs"), "--store", str(store), "--embed-model", "fake:64")
+    failed = []
+    for limit in (5, 6, 7, 8, 10, 12, 16, 24):
+        done = subprocess.run(
+            [sys.executable, "-m", "ragcli", "search", "walrus", "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            preexec_fn=lambda limit=limit: resource.setrlimit(
+                resource.RLIMIT_NOFILE, (limit, limit)
+            ),
+        )
+        if done.returncode == 0:
+            break
+        failed.append(limit)
+        assert done.returncode == ExitCode.SYSTEM_LIMIT, (limit, done.stderr)
+        assert "too many open files" in done.stderr and done.stderr.count("\n") == 1
+    else:
+        pytest.fail("search never ran within 24 file descriptors")
+    assert failed, "no limit was low enough to fail"
+
+
+def test_a_log_deleted_after_the_last_commit_fails_the_writer_at_close(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    writer = Store.open(root, create=True, write=True)
+    add(writer, "docs/a.txt", ["committed to the log"])
+    (root / f"{DATABASE_NAME}-wal").unlink()
+    with pytest.raises(StoreCorruptError, match="deleted or replaced") as raised:
+        writer.close()
+    assert "rag doctor" in raised.value.hint
+    assert lock_is_free(root)  # closed all the same
+    with Store.open(root) as reader:
+        # The writer's was the last connection: closing, it checkpointed the deleted log.
+        assert reader.document_paths() == ["docs/a.txt"]

@@ -147,6 +147,31 @@ def test_reading_a_faiss_file_of_another_index_type_raises_store_corrupt(tmp_pat
         FaissHnswIndex.read(path, SMALL)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_reading_a_fifo_or_dev_zero_raises_store_corrupt_at_once(tmp_path: Path, kind: str) -> None:
+    import os
+    import threading
+
+    path = tmp_path / "index.faiss"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            FaissHnswIndex.read(path, SMALL)
+        except BaseException as exc:  # judged below
+            raised.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "blocked on a file that is not regular"
+    assert len(raised) == 1 and isinstance(raised[0], StoreCorruptError), raised
+
+
 def test_exact_search_ranks_by_inner_product() -> None:
     vectors = np.asarray([[1, 0], [0, 1], [0.6, 0.8], [-1, 0]], dtype=np.float32)
     ids = np.asarray([11, 22, 33, 44], dtype=np.int64)

@@ -254,10 +254,7 @@ class LlamaCppLLM:
 
         import llama_cpp
 
-        try:
-            data = unpack_state(state_file.read_bytes())
-        except OSError:
-            return False
+        data = read_state_file(state_file)
         if data is None:  # damaged or from an older ragcli: evaluated again and replaced
             return False
         buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
@@ -273,15 +270,12 @@ class LlamaCppLLM:
 
         import llama_cpp
 
-        from ragcli.files import atomic_write_bytes
-
         context = self._llama._ctx.ctx
         size = llama_cpp.llama_state_get_size(context)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_get_data(context, buffer, size)
         try:
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(state_file, pack_state(bytes(buffer)[:written]))
+            write_state_file(state_file, bytes(buffer)[:written])
         except OSError as exc:  # a cache that takes no file only costs speed: say so, go on
             import warnings
 
@@ -320,6 +314,34 @@ def unpack_state(blob: bytes) -> bytes | None:
     if len(data) != size or hashlib.sha256(data).digest() != blob[start + 8 : _STATE_HEADER]:
         return None
     return data
+
+
+def write_state_file(state_file: Path, state: bytes) -> None:
+    """Save a model state to the cache, writable by its owner alone whatever the umask.
+
+    OSError when the cache takes no file."""
+    from ragcli.files import atomic_write_bytes, make_folders
+
+    make_folders(state_file.parent)
+    atomic_write_bytes(state_file, pack_state(state))
+
+
+def read_state_file(state_file: Path) -> bytes | None:
+    """Return a saved model state, or None: missing, damaged, not a regular file, or one
+    that another user could have written (the cache is trusted input, as ssh trusts keys)."""
+    import stat
+
+    from ragcli.files import open_regular
+
+    try:
+        descriptor = open_regular(state_file)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if status.st_uid != os.getuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return None
+        return unpack_state(handle.read())
 
 
 def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings) -> Completion:

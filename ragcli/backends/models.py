@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ragcli.errors import ModelError
+from ragcli.files import atomic_write_bytes, make_empty_file, make_folders
 
 BUNDLED_EMBEDDER = "all-MiniLM-L6-v2"
 BUNDLED_LLM = "gemma-3-270m-q4_k_m"
@@ -70,6 +71,7 @@ def bundled_llm_path(cache_dir: Path) -> Path:
     _make_cache_dir(cache_dir)
     partial = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
+        make_empty_file(partial)  # assemble() keeps the mode of the file it overwrites
         gemma.assemble(partial, overwrite=True)
         os.replace(partial, target)
     except (OSError, ValueError) as exc:
@@ -85,7 +87,7 @@ def bundled_llm_path(cache_dir: Path) -> Path:
 def _make_cache_dir(cache_dir: Path) -> None:
     """Create the model cache; ModelError saying where and why when it cannot be."""
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        make_folders(cache_dir)  # owner-only write whatever the umask: the cache is trusted
     except OSError as exc:
         raise ModelError(
             f"cannot create the model cache {cache_dir} to assemble the bundled model in "
@@ -96,10 +98,5 @@ def _make_cache_dir(cache_dir: Path) -> None:
 
 def _write_sidecar(sidecar: Path, content: dict[str, object]) -> None:
     """Remember a verified checksum; a cache that takes no file costs the next run a re-hash."""
-    partial = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.part")
-    try:
-        partial.write_text(json.dumps(content))
-        os.replace(partial, sidecar)
-    except OSError:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(sidecar, json.dumps(content).encode("utf-8"))

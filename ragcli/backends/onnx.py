@@ -22,7 +22,7 @@ import numpy as np
 
 from ragcli.backends.cpu import free_threads
 from ragcli.errors import ModelError
-from ragcli.files import atomic_write_bytes
+from ragcli.files import atomic_write_bytes, make_folders
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -144,7 +144,7 @@ def export_query_model(
 
     model: Any = embedder.model
     transformer = model[0].auto_model.eval()
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folders(directory)
     partial = directory / f".{MODEL_FILE}.{os.getpid()}.part"
     sample = model.tokenizer(
         ["a short text", "and a second, longer one"], padding=True, return_tensors="pt"

@@ -110,8 +110,10 @@ class FaissHnswIndex:
     @classmethod
     def read(cls, path: Path, settings: HnswSettings) -> FaissHnswIndex:
         """Load an index written by `to_bytes`."""
+        from ragcli.files import open_regular_binary
+
         try:
-            handle = path.open("rb")
+            handle = open_regular_binary(path)  # a FIFO or a device is refused, never read
         except OSError as exc:
             raise StoreCorruptError(
                 f"cannot read vector index {path}: {exc.strerror}", "run `rag index --rebuild`"

@@ -3,15 +3,10 @@
 The only code that prints. `from ragcli import output; output.X` reaches every renderer;
 the modules group them by what a reader looks for:
 
-<<<<<<< HEAD
-- console: write, print_json, note, error, OutputClosed, and the escaping of anything a
-  terminal could act on (safe_text, one_line; display_name and display_path for names;
-  json_safe for JSON and MCP); every other module prints through it.
-=======
 - console: write, print_json, note, error, OutputClosed, show_warning (a Python warning as
-  one line), and the escaping of anything a terminal could act on (safe_text,
-  display_path); every other module prints through it.
->>>>>>> issue25-misc
+  one line), and the escaping of anything a terminal could act on (safe_text, one_line;
+  display_name and display_path for names; json_safe for JSON and MCP); every other module
+  prints through it.
 - progress: ProgressBar, the rich bar on stderr that steps report progress to.
 - hits: `rag search` results (format_hit, hit_json, snippet).
 - answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the

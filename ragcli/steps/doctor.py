@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ragcli.backends.embed_server import EmbedServerOptions
 from ragcli.errors import (
+    ManifestDamagedError,
     ModelError,
     StoreCorruptError,
     StoreWriteError,
@@ -53,24 +54,10 @@ def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
 
 def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
     report = DoctorReport(str(options.store_dir))
-    database = options.store_dir / DATABASE_NAME
-    try:
-        store = Store.open(options.store_dir)
-        manifest = store.manifest
-    except WalDeletedError as exc:
-        report.findings.append(Finding("database", DAMAGED, exc.message))
-        report.lost.append(
-            "any commits in the deleted log since its last checkpoint; stop the "
-            "processes using the store and run `rag doctor` again"
-        )
+    opened = _open(options, report)
+    if opened is None:
         return report
-    except StoreCorruptError as exc:
-        report.findings.append(Finding("database", DAMAGED, exc.message))
-        report.lost.append(
-            f"everything in {database}: SQLite cannot open it; restore it from a "
-            "backup, or delete the store and ingest the files again"
-        )
-        return report
+    store, manifest = opened
     damage = _check_database(store, options.repair, report)
     salvaged = damage is not None
     if damage is not None:
@@ -90,6 +77,69 @@ def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
         )
         _run(report, "vector index", lambda: _check_index(store, manifest, options.repair, report))
     return report
+
+
+def _open(options: DoctorOptions, report: DoctorReport) -> tuple[Store, Manifest | None] | None:
+    """Open the store and read its manifest (rebuilding it when damaged); None: cannot."""
+    database = options.store_dir / DATABASE_NAME
+    try:
+        # Writable even to check: FTS5's integrity-check is a statement that writes nothing.
+        store = Store.open(options.store_dir, writable=True)
+        try:
+            return store, store.manifest
+        except BaseException:
+            store.close()
+            raise
+    except ManifestDamagedError as exc:
+        return _mend_manifest(options, exc, report)
+    except WalDeletedError as exc:
+        report.findings.append(Finding("database", DAMAGED, exc.message))
+        report.lost.append(
+            "any commits in the deleted log since its last checkpoint; stop the "
+            "processes using the store and run `rag doctor` again"
+        )
+    except StoreCorruptError as exc:
+        report.findings.append(Finding("database", DAMAGED, exc.message))
+        report.lost.append(
+            f"everything in {database}: SQLite cannot open it; restore it from a "
+            "backup, or delete the store and ingest the files again"
+        )
+    return None
+
+
+def _mend_manifest(
+    options: DoctorOptions, damage: ManifestDamagedError, report: DoctorReport
+) -> tuple[Store, Manifest | None] | None:
+    """Rebuild the manifest's damaged values from the rest of the store, or say it cannot."""
+    from ragcli.store.manifest_repair import rebuild_manifest
+
+    if not options.repair:
+        report.findings.append(Finding("manifest", DAMAGED, damage.message))
+        return None
+    repair = rebuild_manifest(options.store_dir)
+    if repair.unknown:
+        unknown = ", ".join(repair.unknown)
+        report.findings.append(
+            Finding("manifest", DAMAGED, f"{damage.message}; cannot rebuild {unknown}")
+        )
+        report.lost.append(
+            f"how the store was built ({unknown}): nothing else in it records that; "
+            "restore a backup, or delete the store and ingest again"
+        )
+        return None
+    report.findings.append(
+        Finding(
+            "manifest",
+            REPAIRED,
+            f"{damage.message}; rebuilt {', '.join(repair.rebuilt)} from the rest of the store",
+        )
+    )
+    store = Store.open(options.store_dir, writable=True)
+    try:
+        return store, store.manifest
+    except BaseException:
+        store.close()
+        raise
 
 
 def _run(report: DoctorReport, check: str, examine: Callable[[], object]) -> None:
@@ -129,7 +179,7 @@ def _salvage(root: Path, damage: str, report: DoctorReport) -> Store | None:
 
     try:
         result = salvage_database(root)
-        store = Store.open(root)
+        store = Store.open(root, writable=True)
         remaining = store.quick_check()
     except (StoreCorruptError, sqlite3.Error) as exc:
         report.findings.append(Finding("database", DAMAGED, f"{damage}; cannot rebuild: {exc}"))

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ragcli.errors import StoreCorruptError, StoreNotFoundError, WalDeletedError
+from ragcli.errors import (
+    ManifestDamagedError,
+    StoreCorruptError,
+    StoreNotFoundError,
+    WalDeletedError,
+)
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest
+from ragcli.store.connection import check_own_files, connect, wal_deleted_under_a_reader
 from ragcli.store.faults import DOCTOR_HINT, raise_database_error
 from ragcli.store.layout import DATABASE_NAME, INDEX_NAME
 from ragcli.store.lock import ensure_store_dir, writer_lock
@@ -41,6 +45,7 @@ class Database:
         create: bool = False,
         *,
         write: bool = False,
+        writable: bool = False,
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
     ) -> _Opened:
@@ -48,20 +53,23 @@ class Database:
 
         A writer (`write`) takes the store's single-writer lock first and holds it until
         the store is closed: it waits for another writer (telling `on_wait`), or without
-        `wait` fails at once. Readers take no lock.
+        `wait` fails at once. Readers take no lock and open the database read-only, so they
+        never write it, not even a checkpoint of an old log over a writer's commit;
+        `writable` opens it for writing without the lock, for a caller holding it already.
         """
         with contextlib.ExitStack() as held:
             if write:
                 held.enter_context(writer_lock(root, wait, on_wait or _ignore, create))
-            store = cls._connect(root, create)
+            store = cls._connect(root, create, writable=write or writable or create)
             store._held = held.pop_all()
         return store
 
     @classmethod
-    def _connect(cls: type[_Opened], root: Path, create: bool) -> _Opened:
+    def _connect(cls: type[_Opened], root: Path, create: bool, writable: bool) -> _Opened:
         database = root / DATABASE_NAME
+        check_own_files(database)
         existed = database.is_file()
-        if existed and _wal_deleted_under_a_reader(database):
+        if existed and wal_deleted_under_a_reader(database):
             # Opening would start a new log beside the one the other process still holds.
             raise WalDeletedError(
                 f"the write-ahead log {database}-wal was deleted while another process has "
@@ -70,24 +78,14 @@ class Database:
             )
         if not existed:
             ensure_store_dir(root, create)
-        try:
-            # A writer holds its transaction briefly; readers and a second writer wait.
-            connection = sqlite3.connect(database, isolation_level=None, timeout=60)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as exc:
-            if not (existed and _on_read_only_media(database)):
-                raise_database_error(exc, database, "open")
-            # WAL needs a writable -shm beside the file; on read-only media nothing can
-            # change the store, so it is read as immutable (writes fail with exit 10).
-            connection = sqlite3.connect(
-                f"{database.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None
-            )
-        store = cls(root, connection)
+        store = cls(root, connect(database, existed, writable))
         try:
             if existed and store._has_schema():
-                store._upgrade(create)
+                if not store._upgrade(create, writable):
+                    # An older layout and a read-only connection: upgraded by a writable one.
+                    store._db.close()
+                    cls._connect(root, create=False, writable=True).close()
+                    return cls._connect(root, create=False, writable=False)
             elif (root / INDEX_NAME).exists():
                 # An index is written only after the schema: the database lost its content.
                 raise StoreCorruptError(
@@ -99,22 +97,34 @@ class Database:
             else:
                 store._create_schema()
         except BaseException:
-            connection.close()
+            store._db.close()
             raise
         return store
 
     def close(self) -> None:
-        """Close the database connection; a writer then releases its lock."""
+        """Close the database connection; a writer then releases its lock.
+
+        A connection that wrote checks its log a last time: one deleted since its last
+        commit takes that commit along once every connection to the store has closed.
+        """
         try:
-            self._db.close()
+            try:
+                if isinstance(self._wal_identity, tuple):
+                    self._check_wal()
+            finally:
+                self._db.close()
         finally:
             self._held.close()
 
     def __enter__(self: _Opened) -> _Opened:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        with contextlib.suppress(StoreCorruptError):  # the error on its way out says more
+            self.close()
 
     def change_stamp(self) -> tuple[int, int, int] | None:
         """What changes whenever another process commits to this store or replaces its file.
@@ -145,28 +155,67 @@ class Database:
 
     def _manifest_values(self) -> dict[str, Any]:
         rows = self._query("SELECT key, value FROM manifest")
-        return {key: json.loads(value) for key, value in rows}
+        values: dict[str, Any] = {}
+        damaged: list[str] = []
+        for key, value in rows:
+            try:
+                values[key] = json.loads(value)
+            except (TypeError, ValueError, RecursionError):
+                damaged.append(str(key))
+        if damaged:
+            raise ManifestDamagedError.of(self.root, [f"{key} is not JSON" for key in damaged])
+        return values
+
+    def _format_version(self) -> object:
+        """The manifest's format_version (None: not written yet), read alone."""
+        rows = self._query("SELECT value FROM manifest WHERE key = 'format_version'")
+        if not rows:
+            return None
+        try:
+            version = json.loads(rows[0][0])
+        except (TypeError, ValueError, RecursionError):
+            raise ManifestDamagedError.of(self.root, ["format_version is not JSON"]) from None
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ManifestDamagedError.of(self.root, ["format_version is not a number"])
+        return version
+
+    def _holds_content(self) -> bool:
+        """Whether the store holds what only a store with a manifest can: documents, an index."""
+        if (self.root / INDEX_NAME).exists():
+            return True
+        tables = self._query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'documents'"
+        )
+        return bool(tables) and bool(self._query("SELECT EXISTS(SELECT 1 FROM documents)")[0][0])
 
     def _has_schema(self) -> bool:
         rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'manifest'")
         return bool(rows)
 
-    def _upgrade(self, create: bool) -> None:
-        """Bring an older layout to the current format, one migration per transaction."""
-        version = self._manifest_values().get("format_version")
+    def _upgrade(self, create: bool, writable: bool = True) -> bool:
+        """Bring an older layout to the current format, one migration per transaction.
+
+        Return False, changing nothing, when steps are due and the connection is read-only.
+        """
+        version = self._format_version()
         check_version(version, self.root)  # before any step touches an older layout
         if version is None:
             # A store never written (no manifest yet): a creator completes its schema.
             if create:
                 self._create_schema()
-            return
-        for target, step in steps_after(version):
+            return True
+        assert isinstance(version, int)
+        steps = steps_after(version)
+        if steps and not writable:
+            return False
+        for target, step in steps:
             with self._schema_change():
                 step(self._db)
                 self._db.execute(
                     "UPDATE manifest SET value = ? WHERE key = 'format_version'",
                     (json.dumps(target),),
                 )
+        return True
 
     def _create_schema(self) -> None:
         with self._schema_change():
@@ -191,6 +240,10 @@ class Database:
         """How the store was built, or None for a store that has never been written."""
         values = self._manifest_values()
         if "embedder" not in values:
+            if self._holds_content():
+                # Written before the first document: its rows were deleted or lost.
+                missing = "embedder is missing" if values else "its rows are missing"
+                raise ManifestDamagedError.of(self.root, [missing])
             return None
         try:
             return Manifest(
@@ -205,8 +258,10 @@ class Database:
                 vectors=str(values.get("vectors", "faiss")),
                 vector_collection=values.get("vector_collection"),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreCorruptError(f"store {self.root} has an unreadable manifest") from exc
+        except KeyError as exc:
+            raise ManifestDamagedError.of(self.root, [f"{exc.args[0]} is missing"]) from exc
+        except (TypeError, ValueError) as exc:
+            raise ManifestDamagedError.of(self.root, [f"a value is unreadable ({exc})"]) from exc
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Record how the store is built."""
@@ -278,41 +333,3 @@ class Database:
 
 def _ignore(message: str) -> None:
     pass
-
-
-def _wal_deleted_under_a_reader(database: Path) -> bool:
-    """Whether the write-ahead log is gone while another process still has the store open.
-
-    SQLite removes both the -wal and the -shm file when the last connection closes; a
-    -shm without its -wal means the log was deleted. Another process's hold is seen as
-    its lock on the -shm file's "dead man switch" byte (128), which SQLite keeps while
-    a connection is open. (Probed only in that state, when no connection of this
-    process can have the file open: closing the probe drops this process's locks on it.)
-    """
-    if database.with_name(f"{database.name}-wal").exists():
-        return False
-    return shm_in_use(database)
-
-
-def _on_read_only_media(database: Path) -> bool:
-    """Whether the database sits on a read-only file system with no log beside it."""
-    try:
-        read_only = bool(os.statvfs(database.parent).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-    return read_only and not database.with_name(f"{database.name}-wal").exists()
-
-
-def shm_in_use(database: Path) -> bool:
-    """Whether another process has the database open (see _wal_deleted_under_a_reader)."""
-    try:
-        descriptor = os.open(database.with_name(f"{database.name}-shm"), os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
-    except OSError:
-        return True
-    finally:
-        os.close(descriptor)
-    return False

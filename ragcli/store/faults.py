@@ -8,11 +8,19 @@ do, so no fault of the disk or the store reaches the user as an internal error.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 from typing import NoReturn
 
-from ragcli.errors import RagError, StoreCorruptError, StoreLockedError, StoreWriteError
+from ragcli.errors import (
+    RagError,
+    StoreCorruptError,
+    StoreLockedError,
+    StoreWriteError,
+    SystemLimitError,
+)
+from ragcli.files import NotRegularFileError
 
 DOCTOR_HINT = (
     "run `rag doctor` (with the same --store) to check and repair it; if damage "
@@ -23,6 +31,11 @@ _WRITABLE = (
     "make the store directory and its files writable (permissions, a read-only "
     "mount, `chattr -i`) or pass another --store"
 )
+_LIMIT = (
+    "raise the limit on open files (`ulimit -n`, RLIMIT_NOFILE) or close some programs, "
+    "then run the command again; the store keeps what was last committed"
+)
+_LIMIT_ERRNOS = {errno.EMFILE, errno.ENFILE}
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -43,6 +56,9 @@ def database_error(exc: sqlite3.Error, database: Path, doing: str = "read") -> R
     code = getattr(exc, "sqlite_errorcode", None)
     primary = None if code is None else code & 0xFF
     text = str(exc)
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR) and out_of_descriptors():
+        # SQLite says only "unable to open": the process is out of file descriptors.
+        return too_many_open_files(database)
     if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
         return StoreWriteError(f"cannot write {database}: the disk is full", _FULL)
     if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM) or "readonly" in text:
@@ -65,13 +81,34 @@ def database_error(exc: sqlite3.Error, database: Path, doing: str = "read") -> R
 def file_error(exc: OSError, path: Path) -> RagError:
     """Translate an OSError while writing one of the store's files (index, lock, folder)."""
     reason = exc.strerror or str(exc)
+    if exc.errno in _LIMIT_ERRNOS:
+        return too_many_open_files(path)
     if exc.errno in _FULL_ERRNOS:
         return StoreWriteError(f"cannot write {path}: the disk is full", _FULL)
     if exc.errno in _DENIED_ERRNOS:
         return StoreWriteError(f"cannot write {path}: {reason}", _WRITABLE)
-    if exc.errno in (errno.EISDIR, errno.ENOTDIR):
+    if isinstance(exc, NotRegularFileError) or exc.errno in (errno.EISDIR, errno.ENOTDIR):
         return StoreWriteError(
             f"cannot use {path}: something else is in its place ({reason})",
             f"remove {path}; ragcli makes it again",
         )
     return StoreWriteError(f"cannot write {path}: {reason}", _WRITABLE)
+
+
+def too_many_open_files(path: Path) -> SystemLimitError:
+    """The error for a file of the store that could not be opened for want of descriptors."""
+    return SystemLimitError(f"cannot open {path}: too many open files", _LIMIT)
+
+
+def is_out_of_files(exc: OSError) -> bool:
+    """Whether an OSError means the process (or the system) has no file descriptor left."""
+    return exc.errno in _LIMIT_ERRNOS
+
+
+def out_of_descriptors() -> bool:
+    """Whether this process can open no more files (probed by duplicating stderr)."""
+    try:
+        os.close(os.dup(2))
+    except OSError as exc:
+        return exc.errno in _LIMIT_ERRNOS
+    return False

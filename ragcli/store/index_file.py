@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ragcli.errors import IndexMismatchError, StoreCorruptError
-from ragcli.files import atomic_write_bytes
+from ragcli.files import atomic_write_bytes, open_regular_binary
 from ragcli.records import HnswSettings
 from ragcli.store.database import Database
-from ragcli.store.faults import file_error
+from ragcli.store.faults import file_error, is_out_of_files, too_many_open_files
 from ragcli.store.layout import INDEX_NAME
 
 if TYPE_CHECKING:
@@ -50,10 +50,12 @@ class IndexFile(Database):
         from ragcli.backends.registry import read_vector_index
 
         try:
-            handle = open(self.index_path, "rb")  # noqa: SIM115 - closed by the with below
+            handle = open_regular_binary(self.index_path)
         except FileNotFoundError:
             return None
         except OSError as exc:
+            if is_out_of_files(exc):
+                raise too_many_open_files(self.index_path) from exc
             raise StoreCorruptError(
                 f"cannot read vector index {self.index_path}: {exc.strerror}", "run `rag index`"
             ) from exc

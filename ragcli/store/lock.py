@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ragcli.errors import StoreLockedError, StoreNotFoundError
+from ragcli.files import make_folders, open_regular
 from ragcli.store.faults import file_error
 from ragcli.store.layout import LOCK_NAME
 
@@ -20,9 +22,10 @@ def writer_lock(
     if not root.is_dir():
         ensure_store_dir(root, create)
     try:
-        handle = open(root / LOCK_NAME, "a+")  # noqa: SIM115 - closed by the with below
+        descriptor = open_regular(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     except OSError as exc:
         raise file_error(exc, root / LOCK_NAME) from exc
+    handle = os.fdopen(descriptor, "a+")
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -45,6 +48,6 @@ def ensure_store_dir(root: Path, create: bool) -> None:
     if not create:
         raise StoreNotFoundError.at(root)
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        make_folders(root)
     except OSError as exc:
         raise file_error(exc, root) from exc

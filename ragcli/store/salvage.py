@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcli.errors import StoreCorruptError
-from ragcli.store.database import shm_in_use
+from ragcli.store.connection import shm_in_use
 from ragcli.store.layout import DATABASE_NAME
 from ragcli.store.migrations import create_schema
 from ragcli.store.vectors import RECORD_KEY

@@ -6,6 +6,7 @@ docx, and pdf (PDFs, and images read by OCR, ocr).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ragcli.errors import LoadError
+from ragcli.errors import LoadError, RagError, SystemLimitError
 from ragcli.records import Document, Page, SourceFile
 from ragcli.text.delimited import row_pages
 from ragcli.text.docx import docx_pages
@@ -126,7 +127,7 @@ def read_source(path: Path) -> SourceFile:
             digest = _sha256(stream)
             after = os.fstat(stream.fileno())
     except OSError as exc:
-        raise LoadError(f"cannot read: {_reason(exc)}") from exc
+        raise _read_error(exc) from exc
     if (after.st_size, after.st_mtime) != (before.st_size, before.st_mtime):
         raise LoadError(_CHANGED)
     return SourceFile(str(path), before.st_size, before.st_mtime, digest)
@@ -155,7 +156,7 @@ def _checked_pages(source: SourceFile, kind: str, limits: LoadLimits) -> Iterato
     except FileNotFoundError as exc:
         raise LoadError(_VANISHED) from exc
     except OSError as exc:
-        raise LoadError(f"cannot read: {_reason(exc)}") from exc
+        raise _read_error(exc) from exc
     if not _same_stat(source, after) or digest != source.sha256:
         raise LoadError(_CHANGED)
 
@@ -195,6 +196,18 @@ def _sha256(stream: BinaryIO) -> str:
     while block := stream.read(READ_BYTES):
         digest.update(block)
     return digest.hexdigest()
+
+
+def _read_error(exc: OSError) -> RagError:
+    """A file that cannot be read is skipped, unless the process is out of descriptors:
+    every later file would fail alike, and the file is not at fault (exit 11)."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return SystemLimitError(
+            f"cannot open {exc.filename or 'a file'}: too many open files",
+            "raise the limit on open files (`ulimit -n`, RLIMIT_NOFILE) or close some "
+            "programs, then run the command again",
+        )
+    return LoadError(f"cannot read: {_reason(exc)}")
 
 
 def _reason(exc: OSError) -> str:
