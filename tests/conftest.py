@@ -9,6 +9,11 @@ import fpdf
 import pytest
 from hypothesis import settings
 
+# Milvus Lite's client loads gRPC into this process; a test that forks a child with
+# preexec_fn then runs gRPC's fork handlers in the child, which can abort it (SIGABRT,
+# "epoll_wait error: Bad file descriptor") before it execs. ragcli never forks that way.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
 MakePdf = Callable[..., bytes]
 Capture = pytest.CaptureFixture[str]
 

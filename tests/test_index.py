@@ -172,8 +172,9 @@ def test_sorted_batches_give_the_vectors_of_id_order_batches(
         "8",
     )
     assert code == 0, err
-    store, manifest, embedder = open_for_reading(store_dir, None)
-    with store:
+    reader, manifest, embedder = open_for_reading(store_dir, None)
+    reader.close()  # readers open the database read-only; the embeddings are deleted below
+    with Store.open(store_dir, write=True) as store:
         ids, stored = store.embedded_vectors(manifest.dimension, store.indexable_ids())
         texts = {i: c.embed_text for i, c in store.chunks_by_id(ids.tolist()).items()}
         store._db.execute("DELETE FROM embeddings")
