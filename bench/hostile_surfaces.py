@@ -366,7 +366,7 @@ def manifest_damaged(how: str) -> Callable[[Runner], Outcome]:
     def run(runner: Runner) -> Outcome:
         runner.fake_store(NOTES)
         if how == "not-json":
-            sql(runner.store, "UPDATE manifest SET value = '{not json' WHERE key = 'embedder'")
+            sql(runner.store, "UPDATE manifest SET value = '{not json' WHERE key = 'dimension'")
         else:
             sql(runner.store, "DELETE FROM manifest")
         searched = runner.rag("search", "zebras")
