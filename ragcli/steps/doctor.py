@@ -83,13 +83,7 @@ def _open(options: DoctorOptions, report: DoctorReport) -> tuple[Store, Manifest
     """Open the store and read its manifest (rebuilding it when damaged); None: cannot."""
     database = options.store_dir / DATABASE_NAME
     try:
-        # Writable even to check: FTS5's integrity-check is a statement that writes nothing.
-        store = Store.open(options.store_dir, writable=True)
-        try:
-            return store, store.manifest
-        except BaseException:
-            store.close()
-            raise
+        return _opened(options.store_dir)
     except ManifestDamagedError as exc:
         return _mend_manifest(options, exc, report)
     except WalDeletedError as exc:
@@ -134,7 +128,13 @@ def _mend_manifest(
             f"{damage.message}; rebuilt {', '.join(repair.rebuilt)} from the rest of the store",
         )
     )
-    store = Store.open(options.store_dir, writable=True)
+    return _opened(options.store_dir)
+
+
+def _opened(store_dir: Path) -> tuple[Store, Manifest | None]:
+    """The store, open to write (though not locked), and its manifest."""
+    # Writable even to check: FTS5's integrity-check is a statement that writes nothing.
+    store = Store.open(store_dir, writable=True)
     try:
         return store, store.manifest
     except BaseException:
