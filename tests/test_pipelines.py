@@ -199,6 +199,8 @@ def test_ctrl_c_exits_130_and_leaves_the_store_consistent(tmp_path: Path) -> Non
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A shell running the tests in the background ignores SIGINT, and so would rag.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(2.0)  # inside embedding: 40 ms a chunk
     process.send_signal(signal.SIGINT)
