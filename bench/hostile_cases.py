@@ -13,10 +13,10 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from hostile_run import EMBED, LLM, RAG, Case, Outcome, Runner, Skipped, sql, stored
+from hostile_run import EMBED, LLM, RAG, Case, Outcome, Runner, Skipped, serving, sql, stored
 
 SECRET = "SHADOWSECRET root:$6$hash:19000:0:99999:7:::"
 NOTES = {f"note{n}.txt": f"Note {n}: zebras have stripes, marker MARK{n}.\n" for n in range(3)}
@@ -175,18 +175,9 @@ server.serve_forever()
 """
 
 
-@contextmanager
-def endless_server() -> Iterator[int]:
+def endless_server() -> AbstractContextManager[int]:
     """A child process serving an SSE stream that never ends, on a loopback port."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", ENDLESS_SERVER], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout is not None
-        yield int(child.stdout.readline())
-    finally:
-        child.kill()
-        child.wait()
+    return serving(ENDLESS_SERVER)
 
 
 def endless_stream(runner: Runner) -> Outcome:

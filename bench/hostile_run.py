@@ -16,8 +16,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -304,6 +304,20 @@ def _run(
     first = next((line.strip() for line in lines if line.strip()), "")
     # ru_maxrss is in KiB on Linux.
     return Run(Outcome(exit_text, wall_s, usage.ru_maxrss / 1024, first, ""), stdout)
+
+
+@contextmanager
+def serving(script: str, *args: str) -> Iterator[int]:
+    """A child process running a server SCRIPT that prints its loopback port first."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        yield int(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
 
 
 def stored(store: Path) -> str:

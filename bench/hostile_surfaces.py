@@ -15,16 +15,15 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
 from hostile_cases import NOTES, holds
-from hostile_run import EMBED, RAG, Case, Outcome, Runner, Skipped, sql, stored
+from hostile_run import EMBED, RAG, Case, Outcome, Runner, Skipped, serving, sql, stored
 
 Process = subprocess.Popen[bytes]
 MB = 1024 * 1024
@@ -306,18 +305,9 @@ server.serve_forever()
 SECRET_KEY = "sk-HOSTILEBENCHSECRET0123456789"
 
 
-@contextmanager
-def hostile_server(mode: str) -> Iterator[int]:
+def hostile_server(mode: str) -> AbstractContextManager[int]:
     """A child process serving MODE's hostile replies on a loopback port."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOSTILE_SERVER, mode], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout is not None
-        yield int(child.stdout.readline())
-    finally:
-        child.kill()
-        child.wait()
+    return serving(HOSTILE_SERVER, mode)
 
 
 def embed_server(mode: str) -> Callable[[Runner], Outcome]:

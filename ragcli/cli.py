@@ -21,7 +21,7 @@ from ragcli.commands import (
     status,
     stores,
 )
-from ragcli.errors import ExitCode, OutputWriteError, RagError
+from ragcli.errors import ExitCode, OutputWriteError, RagError, SystemLimitError
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
 that disagree with the store; 3 no store or empty store; 4 input path or file not found, or
@@ -95,14 +95,10 @@ def main(argv: list[str] | None = None) -> None:
 def _os_error(exc: OSError) -> ExitCode:
     """Say an OSError no layer below translated: the file limit, a stdout Click could not
     write to, else a bug."""
-    import errno
-
-    if exc.errno in (errno.EMFILE, errno.ENFILE):
-        output.error(
-            f"too many open files ({exc}) (raise the limit on open files, `ulimit -n`, "
-            "or close some programs, then run the command again)"
-        )
-        return ExitCode.SYSTEM_LIMIT
+    if SystemLimitError.caused(exc):
+        limit = SystemLimitError.open_files(exc.filename or "a file or module")
+        output.error(str(limit))
+        return limit.exit_code
     if _raised_by_click_echo(exc):  # --help > /dev/full
         output.error(f"cannot write the results to stdout: {exc.strerror or exc}")
         _discard_stdout()

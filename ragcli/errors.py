@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -139,3 +140,18 @@ class SystemLimitError(RagError):
     """The system refused a resource the command needs: too many open files."""
 
     exit_code = ExitCode.SYSTEM_LIMIT
+    ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
+
+    @classmethod
+    def caused(cls, exc: OSError) -> bool:
+        """Whether an OSError means the process (or the system) has no file descriptor left."""
+        return exc.errno in cls.ERRNOS
+
+    @classmethod
+    def open_files(cls, what: object, after: str = "") -> SystemLimitError:
+        """The error for something that could not be opened for want of descriptors."""
+        return cls(
+            f"cannot open {what}: too many open files",
+            "raise the limit on open files (`ulimit -n`, RLIMIT_NOFILE) or close some "
+            f"programs, then run the command again{after}",
+        )

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from ragcli.backends.llms import pack_state, read_state_file, write_state_file
 
 STATE = bytes(range(256)) * 8
-
-
-@pytest.fixture
-def no_umask() -> Iterator[None]:
-    """Run with umask 000, as a careless shell or service would."""
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def test_the_cache_is_owner_writable_only_whatever_the_umask(

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from ragcli.backends.models import bundled_llm_path
-
-
-@pytest.fixture
-def no_umask() -> Iterator[None]:
-    """Run with umask 000, as a careless shell or service would."""
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def test_the_model_cache_is_owner_writable_only_whatever_the_umask(

@@ -31,11 +31,6 @@ _WRITABLE = (
     "make the store directory and its files writable (permissions, a read-only "
     "mount, `chattr -i`) or pass another --store"
 )
-_LIMIT = (
-    "raise the limit on open files (`ulimit -n`, RLIMIT_NOFILE) or close some programs, "
-    "then run the command again; the store keeps what was last committed"
-)
-_LIMIT_ERRNOS = {errno.EMFILE, errno.ENFILE}
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -81,7 +76,7 @@ def database_error(exc: sqlite3.Error, database: Path, doing: str = "read") -> R
 def file_error(exc: OSError, path: Path) -> RagError:
     """Translate an OSError while writing one of the store's files (index, lock, folder)."""
     reason = exc.strerror or str(exc)
-    if exc.errno in _LIMIT_ERRNOS:
+    if SystemLimitError.caused(exc):
         return too_many_open_files(path)
     if exc.errno in _FULL_ERRNOS:
         return StoreWriteError(f"cannot write {path}: the disk is full", _FULL)
@@ -97,12 +92,7 @@ def file_error(exc: OSError, path: Path) -> RagError:
 
 def too_many_open_files(path: Path) -> SystemLimitError:
     """The error for a file of the store that could not be opened for want of descriptors."""
-    return SystemLimitError(f"cannot open {path}: too many open files", _LIMIT)
-
-
-def is_out_of_files(exc: OSError) -> bool:
-    """Whether an OSError means the process (or the system) has no file descriptor left."""
-    return exc.errno in _LIMIT_ERRNOS
+    return SystemLimitError.open_files(path, "; the store keeps what was last committed")
 
 
 def out_of_descriptors() -> bool:
@@ -110,5 +100,5 @@ def out_of_descriptors() -> bool:
     try:
         os.close(os.dup(2))
     except OSError as exc:
-        return exc.errno in _LIMIT_ERRNOS
+        return SystemLimitError.caused(exc)
     return False

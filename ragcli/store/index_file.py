@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ragcli.errors import IndexMismatchError, StoreCorruptError
+from ragcli.errors import IndexMismatchError, StoreCorruptError, SystemLimitError
 from ragcli.files import atomic_write_bytes, open_regular_binary
 from ragcli.records import HnswSettings
 from ragcli.store.database import Database
-from ragcli.store.faults import file_error, is_out_of_files, too_many_open_files
+from ragcli.store.faults import file_error, too_many_open_files
 from ragcli.store.layout import INDEX_NAME
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class IndexFile(Database):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            if is_out_of_files(exc):
+            if SystemLimitError.caused(exc):
                 raise too_many_open_files(self.index_path) from exc
             raise StoreCorruptError(
                 f"cannot read vector index {self.index_path}: {exc.strerror}", "run `rag index`"

@@ -6,7 +6,6 @@ docx, and pdf (PDFs, and images read by OCR, ocr).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -201,12 +200,8 @@ def _sha256(stream: BinaryIO) -> str:
 def _read_error(exc: OSError) -> RagError:
     """A file that cannot be read is skipped, unless the process is out of descriptors:
     every later file would fail alike, and the file is not at fault (exit 11)."""
-    if exc.errno in (errno.EMFILE, errno.ENFILE):
-        return SystemLimitError(
-            f"cannot open {exc.filename or 'a file'}: too many open files",
-            "raise the limit on open files (`ulimit -n`, RLIMIT_NOFILE) or close some "
-            "programs, then run the command again",
-        )
+    if SystemLimitError.caused(exc):
+        return SystemLimitError.open_files(exc.filename or "a file")
     return LoadError(f"cannot read: {_reason(exc)}")
 
 
