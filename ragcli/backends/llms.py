@@ -15,6 +15,7 @@ from ragcli.errors import ModelError, UsageError
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
+    from ragcli.backends.branching import BranchStep, BranchTable
     from ragcli.settings import Settings
 
 
@@ -120,6 +121,9 @@ class LlamaCppLLM:
         try:
             from llama_cpp import Llama
 
+            from ragcli.backends.branching import sequences_for
+            from ragcli.backends.decoding import COPY_BEAMS
+
             if options.context_tokens > _SURELY_TRAINED_TOKENS:
                 _check_trained_context(Llama, path, options.context_tokens)
             self._threads = free_threads(options.threads)
@@ -133,6 +137,7 @@ class LlamaCppLLM:
                     seed=SEED,
                     verbose=False,
                 )
+                _allow_branches(self._llama, sequences_for(COPY_BEAMS))
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"cannot load model {path}: not a valid GGUF file or unsupported ({exc})",
@@ -205,14 +210,20 @@ class LlamaCppLLM:
         return score_continuation(_LlamaSession(self._llama), prompt.text, continuation)
 
     def copy(
-        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
+        self,
+        prompt: Prompt,
+        source: CopyFrom,
+        settings: GenerationSettings,
+        batched: bool = True,
     ) -> Completion | None:
+        """The copy search, its hypotheses evaluated in one batch a step unless not batched."""
         if prompt.is_chat:
             return None
         from ragcli.backends.decoding import copy_decode
 
         self._fit_threads()
-        return copy_decode(_LlamaSession(self._llama), prompt, source, settings)
+        session = _LlamaSession(self._llama)
+        return copy_decode(session, prompt, source, settings, batched=batched)
 
     def prepare_prefix(self, text: str) -> None:
         """Restore the state of a fixed prompt start from disk, or evaluate and save it.
@@ -244,6 +255,7 @@ class LlamaCppLLM:
             str(stat.st_size),
             str(stat.st_mtime_ns),
             str(self.context_tokens),
+            str(llama_cpp.llama_n_seq_max(self._llama._ctx.ctx)),
             llama_cpp.__version__,
             text,
         ]
@@ -332,6 +344,7 @@ class _LlamaSession:
 
     def __init__(self, llama: Any) -> None:
         self._llama = llama
+        self._branches: BranchTable | None = None
 
     def tokenize(self, text: str, add_bos: bool) -> list[int]:
         return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
@@ -381,6 +394,102 @@ class _LlamaSession:
                 pointer = llama_cpp.llama_get_logits_ith(llama._ctx.ctx, i)
                 rows.append(np.ctypeslib.as_array(pointer, shape=(vocab,)).copy())
         return np.stack(rows) if rows else np.zeros((0, vocab), dtype=np.float32)
+
+    def evaluate_branches(self, head: list[int], branches: list[tuple[int, ...]]) -> list[Any]:
+        """Return the logits row after head + each branch, all branches in one batch.
+
+        Each branch is held in a sequence of its own, made from its parent's cells, so a
+        beam search's step evaluates one token a hypothesis. The head (and a context with
+        one sequence) goes through evaluate, which keeps the longest cached prefix.
+        """
+        table = self._branches
+        if table is None or table.head != tuple(head) or not all(branches):
+            return self._evaluate_one_by_one(head, branches)
+        if len(branches) > table.capacity():
+            return self._evaluate_one_by_one(head, branches)
+        import llama_cpp
+
+        llama = self._llama
+        memory = llama_cpp.llama_get_memory(llama._ctx.ctx)
+        steps = table.plan(branches)
+        for step in steps:
+            llama_cpp.llama_memory_seq_cp(memory, step.parent, step.sequence, -1, -1)
+        for sequence in table.commit(steps):
+            llama_cpp.llama_memory_seq_rm(memory, sequence, -1, -1)
+        return self._decode_steps(steps)
+
+    def _evaluate_one_by_one(self, head: list[int], branches: list[tuple[int, ...]]) -> list[Any]:
+        """Evaluate each branch after head in sequence 0; hold the head when it is last."""
+        self.end_branches()
+        rows = []
+        for branch in branches:
+            tokens = [*head, *branch]
+            rows.append(self.evaluate(tokens, len(tokens) - 1)[-1])
+        if branches and branches[-1] == ():
+            import llama_cpp
+
+            from ragcli.backends.branching import BranchTable
+
+            sequences = int(llama_cpp.llama_n_seq_max(self._llama._ctx.ctx))
+            self._branches = BranchTable(head, sequences)
+        return rows
+
+    def _decode_steps(self, steps: list[BranchStep]) -> list[Any]:
+        """Decode the steps' tokens in one batch; return the row after each step's last."""
+        import llama_cpp
+        import numpy as np
+
+        llama = self._llama
+        batch = llama._batch.batch
+        last = []
+        count = 0
+        for step in steps:
+            for offset, token in enumerate(step.tokens):
+                batch.token[count] = token
+                batch.pos[count] = step.start + offset
+                batch.n_seq_id[count] = 1
+                batch.seq_id[count][0] = step.sequence
+                batch.logits[count] = offset == len(step.tokens) - 1
+                count += 1
+            last.append(count - 1)
+        batch.n_tokens = count
+        llama._ctx.decode(llama._batch)
+        vocab = llama.n_vocab()
+        return [
+            np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(llama._ctx.ctx, i), shape=(vocab,)
+            ).copy()
+            for i in last
+        ]
+
+    def end_branches(self) -> None:
+        """Drop the branches' sequences; sequence 0 keeps the head for evaluate."""
+        if self._branches is None:
+            return
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(self._llama._ctx.ctx)
+        for sequence in self._branches.held():
+            llama_cpp.llama_memory_seq_rm(memory, sequence, -1, -1)
+        self._branches = None
+
+
+def _allow_branches(llama: Any, sequences: int) -> None:
+    """Give the model a context whose cache holds `sequences` sequences sharing its cells.
+
+    llama-cpp-python makes a one-sequence context; this one, unified (every sequence may use
+    all of n_ctx), lets a copy search keep a hypothesis a sequence. It costs a second
+    context's set-up (tens of milliseconds) and a full-size sliding-window cache.
+    """
+    import llama_cpp
+    from llama_cpp._internals import LlamaContext
+
+    params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
+    params.n_seq_max = sequences
+    params.kv_unified = True
+    context = LlamaContext(model=llama._model, params=params, verbose=False)
+    previous, llama._ctx, llama.context_params = llama._ctx, context, params
+    previous.close()
 
 
 @contextlib.contextmanager
