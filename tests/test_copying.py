@@ -10,8 +10,15 @@ import pytest
 from ragcli.answering import AnswerSettings
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
+from ragcli.backends.branching import BranchTable, sequences_for
 from ragcli.backends.copying import CopyConstraint
-from ragcli.backends.decoding import copy_decode, greedy_decode, log_softmax, score_continuation
+from ragcli.backends.decoding import (
+    COPY_BEAMS,
+    copy_decode,
+    greedy_decode,
+    log_softmax,
+    score_continuation,
+)
 from ragcli.backends.fakes import ExtractiveLLM
 from ragcli.records import Chunk, Completion, CopyFrom, GenerationSettings, Hit, Prompt
 
@@ -201,3 +208,58 @@ def test_a_backend_that_cannot_search_keeps_its_answer_for_grounding_to_judge() 
 def test_the_copy_search_can_be_turned_off_for_the_bench() -> None:
     llm = CopyingLLM(Completion("63.2 billion", -1.0, 4), Completion("33 billion", -2.0, 4))
     assert answer(llm, copy_search=False).text == "63.2 billion" and llm.searches == 0
+
+
+class BranchingTableSession(TableSession):
+    """TableSession with a cache of sequences, planned by BranchTable as llama.cpp's is.
+
+    Each sequence's logits come from the tokens it holds, so a hypothesis planned from the
+    wrong parent, or at the wrong position, scores as a different text.
+    """
+
+    def __init__(self, sequences: int = sequences_for(COPY_BEAMS)) -> None:
+        super().__init__()
+        self.sequences = sequences
+        self.batches = 0
+        self.held: dict[int, list[int]] = {}
+        self.table: BranchTable | None = None
+
+    def evaluate_branches(self, head: list[int], branches: list[tuple[int, ...]]) -> list[Any]:
+        if self.table is None or self.table.head != tuple(head) or not all(branches):
+            rows = [self.evaluate([*head, *b], len(head) + len(b) - 1)[-1] for b in branches]
+            self.table, self.held = BranchTable(head, self.sequences), {0: list(head)}
+            return rows
+        steps = self.table.plan(branches)
+        for step in steps:
+            assert step.start == len(self.held[step.parent])
+            self.held[step.sequence] = [*self.held[step.parent], *step.tokens]
+        for sequence in self.table.commit(steps):
+            del self.held[sequence]
+        self.batches += 1
+        return [self._logits(self.held[step.sequence]) for step in steps]
+
+    def end_branches(self) -> None:
+        self.table, self.held = None, {}
+
+
+@pytest.mark.parametrize("beams", [1, 2, 3, 4])
+@pytest.mark.parametrize("max_tokens", [1, 2, 3, 5, 12])
+def test_the_batched_copy_search_finds_what_the_one_by_one_search_finds(
+    beams: int, max_tokens: int
+) -> None:
+    settings = GenerationSettings(max_tokens, 0.0)
+    reference = copy_decode(TableSession(), PROMPT, SOURCE, settings, beams=beams, batched=False)
+    batched = BranchingTableSession()
+    done = copy_decode(batched, PROMPT, SOURCE, settings, beams=beams)
+    assert done == reference  # the same text, log-probability (exactly) and token count
+    assert batched.table is None  # the branches are dropped when the search ends
+
+
+def test_the_batched_copy_search_evaluates_one_batch_a_step() -> None:
+    one_by_one, batched = TableSession(), BranchingTableSession()
+    copy_decode(one_by_one, PROMPT, SOURCE, SETTINGS, batched=False)
+    done = copy_decode(batched, PROMPT, SOURCE, SETTINGS)
+    assert done.text == "33 billion"
+    # the head once, then one batch a step after the first, instead of one call a hypothesis
+    assert batched.evaluated == 1 and batched.batches <= done.tokens
+    assert one_by_one.evaluated > batched.evaluated + batched.batches

@@ -5,8 +5,9 @@ Kept apart from llama.cpp so that the arithmetic is tested with a small fake ses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,6 +36,19 @@ class TokenSession(Protocol):
 
     def evaluate(self, tokens: list[int], logits_from: int) -> Any:
         """Evaluate tokens; return the logits rows of positions logits_from onwards."""
+        ...
+
+
+@runtime_checkable
+class BranchingSession(TokenSession, Protocol):
+    """A session that evaluates several continuations of one head in one batch."""
+
+    def evaluate_branches(self, head: list[int], branches: list[tuple[int, ...]]) -> list[Any]:
+        """Return the logits row after head + each branch, in the order given."""
+        ...
+
+    def end_branches(self) -> None:
+        """Forget the branches; the cache keeps the head."""
         ...
 
 
@@ -100,6 +114,7 @@ def copy_decode(
     copy: CopyFrom,
     settings: GenerationSettings,
     beams: int = COPY_BEAMS,
+    batched: bool = True,
 ) -> Completion:
     """The most likely answer that is a copy of copy's texts, by beam search.
 
@@ -111,16 +126,52 @@ def copy_decode(
     finished answer is more likely than every unfinished one (log-probabilities only fall);
     at max_tokens a likelier unfinished copy is returned cut, as greedy decoding cuts.
     The log-probability is the model's own, as in greedy decoding; temperature is ignored.
+    A session that can evaluates each step's hypotheses in one batch (`batched`); the
+    answer is the same as evaluating them one by one, which stays the reference.
     """
-    constraint = CopyConstraint(copy)
     head = session.tokenize(prompt.text, add_bos=True)
+    if batched and isinstance(session, BranchingSession):
+        branching = session
+        try:
+            return _beam_search(
+                session,
+                copy,
+                settings,
+                beams,
+                lambda branches: branching.evaluate_branches(head, branches),
+                prompt.stop,
+            )
+        finally:
+            branching.end_branches()
+
+    def one_by_one(branches: list[tuple[int, ...]]) -> list[Any]:
+        rows = []
+        for branch in branches:
+            tokens = [*head, *branch]
+            rows.append(session.evaluate(tokens, len(tokens) - 1)[-1])
+        return rows
+
+    return _beam_search(session, copy, settings, beams, one_by_one, prompt.stop)
+
+
+def _beam_search(
+    session: TokenSession,
+    copy: CopyFrom,
+    settings: GenerationSettings,
+    beams: int,
+    evaluate: Callable[[list[tuple[int, ...]]], list[Any]],
+    stops: tuple[str, ...],
+) -> Completion:
+    """copy_decode's search, given how to get the logits after each of a step's hypotheses."""
+    constraint = CopyConstraint(copy)
     alive = [_Beam((), 0.0)]
     best: tuple[float, str, int] | None = None
     for _ in range(settings.max_tokens):
         grown: list[_Beam] = []
-        for beam in sorted(alive, key=lambda b: b.tokens):  # neighbours share cached tokens
-            tokens = [*head, *beam.tokens]
-            scores = log_softmax(session.evaluate(tokens, len(tokens) - 1)[-1])
+        ordered = sorted(alive, key=lambda b: b.tokens)  # neighbours share cached tokens
+        rows = evaluate([beam.tokens for beam in ordered])
+        for beam, row in zip(ordered, rows, strict=True):
+            scores = log_softmax(row)
             text = _text(session, beam.tokens)
             tried = min(COPY_CANDIDATES, len(scores))
             likely = np.argpartition(scores, -tried)[-tried:]
@@ -129,7 +180,7 @@ def copy_decode(
                 logprob = beam.logprob + float(scores[token])
                 if best is not None and logprob <= best[0]:
                     break  # the rest are less likely than an answer already finished
-                answer, ended = _grow(session, beam.tokens, int(token), text, prompt.stop)
+                answer, ended = _grow(session, beam.tokens, int(token), text, stops)
                 if ended:
                     if constraint.may_end(answer):
                         best = (logprob, answer, len(beam.tokens) + 1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragcli.backends.cpu import free_threads
+from ragcli.backends.llama_session import LlamaSession, allow_branches
 from ragcli.errors import ModelError, RagWarning, UsageError
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
@@ -120,6 +121,9 @@ class LlamaCppLLM:
         try:
             from llama_cpp import Llama
 
+            from ragcli.backends.branching import sequences_for
+            from ragcli.backends.decoding import COPY_BEAMS
+
             if options.context_tokens > _SURELY_TRAINED_TOKENS:
                 _check_trained_context(Llama, path, options.context_tokens)
             self._threads = free_threads(options.threads)
@@ -133,6 +137,7 @@ class LlamaCppLLM:
                     seed=SEED,
                     verbose=False,
                 )
+                allow_branches(self._llama, sequences_for(COPY_BEAMS))
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"cannot load model {path}: not a valid GGUF file or unsupported ({exc})",
@@ -194,7 +199,7 @@ class LlamaCppLLM:
         from ragcli.backends.decoding import greedy_decode
 
         self._fit_threads()
-        return greedy_decode(_LlamaSession(self._llama), prompt, settings)
+        return greedy_decode(LlamaSession(self._llama), prompt, settings)
 
     def score(self, prompt: Prompt, continuation: str) -> float | None:
         if prompt.is_chat:
@@ -202,17 +207,23 @@ class LlamaCppLLM:
         from ragcli.backends.decoding import score_continuation
 
         self._fit_threads()
-        return score_continuation(_LlamaSession(self._llama), prompt.text, continuation)
+        return score_continuation(LlamaSession(self._llama), prompt.text, continuation)
 
     def copy(
-        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
+        self,
+        prompt: Prompt,
+        source: CopyFrom,
+        settings: GenerationSettings,
+        batched: bool = True,
     ) -> Completion | None:
+        """The copy search, its hypotheses evaluated in one batch a step unless not batched."""
         if prompt.is_chat:
             return None
         from ragcli.backends.decoding import copy_decode
 
         self._fit_threads()
-        return copy_decode(_LlamaSession(self._llama), prompt, source, settings)
+        session = LlamaSession(self._llama)
+        return copy_decode(session, prompt, source, settings, batched=batched)
 
     def prepare_prefix(self, text: str) -> None:
         """Restore the state of a fixed prompt start from disk, or evaluate and save it.
@@ -244,6 +255,7 @@ class LlamaCppLLM:
             str(stat.st_size),
             str(stat.st_mtime_ns),
             str(self.context_tokens),
+            str(llama_cpp.llama_n_seq_max(self._llama._ctx.ctx)),
             llama_cpp.__version__,
             text,
         ]
@@ -355,62 +367,6 @@ def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings
         if loop is not None:
             return Completion(loop.kept if loop.usable else "", None, len(pieces), looped=True)
     return Completion("".join(pieces).strip(), None, len(pieces))
-
-
-class _LlamaSession:
-    """The few llama.cpp calls greedy decoding needs, over one loaded model."""
-
-    def __init__(self, llama: Any) -> None:
-        self._llama = llama
-
-    def tokenize(self, text: str, add_bos: bool) -> list[int]:
-        return list(self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
-
-    def detokenize(self, tokens: list[int]) -> bytes:
-        return bytes(self._llama.detokenize(tokens))
-
-    def is_end(self, token: int) -> bool:
-        return (
-            bool(self._llama._model.token_is_eog(token))
-            if hasattr(self._llama._model, "token_is_eog")
-            else token == self._llama.token_eos()
-        )
-
-    def evaluate(self, tokens: list[int], logits_from: int) -> Any:
-        """Extend the cached tokens to `tokens`; return logits of positions logits_from.. .
-
-        The longest prefix already in the cache is kept (so the instructions and worked
-        examples are evaluated once per process, a passage once per question).
-        """
-        import llama_cpp
-        import numpy as np
-
-        llama = self._llama
-        cached = llama.input_ids[: llama.n_tokens].tolist()
-        keep = 0
-        limit = min(len(cached), logits_from, len(tokens) - 1)
-        while keep < limit and cached[keep] == tokens[keep]:
-            keep += 1
-        if not llama._ctx.kv_cache_seq_rm(-1, keep, -1):
-            # A cache that cannot drop its tail (sliding-window layers) starts over.
-            llama._ctx.kv_cache_seq_rm(-1, 0, -1)
-            keep = 0
-        llama.n_tokens = keep
-        rows = []
-        vocab = llama.n_vocab()
-        for start in range(keep, len(tokens), llama.n_batch):
-            batch = tokens[start : start + llama.n_batch]
-            llama._batch.set_batch(batch=batch, n_past=start, logits_all=False)
-            wanted = [i for i in range(len(batch)) if start + i >= logits_from]
-            for i in wanted:
-                llama._batch.batch.logits[i] = True
-            llama._ctx.decode(llama._batch)
-            llama.input_ids[start : start + len(batch)] = batch
-            llama.n_tokens = start + len(batch)
-            for i in wanted:
-                pointer = llama_cpp.llama_get_logits_ith(llama._ctx.ctx, i)
-                rows.append(np.ctypeslib.as_array(pointer, shape=(vocab,)).copy())
-        return np.stack(rows) if rows else np.zeros((0, vocab), dtype=np.float32)
 
 
 @contextlib.contextmanager
