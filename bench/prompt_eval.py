@@ -50,7 +50,9 @@ TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
 
 def strategy_for(asker: Asker, name: str) -> Strategy:
     """The sequence strategy, or the packed strategy with one of its templates."""
-    settings = AnswerSettings(asker.options.generation, strict=False)
+    settings = AnswerSettings(
+        asker.options.generation, strict=False, answer_threshold=asker.options.answer_threshold
+    )
     template = TEMPLATES[name]
     strategy: Strategy = (
         SequenceStrategy(asker._llm, settings, template)

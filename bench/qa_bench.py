@@ -5,7 +5,14 @@ nothing), asks a fixed, seeded sample of its questions with the real bundled mod
 prints one table: SQuAD EM and F1, answer-in-context, grounded (of the answers given),
 abstained, mean answer words and seconds a question, for each strategy with what `rag ask`
 retrieves and with the gold paragraph given alone (oracle).
+With --unanswerable N it also asks N of unanswerable.jsonl (seeded) and reports the share
+declined, and SQuAD 2.0's overall F1 over both samples pooled (a correct abstention scores 1,
+any answer to an unanswerable question 0). With --probe, every abstention is looked at again
+(answering/second_look.py) and its score logged, and the table gains the curve over the
+answer threshold: answerable declined against unanswerable declined, and the pooled F1.
+`--curve LOG` prints that curve again from a --log file without running a model.
 Run: python bench/qa_bench.py [--questions 300] [--seed 0] [--store DIR] [--variant NAME]
+     [--unanswerable 300] [--probe --answer-threshold 1] [--log FILE]
 """
 
 from __future__ import annotations
@@ -24,12 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
+from ragcli.answering.prompts import NOT_FOUND  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.discovery import DiscoveryOptions  # noqa: E402
 from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
-from ragcli.records import Chunk, GenerationSettings, Hit  # noqa: E402
+from ragcli.records import Answer, Chunk, GenerationSettings, Hit  # noqa: E402
 from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
@@ -106,8 +114,8 @@ def oracle_hit(question: str, answers: list[str], blocks: list[tuple[str, str]])
     return Hit(chunk, 1.0, dense=1.0)
 
 
-def make_variant(asker: Asker, variant: Variant) -> Strategy:
-    settings = AnswerSettings(GENERATION, strict=False)
+def make_variant(asker: Asker, variant: Variant, threshold: float) -> Strategy:
+    settings = AnswerSettings(GENERATION, strict=False, answer_threshold=threshold)
     llm = asker._llm
     strategy: Strategy = (
         PackedStrategy(llm, settings)
@@ -125,6 +133,7 @@ def run(
     hits_of: dict[str, list[Hit]],
     log: list[dict[str, object]],
     label: str,
+    probe: bool = False,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Ask every question with one strategy; return its row, and the row with --strict.
 
@@ -134,10 +143,14 @@ def run(
     em = f1 = in_context = grounded = abstained = words = 0.0
     strict_em = strict_f1 = strict_words = 0.0
     started = time.perf_counter()
+    probing = 0.0
     for item in items:
         question, answers = str(item["question"]), list(item["answers"])  # type: ignore[call-overload]
         hits = hits_of[str(item["id"])]
         answer = asker.generate(question, hits, strategy=strategy)
+        look_started = time.perf_counter()
+        look = second_look_entry(strategy, answer, answers) if probe else None
+        probing += time.perf_counter() - look_started
         context = " ".join(squad_normalize(p.text) for p in answer.passages)
         in_context += any(f" {squad_normalize(a)} " in f" {context} " for a in answers)
         if answer.answerable:
@@ -159,10 +172,13 @@ def run(
                 "answer": answer.text,
                 "grounded": answer.grounded,
                 "answerable": answer.answerable,
+                "kind": "answerable",
+                "f1": answer_f1(answer.text, answers) if answer.answerable else 0.0,
+                "look": look,
             }
         )
-    seconds = time.perf_counter() - started
-    n, given = len(items), max(1, len(items) - abstained)
+    seconds = time.perf_counter() - started - probing
+    n, given = max(1, len(items)), max(1, len(items) - abstained)
     row = {
         "em": 100 * em / n,
         "f1": 100 * f1 / n,
@@ -183,7 +199,122 @@ def run(
     return row, strict
 
 
-def main() -> None:
+def second_look_entry(
+    strategy: Strategy, answer: Answer, answers: list[str]
+) -> dict[str, object] | None:
+    """An abstention's second look (answering/second_look.py), scored, for the log."""
+    if answer.text != NOT_FOUND or not isinstance(strategy, SequenceStrategy):
+        return None
+    started = time.perf_counter()
+    look = strategy.reconsider(answer.question, answer.passages)
+    if look is None:
+        return None
+    return {
+        "seconds": time.perf_counter() - started,
+        "text": look.text,
+        "logprob": look.logprob,
+        "tokens": look.tokens,
+        "em": exact_match(look.text, answers) if answers else 0.0,
+        "f1": answer_f1(look.text, answers) if answers else 0.0,
+    }
+
+
+def run_unanswerable(
+    asker: Asker,
+    strategy: Strategy,
+    items: list[dict[str, object]],
+    log: list[dict[str, object]],
+    label: str,
+    probe: bool,
+) -> dict[str, float]:
+    """Ask the unanswerable questions; return the share declined and seconds a question."""
+    declined = 0
+    probing = 0.0
+    started = time.perf_counter()
+    for item in items:
+        question = str(item["question"])
+        answer = asker.generate(question, asker.relevant(question), strategy=strategy)
+        declined += not answer.answerable
+        look_started = time.perf_counter()
+        look = second_look_entry(strategy, answer, []) if probe else None
+        probing += time.perf_counter() - look_started
+        log.append(
+            {
+                "variant": label,
+                "question": question,
+                "article": item.get("article"),
+                "answer": answer.text,
+                "grounded": answer.grounded,
+                "answerable": answer.answerable,
+                "kind": "unanswerable",
+                "look": look,
+            }
+        )
+    seconds = time.perf_counter() - started - probing
+    return {"declined": 100 * declined / max(1, len(items)), "s_per_q": seconds / len(items)}
+
+
+def pooled_f1(entries: list[dict[str, object]], threshold: float) -> dict[str, float]:
+    """Answerable declined %, unanswerable declined % and SQuAD 2.0 overall F1 at a threshold.
+
+    An abstention whose second look scores at least the threshold becomes that answer.
+    """
+    f1 = 0.0
+    declined = {"answerable": 0, "unanswerable": 0}
+    count = {"answerable": 0, "unanswerable": 0}
+    for entry in entries:
+        kind = str(entry["kind"])
+        count[kind] += 1
+        look = entry.get("look")
+        taken = isinstance(look, dict) and float(look["logprob"]) >= threshold
+        answered = bool(entry["answerable"]) or taken
+        if not answered:
+            declined[kind] += 1
+        if kind == "unanswerable":
+            f1 += not answered
+        elif bool(entry["answerable"]):
+            f1 += float(entry["f1"])  # type: ignore[arg-type]
+        elif taken:
+            f1 += float(look["f1"])  # type: ignore[index]
+    total = max(1, sum(count.values()))
+    return {
+        "answerable_declined": 100 * declined["answerable"] / max(1, count["answerable"]),
+        "unanswerable_declined": 100 * declined["unanswerable"] / max(1, count["unanswerable"]),
+        "pooled_f1": 100 * f1 / total,
+    }
+
+
+CURVE = (1.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -10.0, -12.0, -15.0, -20.0, -1e9)
+
+
+def print_curve(entries: list[dict[str, object]]) -> None:
+    """The threshold curve of one variant's logged answers (1 is today's: never reconsider)."""
+    print("| answer threshold | answerable declined | unanswerable declined | pooled F1 |")
+    print("|---|---|---|---|")
+    for threshold in CURVE:
+        row = pooled_f1(entries, threshold)
+        shown = "off (1)" if threshold > 0 else "always" if threshold < -1e8 else f"{threshold:g}"
+        print(
+            f"| {shown} | {row['answerable_declined']:.1f}% "
+            f"| {row['unanswerable_declined']:.1f}% | {row['pooled_f1']:.1f} |"
+        )
+
+
+class Log(list[dict[str, object]]):
+    """Every answer, also written to a JSONL file as it comes (a long run can be cut short)."""
+
+    def __init__(self, path: Path | None) -> None:
+        super().__init__()
+        self._file = path.open("w") if path else None
+
+    def append(self, entry: dict[str, object]) -> None:
+        super().append(entry)
+        if self._file is not None:
+            self._file.write(json.dumps(entry) + "\n")
+            self._file.flush()
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--questions", type=int, default=300)
@@ -197,9 +328,37 @@ def main() -> None:
     )
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle runs")
     parser.add_argument("--log", type=Path, default=None, help="write every answer (JSONL)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--unanswerable", type=int, default=0, help="also ask N unanswerable questions (seeded)"
+    )
+    parser.add_argument(
+        "--answer-threshold",
+        type=float,
+        default=defaults().answer_threshold,
+        help="the sequence strategy's answer threshold [the default setting]",
+    )
+    parser.add_argument(
+        "--probe", action="store_true", help="look again at each abstention; print the curve"
+    )
+    parser.add_argument(
+        "--curve", type=Path, default=None, help="print the curve of a --probe log; no model"
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.curve:
+        entries = [json.loads(line) for line in args.curve.read_text().splitlines() if line]
+        for variant in dict.fromkeys(str(e["variant"]) for e in entries):
+            print(f"{variant}:")
+            print_curve([e for e in entries if e["variant"] == variant])
+        return
     items = sample_questions(args.data / "questions.jsonl", args.questions, args.seed)
+    unanswerable = sample_questions(args.data / "unanswerable.jsonl", args.unanswerable, args.seed)
     names = args.variant or ["packed", "sequence", "sequence, thorough decoding"]
+    log = Log(args.log)
+    rows: list[tuple[str, str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as scratch:
         store_dir = args.store or Path(scratch) / "store"
         build_store(args.data / "docs", store_dir)
@@ -209,8 +368,6 @@ def main() -> None:
             llm_spec="default",
             generation=GENERATION,
         )
-        log: list[dict[str, object]] = []
-        rows: list[tuple[str, str, dict[str, float]]] = []
         with Asker(options) as asker:
             retrieved = {str(i["id"]): asker.relevant(str(i["question"])) for i in items}
             blocks = paragraphs(args.data / "docs")
@@ -219,7 +376,7 @@ def main() -> None:
                 hit = oracle_hit(str(item["question"]), list(item["answers"]), blocks)  # type: ignore[call-overload]
                 oracle[str(item["id"])] = [hit] if hit else []
             for name in names:
-                strategy = make_variant(asker, VARIANTS[name])
+                strategy = make_variant(asker, VARIANTS[name], args.answer_threshold)
                 # The oracle reads one passage, so variants of retrieval and decoding
                 # would repeat the strategy's own oracle row.
                 with_oracle = not args.no_oracle and name in ("packed", "sequence")
@@ -227,21 +384,57 @@ def main() -> None:
                     [("oracle", oracle)] if with_oracle else []
                 )
                 for context, hits_of in contexts:
-                    row, strict = run(asker, strategy, items, hits_of, log, f"{name}/{context}")
+                    label = f"{name}/{context}"
+                    row, strict = run(asker, strategy, items, hits_of, log, label, args.probe)
+                    if context == "retrieved" and unanswerable:
+                        row |= unanswerable_row(asker, strategy, unanswerable, log, label, args)
                     rows += [(name, context, row), (f"{name} --strict", context, strict)]
                     print(json.dumps({"variant": name, "context": context, **row}), file=sys.stderr)
-    if args.log:
-        args.log.write_text("".join(json.dumps(entry) + "\n" for entry in log))
-    print(f"squad-a: {len(items)} questions (seed {args.seed}), bundled models")
+    print_table(args, len(items), len(unanswerable), rows)
+    if args.probe:
+        for variant in dict.fromkeys(str(e["variant"]) for e in log):
+            print(f"\n{variant}: abstentions looked at again, by answer threshold")
+            print_curve([e for e in log if e["variant"] == variant])
+
+
+def unanswerable_row(
+    asker: Asker,
+    strategy: Strategy,
+    items: list[dict[str, object]],
+    log: Log,
+    label: str,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """The unanswerable sample's share declined, and the overall F1 pooled with the rest."""
+    found = run_unanswerable(asker, strategy, items, log, label, args.probe)
+    pooled = pooled_f1([e for e in log if e["variant"] == label], 1.0)
+    return {"unanswerable_declined": found["declined"], "pooled_f1": pooled["pooled_f1"]}
+
+
+def print_table(
+    args: argparse.Namespace,
+    answerable: int,
+    unanswerable: int,
+    rows: list[tuple[str, str, dict[str, float]]],
+) -> None:
+    """The markdown table of every variant's figures."""
+    print(
+        f"squad-a: {answerable} questions + {unanswerable} unanswerable (seed {args.seed}), "
+        f"bundled models, answer threshold {args.answer_threshold:g}"
+    )
     print(
         "| strategy | context | EM | F1 | answer in context | grounded | abstained "
-        "| answer words | s/question |"
+        "| unanswerable declined | pooled F1 | answer words | s/question |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, context, row in rows:
+        declined = row.get("unanswerable_declined")
+        pooled = row.get("pooled_f1")
         print(
             f"| {name} | {context} | {row['em']:.1f} | {row['f1']:.1f} "
             f"| {row['in_context']:.1f}% | {row['grounded']:.1f}% | {row['abstained']:.1f}% "
+            f"| {'' if declined is None else f'{declined:.1f}%'} "
+            f"| {'' if pooled is None else f'{pooled:.1f}'} "
             f"| {row['words']:.1f} | {row['s_per_q']:.2f} |"
         )
 

@@ -649,3 +649,29 @@ def test_a_batch_of_one_letter_questions_costs_no_model_call(store: Path) -> Non
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(answers) == 26 * 8 + 2
     assert all(a["answerable"] is False and a["sources"] == [] for a in answers)
+
+
+def test_an_abstention_looked_at_again_keeps_exit_8_and_its_json_shape(
+    store: Path, capsys: Capture
+) -> None:
+    # The fake declines greedily; ruled out, its likeliest copy is "33 billion" at -2.0.
+    question = (
+        "How many parameters does Grok-0 have? "
+        "{p1=The context does not say.@-0.1} {p1=33 billion@-2.0}"
+    )
+    docs = store.parent / "second-look"
+    docs.mkdir()
+    (docs / "grok.md").write_text("Grok-0 has 33 billion parameters. [p1]\n")
+    planted = str(store.parent / "second-look-store")
+    assert run(capsys, "ingest", str(docs), "--store", planted, "--embed-model", "fake:64")[0] == 0
+    ask = ["ask", question, "--store", planted, *FAKE, "--json"]
+    code, out, _ = run(capsys, *ask, "--answer-threshold", "-1")
+    declined = json.loads(out)
+    assert code == ExitCode.NOT_FOUND and declined["answerable"] is False
+    assert declined["answer"] == "The context does not say." and declined["evidence"] is None
+    code, out, _ = run(capsys, *ask, "--answer-threshold", "-3", "--strict")
+    answered = json.loads(out)
+    assert code == 0 and answered["answer"] == "33 billion" and answered["grounded"] is True
+    assert set(answered) == set(declined)
+    code, _, err = run(capsys, *ask, "--answer-threshold", "2")
+    assert code == ExitCode.USAGE and "from -1,000 to 1" in err

@@ -28,6 +28,9 @@ class AnswerSettings:
 
     generation: GenerationSettings
     strict: bool
+    # When every passage declines, answer anyway with the likeliest copy of a passage if its
+    # log-probability is at least this (sequence only; above 0: never, as before issue 22).
+    answer_threshold: float
     # Tokens kept free between the prompt and the answer, for the model's own special tokens.
     margin_tokens: int = 16
 

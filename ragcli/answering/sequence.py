@@ -28,6 +28,7 @@ from ragcli.answering.base import (
 from ragcli.answering.grounding import Grounding, ground, tokenize
 from ragcli.answering.packing import separate_passages
 from ragcli.answering.prompts import NOT_FOUND, sequence_prefix, single_passage_prompt
+from ragcli.answering.second_look import SecondLook, second_look
 from ragcli.backends.llms import LLM
 from ragcli.records import Answer, Completion, CopyFrom, Hit, Passage, Prompt
 
@@ -147,10 +148,7 @@ class SequenceStrategy:
             or unsupported
             or abstain >= self.sequence.abstain_ratio * (best.probability)
         ):
-            text: str | None = NOT_FOUND
-            if best is None and all(c.looped for c in completions):
-                text = None
-            answer = finish(question, text, passages, self.settings, self.name)
+            answer = self._decline(question, passages, completions, best is None)
         else:
             answer = finish(
                 question, best.text, passages, self.settings, self.name, prefer=best.best_passage
@@ -158,6 +156,33 @@ class SequenceStrategy:
         if on_text is not None:
             on_text(answer.text)
         return answer
+
+    def _decline(
+        self,
+        question: str,
+        passages: tuple[Passage, ...],
+        completions: list[Completion],
+        nothing: bool,
+    ) -> Answer:
+        """Abstain, unless a second look finds an answer likely enough (second_look.py)."""
+        if nothing and all(c.looped for c in completions):
+            return finish(question, None, passages, self.settings, self.name)
+        found = (
+            self.reconsider(question, passages[: len(completions)])
+            if self.settings.answer_threshold <= 0
+            else None
+        )
+        if found is None or found.logprob < self.settings.answer_threshold:
+            return finish(question, NOT_FOUND, passages, self.settings, self.name)
+        return finish(
+            question, found.text, passages, self.settings, self.name, prefer=found.passage
+        )
+
+    def reconsider(self, question: str, passages: Sequence[Passage]) -> SecondLook | None:
+        """The likeliest grounded answer under the passages read, abstaining ruled out."""
+        prompts = [self._prompt(question, passage) for passage in passages]
+        weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
+        return second_look(self.llm, prompts, passages, weights, self.generation)
 
     def _complete(self, prompt: Prompt, passage: Passage) -> Completion:
         """The passage's answer: the model's own when it copies the passage, else a copy.

@@ -114,7 +114,23 @@ class ExtractiveLLM:
     def copy(
         self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
     ) -> Completion | None:
-        return None  # a fake that copies is made in the tests that need one
+        """The likeliest planned answer that is a copy of a source; None if none is.
+
+        A fuller copying fake is made in the tests of the copy search (test_copying.py).
+        """
+        passage = _single_passage(prompt.text)
+        if passage is None:
+            return None
+        sources = [text.lower() for text in source.sources]
+        copies = {
+            text: logprob
+            for text, logprob in _planned(prompt.text, passage).items()
+            if any(text.lower() in s for s in sources)
+        }
+        if not copies:
+            return None
+        text = max(copies, key=lambda t: copies[t])
+        return Completion(text, copies[text], len(text.split()))
 
 
 def _planned(prompt: str, passage: str) -> dict[str, float]:

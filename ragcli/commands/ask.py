@@ -130,6 +130,16 @@ def ask(
             show_default=False,
         ),
     ] = None,
+    answer_threshold: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--answer-threshold",
+            help="When every passage declines, answer anyway with the likeliest copy of a "
+            "passage if its log-probability is at least this; above 0: never, -1000 to 1 "
+            f"[env RAG_ANSWER_THRESHOLD; default: {default_help('answer_threshold')}].",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -179,6 +189,7 @@ def ask(
         context_tokens=context_tokens,
         min_score=min_score,
         strategy=None if strategy is None else strategy.value,
+        answer_threshold=answer_threshold,
         threads=threads,
     )
     if not batch:

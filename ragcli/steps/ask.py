@@ -33,6 +33,7 @@ class AskOptions:
     generation: GenerationSettings
     strategy: str
     strict: bool
+    answer_threshold: float
     top_k: int
     min_score: float
     retrieval: RetrievalSettings
@@ -48,6 +49,7 @@ class AskOptions:
             generation=GenerationSettings(settings.max_tokens, settings.temperature),
             strategy=settings.strategy,
             strict=strict,
+            answer_threshold=settings.answer_threshold,
             top_k=settings.top_k,
             min_score=settings.min_score,
             retrieval=RetrievalSettings(
@@ -94,7 +96,9 @@ class Asker:
 
     @property
     def _answer_settings(self) -> AnswerSettings:
-        return AnswerSettings(self.options.generation, self.options.strict)
+        return AnswerSettings(
+            self.options.generation, self.options.strict, self.options.answer_threshold
+        )
 
     def close(self) -> None:
         """Release the store, unless the caller lent it."""

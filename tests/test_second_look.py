@@ -1,0 +1,86 @@
+"""The second look at an abstention, through the registry's fake LLM with planned log-probs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from ragcli.answering import AnswerSettings
+from ragcli.answering.prompts import NOT_FOUND
+from ragcli.answering.second_look import second_look
+from ragcli.answering.sequence import SequenceStrategy, retrieval_prior
+from ragcli.backends.llms import LlmOptions
+from ragcli.backends.registry import make_llm
+from ragcli.records import GenerationSettings
+from ragcli.settings import KEYS, defaults
+from tests.test_answering import hit, plan
+
+GENERATION = GenerationSettings(max_tokens=32, temperature=0.0)
+
+
+def strategy(threshold: float, strict: bool = False) -> SequenceStrategy:
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    return SequenceStrategy(llm, AnswerSettings(GENERATION, strict, threshold))
+
+
+# Every passage declines greedily (-0.1); with abstaining ruled out, the likeliest copy of
+# passage 1 is "Paris" at log-probability -2.0 (of passage 2, "Lyon" at -6.0).
+HITS = [hit("The capital is Paris.", 0.90, line=1), hit("Lyon is large.", 0.80, line=2)]
+QUESTION = plan(
+    "What is the capital?",
+    (1, NOT_FOUND, -0.1),
+    (1, "Paris", -2.0),
+    (2, NOT_FOUND, -0.1),
+    (2, "Lyon", -6.0),
+)
+
+
+def test_the_second_look_scores_the_likeliest_copy_with_the_retrieval_prior() -> None:
+    sequence = strategy(-3.0)
+    passages = sequence.passages(QUESTION, HITS)
+    look = sequence.reconsider(QUESTION, passages)
+    weights = retrieval_prior([0.90, 0.80], 0.1)
+    assert look is not None and look.text == "Paris" and look.passage == 1
+    assert look.logprob == pytest.approx(math.log(weights[0] * math.exp(-2.0)))
+
+
+def test_an_answer_above_the_threshold_replaces_the_abstention() -> None:
+    answer = strategy(-3.0).answer(QUESTION, HITS, None)
+    assert answer.text == "Paris" and answer.answerable and answer.grounded
+    assert answer.evidence is not None and answer.evidence.passage == 1
+
+
+def test_an_answer_below_the_threshold_leaves_the_abstention() -> None:
+    # log(p(z=1|x) * e^-2) is about -2.3: below -2.0, so the model's abstention stands.
+    answer = strategy(-2.0).answer(QUESTION, HITS, None)
+    assert answer.text == NOT_FOUND and not answer.answerable and not answer.grounded
+
+
+def test_a_threshold_above_zero_never_looks_again() -> None:
+    sure = plan("What is the capital?", (1, NOT_FOUND, -0.1), (1, "Paris", -0.01))
+    assert strategy(1.0).answer(sure, HITS[:1], None).text == NOT_FOUND
+
+
+def test_strict_keeps_the_second_look_it_is_a_copy_of_a_passage() -> None:
+    answer = strategy(-3.0, strict=True).answer(QUESTION, HITS, None)
+    assert answer.text == "Paris" and answer.grounded
+
+
+def test_answers_the_passages_do_not_hold_are_never_taken() -> None:
+    # The fake only copies planned answers a passage holds: "Rome" is in none.
+    invented = plan("What is the capital?", (1, NOT_FOUND, -0.1), (1, "Rome", -0.5))
+    assert strategy(-100.0).answer(invented, HITS[:1], None).text == NOT_FOUND
+    sequence = strategy(-100.0)
+    passages = sequence.passages(invented, HITS[:1])
+    prompts = [sequence._prompt(invented, p) for p in passages]
+    assert second_look(sequence.llm, prompts, passages, [1.0], GENERATION) is None
+
+
+def test_the_threshold_is_one_declared_setting() -> None:
+    key = KEYS["answer_threshold"]
+    assert key.env == "RAG_ANSWER_THRESHOLD" and key.range is not None
+    assert key.range.check(-5) == -5.0
+    with pytest.raises(ValueError, match="from -1,000 to 1"):
+        key.range.check(2)
