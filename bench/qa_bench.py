@@ -12,7 +12,7 @@ any answer to an unanswerable question 0). With --probe, every abstention is loo
 answer threshold: answerable declined against unanswerable declined, and the pooled F1.
 `--curve LOG` prints that curve again from a --log file without running a model.
 Run: python bench/qa_bench.py [--questions 300] [--seed 0] [--store DIR] [--variant NAME]
-     [--unanswerable 300] [--probe --answer-threshold 1] [--log FILE]
+     [--unanswerable 300] [--probe VARIANT] [--answer-threshold T] [--log FILE]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
+from ragcli.answering.evidence import Window  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.prompts import NOT_FOUND  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
@@ -54,16 +55,28 @@ class Variant:
     sequence: SequenceSettings | None = None
 
 
+# Before issue 22: whole chunks (merged where they touch, cut to 300 tokens), 3 passages.
+WHOLE_CHUNKS = SequenceSettings(passages=3, window=None)
+
 VARIANTS = {
     "packed": Variant("packed"),
     "sequence": Variant("sequence"),
+    "sequence before issue 22 (whole chunks, 3 passages)": Variant("sequence", WHOLE_CHUNKS),
     "sequence, thorough decoding": Variant("sequence", SequenceSettings(thorough=True)),
+    "sequence, 3 passages": Variant("sequence", SequenceSettings(passages=3)),
     "sequence, 5 passages": Variant("sequence", SequenceSettings(passages=5)),
     "sequence, uniform p(z|x)": Variant("sequence", SequenceSettings(retrieval_temperature=1e3)),
-    "sequence, 200-token passages": Variant("sequence", SequenceSettings(passage_tokens=200)),
-    "sequence, 2 passages": Variant("sequence", SequenceSettings(passages=2)),
     "sequence, abstain ratio 30": Variant("sequence", SequenceSettings(abstain_ratio=30.0)),
     "sequence, no copy search": Variant("sequence", SequenceSettings(copy_search=False)),
+    "sequence, window 60": Variant("sequence", SequenceSettings(window=Window(60))),
+    "sequence, window 100": Variant("sequence", SequenceSettings(window=Window(100))),
+    "sequence, window 150": Variant("sequence", SequenceSettings(window=Window(150))),
+    "sequence, window + dense 0.5": Variant(
+        "sequence", SequenceSettings(window=Window(dense_weight=0.5))
+    ),
+    "sequence, whole chunks, 2 passages": Variant(
+        "sequence", SequenceSettings(passages=2, window=None)
+    ),
 }
 
 
@@ -122,6 +135,8 @@ def make_variant(asker: Asker, variant: Variant, threshold: float) -> Strategy:
         if variant.strategy == "packed"
         else SequenceStrategy(llm, settings, variant.sequence)
     )
+    if isinstance(strategy, SequenceStrategy):
+        strategy.embed = asker.sentence_embedder()
     strategy.prepare()
     return strategy
 
@@ -174,6 +189,7 @@ def run(
                 "answerable": answer.answerable,
                 "kind": "answerable",
                 "f1": answer_f1(answer.text, answers) if answer.answerable else 0.0,
+                "confidence": answer.confidence,
                 "look": look,
             }
         )
@@ -247,6 +263,7 @@ def run_unanswerable(
                 "grounded": answer.grounded,
                 "answerable": answer.answerable,
                 "kind": "unanswerable",
+                "confidence": answer.confidence,
                 "look": look,
             }
         )
@@ -254,10 +271,13 @@ def run_unanswerable(
     return {"declined": 100 * declined / max(1, len(items)), "s_per_q": seconds / len(items)}
 
 
-def pooled_f1(entries: list[dict[str, object]], threshold: float) -> dict[str, float]:
-    """Answerable declined %, unanswerable declined % and SQuAD 2.0 overall F1 at a threshold.
+def pooled_f1(
+    entries: list[dict[str, object]], threshold: float, min_confidence: float = 0.0
+) -> dict[str, float]:
+    """Answerable declined %, unanswerable declined % and SQuAD 2.0 overall F1 at thresholds.
 
-    An abstention whose second look scores at least the threshold becomes that answer.
+    An answer whose confidence is below min_confidence becomes an abstention; an abstention
+    whose second look scores at least the answer threshold becomes that answer.
     """
     f1 = 0.0
     declined = {"answerable": 0, "unanswerable": 0}
@@ -266,13 +286,18 @@ def pooled_f1(entries: list[dict[str, object]], threshold: float) -> dict[str, f
         kind = str(entry["kind"])
         count[kind] += 1
         look = entry.get("look")
-        taken = isinstance(look, dict) and float(look["logprob"]) >= threshold
-        answered = bool(entry["answerable"]) or taken
+        confidence = entry.get("confidence")
+        kept = bool(entry["answerable"]) and (
+            confidence is None or float(confidence) >= min_confidence  # type: ignore[arg-type]
+        )
+        taken = not entry["answerable"] and isinstance(look, dict)
+        taken = taken and float(look["logprob"]) >= threshold  # type: ignore[index]
+        answered = kept or taken
         if not answered:
             declined[kind] += 1
         if kind == "unanswerable":
             f1 += not answered
-        elif bool(entry["answerable"]):
+        elif kept:
             f1 += float(entry["f1"])  # type: ignore[arg-type]
         elif taken:
             f1 += float(look["f1"])  # type: ignore[index]
@@ -285,6 +310,7 @@ def pooled_f1(entries: list[dict[str, object]], threshold: float) -> dict[str, f
 
 
 CURVE = (1.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -10.0, -12.0, -15.0, -20.0, -1e9)
+CONFIDENCES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def print_curve(entries: list[dict[str, object]]) -> None:
@@ -296,6 +322,18 @@ def print_curve(entries: list[dict[str, object]]) -> None:
         shown = "off (1)" if threshold > 0 else "always" if threshold < -1e8 else f"{threshold:g}"
         print(
             f"| {shown} | {row['answerable_declined']:.1f}% "
+            f"| {row['unanswerable_declined']:.1f}% | {row['pooled_f1']:.1f} |"
+        )
+
+
+def print_confidence_curve(entries: list[dict[str, object]]) -> None:
+    """The curve over the least confidence an answer needs to be given (0: today's)."""
+    print("| min confidence | answerable declined | unanswerable declined | pooled F1 |")
+    print("|---|---|---|---|")
+    for least in CONFIDENCES:
+        row = pooled_f1(entries, 1.0, least)
+        print(
+            f"| {least:g} | {row['answerable_declined']:.1f}% "
             f"| {row['unanswerable_declined']:.1f}% | {row['pooled_f1']:.1f} |"
         )
 
@@ -338,7 +376,11 @@ def parse_args() -> argparse.Namespace:
         help="the sequence strategy's answer threshold [the default setting]",
     )
     parser.add_argument(
-        "--probe", action="store_true", help="look again at each abstention; print the curve"
+        "--probe",
+        action="append",
+        choices=list(VARIANTS),
+        default=[],
+        help="look again at each abstention of this variant (repeatable); print its curves",
     )
     parser.add_argument(
         "--curve", type=Path, default=None, help="print the curve of a --probe log; no model"
@@ -353,6 +395,7 @@ def main() -> None:
         for variant in dict.fromkeys(str(e["variant"]) for e in entries):
             print(f"{variant}:")
             print_curve([e for e in entries if e["variant"] == variant])
+            print_confidence_curve([e for e in entries if e["variant"] == variant])
         return
     items = sample_questions(args.data / "questions.jsonl", args.questions, args.seed)
     unanswerable = sample_questions(args.data / "unanswerable.jsonl", args.unanswerable, args.seed)
@@ -385,7 +428,8 @@ def main() -> None:
                 )
                 for context, hits_of in contexts:
                     label = f"{name}/{context}"
-                    row, strict = run(asker, strategy, items, hits_of, log, label, args.probe)
+                    probe = name in args.probe
+                    row, strict = run(asker, strategy, items, hits_of, log, label, probe)
                     if context == "retrieved" and unanswerable:
                         row |= unanswerable_row(asker, strategy, unanswerable, log, label, args)
                     rows += [(name, context, row), (f"{name} --strict", context, strict)]
@@ -393,8 +437,13 @@ def main() -> None:
     print_table(args, len(items), len(unanswerable), rows)
     if args.probe:
         for variant in dict.fromkeys(str(e["variant"]) for e in log):
+            if variant.split("/")[0] not in args.probe:
+                continue
+            entries = [e for e in log if e["variant"] == variant]
             print(f"\n{variant}: abstentions looked at again, by answer threshold")
-            print_curve([e for e in log if e["variant"] == variant])
+            print_curve(entries)
+            print(f"\n{variant}: answers declined below a confidence")
+            print_confidence_curve(entries)
 
 
 def unanswerable_row(
@@ -406,7 +455,8 @@ def unanswerable_row(
     args: argparse.Namespace,
 ) -> dict[str, float]:
     """The unanswerable sample's share declined, and the overall F1 pooled with the rest."""
-    found = run_unanswerable(asker, strategy, items, log, label, args.probe)
+    probe = label.split("/")[0] in args.probe
+    found = run_unanswerable(asker, strategy, items, log, label, probe)
     pooled = pooled_f1([e for e in log if e["variant"] == label], 1.0)
     return {"unanswerable_declined": found["declined"], "pooled_f1": pooled["pooled_f1"]}
 

@@ -222,15 +222,28 @@ KEYS: dict[str, Key] = {
         Key("strategy", "--strategy", "RAG_STRATEGY", "sequence", _one_of(ANSWER_STRATEGIES)),
         # When every passage declines, `sequence` decodes again with abstaining ruled out and
         # keeps that answer if its log-probability is at least this; above 0 it never does.
-        # Off by default: on squad-a seed 1 (93 answerable + 89 unanswerable) no threshold
-        # beat off on SQuAD 2.0's pooled F1 (35.3 off, 33.6 at -4, 29.1 at -6): the second
-        # look's answers to unanswerable questions scored as high as its right answers.
+        # Off by default: on squad-a seed 1 (100 answerable + 100 unanswerable, evidence
+        # windows) no threshold beat off on SQuAD 2.0's pooled F1 (36.9 off, 36.4 at -3,
+        # 32.3 at -5): its answers to unanswerable questions scored as high as right ones.
         _ranged(
             "answer_threshold",
             "ask --answer-threshold",
             "RAG_ANSWER_THRESHOLD",
             1.0,
             -1000.0,
+            1.0,
+            whole=False,
+        ),
+        # `sequence` declines an answer whose probability (marginalised over the passages) is
+        # below this. Off by default: the model's answers to questions the documents do not
+        # answer are hardly less likely than its answers to those they do (bench/qa_bench.py
+        # curve: each point declines about as many of one kind as of the other).
+        _ranged(
+            "min_confidence",
+            "ask --min-confidence",
+            "RAG_MIN_CONFIDENCE",
+            0.0,
+            0.0,
             1.0,
             whole=False,
         ),
@@ -329,6 +342,7 @@ class Settings:
     mode: str
     strategy: str
     answer_threshold: float
+    min_confidence: float
     llm_url: str | None
     llm_model: str | None
     llm_api: str

@@ -182,6 +182,21 @@ def test_pdf_question_cites_a_pdf_page(store: str) -> None:
     assert top["path"].endswith("vector-search.pdf") and top["page"] >= 1
 
 
+@pytest.mark.parametrize("question", ["What does HNSW stand for?", "¿Qué significa HNSW?"])
+def test_an_acronym_is_spelled_out_whatever_the_language_of_the_question(
+    store: str, question: str
+) -> None:
+    # Issue 22: a Spanish acronym question on English slides was declined.
+    done = rag("ask", question, "--json", "--store", store)
+    answer = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert "Hierarchical Navigable Small World" in answer["answer"], answer["answer"]
+    assert answer["grounded"] is True
+    evidence = answer["evidence"]
+    assert "Hierarchical Navigable Small World" in evidence["sentence"]
+    assert evidence["path"].endswith("vector-search.pdf")
+
+
 @pytest.mark.parametrize(
     "question",
     [

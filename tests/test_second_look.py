@@ -84,3 +84,34 @@ def test_the_threshold_is_one_declared_setting() -> None:
     assert key.range.check(-5) == -5.0
     with pytest.raises(ValueError, match="from -1,000 to 1"):
         key.range.check(2)
+
+
+def confident(least: float) -> SequenceStrategy:
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    return SequenceStrategy(llm, AnswerSettings(GENERATION, False, 1.0, min_confidence=least))
+
+
+# Passage 1 answers "Paris" at log-probability -1.0; its retrieval weight is about 0.73.
+SURE = plan("What is the capital?", (1, "Paris", -1.0))
+
+
+def test_an_answer_carries_its_marginal_probability_as_confidence() -> None:
+    answer = confident(0.0).answer(SURE, HITS[:1], None)
+    assert answer.text == "Paris" and answer.answerable
+    assert answer.confidence == pytest.approx(math.exp(-1.0))  # one passage: weight 1
+
+
+@pytest.mark.parametrize(("least", "answered"), [(0.0, True), (0.36, True), (0.38, False)])
+def test_an_answer_less_likely_than_the_least_confidence_is_declined(
+    least: float, answered: bool
+) -> None:
+    answer = confident(least).answer(SURE, HITS[:1], None)
+    assert answer.answerable is answered
+    assert answer.text == ("Paris" if answered else NOT_FOUND)
+    assert (answer.confidence is not None) is answered
+
+
+def test_the_least_confidence_is_a_setting_from_0_to_1() -> None:
+    key = KEYS["min_confidence"]
+    assert key.env == "RAG_MIN_CONFIDENCE" and key.default == 0.0
+    assert key.range is not None and (key.range.low, key.range.high) == (0.0, 1.0)

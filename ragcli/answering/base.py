@@ -31,6 +31,9 @@ class AnswerSettings:
     # When every passage declines, answer anyway with the likeliest copy of a passage if its
     # log-probability is at least this (sequence only; above 0: never, as before issue 22).
     answer_threshold: float
+    # Decline an answer whose probability, marginalised over the passages, is below this
+    # (sequence only; 0: never).
+    min_confidence: float = 0.0
     # Tokens kept free between the prompt and the answer, for the model's own special tokens.
     margin_tokens: int = 16
 

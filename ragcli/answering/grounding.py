@@ -257,18 +257,32 @@ def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     return sentence_start, sentence_end
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The offsets of text's sentences, in order, each without the whitespace before it.
+
+    Together they cover the text but for that whitespace; a text of blanks has none.
+    """
+    spans = []
+    start = 0
+    for match in [*_SENTENCE_END.finditer(text), None]:
+        end = match.end() if match else len(text)
+        while start < end and text[start].isspace():
+            start += 1
+        if start < end:
+            spans.append((start, end))
+        start = end
+    return spans
+
+
 def _closest_sentence(answer: str, passages: Sequence[Passage]) -> Evidence | None:
     """The sentence sharing the most words with a paraphrased answer."""
     wanted = {t.key for t in tokenize(answer)}
     best: tuple[int, Passage, int, int] | None = None
     for passage in passages:
-        start = 0
-        for match in [*_SENTENCE_END.finditer(passage.text), None]:
-            end = match.end() if match else len(passage.text)
+        for start, end in sentence_spans(passage.text):
             shared = len(wanted & {t.key for t in tokenize(passage.text[start:end])})
             if shared and (best is None or shared > best[0]):
                 best = (shared, passage, start, end)
-            start = end
     if best is None:
         return None
     _, passage, start, end = best

@@ -50,7 +50,7 @@ def pack_passages(
     """Turn ranked hits into numbered passages that fit the token budget."""
     if not hits or budget_tokens <= 0:
         return ()
-    passages = _merge_spans(_drop_duplicates(hits))
+    passages = _merge_spans(drop_duplicates(hits))
     cap_tokens = max(min_passage_tokens, budget_tokens // 3)
     capped = [_fit(p, cap_tokens, count_tokens) for p in passages]
     return _fill(
@@ -65,7 +65,7 @@ def separate_passages(
     if not hits or max_tokens_each <= 0:
         return ()
     kept: list[Passage] = []
-    for passage in _merge_spans(_drop_duplicates(hits)):
+    for passage in _merge_spans(drop_duplicates(hits)):
         fitted = _fit(replace(passage, number=len(kept) + 1), max_tokens_each, count_tokens)
         if fitted is not None:
             kept.append(fitted)
@@ -79,7 +79,7 @@ def _cost(passage: Passage, count_tokens: CountTokens) -> int:
     return count_tokens(format_passage(passage)) + 1
 
 
-def _drop_duplicates(hits: Sequence[Hit]) -> list[Hit]:
+def drop_duplicates(hits: Sequence[Hit]) -> list[Hit]:
     """Keep the first hit of each chunk text, compared with whitespace normalised."""
     seen: set[str] = set()
     kept = []

@@ -140,6 +140,16 @@ def ask(
             show_default=False,
         ),
     ] = None,
+    min_confidence: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--min-confidence",
+            help="Decline an answer the model gives a probability below this, 0 to 1: "
+            "more caution declines more questions of both kinds (sequence only) "
+            f"[env RAG_MIN_CONFIDENCE; default: {default_help('min_confidence')}].",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -190,6 +200,7 @@ def ask(
         min_score=min_score,
         strategy=None if strategy is None else strategy.value,
         answer_threshold=answer_threshold,
+        min_confidence=min_confidence,
         threads=threads,
     )
     if not batch:

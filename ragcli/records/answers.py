@@ -76,6 +76,9 @@ class Answer:
     grounded: bool = False
     strategy: str = ""
     cited: frozenset[int] = frozenset()
+    # The model's probability of this answer, marginalised over the passages read
+    # (`sequence`); None where no strategy measured it.
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)

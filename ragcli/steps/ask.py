@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.answering import AnswerSettings, Strategy, make_strategy
+from ragcli.answering.evidence import Embed
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.backends.embed_server import EmbedServerOptions
@@ -34,6 +35,7 @@ class AskOptions:
     strategy: str
     strict: bool
     answer_threshold: float
+    min_confidence: float
     top_k: int
     min_score: float
     retrieval: RetrievalSettings
@@ -50,6 +52,7 @@ class AskOptions:
             strategy=settings.strategy,
             strict=strict,
             answer_threshold=settings.answer_threshold,
+            min_confidence=settings.min_confidence,
             top_k=settings.top_k,
             min_score=settings.min_score,
             retrieval=RetrievalSettings(
@@ -96,8 +99,12 @@ class Asker:
 
     @property
     def _answer_settings(self) -> AnswerSettings:
+        options = self.options
         return AnswerSettings(
-            self.options.generation, self.options.strict, self.options.answer_threshold
+            options.generation,
+            options.strict,
+            options.answer_threshold,
+            min_confidence=options.min_confidence,
         )
 
     def close(self) -> None:
@@ -115,6 +122,19 @@ class Asker:
     def llm_spec(self) -> str:
         """Which LLM answers: a model name or path, or a model at a server."""
         return self._llm.spec
+
+    def sentence_embedder(self) -> Embed | None:
+        """The first store's query embedder as a function of texts; None in keyword mode."""
+        retrievers = (
+            self.retriever.retrievers
+            if isinstance(self.retriever, StoresRetriever)
+            else [self.retriever]
+        )
+        for retriever in retrievers:
+            embedder = retriever.embedder
+            if embedder is not None:
+                return lambda texts: embedder.embed(texts)
+        return None
 
     def retrieve(self, question: str) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
