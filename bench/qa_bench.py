@@ -74,6 +74,7 @@ VARIANTS = {
     "sequence, window + dense 0.5": Variant(
         "sequence", SequenceSettings(window=Window(dense_weight=0.5))
     ),
+    "sequence, widen on decline": Variant("sequence", SequenceSettings(widen=True)),
     "sequence, whole chunks, 2 passages": Variant(
         "sequence", SequenceSettings(passages=2, window=None)
     ),

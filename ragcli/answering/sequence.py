@@ -61,6 +61,8 @@ class SequenceSettings:
     # On 100 tuning questions (3 passages): whole chunks F1 36.8, windows of 150 tokens
     # 39.7, 100 38.1, 60 44.7, 40 45.9; adding the embeddings' cosine did not help.
     window: Window | None = Window()
+    # When every window declines, read the same chunks whole before declining.
+    widen: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,13 +122,7 @@ class SequenceStrategy:
 
     def passages(self, question: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
         """The passages, each cut to fit its own prompt with room for the answer."""
-        room = question_room(
-            question,
-            self._fixed_tokens(question),
-            self.llm.context_tokens,
-            self.settings,
-            self.generation.max_tokens,
-        )
+        room = self._room(question)
         if self.sequence.window is not None:
             return evidence_passages(
                 question,
@@ -137,6 +133,19 @@ class SequenceStrategy:
                 self.sequence.window,
                 self.embed,
             )
+        return self._whole_chunks(hits, room)
+
+    def _room(self, question: str) -> int:
+        return question_room(
+            question,
+            self._fixed_tokens(question),
+            self.llm.context_tokens,
+            self.settings,
+            self.generation.max_tokens,
+        )
+
+    def _whole_chunks(self, hits: Sequence[Hit], room: int) -> tuple[Passage, ...]:
+        """Whole chunks, merged where they touch, each cut to passage_tokens."""
         return separate_passages(
             hits,
             self.llm.count_tokens,
@@ -146,6 +155,24 @@ class SequenceStrategy:
 
     def answer(self, question: str, hits: Sequence[Hit], on_text: OnText | None) -> Answer:
         passages = self.passages(question, hits)
+        answer = self._read(question, passages)
+        if (
+            self.sequence.widen
+            and self.sequence.window is not None
+            and passages
+            and answer.text == NOT_FOUND
+        ):
+            # Every window declined: the answer may lie outside them. Read the chunks whole.
+            whole = self._whole_chunks(hits, self._room(question))
+            if whole:
+                wider = self._read(question, whole)
+                answer = wider if wider.answerable else answer
+        if on_text is not None:
+            on_text(answer.text)
+        return answer
+
+    def _read(self, question: str, passages: tuple[Passage, ...]) -> Answer:
+        """Answer from these passages, one prompt each, answers weighed (module docstring)."""
         if not passages:
             return finish(question, NOT_FOUND, passages, self.settings, self.name)
         prompts = [self._prompt(question, passage) for passage in passages]
@@ -175,8 +202,6 @@ class SequenceStrategy:
             )
             if answer.answerable:
                 answer = replace(answer, confidence=best.probability)
-        if on_text is not None:
-            on_text(answer.text)
         return answer
 
     def _decline(
