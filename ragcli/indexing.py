@@ -22,8 +22,8 @@ from ragcli.store import Store
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ragcli.backends.vectors import VectorIndex
     from ragcli.progress import Progress
+    from ragcli.vectors.base import VectorIndex
 
 # Turns batches of chunks into (batch, vectors) pairs, in any order, one batch at a time.
 EmbedBatches = Callable[
@@ -201,7 +201,7 @@ def update_index(
     try:
         for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
             fresh.add(ids, vectors)
-        store.save_vectors(fresh)
+        store.save_vectors(manifest, fresh)
         store.record_vector_ids(manifest, wanted)
         return fresh.count(), dropped, True
     finally:
@@ -228,7 +228,7 @@ def _catch_up(
             index.remove(deleting)
         for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
             index.add(ids, vectors)
-        store.save_vectors(index)
+        store.save_vectors(manifest, index)
     if not recorded:
         store.record_vector_ids(manifest, wanted)  # after a listing: what it holds now
     elif missing.size or deleting.size:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import ModelError, UsageError
@@ -12,9 +12,6 @@ if TYPE_CHECKING:
     from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.backends.embedders import Embedder
     from ragcli.backends.llms import LLM, LlmOptions
-    from ragcli.backends.milvus import MilvusTarget
-    from ragcli.backends.vectors import FaissHnswIndex, VectorIndex
-    from ragcli.records import HnswSettings, Manifest
 
 DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
 DEFAULT_LLM = BUNDLED_LLM
@@ -165,87 +162,3 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
     if path.suffix.lower() != ".gguf":
         raise UsageError(f"--model {rest!r} is not a .gguf file")
     return LlamaCppLLM(str(path), path, options, cache_dir)
-
-
-# The vector backend of a store that records none: its FAISS index file.
-FAISS_VECTORS = "faiss"
-
-
-MILVUS_VECTORS = "milvus"
-# A token for a Milvus server (RAG_MILVUS_TOKEN), handed over by the command that resolved
-# the settings: stores are opened by many steps, and a secret is never recorded in one.
-_milvus_token: str | None = None
-
-
-def use_milvus_token(token: str | None) -> None:
-    """Set the token Milvus connections present (from the RAG_MILVUS_TOKEN setting)."""
-    global _milvus_token
-    _milvus_token = token
-
-
-def vector_backend(uri: str) -> str:
-    """Name the backend a vectors URI selects: `faiss` or `milvus`; UsageError otherwise."""
-    if uri == FAISS_VECTORS:
-        return FAISS_VECTORS
-    if uri.startswith(("milvus://", "http://", "https://")):
-        return MILVUS_VECTORS
-    raise UsageError(
-        f"unknown vector store {uri!r}",
-        "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host",
-    )
-
-
-def canonical_vectors_uri(uri: str) -> str:
-    """Return the vectors URI as a new store records it (a Milvus Lite path made absolute)."""
-    if vector_backend(uri) == FAISS_VECTORS:
-        return uri
-    from ragcli.backends.milvus import canonical_uri  # no pymilvus import: only parsing
-
-    return canonical_uri(uri)
-
-
-def new_collection_name() -> str:
-    """A collection name of its own for a new store, so stores can share one Milvus."""
-    import uuid
-
-    return f"ragcli_{uuid.uuid4().hex[:16]}"
-
-
-def make_vector_index(dimension: int, settings: HnswSettings) -> FaissHnswIndex:
-    """Build an empty FAISS HNSW index: the index file of a `faiss` store."""
-    from ragcli.backends.vectors import FaissHnswIndex
-
-    return FaissHnswIndex.create(dimension, settings)
-
-
-def read_vector_index(handle: BinaryIO, settings: HnswSettings, path: Path) -> FaissHnswIndex:
-    """Load a store's FAISS index from its open file (named `path` in messages)."""
-    from ragcli.backends.vectors import FaissHnswIndex
-
-    return FaissHnswIndex.read_open(handle, settings, path)
-
-
-def open_vector_store(manifest: Manifest, fresh: bool = False) -> VectorIndex | None:
-    """Open the vectors of a store kept outside its directory; None if none are there yet.
-
-    `fresh` empties them first (a rebuild). A `faiss` store's vectors are its index file,
-    which the store reads itself (`Store.open_vectors`).
-    """
-    from ragcli.backends.milvus import MilvusIndex
-
-    return MilvusIndex.open(_milvus_target(manifest), manifest.dimension, manifest.hnsw, fresh)
-
-
-def drop_vector_store(manifest: Manifest) -> None:
-    """Delete the vectors of a store kept outside its directory (its Milvus collection)."""
-    from ragcli.backends.milvus import MilvusIndex
-
-    MilvusIndex.drop(_milvus_target(manifest), manifest.dimension, manifest.hnsw)
-
-
-def _milvus_target(manifest: Manifest) -> MilvusTarget:
-    if vector_backend(manifest.vectors) != MILVUS_VECTORS or not manifest.vector_collection:
-        raise UsageError(f"vector store {manifest.vectors!r} is not kept outside the store")
-    from ragcli.backends.milvus import MilvusTarget
-
-    return MilvusTarget(manifest.vectors, manifest.vector_collection, _milvus_token)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.backends.embedders import Embedder
-    from ragcli.backends.vectors import VectorIndex
+    from ragcli.vectors.base import VectorIndex
 
 
 # Searches a dense query may take to get past vectors of removed chunks not yet deleted.
