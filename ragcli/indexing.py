@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli.backends.cpu import run_in_background
 from ragcli.backends.embedders import Embedder, check_vectors
+from ragcli.cpu import run_in_background
 from ragcli.errors import StoreCorruptError
 from ragcli.records import Chunk, IndexReport, Manifest, RaySettings
 from ragcli.store import Store

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from ragcli.backends.embedders import SentenceTransformerEmbedder
-from ragcli.backends.llms import pack_state, unpack_state
 from ragcli.backends.models import BUNDLED_EMBEDDER, bundled_embedder_dir
 from ragcli.backends.onnx import (
     MIN_COSINE,
@@ -22,6 +21,7 @@ from ragcli.backends.onnx import (
     verified_export,
 )
 from ragcli.backends.registry import make_embedder, prepare_query_embedder
+from ragcli.llm.prefix_state import pack_state, unpack_state
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from ragcli.backends.fakes import ExtractiveLLM, HashingEmbedder
-from ragcli.backends.llms import LlmOptions
 from ragcli.backends.models import BUNDLED_EMBEDDER
-from ragcli.backends.registry import canonical_embedder_spec, make_embedder, make_llm
+from ragcli.backends.registry import canonical_embedder_spec, make_embedder
 from ragcli.errors import ModelError, UsageError
+from ragcli.llm.base import LlmOptions
+from ragcli.llm.factory import make_llm
 from ragcli.settings import defaults
 
 TEXTS = ["Vector search finds neighbours.", "HNSW is a graph.", "", "naïve café ünïcode"]

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from ragcli.backends.server import OpenAICompatibleLLM, ServerOptions
 from ragcli.errors import ModelError, UsageError
+from ragcli.llm.server import OpenAICompatibleLLM, ServerOptions
 from ragcli.records import GenerationSettings, Prompt
 
 CHAT = Prompt(messages=(("system", "Be brief."), ("user", "Hi?")), stop=("\n\n", "END"))

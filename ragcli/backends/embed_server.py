@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragcli.backends.server import (
+from ragcli.errors import ConfigMismatchError, ModelError, UsageError
+from ragcli.remote.client import (
     Endpoint,
     Role,
     ServerClient,
@@ -24,7 +25,6 @@ from ragcli.backends.server import (
     reported_error,
     snippet,
 )
-from ragcli.errors import ConfigMismatchError, ModelError, UsageError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

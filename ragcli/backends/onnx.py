@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragcli.backends.cpu import free_threads
+from ragcli.cpu import free_threads
 from ragcli.errors import ModelError
 from ragcli.files import atomic_write_bytes, make_folders
 

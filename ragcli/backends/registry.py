@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
-from ragcli.errors import ModelError, UsageError
+from ragcli.backends.models import BUNDLED_EMBEDDER
+from ragcli.errors import ModelError
 
 if TYPE_CHECKING:
     from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.backends.embedders import Embedder
-    from ragcli.backends.llms import LLM, LlmOptions
 
 DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
-DEFAULT_LLM = BUNDLED_LLM
 
 
 def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
@@ -131,34 +129,3 @@ def prepare_query_embedder(embedder: Embedder, cache_dir: Path, texts: list[str]
         return export_query_model(embedder, directory, texts)
     except Exception:  # noqa: BLE001 - an optional speed-up must never fail an index run
         return None
-
-
-def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
-    """Build the LLM: a server when options name one, else the bundled model, a .gguf, `fake:`."""
-    if options.server_url:
-        from ragcli.backends.server import OpenAICompatibleLLM, ServerOptions
-
-        return OpenAICompatibleLLM(
-            ServerOptions(
-                url=options.server_url,
-                model=options.server_model,
-                api_key=options.api_key,
-                api=options.server_api,
-                context_tokens=options.context_tokens,
-            )
-        )
-    scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
-    if scheme == "fake":
-        from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM, WarningLLM
-
-        fakes = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM}
-        return fakes.get(rest, ExtractiveLLM)(spec, options.context_tokens)
-    from ragcli.backends.llms import LlamaCppLLM
-    from ragcli.backends.models import bundled_llm_path
-
-    if rest in (BUNDLED_LLM, "default"):
-        return LlamaCppLLM(BUNDLED_LLM, bundled_llm_path(cache_dir), options, cache_dir)
-    path = Path(rest).expanduser()
-    if path.suffix.lower() != ".gguf":
-        raise UsageError(f"--model {rest!r} is not a .gguf file")
-    return LlamaCppLLM(str(path), path, options, cache_dir)
