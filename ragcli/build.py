@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.backends.embed_server import EmbedServerOptions, is_server_spec, server_spec
-from ragcli.backends.embedders import Embedder
-from ragcli.backends.registry import canonical_embedder_spec, make_embedder
+from ragcli.embedding.base import Embedder
+from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
+from ragcli.embedding.server import EmbedServerOptions, is_server_spec, server_spec
 from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest, RaySettings
 from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
@@ -49,7 +49,7 @@ def require_engines(wanted: BuildSettings) -> None:
     if wanted.ray is not None and wanted.embed_server is not None:
         raise UsageError("--ray and --embed-url exclude each other: Ray embeds with a local model")
     if wanted.ray is not None:
-        from ragcli.backends.ray_embedding import require_ray
+        from ragcli.embedding.ray import require_ray
 
         require_ray()
 

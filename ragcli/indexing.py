@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli.backends.embedders import Embedder, check_vectors
 from ragcli.cpu import run_in_background
+from ragcli.embedding.base import Embedder, check_vectors
 from ragcli.errors import StoreCorruptError
 from ragcli.records import Chunk, IndexReport, Manifest, RaySettings
 from ragcli.store import Store
@@ -122,8 +122,8 @@ def _embedding(
             (batch, embedder.embed([c.embed_text for c in batch], batch_size)) for batch in batches
         )
         return
-    from ragcli.backends.embed_server import is_server_spec
-    from ragcli.backends.ray_embedding import WorkerEmbedder, ray_runtime
+    from ragcli.embedding.ray import WorkerEmbedder, ray_runtime
+    from ragcli.embedding.server import is_server_spec
     from ragcli.errors import UsageError
     from ragcli.settings import model_cache_dir
 
@@ -146,7 +146,7 @@ _CHECK_CHARS = 300
 
 def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: bool) -> Embedder:
     """Export the model once (torch-free queries, int8 documents); pick the document one."""
-    from ragcli.backends.registry import make_document_embedder, prepare_query_embedder
+    from ragcli.embedding.factory import make_document_embedder, prepare_query_embedder
     from ragcli.settings import model_cache_dir
 
     texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]

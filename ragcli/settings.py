@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
+from ragcli.bundled import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import UsageError
 from ragcli.locations import APP_NAME, DEFAULT_STORE_NAME, data_dir, store_list, store_paths
 from ragcli.records import ChunkingSettings, HnswSettings

@@ -10,7 +10,6 @@ import pytest
 from ragcli.answering import AnswerSettings
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
-from ragcli.backends.fakes import ExtractiveLLM
 from ragcli.llm.branching import BranchTable, sequences_for
 from ragcli.llm.copying import CopyConstraint
 from ragcli.llm.decoding import (
@@ -21,6 +20,7 @@ from ragcli.llm.decoding import (
     score_continuation,
 )
 from ragcli.records import Chunk, Completion, CopyFrom, GenerationSettings, Hit, Prompt
+from tests.fakes import ExtractiveLLM
 
 GROK = "Grok-1, our model. Grok-0 is a prototype with 33 billion parameters."
 

@@ -117,7 +117,7 @@ def _llama_threads(llm: object) -> tuple[int, int]:
     reason="needs 2 cores and Linux /proc",
 )
 def test_the_model_leaves_a_busy_core_alone_unless_threads_are_fixed(burner: object) -> None:
-    from ragcli.backends.models import bundled_llm_path
+    from ragcli.bundled import bundled_llm_path
     from ragcli.llm.base import LlmOptions
     from ragcli.llm.llama_cpp import LlamaCppLLM
     from ragcli.settings import model_cache_dir

@@ -1,15 +1,30 @@
-"""Pick the LLM a spec and the options name: a server, the bundled model, a .gguf file."""
+"""Pick the LLM a spec and the options name: a server, the bundled model, a .gguf file.
+
+Or a constructor added with `register` for `PREFIX:...` (the tests' `fake:`; see
+`ragcli.plugins`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragcli.backends.models import BUNDLED_LLM
+from ragcli.bundled import BUNDLED_LLM
 from ragcli.errors import UsageError
+from ragcli.plugins import load_plugins
 
 if TYPE_CHECKING:
     from ragcli.llm.base import LLM, LlmOptions
+
+# Builds an LLM from its whole spec (`fake:loop`) and the options.
+LlmConstructor = Callable[[str, "LlmOptions"], "LLM"]
+_registered: dict[str, LlmConstructor] = {}
+
+
+def register(prefix: str, constructor: LlmConstructor) -> None:
+    """Build the specs `PREFIX:...` with `constructor` (test doubles; see ragcli.plugins)."""
+    _registered[prefix] = constructor
 
 
 def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
@@ -20,7 +35,8 @@ def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]
 
 
 def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
-    """Build the LLM: a server when options name one, else the bundled model, a .gguf, `fake:`."""
+    """Build the LLM: a server when options name one, else the bundled model, a .gguf, or a
+    registered `PREFIX:...`."""
     if options.server_url:
         from ragcli.llm.server import OpenAICompatibleLLM, ServerOptions
 
@@ -33,13 +49,11 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
                 context_tokens=options.context_tokens,
             )
         )
-    scheme, rest = _split(spec, ("gguf", "fake"), "gguf")
-    if scheme == "fake":
-        from ragcli.backends.fakes import CrashingLLM, ExtractiveLLM, LoopingLLM, WarningLLM
-
-        fakes = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM}
-        return fakes.get(rest, ExtractiveLLM)(spec, options.context_tokens)
-    from ragcli.backends.models import bundled_llm_path
+    load_plugins()
+    scheme, rest = _split(spec, ("gguf", *_registered), "gguf")
+    if scheme in _registered:
+        return _registered[scheme](spec, options)
+    from ragcli.bundled import bundled_llm_path
     from ragcli.llm.llama_cpp import LlamaCppLLM
 
     if rest in (BUNDLED_LLM, "default"):

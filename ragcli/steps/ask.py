@@ -12,7 +12,7 @@ from ragcli.answering import AnswerSettings, Strategy, make_strategy
 from ragcli.answering.evidence import Embed
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
-from ragcli.backends.embed_server import EmbedServerOptions
+from ragcli.embedding.server import EmbedServerOptions
 from ragcli.llm.base import LLM, LlmOptions
 from ragcli.llm.factory import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings

@@ -1,18 +1,38 @@
-"""Pick a backend implementation from a spec string such as `fake:64` or a .gguf path."""
+"""Pick the embedder a spec names: the bundled model, a folder, a server, or a registered one.
+
+Specs: `all-MiniLM-L6-v2` (bundled), `st:PATH` or a bare path (a sentence-transformers
+folder), `server:MODEL`, and `PREFIX:...` for a constructor added with `register` (the
+tests' `fake:DIM`; see `ragcli.plugins`). The ONNX copies of a Sentence-BERT model, for
+questions and for documents, are picked here too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragcli.backends.models import BUNDLED_EMBEDDER
+from ragcli.bundled import BUNDLED_EMBEDDER
 from ragcli.errors import ModelError
+from ragcli.plugins import load_plugins
 
 if TYPE_CHECKING:
-    from ragcli.backends.embed_server import EmbedServerOptions
-    from ragcli.backends.embedders import Embedder
+    from ragcli.embedding.base import Embedder
+    from ragcli.embedding.server import EmbedServerOptions
 
-DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
+# Builds an embedder from its whole spec (`fake:64`).
+EmbedderConstructor = Callable[[str], "Embedder"]
+_registered: dict[str, EmbedderConstructor] = {}
+
+
+def register(prefix: str, constructor: EmbedderConstructor) -> None:
+    """Build the specs `PREFIX:...` with `constructor` (test doubles; see ragcli.plugins)."""
+    _registered[prefix] = constructor
+
+
+def _schemes() -> tuple[str, ...]:
+    load_plugins()
+    return ("st", "server", *_registered)
 
 
 def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
@@ -22,13 +42,10 @@ def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]
     return default, spec
 
 
-_EMBEDDER_SCHEMES = ("st", "fake", "server")
-
-
 def canonical_embedder_spec(spec: str) -> str:
-    """Return the spec as a store records it: bundled name, `st:ABSPATH`, `fake:`, `server:`."""
-    scheme, rest = _split(spec, _EMBEDDER_SCHEMES, "st")
-    if scheme in ("fake", "server"):
+    """Return the spec as a store records it: bundled name, `st:ABSPATH`, `server:`, as given."""
+    scheme, rest = _split(spec, _schemes(), "st")
+    if scheme == "server" or scheme in _registered:
         return spec
     if rest == BUNDLED_EMBEDDER:
         return BUNDLED_EMBEDDER
@@ -46,18 +63,15 @@ def make_embedder(
     `server:MODEL` is MODEL on the embedding server `server` names (`server:` alone: the
     first model it lists), checked to give `dimension`-dimensional vectors when that is given.
     """
-    scheme, rest = _split(spec, _EMBEDDER_SCHEMES, "st")
+    scheme, rest = _split(spec, _schemes(), "st")
     if scheme == "server":
-        from ragcli.backends.embed_server import ServerEmbedder, require_server
+        from ragcli.embedding.server import ServerEmbedder, require_server
 
         return ServerEmbedder(require_server(spec, server), rest, dimension)
-    if scheme == "fake":
-        from ragcli.backends.fakes import HashingEmbedder
-
-        parts = [int(p) for p in rest.split(":") if p] if rest else []
-        return HashingEmbedder(spec, *parts)
-    from ragcli.backends.embedders import SentenceTransformerEmbedder
-    from ragcli.backends.models import bundled_embedder_dir
+    if scheme in _registered:
+        return _registered[scheme](spec)
+    from ragcli.bundled import bundled_embedder_dir
+    from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     if rest == BUNDLED_EMBEDDER:
         return SentenceTransformerEmbedder(BUNDLED_EMBEDDER, bundled_embedder_dir(), threads)
@@ -96,10 +110,10 @@ def make_document_embedder(embedder: Embedder, cache_dir: Path) -> Embedder:
 
 def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool, queries: bool = False) -> Embedder:
     """Return the checked ONNX (or int8) export of a Sentence-BERT embedder, else itself."""
-    from ragcli.backends.embedders import SentenceTransformerEmbedder
+    from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     if isinstance(embedder, SentenceTransformerEmbedder):
-        from ragcli.backends.onnx import OnnxEmbedder, export_dir, verified_export
+        from ragcli.embedding.onnx import OnnxEmbedder, export_dir, verified_export
 
         model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8)
         if model is not None:
@@ -114,11 +128,11 @@ def prepare_query_embedder(embedder: Embedder, cache_dir: Path, texts: list[str]
 
     Raises nothing: a model that cannot be exported keeps answering through torch.
     """
-    from ragcli.backends.embedders import SentenceTransformerEmbedder
+    from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     if not isinstance(embedder, SentenceTransformerEmbedder) or not texts:
         return None
-    from ragcli.backends.onnx import export_dir, export_query_model, exportable, verified_export
+    from ragcli.embedding.onnx import export_dir, export_query_model, exportable, verified_export
 
     directory = export_dir(cache_dir, embedder.spec, embedder.folder)
     if verified_export(directory) is not None or (directory / "verified.json").is_file():
