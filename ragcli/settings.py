@@ -21,7 +21,8 @@ from ragcli.errors import UsageError
 from ragcli.locations import APP_NAME, DEFAULT_STORE_NAME, data_dir, store_list, store_paths
 from ragcli.records import ChunkingSettings, HnswSettings
 from ragcli.text.ocr import FILE_TIMEOUT_S, MAX_PAGES_PER_FILE
-from ragcli.vectors.factory import VECTOR_FORMS, is_vectors_uri
+from ragcli.vectors.base import VECTOR_FORMS
+from ragcli.vectors.factory import is_vectors_uri
 
 # Retrieval modes: dense (HNSW over embeddings), keyword (FTS5 BM25), or both fused.
 RETRIEVAL_MODES = ("hybrid", "dense", "keyword")

@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ragcli.errors import UsageError
+from ragcli.vectors.base import VECTOR_FORMS
 
 if TYPE_CHECKING:
     from ragcli.records import Manifest
     from ragcli.vectors.base import IndexFileAccess, VectorBackend
 
+
 # The vector backend of a store that records none: its FAISS index file.
 FAISS_VECTORS = "faiss"
 MILVUS_VECTORS = "milvus"
 _MILVUS_PREFIXES = ("milvus://", "http://", "https://")
-# The URIs a store may keep its vectors at, for messages.
-VECTOR_FORMS = "faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
 
 # A token for a Milvus server (RAG_MILVUS_TOKEN), handed over by the command that resolved
 # the settings: stores are opened by many steps, and a secret is never recorded in one.

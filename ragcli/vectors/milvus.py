@@ -21,8 +21,7 @@ import numpy as np
 
 from ragcli.errors import IndexMismatchError, ModelError, StoreLockedError, UsageError
 from ragcli.records import HnswSettings
-from ragcli.vectors.base import IndexFigures
-from ragcli.vectors.factory import VECTOR_FORMS
+from ragcli.vectors.base import VECTOR_FORMS, IndexFigures
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from ragcli.vectors.base import VectorIndex
 
 SCHEME = "milvus://"
+_SCHEMES = (SCHEME, "http://", "https://")  # vectors/factory.py picks Milvus for these
 # The same connect timeout as the LLM and embedding servers' (llm/server.py).
 CONNECT_TIMEOUT_S: float = 10.0
 INDEX_TYPE = "HNSW"
@@ -65,7 +65,7 @@ def canonical_uri(uri: str) -> str:
     path = lite_path(uri)
     if path is not None:
         return SCHEME + str(Path(path).expanduser().resolve())
-    if uri.startswith((SCHEME, "http://", "https://")) and uri.split("://", 1)[1].strip("/"):
+    if uri.startswith(_SCHEMES) and uri.split("://", 1)[1].strip("/"):
         _check_address(uri)
         return uri.rstrip("/")
     raise UsageError(f"unknown vector store {uri!r}", _FORMS)
@@ -279,10 +279,10 @@ class MilvusVectors:
         self._token = token
 
     def _target(self) -> MilvusTarget:
-        from ragcli.vectors.factory import MILVUS_VECTORS, vector_backend
-
         manifest = self._manifest
-        if vector_backend(manifest.vectors) != MILVUS_VECTORS or not manifest.vector_collection:
+        if not manifest.vectors.startswith(_SCHEMES):
+            raise UsageError(f"unknown vector store {manifest.vectors!r}", _FORMS)
+        if not manifest.vector_collection:
             raise UsageError(f"vector store {manifest.vectors!r} is not kept outside the store")
         return MilvusTarget(manifest.vectors, manifest.vector_collection, self._token)
 
