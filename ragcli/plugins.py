@@ -29,3 +29,11 @@ def load_plugins() -> None:
     for name in os.environ.get(PLUGINS_VARIABLE, "").split(","):
         if name.strip():
             importlib.import_module(name.strip())
+
+
+def split_spec(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
+    """Split `SCHEME:REST` when SCHEME is one of `schemes`; else (`default`, the whole spec)."""
+    scheme, sep, rest = spec.partition(":")
+    if sep and scheme in schemes:
+        return scheme, rest
+    return default, spec

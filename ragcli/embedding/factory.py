@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ragcli.bundled import BUNDLED_EMBEDDER
 from ragcli.errors import ModelError
-from ragcli.plugins import load_plugins
+from ragcli.plugins import load_plugins, split_spec
 
 if TYPE_CHECKING:
     from ragcli.embedding.base import Embedder
@@ -35,16 +35,9 @@ def _schemes() -> tuple[str, ...]:
     return ("st", "server", *_registered)
 
 
-def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
-    scheme, sep, rest = spec.partition(":")
-    if sep and scheme in schemes:
-        return scheme, rest
-    return default, spec
-
-
 def canonical_embedder_spec(spec: str) -> str:
     """Return the spec as a store records it: bundled name, `st:ABSPATH`, `server:`, as given."""
-    scheme, rest = _split(spec, _schemes(), "st")
+    scheme, rest = split_spec(spec, _schemes(), "st")
     if scheme == "server" or scheme in _registered:
         return spec
     if rest == BUNDLED_EMBEDDER:
@@ -63,7 +56,7 @@ def make_embedder(
     `server:MODEL` is MODEL on the embedding server `server` names (`server:` alone: the
     first model it lists), checked to give `dimension`-dimensional vectors when that is given.
     """
-    scheme, rest = _split(spec, _schemes(), "st")
+    scheme, rest = split_spec(spec, _schemes(), "st")
     if scheme == "server":
         from ragcli.embedding.server import ServerEmbedder, require_server
 

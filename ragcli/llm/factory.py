@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ragcli.bundled import BUNDLED_LLM
 from ragcli.errors import UsageError
-from ragcli.plugins import load_plugins
+from ragcli.plugins import load_plugins, split_spec
 
 if TYPE_CHECKING:
     from ragcli.llm.base import LLM, LlmOptions
@@ -25,13 +25,6 @@ _registered: dict[str, LlmConstructor] = {}
 def register(prefix: str, constructor: LlmConstructor) -> None:
     """Build the specs `PREFIX:...` with `constructor` (test doubles; see ragcli.plugins)."""
     _registered[prefix] = constructor
-
-
-def _split(spec: str, schemes: tuple[str, ...], default: str) -> tuple[str, str]:
-    scheme, sep, rest = spec.partition(":")
-    if sep and scheme in schemes:
-        return scheme, rest
-    return default, spec
 
 
 def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
@@ -50,7 +43,7 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
             )
         )
     load_plugins()
-    scheme, rest = _split(spec, ("gguf", *_registered), "gguf")
+    scheme, rest = split_spec(spec, ("gguf", *_registered), "gguf")
     if scheme in _registered:
         return _registered[scheme](spec, options)
     from ragcli.bundled import bundled_llm_path
