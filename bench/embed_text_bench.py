@@ -39,8 +39,8 @@ main(sys.argv[2:])
 
 def token_costs(folders: list[Path]) -> None:
     """Print chunks and tokens embedded per variant for each folder (chunking only)."""
-    from ragcli.backends.models import BUNDLED_EMBEDDER
-    from ragcli.backends.registry import make_embedder
+    from ragcli.bundled import BUNDLED_EMBEDDER
+    from ragcli.embedding.factory import make_embedder
     from ragcli.records import ChunkingSettings
     from ragcli.settings import DEFAULT_CHUNKING
     from ragcli.text.chunking import ChunkBudget, split_into_chunks

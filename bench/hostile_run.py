@@ -24,6 +24,12 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 RAG = [sys.executable, "-m", "ragcli"]
+# The fake engines (`fake:64`, `fake:`) live in tests/fakes.py, outside the package: every
+# `rag` started here builds them through RAGCLI_TEST_PLUGINS (see ragcli/plugins.py).
+sys.path.insert(0, str(ROOT))
+from tests.fakes import share_with_subprocesses  # noqa: E402
+
+share_with_subprocesses()
 EMBED = ("--embed-model", "fake:64")  # for ingest and index; search and ask use the store's
 LLM = ("--model", "fake:")
 

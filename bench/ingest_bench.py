@@ -165,8 +165,8 @@ def model_run(embedder: Any, batches: list[list[str]], full_path: bool) -> Model
 
 def document_embedder() -> Any:
     """The int8 ONNX embedder `rag ingest` uses by default (exported by a warm-up ingest)."""
-    from ragcli.backends.models import BUNDLED_EMBEDDER
-    from ragcli.backends.registry import make_document_embedder, make_embedder
+    from ragcli.bundled import BUNDLED_EMBEDDER
+    from ragcli.embedding.factory import make_document_embedder, make_embedder
     from ragcli.settings import model_cache_dir
 
     embedder = make_document_embedder(make_embedder(BUNDLED_EMBEDDER), model_cache_dir())

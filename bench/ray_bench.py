@@ -48,7 +48,7 @@ index_verb.index_chunks = timed("index_chunks", index_step.index_chunks)
 index_step.update_index = timed("update_index", index_step.update_index)
 if "--ray" in sys.argv:
     import ray
-    import ragcli.backends.ray_embedding as ray_embedding
+    import ragcli.embedding.ray as ray_embedding
     ray_embedding._connect = timed("ray_init", ray_embedding._connect)
     ray.shutdown = timed("ray_shutdown", ray.shutdown)
 from ragcli.cli import main

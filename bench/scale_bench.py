@@ -48,13 +48,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from core_bench import RAG, measured, sample_sentences  # noqa: E402
 
-from ragcli.backends.vectors import FaissHnswIndex  # noqa: E402
 from ragcli.indexing import update_index  # noqa: E402
 from ragcli.records import Chunk, Manifest, SourceFile  # noqa: E402
 from ragcli.retrieval.keywords import STOPWORDS  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW  # noqa: E402
 from ragcli.store import DATABASE_NAME, FORMAT_VERSION, Store  # noqa: E402
+from ragcli.vectors.faiss_hnsw import FaissHnswIndex  # noqa: E402
+from tests.fakes import share_with_subprocesses  # noqa: E402
+
+# The store's embedder is the tests' hashing double: registered here by the import above,
+# and for the `rag search` processes this starts (ragcli/plugins.py).
+share_with_subprocesses()
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -5,19 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.backends.embed_server import EmbedServerOptions, is_server_spec, server_spec
-from ragcli.backends.embedders import Embedder
-from ragcli.backends.registry import (
-    FAISS_VECTORS,
-    canonical_embedder_spec,
-    canonical_vectors_uri,
-    make_embedder,
-    new_collection_name,
-)
+from ragcli.embedding.base import Embedder
+from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
+from ragcli.embedding.server import EmbedServerOptions, is_server_spec, server_spec
 from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError
 from ragcli.records import ChunkingSettings, HnswSettings, Manifest, RaySettings
 from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
 from ragcli.store import FORMAT_VERSION, Store
+from ragcli.vectors.factory import canonical_vectors_uri, new_collection_name
 
 
 @dataclass(frozen=True)
@@ -30,7 +25,7 @@ class BuildSettings:
     threads: int | None
     # Embed documents with the checked int8 ONNX copy of the model when there is one.
     int8: bool
-    # Where a new store keeps its vectors (a URI, see registry.vector_backend).
+    # Where a new store keeps its vectors (a URI, see vectors.factory.vector_backend).
     vectors: str | None = None
     # Embed on this OpenAI-compatible server (--embed-url); `embedder` then names its model.
     embed_server: EmbedServerOptions | None = None
@@ -54,7 +49,7 @@ def require_engines(wanted: BuildSettings) -> None:
     if wanted.ray is not None and wanted.embed_server is not None:
         raise UsageError("--ray and --embed-url exclude each other: Ray embeds with a local model")
     if wanted.ray is not None:
-        from ragcli.backends.ray_embedding import require_ray
+        from ragcli.embedding.ray import require_ray
 
         require_ray()
 
@@ -75,7 +70,7 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
             chunking=wanted.chunking or DEFAULT_CHUNKING,
             hnsw=wanted.hnsw or DEFAULT_HNSW,
             vectors=vectors,
-            vector_collection=None if vectors == FAISS_VECTORS else new_collection_name(),
+            vector_collection=new_collection_name(vectors),
         )
         # Before the manifest: a vector database that cannot be reached leaves no binding.
         store.prepare_vectors(manifest)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli.backends.cpu import run_in_background
-from ragcli.backends.embedders import Embedder, check_vectors
+from ragcli.cpu import run_in_background
+from ragcli.embedding.base import Embedder, check_vectors
 from ragcli.errors import StoreCorruptError
 from ragcli.records import Chunk, IndexReport, Manifest, RaySettings
 from ragcli.store import Store
@@ -22,8 +22,8 @@ from ragcli.store import Store
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ragcli.backends.vectors import VectorIndex
     from ragcli.progress import Progress
+    from ragcli.vectors.base import VectorIndex
 
 # Turns batches of chunks into (batch, vectors) pairs, in any order, one batch at a time.
 EmbedBatches = Callable[
@@ -122,8 +122,8 @@ def _embedding(
             (batch, embedder.embed([c.embed_text for c in batch], batch_size)) for batch in batches
         )
         return
-    from ragcli.backends.embed_server import is_server_spec
-    from ragcli.backends.ray_embedding import WorkerEmbedder, ray_runtime
+    from ragcli.embedding.ray import WorkerEmbedder, ray_runtime
+    from ragcli.embedding.server import is_server_spec
     from ragcli.errors import UsageError
     from ragcli.settings import model_cache_dir
 
@@ -146,7 +146,7 @@ _CHECK_CHARS = 300
 
 def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: bool) -> Embedder:
     """Export the model once (torch-free queries, int8 documents); pick the document one."""
-    from ragcli.backends.registry import make_document_embedder, prepare_query_embedder
+    from ragcli.embedding.factory import make_document_embedder, prepare_query_embedder
     from ragcli.settings import model_cache_dir
 
     texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]
@@ -201,7 +201,7 @@ def update_index(
     try:
         for ids, vectors in store.iter_embedded_vectors(manifest.dimension, wanted):
             fresh.add(ids, vectors)
-        store.save_vectors(fresh)
+        store.save_vectors(manifest, fresh)
         store.record_vector_ids(manifest, wanted)
         return fresh.count(), dropped, True
     finally:
@@ -228,7 +228,7 @@ def _catch_up(
             index.remove(deleting)
         for ids, vectors in store.iter_embedded_vectors(manifest.dimension, missing):
             index.add(ids, vectors)
-        store.save_vectors(index)
+        store.save_vectors(manifest, index)
     if not recorded:
         store.record_vector_ids(manifest, wanted)  # after a listing: what it holds now
     elif missing.size or deleting.size:

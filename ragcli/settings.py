@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ragcli.backends.models import BUNDLED_EMBEDDER, BUNDLED_LLM
+from ragcli.bundled import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import UsageError
 from ragcli.locations import APP_NAME, DEFAULT_STORE_NAME, data_dir, store_list, store_paths
 from ragcli.records import ChunkingSettings, HnswSettings
 from ragcli.text.ocr import FILE_TIMEOUT_S, MAX_PAGES_PER_FILE
+from ragcli.vectors.base import VECTOR_FORMS
+from ragcli.vectors.factory import is_vectors_uri
 
 # Retrieval modes: dense (HNSW over embeddings), keyword (FTS5 BM25), or both fused.
 RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
@@ -103,10 +105,8 @@ def _url(value: Any) -> str:
 
 def _vectors(value: Any) -> str:
     text = _text(value)
-    if text != "faiss" and not text.startswith(("milvus://", "http://", "https://")):
-        raise ValueError(
-            "must be faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
-        )
+    if not is_vectors_uri(text):
+        raise ValueError(f"must be {VECTOR_FORMS}")
     return text
 
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragcli.backends.embedders import Embedder
 from ragcli.discovery import DiscoveryOptions, discover, discover_below
+from ragcli.embedding.base import Embedder
 from ragcli.errors import InputNotFoundError, LoadError
 from ragcli.records import FileChange, Found, IngestReport, Manifest, Skipped, SyncPlan
 from ragcli.store import Store

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import fpdf
 import pytest
@@ -13,6 +15,16 @@ from hypothesis import settings
 # preexec_fn then runs gRPC's fork handlers in the child, which can abort it (SIGABRT,
 # "epoll_wait error: Bad file descriptor") before it execs. ragcli never forks that way.
 os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
+# The test doubles (`fake:` embedders and LLMs) register with the factories when imported:
+# here for this process, and through RAGCLI_TEST_PLUGINS (and PYTHONPATH) for every `rag`
+# process a test starts, which runs no conftest (ragcli/plugins.py).
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.fakes import share_with_subprocesses  # noqa: E402 - registers the fakes
+
+share_with_subprocesses()
 
 MakePdf = Callable[..., bytes]
 Capture = pytest.CaptureFixture[str]

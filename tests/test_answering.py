@@ -12,12 +12,12 @@ from ragcli.answering import AnswerSettings, make_strategy
 from ragcli.answering.base import clean_answer
 from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy, retrieval_prior
-from ragcli.backends.fakes import FAKE_LOGP_ABSENT, FAKE_LOGP_IN_PASSAGE
-from ragcli.backends.llms import LlmOptions
-from ragcli.backends.registry import make_llm
 from ragcli.errors import UsageError
+from ragcli.llm.base import LlmOptions
+from ragcli.llm.factory import make_llm
 from ragcli.records import Chunk, GenerationSettings, Hit
 from ragcli.settings import defaults
+from tests.fakes import FAKE_LOGP_ABSENT, FAKE_LOGP_IN_PASSAGE
 
 SETTINGS = AnswerSettings(
     GenerationSettings(max_tokens=32, temperature=0.0), strict=False, answer_threshold=1.0

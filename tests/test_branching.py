@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragcli.backends.branching import BranchStep, BranchTable, sequences_for
+from ragcli.llm.branching import BranchStep, BranchTable, sequences_for
 
 HEAD = (1, 2, 3)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.backends.embedders import Embedder
-from ragcli.backends.registry import make_embedder
+from ragcli.embedding.base import Embedder
+from ragcli.embedding.factory import make_embedder
 from ragcli.records import Chunk, ChunkingSettings, Document, Page, SourceFile
 from ragcli.settings import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks

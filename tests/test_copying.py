@@ -10,17 +10,17 @@ import pytest
 from ragcli.answering import AnswerSettings
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
-from ragcli.backends.branching import BranchTable, sequences_for
-from ragcli.backends.copying import CopyConstraint
-from ragcli.backends.decoding import (
+from ragcli.llm.branching import BranchTable, sequences_for
+from ragcli.llm.copying import CopyConstraint
+from ragcli.llm.decoding import (
     COPY_BEAMS,
     copy_decode,
     greedy_decode,
     log_softmax,
     score_continuation,
 )
-from ragcli.backends.fakes import ExtractiveLLM
 from ragcli.records import Chunk, Completion, CopyFrom, GenerationSettings, Hit, Prompt
+from tests.fakes import ExtractiveLLM
 
 GROK = "Grok-1, our model. Grok-0 is a prototype with 33 billion parameters."
 

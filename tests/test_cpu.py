@@ -1,4 +1,4 @@
-"""Thread counts that follow the free cores (ragcli/backends/cpu.py)."""
+"""Thread counts that follow the free cores (ragcli/cpu.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.backends import cpu
+from ragcli import cpu
 from ragcli.settings import defaults
 
 
@@ -117,8 +117,9 @@ def _llama_threads(llm: object) -> tuple[int, int]:
     reason="needs 2 cores and Linux /proc",
 )
 def test_the_model_leaves_a_busy_core_alone_unless_threads_are_fixed(burner: object) -> None:
-    from ragcli.backends.llms import LlamaCppLLM, LlmOptions
-    from ragcli.backends.models import bundled_llm_path
+    from ragcli.bundled import bundled_llm_path
+    from ragcli.llm.base import LlmOptions
+    from ragcli.llm.llama_cpp import LlamaCppLLM
     from ragcli.settings import model_cache_dir
 
     gguf = bundled_llm_path(model_cache_dir())

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ragcli.backends.decoding import greedy_decode, log_softmax, score_continuation
+from ragcli.llm.decoding import greedy_decode, log_softmax, score_continuation
 from ragcli.records import GenerationSettings, Prompt
 
 VOCAB = ["<s>", "</s>", " ", "a", "b", "c", "\n", "x", "q", ":"]

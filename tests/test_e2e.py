@@ -80,7 +80,7 @@ def test_the_batched_copy_search_answers_as_the_one_by_one_search(store: str) ->
 
     from ragcli.answering.prompts import NOT_FOUND, single_passage_prompt
     from ragcli.answering.sequence import SequenceStrategy
-    from ragcli.backends.llms import LlamaCppLLM
+    from ragcli.llm.llama_cpp import LlamaCppLLM
     from ragcli.records import CopyFrom
     from ragcli.settings import defaults, model_cache_dir
     from ragcli.steps.ask import Asker, AskOptions

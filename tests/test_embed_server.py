@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ragcli.backends.embed_server import (
+from ragcli.embedding.factory import make_document_embedder, make_query_embedder
+from ragcli.embedding.server import (
     TEXTS_PER_REQUEST,
     EmbedServerOptions,
     ServerEmbedder,
 )
-from ragcli.backends.registry import make_document_embedder, make_query_embedder
 from ragcli.errors import ConfigMismatchError, ExitCode, ModelError
 from ragcli.store import Store
 from tests.conftest import Capture

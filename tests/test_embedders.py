@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragcli.backends.embedders import check_vectors
-from ragcli.backends.registry import make_embedder
+from ragcli.embedding.base import check_vectors
+from ragcli.embedding.factory import make_embedder
 from ragcli.errors import ExitCode, ModelError
 
 TEXTS = ["kittens sleep", "lava flows", "bread rises"]

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import ragcli.indexing as index_step
-from ragcli.backends.fakes import HashingEmbedder
 from ragcli.build import open_for_reading
 from ragcli.progress import SilentProgress
 from ragcli.store import Store
 from tests.conftest import Capture, run_rag
+from tests.fakes import HashingEmbedder
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -156,8 +156,8 @@ def test_sorted_batches_give_the_vectors_of_id_order_batches(
     its vectors move a little with the company a chunk keeps, in id order as when sorted:
     they are held to the bar the int8 copy was accepted on (mean cosine 0.99 to fp32).
     """
-    from ragcli.backends.onnx import INT8_MEAN_COSINE, INT8_MIN_COSINE
-    from ragcli.backends.registry import make_document_embedder, onnx_copy
+    from ragcli.embedding.factory import make_document_embedder, onnx_copy
+    from ragcli.embedding.onnx import INT8_MEAN_COSINE, INT8_MIN_COSINE
     from ragcli.settings import model_cache_dir
 
     store_dir = tmp_path / "store"

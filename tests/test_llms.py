@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from ragcli.backends.llms import pack_state, read_state_file, write_state_file
+from ragcli.llm.prefix_state import pack_state, read_state_file, write_state_file
 
 STATE = bytes(range(256)) * 8
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.backends.milvus import CONNECT_TIMEOUT_S
+from ragcli.vectors.milvus import CONNECT_TIMEOUT_S
 from tests.conftest import Capture, run_rag
 from tests.test_crash import EMBEDDER, make_corpus
 
@@ -289,7 +289,7 @@ def test_a_mismatch_is_reported_by_status_and_repaired_by_index(
 
 def count_listings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the calls of MilvusIndex.ids (every id through the network) in this process."""
-    from ragcli.backends.milvus import MilvusIndex
+    from ragcli.vectors.milvus import MilvusIndex
 
     calls: list[int] = []
     listing = MilvusIndex.ids

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragcli.backends.models import bundled_llm_path
+from ragcli.bundled import bundled_llm_path
 
 
 def test_the_model_cache_is_owner_writable_only_whatever_the_umask(

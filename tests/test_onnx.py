@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli.backends.embedders import SentenceTransformerEmbedder
-from ragcli.backends.llms import pack_state, unpack_state
-from ragcli.backends.models import BUNDLED_EMBEDDER, bundled_embedder_dir
-from ragcli.backends.onnx import (
+from ragcli.bundled import BUNDLED_EMBEDDER, bundled_embedder_dir
+from ragcli.embedding.factory import make_embedder, prepare_query_embedder
+from ragcli.embedding.onnx import (
     MIN_COSINE,
     OnnxEmbedder,
     export_query_model,
     exportable,
     verified_export,
 )
-from ragcli.backends.registry import make_embedder, prepare_query_embedder
+from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
+from ragcli.llm.prefix_state import pack_state, unpack_state
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -243,7 +243,7 @@ def test_an_address_where_something_else_listens_is_one_line_and_exit_5(
 
 
 def test_the_probe_lets_a_real_ray_address_through(ray_runtime: Any) -> None:
-    from ragcli.backends.ray_embedding import _probe
+    from ragcli.embedding.ray import _probe
 
     _probe(ray_runtime.get_runtime_context().gcs_address)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragcli.backends.redaction import redact, secret_forms
+from ragcli.remote.redaction import redact, secret_forms
 
 KEY = "sk-SECRET/0123+abc"
 

@@ -1,20 +1,24 @@
-"""ragcli.backends.registry: choosing embedders and LLMs from spec strings."""
+"""ragcli.embedding.factory: choosing embedders and LLMs from spec strings."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ragcli.backends.fakes import ExtractiveLLM, HashingEmbedder
-from ragcli.backends.llms import LlmOptions
-from ragcli.backends.models import BUNDLED_EMBEDDER
-from ragcli.backends.registry import canonical_embedder_spec, make_embedder, make_llm
+from ragcli.bundled import BUNDLED_EMBEDDER
+from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
 from ragcli.errors import ModelError, UsageError
+from ragcli.llm.base import LlmOptions
+from ragcli.llm.factory import make_llm
 from ragcli.settings import defaults
+from tests.fakes import ExtractiveLLM, HashingEmbedder
 
 TEXTS = ["Vector search finds neighbours.", "HNSW is a graph.", "", "naïve café ünïcode"]
 
@@ -139,3 +143,16 @@ def test_make_llm_on_a_corrupt_gguf_raises_model_error(tmp_path: Path, content: 
             replace(LlmOptions.from_settings(defaults()), context_tokens=512),
             tmp_path / "cache",
         )
+
+
+def test_the_fakes_come_only_from_the_tests_registration(tmp_path: Path) -> None:
+    """Without RAGCLI_TEST_PLUGINS a process has no `fake:` specs: they are not shipped."""
+    from ragcli.plugins import PLUGINS_VARIABLE
+
+    env = {name: value for name, value in os.environ.items() if name != PLUGINS_VARIABLE}
+    probe = "from ragcli.embedding.factory import make_embedder; make_embedder('fake:64')"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "is not a local sentence-transformers folder" in done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragcli.backends.repetition import MAX_UNIT_CHARS, find_loop
+from ragcli.llm.repetition import MAX_UNIT_CHARS, find_loop
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from ragcli.answering import AnswerSettings
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.second_look import second_look
 from ragcli.answering.sequence import SequenceStrategy, retrieval_prior
-from ragcli.backends.llms import LlmOptions
-from ragcli.backends.registry import make_llm
+from ragcli.llm.base import LlmOptions
+from ragcli.llm.factory import make_llm
 from ragcli.records import GenerationSettings
 from ragcli.settings import KEYS, defaults
 from tests.test_answering import hit, plan

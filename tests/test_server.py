@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from ragcli.backends.server import OpenAICompatibleLLM, ServerOptions
 from ragcli.errors import ModelError, UsageError
+from ragcli.llm.server import OpenAICompatibleLLM, ServerOptions
 from ragcli.records import GenerationSettings, Prompt
 
 CHAT = Prompt(messages=(("system", "Be brief."), ("user", "Hi?")), stop=("\n\n", "END"))
@@ -449,7 +449,7 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None
 @contextlib.contextmanager
 def serving_llama(log_dir: Path, *args: str) -> Iterator[str]:
     """Serve the bundled GGUF with llama_cpp.server and these flags; yield its /v1 URL."""
-    from ragcli.backends.models import bundled_llm_path
+    from ragcli.bundled import bundled_llm_path
     from ragcli.settings import model_cache_dir
 
     gguf = bundled_llm_path(model_cache_dir())

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli.backends.vectors import FaissHnswIndex
 from ragcli.errors import (
     ExitCode,
     IndexMismatchError,
@@ -40,6 +39,7 @@ from ragcli.store import (
     text_key,
     writer_lock,
 )
+from ragcli.vectors.faiss_hnsw import FaissHnswIndex
 
 DIM = 8
 
@@ -172,7 +172,7 @@ def unit_vectors(count: int, seed: int = 0) -> np.ndarray:
 def write_full_index(store: Store) -> None:
     index = FaissHnswIndex.create(DIM, HnswSettings())
     index.add(*store.embedded_vectors(DIM))
-    store.write_index(index)
+    store.save_vectors(MANIFEST, index)
 
 
 def run_sql(root: Path, script: str) -> None:
@@ -707,7 +707,7 @@ def test_status_counts_documents_chunks_embedded_and_indexed(store: Store) -> No
     before = store.status()
     index = FaissHnswIndex.create(DIM, MANIFEST.hnsw)
     index.add(*store.embedded_vectors(DIM))
-    store.write_index(index)
+    store.save_vectors(MANIFEST, index)
     after = store.status()
 
     assert (before.documents, before.chunks, before.embedded, before.indexed) == (2, 5, 2, 0)
@@ -740,12 +740,12 @@ def test_removed_and_replaced_chunks_show_as_tombstones(store: Store) -> None:
 
 
 def test_index_file_round_trip_through_store(store: Store) -> None:
-    assert store.read_index(MANIFEST.hnsw) is None
+    assert store.open_vectors(MANIFEST) is None
     index = FaissHnswIndex.create(DIM, MANIFEST.hnsw)
     index.add(np.arange(10, 15, dtype=np.int64), unit_vectors(5))
-    store.write_index(index)
+    store.save_vectors(MANIFEST, index)
 
-    loaded = store.read_index(MANIFEST.hnsw)
+    loaded = store.open_vectors(MANIFEST)
 
     assert loaded is not None
     assert loaded.ids().tolist() == [10, 11, 12, 13, 14]
@@ -755,7 +755,7 @@ def test_index_file_round_trip_through_store(store: Store) -> None:
 def test_garbage_index_file_raises_store_corrupt(store: Store) -> None:
     store.index_path.write_bytes(b"not a faiss index" * 50)
     with pytest.raises(StoreCorruptError):
-        store.read_index(MANIFEST.hnsw)
+        store.open_vectors(MANIFEST)
 
 
 def indexed_store(root: Path, texts: Sequence[str], path: str = "docs/a.txt") -> Store:
@@ -770,7 +770,7 @@ def indexed_store(root: Path, texts: Sequence[str], path: str = "docs/a.txt") ->
 
 def index_matches_database(store: Store) -> bool:
     """Every index id is an indexable chunk, holding exactly that chunk's stored vector."""
-    index = store.read_index(MANIFEST.hnsw)
+    index = store.open_vectors(MANIFEST)
     assert index is not None
     wanted = store.indexable_ids()
     if sorted(index.ids().tolist()) != wanted.tolist():
@@ -793,7 +793,7 @@ def test_an_index_from_another_store_is_refused_then_rebuilt(
         ours.index_path.write_bytes(foreign.to_bytes())
 
         with pytest.raises(IndexMismatchError, match="another store"):
-            ours.read_index(MANIFEST.hnsw)
+            ours.open_vectors(MANIFEST)
         notes: list[str] = []
         assert update_index(ours, MANIFEST, rebuild=False, note=notes.append)[2] is True
 
@@ -806,7 +806,7 @@ def test_an_index_copied_from_another_store_file_is_refused(tmp_path: Path) -> N
     with indexed_store(tmp_path / "ours", ["alpha one", "beta two"]) as ours:
         ours.index_path.write_bytes(theirs_bytes)
         with pytest.raises(IndexMismatchError):
-            ours.read_index(MANIFEST.hnsw)
+            ours.open_vectors(MANIFEST)
 
 
 def test_a_database_restored_from_an_older_backup_refuses_the_newer_index(
@@ -824,7 +824,7 @@ def test_a_database_restored_from_an_older_backup_refuses_the_newer_index(
 
     with Store.open(root, writable=True) as restored:
         with pytest.raises(IndexMismatchError):
-            restored.read_index(MANIFEST.hnsw)
+            restored.open_vectors(MANIFEST)
         update_index(restored, MANIFEST, rebuild=False)
         assert index_matches_database(restored)
 
@@ -840,7 +840,7 @@ def test_flipped_bits_in_the_index_are_detected(tmp_path: Path, seed: int) -> No
         opened.index_path.write_bytes(bytes(data))
 
         with pytest.raises(IndexMismatchError):
-            opened.read_index(MANIFEST.hnsw)
+            opened.open_vectors(MANIFEST)
 
 
 def test_an_index_written_but_not_yet_recorded_is_still_accepted(tmp_path: Path) -> None:
@@ -848,7 +848,7 @@ def test_an_index_written_but_not_yet_recorded_is_still_accepted(tmp_path: Path)
     with indexed_store(tmp_path / "store", ["alpha one", "beta two"]) as opened:
         add(opened, "docs/b.txt", ["gamma three"])
         embed(opened)
-        index = opened.read_index(MANIFEST.hnsw)
+        index = opened.open_vectors(MANIFEST)
         assert index is not None
         index.add(*opened.embedded_vectors(DIM, np.setdiff1d(opened.indexable_ids(), index.ids())))
         data = index.to_bytes()
@@ -861,7 +861,7 @@ def test_an_index_written_but_not_yet_recorded_is_still_accepted(tmp_path: Path)
         opened._set_manifest({"index_next": record})
         opened.index_path.write_bytes(data)  # ... and the process dies here
 
-        loaded = opened.read_index(MANIFEST.hnsw)
+        loaded = opened.open_vectors(MANIFEST)
         assert loaded is not None and len(loaded) == 3
 
 
@@ -870,11 +870,11 @@ def test_an_index_from_before_checksums_loads_and_is_rebuilt_on_the_next_write(
 ) -> None:
     with indexed_store(tmp_path / "store", ["alpha one", "beta two"]) as opened:
         run_sql(opened.root, "DELETE FROM manifest WHERE key IN ('index', 'index_next')")
-        legacy = opened.read_index(MANIFEST.hnsw)
+        legacy = opened.open_vectors(MANIFEST)
         assert legacy is not None and not legacy.verified
 
         assert update_index(opened, MANIFEST, rebuild=False)[2] is True
-        assert opened.read_index(MANIFEST.hnsw).verified  # type: ignore[union-attr]
+        assert opened.open_vectors(MANIFEST).verified  # type: ignore[union-attr]
         assert [r.generation for r in opened.index_records()] == [1]
 
 
@@ -1164,8 +1164,8 @@ def test_no_room_for_the_index_file_is_exit_10(tmp_path: Path) -> None:
         index = FaissHnswIndex.create(DIM, MANIFEST.hnsw)
         index.add(np.arange(1, 30001, dtype=np.int64), unit_vectors(30000))
         with pytest.raises(StoreWriteError, match="disk is full"):
-            s.write_index(index)
-        assert s.read_index(MANIFEST.hnsw) is None  # nothing half-written left behind
+            s.save_vectors(MANIFEST, index)
+        assert s.open_vectors(MANIFEST) is None  # nothing half-written left behind
         assert not [name for name in os.listdir(s.root) if name.endswith(".part")]
 
 
@@ -1448,7 +1448,7 @@ def test_a_fifo_or_a_device_where_the_index_goes_is_refused_at_once(tmp_path: Pa
         index.unlink()
         make()
         with Store.open(root) as reader:
-            raised = raised_within(lambda reader=reader: reader.read_index(MANIFEST.hnsw))
+            raised = raised_within(lambda reader=reader: reader.open_vectors(MANIFEST))
             assert isinstance(raised, StoreCorruptError) and "not a regular file" in str(raised)
 
 

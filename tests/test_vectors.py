@@ -1,4 +1,4 @@
-"""ragcli.backends.vectors: the FAISS HNSW index, its file format and its recall."""
+"""ragcli.vectors.faiss_hnsw: the FAISS HNSW index, its file format and its recall."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli.backends.vectors import FaissHnswIndex, IndexFigures, VectorIndex, exact_search
 from ragcli.errors import StoreCorruptError
 from ragcli.records import HnswSettings
+from ragcli.vectors.base import IndexFigures, VectorIndex
+from ragcli.vectors.exact import exact_search
+from ragcli.vectors.faiss_hnsw import FaissHnswIndex
 
 SMALL = HnswSettings(m=16, ef_construction=64, ef_search=64)
 
@@ -208,14 +210,22 @@ def test_an_index_describes_its_kind_size_and_parameters(
     assert index.describe() == IndexFigures("faiss-hnsw", len(ids), 32, SMALL)
 
 
-def test_the_registry_builds_and_reads_indexes_behind_the_protocol(tmp_path: Path) -> None:
-    from ragcli.backends.registry import make_vector_index, read_vector_index
+def test_the_factory_builds_saves_and_reads_a_faiss_store_behind_the_protocol(
+    tmp_path: Path,
+) -> None:
+    from ragcli.records import ChunkingSettings, Manifest
+    from ragcli.store import FORMAT_VERSION, Store
+    from ragcli.vectors.factory import backend_for
 
-    made: VectorIndex = make_vector_index(8, SMALL)
-    made.add(np.array([7], dtype=np.int64), np.ones((1, 8), dtype=np.float32) / np.sqrt(8))
-    path = tmp_path / "index.faiss"
-    path.write_bytes(made.to_bytes())
-    with path.open("rb") as handle:
-        loaded = read_vector_index(handle, SMALL, path)
+    manifest = Manifest(FORMAT_VERSION, "fake:8", 8, 64, True, ChunkingSettings(64, 8), SMALL)
+    with Store.open(tmp_path / "store", create=True, write=True) as store:
+        store.write_manifest(manifest)
+        backend = backend_for(manifest, store)
+        assert not backend.exists() and backend.open() is None
+        made: VectorIndex = backend.create()
+        made.add(np.array([7], dtype=np.int64), np.ones((1, 8), dtype=np.float32) / np.sqrt(8))
+        backend.save(made)
+        loaded = backend.open()
+    assert loaded is not None and loaded.verified
     assert loaded.describe() == made.describe() == IndexFigures("faiss-hnsw", 1, 8, SMALL)
     assert loaded.ids().tolist() == [7]

@@ -13,7 +13,7 @@ from ragcli.answering.base import STRATEGIES, AnswerSettings, Strategy
 from ragcli.errors import UsageError
 
 if TYPE_CHECKING:
-    from ragcli.backends.llms import LLM
+    from ragcli.llm.base import LLM
 
 __all__ = ["STRATEGIES", "AnswerSettings", "Strategy", "make_strategy"]
 

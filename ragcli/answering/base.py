@@ -9,8 +9,8 @@ from typing import Protocol
 
 from ragcli.answering.grounding import ground
 from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
-from ragcli.backends.llms import LLM
 from ragcli.errors import UsageError
+from ragcli.llm.base import LLM
 from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
 from ragcli.settings import ANSWER_STRATEGIES, spellings
 

@@ -20,8 +20,8 @@ from ragcli.answering.prompts import (
     build_prompt,
     completion_prefix,
 )
-from ragcli.backends.llms import LLM
-from ragcli.backends.repetition import find_loop
+from ragcli.llm.base import LLM
+from ragcli.llm.repetition import find_loop
 from ragcli.records import Answer, Hit, Prompt
 
 

@@ -4,7 +4,7 @@ A small model's first token decides whether it answers at all, and "The context 
 say." is often its most likely start even where a passage holds the answer (issue 22: two
 thirds of the answerable questions it declined had a gold answer in the passages it read).
 So the passages are decoded again with the abstention ruled out: the copy search
-(backends/copying.py) may then only copy a passage's words, which keeps the answer
+(llm/copying.py) may then only copy a passage's words, which keeps the answer
 grounded, and the answer's log-probability under the model says how much the model
 believes it. The caller keeps it only above a threshold calibrated on answerable and
 unanswerable questions together (bench/qa_bench.py --unanswerable).
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ragcli.answering.base import abstains, clean_answer
 from ragcli.answering.grounding import ground, tokenize
-from ragcli.backends.llms import LLM
+from ragcli.llm.base import LLM
 from ragcli.records import CopyFrom, GenerationSettings, Passage, Prompt
 
 

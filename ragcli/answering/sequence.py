@@ -30,7 +30,7 @@ from ragcli.answering.grounding import Grounding, ground, tokenize
 from ragcli.answering.packing import separate_passages
 from ragcli.answering.prompts import NOT_FOUND, sequence_prefix, single_passage_prompt
 from ragcli.answering.second_look import SecondLook, second_look
-from ragcli.backends.llms import LLM
+from ragcli.llm.base import LLM
 from ragcli.records import Answer, Completion, CopyFrom, Hit, Passage, Prompt
 
 

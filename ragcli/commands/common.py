@@ -210,10 +210,10 @@ def resolve_settings(config: Path | None, several_stores: bool = False, **flags:
 
     Only commands that search (ask, search) take several stores; the rest refuse them.
     """
-    from ragcli.backends.registry import use_milvus_token
     from ragcli.config import load_config
     from ragcli.errors import UsageError
     from ragcli.settings import resolve
+    from ragcli.vectors.factory import use_milvus_token
 
     flags["store"] = flags.get("store") or None  # Typer gives [] for a list not given
     settings = resolve(flags, os.environ, load_config(config, os.environ))

@@ -38,7 +38,7 @@ def doctor(
 
     Exits 0 when the store is healthy or fully repaired, 9 when damage remains.
     """
-    from ragcli.backends.embed_server import EmbedServerOptions
+    from ragcli.embedding.server import EmbedServerOptions
     from ragcli.steps.doctor import DoctorOptions
     from ragcli.steps.doctor import doctor as run_doctor
 

@@ -64,8 +64,8 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
-    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.build import BuildSettings
+    from ragcli.embedding.server import EmbedServerOptions
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
     from ragcli.steps.search import RetrievalSettings

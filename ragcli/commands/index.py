@@ -48,8 +48,8 @@ def index_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
-    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.build import BuildSettings, check_embedder
+    from ragcli.embedding.server import EmbedServerOptions
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import index as run_index
 

@@ -119,9 +119,9 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
-    from ragcli.backends.embed_server import EmbedServerOptions
     from ragcli.build import BuildSettings
     from ragcli.discovery import DiscoveryOptions
+    from ragcli.embedding.server import EmbedServerOptions
     from ragcli.steps.ingest import IngestOptions
     from ragcli.steps.ingest import ingest as run_ingest
 

@@ -53,7 +53,7 @@ def search(
 
     With several stores, results are merged by score and name their store.
     """
-    from ragcli.backends.embed_server import EmbedServerOptions
+    from ragcli.embedding.server import EmbedServerOptions
     from ragcli.retrieval.retriever import RetrievalSettings
     from ragcli.steps.search import SearchOptions
     from ragcli.steps.search import search as run_search

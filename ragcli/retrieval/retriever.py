@@ -19,9 +19,9 @@ from ragcli.store import Store
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ragcli.backends.embed_server import EmbedServerOptions
-    from ragcli.backends.embedders import Embedder
-    from ragcli.backends.vectors import VectorIndex
+    from ragcli.embedding.base import Embedder
+    from ragcli.embedding.server import EmbedServerOptions
+    from ragcli.vectors.base import VectorIndex
 
 
 # Searches a dense query may take to get past vectors of removed chunks not yet deleted.
@@ -120,7 +120,7 @@ class Retriever:
         embedders: Embedders,
         previous: Retriever | None,
     ) -> None:
-        from ragcli.backends.registry import make_query_embedder
+        from ragcli.embedding.factory import make_query_embedder
         from ragcli.settings import model_cache_dir
 
         index = self.store.open_vectors(self.manifest)
@@ -195,7 +195,7 @@ class Retriever:
         """Embed a question with the store's embedder."""
         if self._embedder is None:
             raise UsageError("keyword mode has no embedder")
-        from ragcli.backends.embedders import check_vectors
+        from ragcli.embedding.base import check_vectors
 
         vectors = self._embedder.embed([question])
         check_vectors(self._embedder, vectors, 1)

@@ -12,9 +12,9 @@ from ragcli.answering import AnswerSettings, Strategy, make_strategy
 from ragcli.answering.evidence import Embed
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
-from ragcli.backends.embed_server import EmbedServerOptions
-from ragcli.backends.llms import LLM, LlmOptions
-from ragcli.backends.registry import make_llm
+from ragcli.embedding.server import EmbedServerOptions
+from ragcli.llm.base import LLM, LlmOptions
+from ragcli.llm.factory import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
 from ragcli.retrieval.gate import names_something, relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.backends.embed_server import EmbedServerOptions
+from ragcli.embedding.server import EmbedServerOptions
 from ragcli.errors import (
     ManifestDamagedError,
     ModelError,
@@ -250,7 +250,7 @@ def _check_vectors(
     if not options.repair:
         report.findings.append(Finding("vectors", DAMAGED, detail))
         return
-    from ragcli.backends.registry import make_embedder
+    from ragcli.embedding.factory import make_embedder
     from ragcli.indexing import index_chunks
 
     try:

@@ -14,7 +14,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ragcli.backends.vectors import exact_search
 from ragcli.build import BuildSettings, settle_build
 from ragcli.discovery import DiscoveryOptions
 from ragcli.errors import RagError
@@ -26,6 +25,7 @@ from ragcli.records import EvalReport, Hit, ModeReport
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
 from ragcli.store import DATABASE_NAME, Store
 from ragcli.syncing import check_paths, sync_documents
+from ragcli.vectors.exact import exact_search
 
 # Chunks retrieved per query: deep enough that the documents' recall@100 is measured.
 EVAL_DEPTH_CHUNKS = 300

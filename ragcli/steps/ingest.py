@@ -30,7 +30,7 @@ from ragcli.text.loaders import LoadLimits
 from ragcli.watching import FolderPins, WatchScope, open_when_free
 
 if TYPE_CHECKING:
-    from ragcli.backends.watcher import FolderWatcher
+    from ragcli.folder_watcher import FolderWatcher
 
 # How long a watch waits for changes before looking whether its folders are still there.
 IDLE_CHECK_S = 1.0
@@ -71,7 +71,7 @@ def watch(options: IngestOptions, progress: Progress) -> Generator[WatchEvent, N
     SIGTERM, which the CLI raises as KeyboardInterrupt) stops it: an open transaction
     rolls back, what was committed stays, and the last event says which happened.
     """
-    from ragcli.backends.watcher import require_watcher, watching
+    from ragcli.folder_watcher import require_watcher, watching
 
     check_paths(options.paths)
     scope = WatchScope.of(options.paths, options.store_dir)

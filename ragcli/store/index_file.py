@@ -1,4 +1,8 @@
-"""The FAISS vector index file: written atomically, vouched for by a record in the manifest."""
+"""The vector index file of a store that keeps its vectors in its directory (FAISS).
+
+Written atomically, vouched for by a record in the manifest; what is in it is the
+backend's business (`vectors/faiss_hnsw.py`).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ragcli.errors import IndexMismatchError, StoreCorruptError, SystemLimitError
 from ragcli.files import atomic_write_bytes, open_regular_binary
-from ragcli.records import HnswSettings
 from ragcli.store.database import Database
 from ragcli.store.faults import file_error, too_many_open_files
 from ragcli.store.layout import INDEX_NAME
 
 if TYPE_CHECKING:
-    from ragcli.backends.vectors import FaissHnswIndex
+    from ragcli.vectors.base import IndexLoader, VectorIndex
 
 
 class IndexFile(Database):
@@ -38,17 +41,15 @@ class IndexFile(Database):
                     records.append(IndexRecord(**value))
         return records
 
-    def read_index(self, settings: HnswSettings) -> FaissHnswIndex | None:
-        """Load the vector index, or None if none has been written.
+    def read_index(self, load: IndexLoader) -> VectorIndex | None:
+        """Load the vector index through `load`, or None if none has been written.
 
-        The file is hashed before FAISS reads it (from the same open file, so the bytes
+        The file is hashed before the backend reads it (from the same open file, so the bytes
         checked are the bytes loaded) and must be one the manifest recorded: an index copied
         from another store, left from another state of this one (a database restored from
         a backup) or damaged is refused with IndexMismatchError, never searched. An index
         written before records were kept (an older ragcli) loads unverified.
         """
-        from ragcli.backends.registry import read_vector_index
-
         try:
             handle = open_regular_binary(self.index_path)
         except FileNotFoundError:
@@ -69,7 +70,7 @@ class IndexFile(Database):
                     "run `rag index` to rebuild it from the stored vectors",
                 )
             handle.seek(0)
-            index = read_vector_index(handle, settings, self.index_path)
+            index = load(handle, self.index_path)
         manifest = self.manifest
         if manifest is not None and index.dimension != manifest.dimension:
             raise IndexMismatchError(
@@ -80,16 +81,15 @@ class IndexFile(Database):
         index.verified = bool(records)
         return index
 
-    def write_index(self, index: FaissHnswIndex) -> None:
-        """Replace the index file atomically and record its CRC-32 in the manifest.
+    def write_index(self, data: bytes, count: int) -> None:
+        """Replace the index file (of `count` vectors) atomically; record its CRC-32.
 
         The record of the file about to be written is committed first (as `index_next`)
         and promoted after the rename, so a crash in between leaves a file the database
         still vouches for.
         """
-        data = index.to_bytes()
         generation = max((r.generation for r in self.index_records()), default=0) + 1
-        record = IndexRecord(zlib.crc32(data), len(data), len(index), generation)
+        record = IndexRecord(zlib.crc32(data), len(data), count, generation)
         self._set_manifest({"index_next": asdict(record)})
         try:
             atomic_write_bytes(self.index_path, data)

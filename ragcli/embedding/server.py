@@ -1,7 +1,7 @@
 """An embedder behind an OpenAI-compatible `/embeddings` endpoint: llama.cpp, vLLM, TEI, ...
 
-Standard library and numpy only; requests go through server.py's `ServerClient`, so the
-timeouts, the reply size cap and the one-line errors are those of `--llm-url`. A store built
+Standard library and numpy only; requests go through remote/client.py's `ServerClient`, so
+the timeouts, the reply size cap and the one-line errors are those of `--llm-url`. A store built
 this way records `server:MODEL` and the dimension, never the URL: a server moves, its model
 does not, and every command that embeds is told where it is with `--embed-url`.
 """
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragcli.backends.server import (
+from ragcli.errors import ConfigMismatchError, ModelError, UsageError
+from ragcli.remote.client import (
     Endpoint,
     Role,
     ServerClient,
@@ -24,7 +25,6 @@ from ragcli.backends.server import (
     reported_error,
     snippet,
 )
-from ragcli.errors import ConfigMismatchError, ModelError, UsageError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -115,8 +115,8 @@ class ServerEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Count word pieces with the bundled MiniLM tokenizer: local, fast, an estimate."""
         if self._tokenizer is None:
-            from ragcli.backends.embedders import load_tokenizer
-            from ragcli.backends.models import bundled_embedder_dir
+            from ragcli.bundled import bundled_embedder_dir
+            from ragcli.embedding.sentence_transformer import load_tokenizer
 
             self._tokenizer = load_tokenizer(bundled_embedder_dir())
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)

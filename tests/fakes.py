@@ -1,16 +1,26 @@
-"""Small deterministic backends for tests, chosen like the real ones: `fake:` specs."""
+"""Small deterministic engines for tests, chosen like the real ones: `fake:` specs.
+
+Importing this module registers them with the factories (`fake:DIM[:MAX_TOKENS[:DELAY_MS]]`
+embedders, `fake:`, `fake:loop`, `fake:crash`, `fake:warn` LLMs): tests/conftest.py does,
+and names it in RAGCLI_TEST_PLUGINS for the `rag` processes tests start (ragcli.plugins).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli.backends.llms import complete_by_streaming
+from ragcli.embedding import factory as embedding_factory
+from ragcli.llm import factory as llm_factory
+from ragcli.llm.base import LlmOptions, complete_by_streaming
+from ragcli.plugins import PLUGINS_VARIABLE
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
@@ -191,3 +201,28 @@ class WarningLLM(ExtractiveLLM):
 
 def _numpy_warning() -> None:
     np.log(np.zeros(1))  # RuntimeWarning: divide by zero encountered in log
+
+
+def hashing_embedder(spec: str) -> HashingEmbedder:
+    """The embedder `fake:DIM[:MAX_TOKENS[:DELAY_MS]]` names."""
+    rest = spec.partition(":")[2]
+    return HashingEmbedder(spec, *[int(part) for part in rest.split(":") if part])
+
+
+def fake_llm(spec: str, options: LlmOptions) -> ExtractiveLLM:
+    """The LLM `fake:[loop|crash|warn]` names; `fake:` alone answers extractively."""
+    kinds = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM}
+    return kinds.get(spec.partition(":")[2], ExtractiveLLM)(spec, options.context_tokens)
+
+
+embedding_factory.register("fake", hashing_embedder)
+llm_factory.register("fake", fake_llm)
+
+
+def share_with_subprocesses() -> None:
+    """Let every `rag` process started from now on build the fakes too (ragcli.plugins)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    os.environ[PLUGINS_VARIABLE] = "tests.fakes"
+    paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ragcli.backends.branching import BranchStep, BranchTable
+    from ragcli.llm.branching import BranchStep, BranchTable
 
 
 class LlamaSession:
@@ -97,7 +97,7 @@ class LlamaSession:
         if branches and branches[-1] == ():
             import llama_cpp
 
-            from ragcli.backends.branching import BranchTable
+            from ragcli.llm.branching import BranchTable
 
             sequences = int(llama_cpp.llama_n_seq_max(self._llama._ctx.ctx))
             self._branches = BranchTable(head, sequences)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ragcli.backends.copying import CopyConstraint
-from ragcli.backends.repetition import find_loop
+from ragcli.llm.copying import CopyConstraint
+from ragcli.llm.repetition import find_loop
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragcli.backends.cpu import free_threads
+from ragcli.cpu import free_threads
 from ragcli.errors import ModelError
 from ragcli.files import atomic_write_bytes, make_folders
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ragcli.backends.embedders import SentenceTransformerEmbedder
+    from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
@@ -258,7 +258,7 @@ class OnnxEmbedder:
     def __init__(
         self, spec: str, folder: Path, model_path: Path, threads: int | None, queries: bool = False
     ) -> None:
-        from ragcli.backends.embedders import read_sentence_config
+        from ragcli.embedding.sentence_transformer import read_sentence_config
 
         self.spec = spec
         self.folder = folder
@@ -272,7 +272,7 @@ class OnnxEmbedder:
 
     def _tokens(self) -> Any:
         if self._tokenizer is None:
-            from ragcli.backends.embedders import load_tokenizer
+            from ragcli.embedding.sentence_transformer import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.folder)
         return self._tokenizer

@@ -255,7 +255,7 @@ class _EmbedBatch:
     def __init__(self, worker: WorkerEmbedder, batch_size: int) -> None:
         from pathlib import Path
 
-        from ragcli.backends.registry import make_document_embedder, make_embedder
+        from ragcli.embedding.factory import make_document_embedder, make_embedder
 
         embedder = make_embedder(worker.spec, worker.threads)
         if worker.int8:

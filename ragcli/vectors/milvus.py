@@ -19,17 +19,20 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ragcli.backends.server import ServerOptions
-from ragcli.backends.vectors import IndexFigures
 from ragcli.errors import IndexMismatchError, ModelError, StoreLockedError, UsageError
 from ragcli.records import HnswSettings
+from ragcli.vectors.base import VECTOR_FORMS, IndexFigures
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from ragcli.records import Manifest
+    from ragcli.vectors.base import VectorIndex
+
 SCHEME = "milvus://"
-# The same connect timeout as --llm-url's server.
-CONNECT_TIMEOUT_S: float = ServerOptions.connect_timeout_s
+_SCHEMES = (SCHEME, "http://", "https://")  # vectors/factory.py picks Milvus for these
+# The same connect timeout as the LLM and embedding servers' (llm/server.py).
+CONNECT_TIMEOUT_S: float = 10.0
 INDEX_TYPE = "HNSW"
 METRIC = "IP"
 # Rows per upsert call: one gRPC message stays far below its 64 MiB cap at any dimension.
@@ -62,13 +65,13 @@ def canonical_uri(uri: str) -> str:
     path = lite_path(uri)
     if path is not None:
         return SCHEME + str(Path(path).expanduser().resolve())
-    if uri.startswith((SCHEME, "http://", "https://")) and uri.split("://", 1)[1].strip("/"):
+    if uri.startswith(_SCHEMES) and uri.split("://", 1)[1].strip("/"):
         _check_address(uri)
         return uri.rstrip("/")
     raise UsageError(f"unknown vector store {uri!r}", _FORMS)
 
 
-_FORMS = "use faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
+_FORMS = f"use {VECTOR_FORMS}"
 
 
 def _check_address(uri: str) -> None:
@@ -264,6 +267,46 @@ class MilvusIndex:
         with contextlib.suppress(Exception):
             client.close()
         _release_lite(self.target)
+
+
+class MilvusVectors:
+    """A store's vectors in its own Milvus collection, named by its manifest."""
+
+    external = True
+
+    def __init__(self, manifest: Manifest, token: str | None) -> None:
+        self._manifest = manifest
+        self._token = token
+
+    def _target(self) -> MilvusTarget:
+        manifest = self._manifest
+        if not manifest.vectors.startswith(_SCHEMES):
+            raise UsageError(f"unknown vector store {manifest.vectors!r}", _FORMS)
+        if not manifest.vector_collection:
+            raise UsageError(f"vector store {manifest.vectors!r} is not kept outside the store")
+        return MilvusTarget(manifest.vectors, manifest.vector_collection, self._token)
+
+    def exists(self) -> bool:
+        return True  # finding out would mean connecting
+
+    def open(self) -> VectorIndex | None:
+        manifest = self._manifest
+        return MilvusIndex.open(self._target(), manifest.dimension, manifest.hnsw)
+
+    def create(self) -> VectorIndex:
+        manifest = self._manifest
+        index = MilvusIndex.open(self._target(), manifest.dimension, manifest.hnsw, fresh=True)
+        assert index is not None  # fresh always makes them
+        return index
+
+    def save(self, index: VectorIndex) -> None:
+        index.flush()
+
+    def prepare(self) -> None:
+        self.create().close()
+
+    def drop(self) -> None:
+        MilvusIndex.drop(self._target(), self._manifest.dimension, self._manifest.hnsw)
 
 
 def _quiet_loggers() -> None:

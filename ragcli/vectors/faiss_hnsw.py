@@ -1,87 +1,26 @@
-"""Vector indexes: the VectorIndex Protocol and its FAISS HNSW implementation."""
+"""Vectors in the store's own FAISS HNSW file: the only faiss import.
+
+The index lives in memory; the store reads and writes its file (`store/index_file.py`:
+atomic, checksummed), and `FaissVectors` ties the two together as a `VectorBackend`.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from ragcli.errors import StoreCorruptError
 from ragcli.records import HnswSettings
+from ragcli.vectors.base import IndexFigures
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-
-@dataclass(frozen=True)
-class IndexFigures:
-    """What a vector index reports of itself: its kind, size and search parameters."""
-
-    kind: str
-    count: int
-    dimension: int
-    settings: HnswSettings
-
-
-class VectorIndex(Protocol):
-    """Nearest-neighbour search by inner product over L2-normalised vectors, by chunk id.
-
-    Every reader and writer of a store's vectors goes through this: the store picks the
-    implementation from the URI its manifest records (`registry.open_vector_store`).
-    How an index is persisted is the store's business (`Store.save_vectors`), not this one's.
-    """
-
-    # Whether the store checked this index against its manifest's record when loading.
-    verified: bool
-    # Whether removed ids stay in the index (as tombstones) until it is rebuilt: searches
-    # must then exclude them. False for a backend that deletes them for real.
-    keeps_removed: bool
-
-    @property
-    def dimension(self) -> int:
-        """Length of the vectors held."""
-        ...
-
-    def count(self) -> int:
-        """Return how many vectors the index holds (tombstones included)."""
-        ...
-
-    def ids(self) -> NDArray[np.int64]:
-        """Return every id held (may be slow on a remote backend: for repairs, not searches)."""
-        ...
-
-    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
-        """Add vectors under the given ids; an id already held is not duplicated."""
-        ...
-
-    def remove(self, ids: NDArray[np.int64]) -> None:
-        """Remove ids (where `keeps_removed`, they stay until a rebuild)."""
-        ...
-
-    def search(
-        self, query: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
-    ) -> list[tuple[int, float]]:
-        """Return up to k (id, score) pairs, best first, never an id in `exclude`."""
-        ...
-
-    def single_query_threads(self) -> None:
-        """Tune searching for one query at a time, as ask and search run them."""
-        ...
-
-    def flush(self) -> None:
-        """Make what was added and removed durable and searchable, where the backend must."""
-        ...
-
-    def describe(self) -> IndexFigures:
-        """Report the index's kind, size and parameters."""
-        ...
-
-    def close(self) -> None:
-        """Release what the index holds open (connections, locks)."""
-        ...
+    from ragcli.records import Manifest
+    from ragcli.vectors.base import IndexFileAccess, VectorIndex
 
 
 class FaissHnswIndex:
@@ -182,7 +121,7 @@ class FaissHnswIndex:
         """Nothing to do: HNSW cannot delete, so removed ids stay as tombstones until a rebuild."""
 
     def flush(self) -> None:
-        """Nothing to do: the store writes the whole index to its file (`Store.save_vectors`)."""
+        """Nothing to do: `FaissVectors.save` writes the whole index to the store's file."""
 
     def close(self) -> None:
         """Nothing to do: the index is memory only."""
@@ -230,10 +169,33 @@ class FaissHnswIndex:
         return IndexFigures(self.KIND, len(self), self.dimension, self.settings)
 
 
-def exact_search(
-    vectors: NDArray[np.float32], ids: NDArray[np.int64], query: NDArray[np.float32], k: int
-) -> list[tuple[int, float]]:
-    """Brute-force inner-product search: the reference HNSW recall is measured against."""
-    scores = vectors @ query.reshape(-1)
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [(int(ids[i]), float(scores[i])) for i in order]
+class FaissVectors:
+    """A `faiss` store's vectors: one HNSW index in the store's index file."""
+
+    external = False
+
+    def __init__(self, manifest: Manifest, files: IndexFileAccess) -> None:
+        self._manifest = manifest
+        self._files = files
+
+    def exists(self) -> bool:
+        return self._files.index_path.is_file()
+
+    def open(self) -> VectorIndex | None:
+        settings = self._manifest.hnsw
+        return self._files.read_index(
+            lambda handle, path: FaissHnswIndex.read_open(handle, settings, path)
+        )
+
+    def create(self) -> VectorIndex:
+        return FaissHnswIndex.create(self._manifest.dimension, self._manifest.hnsw)
+
+    def save(self, index: VectorIndex) -> None:
+        assert isinstance(index, FaissHnswIndex)  # made by this backend's open or create
+        self._files.write_index(index.to_bytes(), len(index))
+
+    def prepare(self) -> None:
+        """Nothing to do: the file is written by the first save."""
+
+    def drop(self) -> None:
+        """Nothing to do: the file goes with the store directory."""

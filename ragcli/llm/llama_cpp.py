@@ -1,4 +1,4 @@
-"""LLMs: the LLM Protocol and the llama-cpp-python implementation for GGUF files."""
+"""GGUF models run in this process by llama-cpp-python: the only llama_cpp import."""
 
 from __future__ import annotations
 
@@ -6,75 +6,18 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ragcli.backends.cpu import free_threads
-from ragcli.backends.llama_session import LlamaSession, allow_branches
+from ragcli.cpu import free_threads
 from ragcli.errors import ModelError, RagWarning, UsageError
+from ragcli.llm.base import LlmOptions, complete_by_streaming
+from ragcli.llm.llama_session import LlamaSession, allow_branches
+from ragcli.llm.prefix_state import read_state_file, write_state_file
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
 if TYPE_CHECKING:
-    from ragcli.settings import Settings
-
-
-class LLM(Protocol):
-    """A local language model that streams text."""
-
-    spec: str
-    context_tokens: int
-    has_chat_template: bool
-
-    def count_tokens(self, text: str) -> int:
-        """Return how many of the model's own tokens the text takes."""
-        ...
-
-    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
-        """Yield the answer's text piece by piece as it is generated."""
-        ...
-
-    def prepare_prefix(self, text: str) -> None:
-        """Get ready for prompts that start with text (a backend may do nothing)."""
-        ...
-
-    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
-        """Generate a whole answer with the log-probability the model gave its tokens."""
-        ...
-
-    def score(self, prompt: Prompt, continuation: str) -> float | None:
-        """Return log p(continuation | prompt), or None when the backend cannot tell."""
-        ...
-
-    def copy(
-        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
-    ) -> Completion | None:
-        """The most likely answer that copies source's texts; None if the backend cannot."""
-        ...
-
-
-@dataclass(frozen=True)
-class LlmOptions:
-    """How to run a local model, or which OpenAI-compatible server to use instead."""
-
-    context_tokens: int
-    threads: int | None
-    server_url: str | None
-    server_model: str | None
-    server_api: str
-    api_key: str | None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LlmOptions:
-        """The options the resolved settings ask for."""
-        return cls(
-            context_tokens=settings.context_tokens,
-            threads=settings.threads,
-            server_url=settings.llm_url,
-            server_model=settings.llm_model,
-            server_api=settings.llm_api,
-            api_key=settings.llm_api_key or None,
-        )
+    pass
 
 
 # How often (seconds) the thread count may follow the free cores: often enough for a batch
@@ -121,8 +64,8 @@ class LlamaCppLLM:
         try:
             from llama_cpp import Llama
 
-            from ragcli.backends.branching import sequences_for
-            from ragcli.backends.decoding import COPY_BEAMS
+            from ragcli.llm.branching import sequences_for
+            from ragcli.llm.decoding import COPY_BEAMS
 
             if options.context_tokens > _SURELY_TRAINED_TOKENS:
                 _check_trained_context(Llama, path, options.context_tokens)
@@ -196,7 +139,7 @@ class LlamaCppLLM:
         """
         if prompt.is_chat:
             return complete_by_streaming(self, prompt, settings)
-        from ragcli.backends.decoding import greedy_decode
+        from ragcli.llm.decoding import greedy_decode
 
         self._fit_threads()
         return greedy_decode(LlamaSession(self._llama), prompt, settings)
@@ -204,7 +147,7 @@ class LlamaCppLLM:
     def score(self, prompt: Prompt, continuation: str) -> float | None:
         if prompt.is_chat:
             return None
-        from ragcli.backends.decoding import score_continuation
+        from ragcli.llm.decoding import score_continuation
 
         self._fit_threads()
         return score_continuation(LlamaSession(self._llama), prompt.text, continuation)
@@ -219,7 +162,7 @@ class LlamaCppLLM:
         """The copy search, its hypotheses evaluated in one batch a step unless not batched."""
         if prompt.is_chat:
             return None
-        from ragcli.backends.decoding import copy_decode
+        from ragcli.llm.decoding import copy_decode
 
         self._fit_threads()
         session = LlamaSession(self._llama)
@@ -298,75 +241,6 @@ class LlamaCppLLM:
                 ),
                 stacklevel=1,
             )
-
-
-# A saved prefix state: this magic, the state's length (8 bytes, little-endian) and sha256,
-# then the state. llama.cpp takes any bytes of the right shape, so a flipped bit would
-# otherwise poison every later answer of every process.
-_STATE_MAGIC = b"ragcli prefix state 1\n"
-_STATE_HEADER = len(_STATE_MAGIC) + 8 + 32
-
-
-def pack_state(data: bytes) -> bytes:
-    """Prefix a model state with its length and checksum, as saved to the cache."""
-    import hashlib
-
-    return _STATE_MAGIC + len(data).to_bytes(8, "little") + hashlib.sha256(data).digest() + data
-
-
-def unpack_state(blob: bytes) -> bytes | None:
-    """Return the state saved by pack_state, or None if the file is damaged or foreign."""
-    import hashlib
-
-    if len(blob) < _STATE_HEADER or not blob.startswith(_STATE_MAGIC):
-        return None
-    start = len(_STATE_MAGIC)
-    size = int.from_bytes(blob[start : start + 8], "little")
-    data = blob[_STATE_HEADER:]
-    if len(data) != size or hashlib.sha256(data).digest() != blob[start + 8 : _STATE_HEADER]:
-        return None
-    return data
-
-
-def write_state_file(state_file: Path, state: bytes) -> None:
-    """Save a model state to the cache, writable by its owner alone whatever the umask.
-
-    OSError when the cache takes no file."""
-    from ragcli.files import atomic_write_bytes, make_folders
-
-    make_folders(state_file.parent)
-    atomic_write_bytes(state_file, pack_state(state))
-
-
-def read_state_file(state_file: Path) -> bytes | None:
-    """Return a saved model state, or None: missing, damaged, not a regular file, or one
-    that another user could have written (the cache is trusted input, as ssh trusts keys)."""
-    import stat
-
-    from ragcli.files import open_regular
-
-    try:
-        descriptor = open_regular(state_file)
-    except OSError:
-        return None
-    with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(handle.fileno())
-        if status.st_uid != os.getuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return None
-        return unpack_state(handle.read())
-
-
-def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings) -> Completion:
-    """A completion with no log-probability, for backends that only stream text."""
-    from ragcli.backends.repetition import find_loop
-
-    pieces: list[str] = []
-    for piece in llm.stream(prompt, settings):
-        pieces.append(piece)
-        loop = find_loop("".join(pieces))
-        if loop is not None:
-            return Completion(loop.kept if loop.usable else "", None, len(pieces), looped=True)
-    return Completion("".join(pieces).strip(), None, len(pieces))
 
 
 @contextlib.contextmanager

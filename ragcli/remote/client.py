@@ -1,9 +1,8 @@
-"""LLMs behind an OpenAI-compatible HTTP server: llama.cpp, vLLM, Ollama, LM Studio, ...
+"""Requests to OpenAI-compatible HTTP servers: shared by llm/server.py and embedding/server.py.
 
-Standard library only. Generation streams Server-Sent Events from `/chat/completions` or
-`/completions`; a server that ignores `stream: true` and sends one JSON reply works too.
-`ServerClient` (connect, send, timeouts, size cap, one-line errors) is shared with the
-embedding server client in embed_server.py.
+Standard library only. `ServerClient` connects and sends with timeouts, a size cap on
+every reply and one-line errors with the server's credentials redacted; `sse_events`
+reads a Server-Sent Events stream line by line, under the same cap.
 """
 
 from __future__ import annotations
@@ -11,28 +10,24 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import math
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ragcli.backends.redaction import redact, secret_forms
 from ragcli.errors import ModelError, UsageError
-from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
-from ragcli.settings import LLM_APIS
+from ragcli.remote.redaction import redact, secret_forms
 
-# Byte-level BPE and SentencePiece vocabularies average well over 3 bytes per token on
 # prose; an estimate that never under-counts keeps prompts inside the context window.
 _BYTES_PER_TOKEN = 3
 _DETAIL_CHARS = 200
 _ERROR_BODY_BYTES = 64 * 1024
 # One SSE line, a whole non-streamed reply or a model listing: a server's answer to one
 # question is far smaller, so more is a broken or hostile server, not a reply to hold.
-_REPLY_BYTES = 8 * 1024 * 1024
+REPLY_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,25 +38,6 @@ class Role:
     url_flag: str
     key_env: str
     model_flag: str
-
-
-LLM_ROLE = Role("LLM server", "--llm-url", "RAG_LLM_API_KEY", "--llm-model")
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    """Where the server is and how to talk to it."""
-
-    url: str
-    model: str | None  # None: the first model GET {url}/models lists
-    api_key: str | None
-    api: str  # "chat": /chat/completions with messages; "completion": /completions
-    context_tokens: int
-    timeout_s: float = 120.0  # per socket read while generating
-    connect_timeout_s: float = 10.0
-    # The whole answer, however steadily a server keeps sending: a server that streams
-    # forever (or trickles a byte at a time under the read timeout) is cut off here.
-    answer_timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -119,11 +95,11 @@ class ServerClient:
     ) -> Any:
         """Send a request and decode its JSON reply, never reading past the size cap."""
         connection, response = self.send(method, path, payload, timeout_s)
-        watchdog = _Watchdog(_socket_of(response), deadline_s)
+        watchdog = Watchdog(socket_of(response), deadline_s)
         try:
-            body = _read(lambda: response.read(_REPLY_BYTES + 1), self.endpoint, timeout_s)
+            body = read_within(lambda: response.read(REPLY_BYTES + 1), self.endpoint, timeout_s)
             watchdog.check(self.endpoint)
-            _check_size(body, self.endpoint)
+            check_size(body, self.endpoint)
             return decode_json(body, self.endpoint)
         except ModelError:
             watchdog.check(self.endpoint)  # the cut, not what it did to the read, is the cause
@@ -174,97 +150,6 @@ class ServerClient:
         return connection
 
 
-class OpenAICompatibleLLM:
-    """A model served over the OpenAI HTTP API; token counts are estimates."""
-
-    def __init__(self, options: ServerOptions) -> None:
-        if options.api not in LLM_APIS:
-            raise UsageError(
-                f"LLM server API must be one of {', '.join(LLM_APIS)}: {options.api!r}"
-            )
-        self.options = options
-        self._client = ServerClient(
-            options.url, LLM_ROLE, options.api_key, options.connect_timeout_s
-        )
-        self._endpoint = self._client.endpoint
-        self.url = self._client.url
-        listing = self._client.get_json(
-            "/models", options.connect_timeout_s, options.answer_timeout_s
-        )
-        self.model = options.model or first_model(listing, self._endpoint)
-        self.spec = f"{self._endpoint.redact(self.model)} at {self.url}"
-        self.context_tokens = options.context_tokens
-        self.has_chat_template = options.api == "chat"
-
-    def count_tokens(self, text: str) -> int:
-        """Estimate the tokens a text takes, erring high: the API has no tokenizer."""
-        return math.ceil(len(text.encode("utf-8")) / _BYTES_PER_TOKEN)
-
-    def prepare_prefix(self, text: str) -> None:
-        """Do nothing: a server keeps (or not) its own prompt cache."""
-
-    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
-        """The streamed answer whole; servers are not asked for log-probabilities."""
-        from ragcli.backends.llms import complete_by_streaming
-
-        return complete_by_streaming(self, prompt, settings)
-
-    def score(self, prompt: Prompt, continuation: str) -> float | None:
-        return None
-
-    def copy(
-        self, prompt: Prompt, source: CopyFrom, settings: GenerationSettings
-    ) -> Completion | None:
-        return None  # the OpenAI API has no way to constrain decoding to a text
-
-    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
-        """Yield the answer's text piece by piece as the server sends it."""
-        chat = self.options.api == "chat"
-        path = "/chat/completions" if chat else "/completions"
-        timeout_s = self.options.timeout_s
-        end = self._endpoint
-        payload = self._payload(prompt, settings)
-        connection, response = self._client.send("POST", path, payload, timeout_s)
-        watchdog = _Watchdog(_socket_of(response), self.options.answer_timeout_s)
-        try:
-            kind = (response.getheader("Content-Type") or "").lower()
-            if kind.startswith("application/json"):
-                body = _read(lambda: response.read(_REPLY_BYTES + 1), end, timeout_s)
-                _check_size(body, end)
-                replies: Iterable[Any] = [decode_json(body, end)]
-            else:
-                replies = _events(response, end, timeout_s)
-            for piece in _pieces(replies, chat, not kind.startswith("application/json"), end):
-                watchdog.check(end)
-                yield piece
-            watchdog.check(end)  # a stream cut at the deadline is not a whole answer
-        except ModelError:
-            watchdog.check(end)  # the cut, not what it did to the read, is the cause
-            raise
-        finally:
-            watchdog.cancel()
-            response.close()
-            connection.close()
-
-    def _payload(self, prompt: Prompt, settings: GenerationSettings) -> dict[str, Any]:
-        """Build the JSON request body, converting the prompt to the API's shape if needed."""
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": settings.max_tokens,
-            "temperature": settings.temperature,
-            "stream": True,
-        }
-        if prompt.stop:
-            payload["stop"] = list(prompt.stop)
-        if self.options.api == "chat":
-            pairs = prompt.messages if prompt.is_chat else (("user", prompt.text),)
-            payload["messages"] = [{"role": role, "content": text} for role, text in pairs]
-        else:
-            joined = "\n\n".join(text for _, text in prompt.messages)
-            payload["prompt"] = joined if prompt.is_chat else prompt.text
-        return payload
-
-
 def parse_url(url: str, role: Role, api_key: str | None = None) -> Endpoint:
     """Check and split a base URL such as http://127.0.0.1:8000/v1."""
     text = url.strip()
@@ -308,7 +193,7 @@ def first_model(listing: Any, end: Endpoint) -> str:
     )
 
 
-class _Watchdog:
+class Watchdog:
     """Shuts a connection down at the answer's deadline, whatever a read is waiting for.
 
     The per-read timeout bounds a silent server; this bounds one that keeps sending, even
@@ -340,29 +225,31 @@ class _Watchdog:
         self._timer.cancel()
 
 
-def _socket_of(response: http.client.HTTPResponse) -> socket.socket | None:
+def socket_of(response: http.client.HTTPResponse) -> socket.socket | None:
     """The socket a response reads from (its connection may already have let go of it)."""
     raw = getattr(response.fp, "raw", None)
     sock = getattr(raw, "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _events(response: http.client.HTTPResponse, end: Endpoint, timeout_s: float) -> Iterator[Any]:
+def sse_events(
+    response: http.client.HTTPResponse, end: Endpoint, timeout_s: float
+) -> Iterator[Any]:
     """Yield the decoded JSON of each Server-Sent Event until [DONE] or the stream's end."""
     data: list[str] = []
     held = 0  # bytes of the event being gathered
     seen_event = False
     stray = ""
     while True:
-        raw = _read(lambda: response.readline(_REPLY_BYTES + 1), end, timeout_s)
-        _check_size(raw, end)
+        raw = read_within(lambda: response.readline(REPLY_BYTES + 1), end, timeout_s)
+        check_size(raw, end)
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if raw and line:
             field, _, value = line.partition(":")
             if field == "data":
                 data.append(value[1:] if value.startswith(" ") else value)
                 held += len(raw)
-                if held > _REPLY_BYTES:
+                if held > REPLY_BYTES:
                     raise _too_long(end)
             elif field and not stray:
                 stray = end.line(line)  # not an SSE field we use; remembered to explain a bad reply
@@ -381,42 +268,7 @@ def _events(response: http.client.HTTPResponse, end: Endpoint, timeout_s: float)
         raise incompatible(end, detail)
 
 
-def _pieces(replies: Iterable[Any], chat: bool, streamed: bool, end: Endpoint) -> Iterator[str]:
-    """Yield the non-empty text of each reply's first choice."""
-    for reply in replies:
-        if not isinstance(reply, dict):
-            raise incompatible(end, f"expected a JSON object, got {snippet(reply, end)}")
-        if "error" in reply:
-            raise reported_error(reply["error"], end)
-        choices = reply.get("choices")
-        if not isinstance(choices, list):
-            raise incompatible(end, f"no 'choices' in {snippet(reply, end)}")
-        if not choices:
-            continue  # e.g. a final usage-only chunk
-        text = _choice_text(choices[0], chat, streamed)
-        if text is None:
-            raise incompatible(end, f"unexpected choice {snippet(choices[0], end)}")
-        if text:
-            yield text
-
-
-def _choice_text(choice: Any, chat: bool, streamed: bool) -> str | None:
-    """Return a choice's text ("" when it carries none), or None when it is malformed."""
-    if not isinstance(choice, dict):
-        return None
-    if not chat:
-        text = choice.get("text")
-    else:
-        holder = choice.get("delta" if streamed else "message")
-        if not isinstance(holder, dict):
-            return None
-        text = holder.get("content")
-    if text is None:
-        return ""
-    return text if isinstance(text, str) else None
-
-
-def _read(read: Callable[[], bytes], end: Endpoint, timeout_s: float) -> bytes:
+def read_within(read: Callable[[], bytes], end: Endpoint, timeout_s: float) -> bytes:
     """Call a response's read or readline, turning transport failures into ModelError."""
     try:
         return read()
@@ -424,13 +276,13 @@ def _read(read: Callable[[], bytes], end: Endpoint, timeout_s: float) -> bytes:
         raise _transport_error(exc, end, timeout_s) from exc
 
 
-def _check_size(body: bytes, end: Endpoint) -> None:
-    if len(body) > _REPLY_BYTES:
+def check_size(body: bytes, end: Endpoint) -> None:
+    if len(body) > REPLY_BYTES:
         raise _too_long(end)
 
 
 def _too_long(end: Endpoint) -> ModelError:
-    return incompatible(end, f"a reply or event longer than {_REPLY_BYTES // 2**20} MiB")
+    return incompatible(end, f"a reply or event longer than {REPLY_BYTES // 2**20} MiB")
 
 
 def decode_json(body: bytes, end: Endpoint) -> Any:

@@ -1,1 +1,0 @@
-"""Heavy libraries, each behind a small Protocol and imported lazily."""

@@ -1,0 +1,1 @@
+"""Talking to OpenAI-compatible HTTP servers (LLMs, embedders): one client, redaction."""

@@ -1,0 +1,79 @@
+"""Pick a store's vector backend from the URI its manifest records: `faiss` or Milvus.
+
+The only place that knows which URIs name which backend: settings validate `--vectors`
+here, a new store records the canonical URI from here, and the store opens its vectors
+through `backend_for`. Adding a backend means a module in this package and a line here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ragcli.errors import UsageError
+from ragcli.vectors.base import VECTOR_FORMS
+
+if TYPE_CHECKING:
+    from ragcli.records import Manifest
+    from ragcli.vectors.base import IndexFileAccess, VectorBackend
+
+
+# The vector backend of a store that records none: its FAISS index file.
+FAISS_VECTORS = "faiss"
+MILVUS_VECTORS = "milvus"
+_MILVUS_PREFIXES = ("milvus://", "http://", "https://")
+
+# A token for a Milvus server (RAG_MILVUS_TOKEN), handed over by the command that resolved
+# the settings: stores are opened by many steps, and a secret is never recorded in one.
+_milvus_token: str | None = None
+
+
+def use_milvus_token(token: str | None) -> None:
+    """Set the token Milvus connections present (from the RAG_MILVUS_TOKEN setting)."""
+    global _milvus_token
+    _milvus_token = token
+
+
+def is_vectors_uri(uri: str) -> bool:
+    """Whether a URI names a vector backend at all (its address is checked on first use)."""
+    return uri == FAISS_VECTORS or uri.startswith(_MILVUS_PREFIXES)
+
+
+def vector_backend(uri: str) -> str:
+    """Name the backend a vectors URI selects: `faiss` or `milvus`; UsageError otherwise."""
+    if uri == FAISS_VECTORS:
+        return FAISS_VECTORS
+    if uri.startswith(_MILVUS_PREFIXES):
+        return MILVUS_VECTORS
+    raise UsageError(f"unknown vector store {uri!r}", f"use {VECTOR_FORMS}")
+
+
+def canonical_vectors_uri(uri: str) -> str:
+    """Return the vectors URI as a new store records it (a Milvus Lite path made absolute)."""
+    if vector_backend(uri) == FAISS_VECTORS:
+        return uri
+    from ragcli.vectors.milvus import canonical_uri  # no pymilvus import: only parsing
+
+    return canonical_uri(uri)
+
+
+def new_collection_name(uri: str) -> str | None:
+    """A collection of its own for a new store at `uri`, so stores can share one database.
+
+    None for a backend that keeps the vectors in the store directory.
+    """
+    if vector_backend(uri) == FAISS_VECTORS:
+        return None
+    import uuid
+
+    return f"ragcli_{uuid.uuid4().hex[:16]}"
+
+
+def backend_for(manifest: Manifest, files: IndexFileAccess) -> VectorBackend:
+    """The backend keeping a store's vectors; `files` is the store, for a backend in it."""
+    if manifest.vectors == FAISS_VECTORS:
+        from ragcli.vectors.faiss_hnsw import FaissVectors
+
+        return FaissVectors(manifest, files)
+    from ragcli.vectors.milvus import MilvusVectors
+
+    return MilvusVectors(manifest, _milvus_token)
