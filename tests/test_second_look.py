@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from ragcli.answering import AnswerSettings
+from ragcli.answering.evidence import Window
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.second_look import second_look
-from ragcli.answering.sequence import SequenceStrategy, retrieval_prior
+from ragcli.answering.sequence import SequenceSettings, SequenceStrategy, retrieval_prior
 from ragcli.llm.base import LlmOptions
 from ragcli.llm.factory import make_llm
 from ragcli.records import GenerationSettings
@@ -115,3 +116,26 @@ def test_the_least_confidence_is_a_setting_from_0_to_1() -> None:
     key = KEYS["min_confidence"]
     assert key.env == "RAG_MIN_CONFIDENCE" and key.default == 0.0
     assert key.range is not None and (key.range.low, key.range.high) == (0.0, 1.0)
+
+
+def test_widening_reads_the_chunk_whole_when_every_window_declines() -> None:
+    # The window is the sentence sharing the question's words, which does not answer it;
+    # the chunk read whole holds the answer (the fake answers the first plan it is tagged
+    # for: p2's "Paris" before p1's abstention).
+    text = (
+        "Which city is the capital of France is a common quiz question [p1]. "
+        "Paris, on the river Seine, has been the seat of government since 987 [p2]."
+    )
+    hits = [hit(text, 0.9, line=1)]
+    question = plan("Which city is the capital of France?", (2, "Paris", -0.5))
+    question += f" {{p1={NOT_FOUND}@-0.1}}"
+    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    settings = AnswerSettings(GENERATION, False, 1.0)
+    narrow = SequenceStrategy(llm, settings, SequenceSettings(window=Window(22)))
+    (window,) = narrow.passages(question, hits)
+    assert "[p1]" in window.text and "[p2]" not in window.text
+    assert narrow.answer(question, hits, None).text == NOT_FOUND
+    wide = SequenceStrategy(llm, settings, SequenceSettings(window=Window(22), widen=True))
+    answer = wide.answer(question, hits, None)
+    assert answer.text == "Paris" and answer.answerable and answer.grounded
+    assert [p.text for p in answer.passages] == [hits[0].chunk.text]  # what it read
