@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
-from ragcli.answering.evidence import Window  # noqa: E402
+from ragcli.answering.evidence import Embed, Window  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.prompts import NOT_FOUND  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
@@ -39,6 +39,7 @@ from ragcli.discovery import DiscoveryOptions  # noqa: E402
 from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import Answer, Chunk, GenerationSettings, Hit  # noqa: E402
+from ragcli.retrieval.stores import StoresRetriever  # noqa: E402
 from ragcli.settings import defaults, model_cache_dir  # noqa: E402
 from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
@@ -128,6 +129,14 @@ def oracle_hit(question: str, answers: list[str], blocks: list[tuple[str, str]])
     return Hit(chunk, 1.0, dense=1.0)
 
 
+def sentence_embedder(asker: Asker) -> Embed | None:
+    """The store's query embedder as a function of texts, for the dense-weight variants."""
+    retriever = asker.retriever
+    retrievers = retriever.retrievers if isinstance(retriever, StoresRetriever) else [retriever]
+    embedder = next((r.embedder for r in retrievers if r.embedder is not None), None)
+    return None if embedder is None else (lambda texts: embedder.embed(texts))
+
+
 def make_variant(asker: Asker, variant: Variant, threshold: float) -> Strategy:
     settings = AnswerSettings(GENERATION, strict=False, answer_threshold=threshold)
     llm = asker._llm
@@ -137,7 +146,7 @@ def make_variant(asker: Asker, variant: Variant, threshold: float) -> Strategy:
         else SequenceStrategy(llm, settings, variant.sequence)
     )
     if isinstance(strategy, SequenceStrategy):
-        strategy.embed = asker.sentence_embedder()
+        strategy.embed = sentence_embedder(asker)
     strategy.prepare()
     return strategy
 

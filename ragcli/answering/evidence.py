@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragcli.answering.grounding import fold, sentence_spans, tokenize
-from ragcli.answering.packing import CountTokens, drop_duplicates
+from ragcli.answering.packing import CountTokens, drop_duplicates, longest_fitting
 from ragcli.records import Hit, Passage
 from ragcli.retrieval.keywords import STOPWORDS
 
@@ -189,12 +189,6 @@ def _cut_to(text: str, span: tuple[int, int], budget: int, count_tokens: CountTo
     start, end = span
     ends = [i for i in range(start + 1, end) if text[i].isspace() and not text[i - 1].isspace()]
     ends.append(end)
-    best = None
-    low, high = 0, len(ends) - 1
-    while low <= high:
-        middle = (low + high) // 2
-        if count_tokens(" ".join(text[start : ends[middle]].split())) <= budget:
-            best, low = ends[middle], middle + 1
-        else:
-            high = middle - 1
-    return best
+    return longest_fitting(
+        ends, lambda cut: count_tokens(" ".join(text[start:cut].split())) <= budget
+    )

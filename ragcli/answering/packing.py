@@ -193,15 +193,22 @@ def _cut(passage: Passage, max_tokens: int, count_tokens: CountTokens) -> Passag
 def _longest_fitting(
     passage: Passage, ends: list[int], max_tokens: int, count_tokens: CountTokens
 ) -> Passage | None:
-    """Binary-search the sorted cut points for the longest prefix within max_tokens."""
-    best: Passage | None = None
+    """The longest prefix within max_tokens among the sorted cut points."""
+    end = longest_fitting(ends, lambda e: _cost(_prefix(passage, e), count_tokens) <= max_tokens)
+    return None if end is None else _prefix(passage, end)
+
+
+def longest_fitting(ends: Sequence[int], fits: Callable[[int], bool]) -> int | None:
+    """Binary-search sorted cut points for the last that fits; None if none does.
+
+    Costs grow with the prefix, so log2(len(ends)) token counts find the longest fit.
+    """
+    best: int | None = None
     low, high = 0, len(ends) - 1
-    # Costs grow with the prefix, so log2(len(ends)) token counts find the longest fit.
     while low <= high:
         middle = (low + high) // 2
-        candidate = _prefix(passage, ends[middle])
-        if _cost(candidate, count_tokens) <= max_tokens:
-            best, low = candidate, middle + 1
+        if fits(ends[middle]):
+            best, low = ends[middle], middle + 1
         else:
             high = middle - 1
     return best

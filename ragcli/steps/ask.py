@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.answering import AnswerSettings, Strategy, make_strategy
-from ragcli.answering.evidence import Embed
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.embedding.server import EmbedServerOptions
@@ -122,19 +121,6 @@ class Asker:
     def llm_spec(self) -> str:
         """Which LLM answers: a model name or path, or a model at a server."""
         return self._llm.spec
-
-    def sentence_embedder(self) -> Embed | None:
-        """The first store's query embedder as a function of texts; None in keyword mode."""
-        retrievers = (
-            self.retriever.retrievers
-            if isinstance(self.retriever, StoresRetriever)
-            else [self.retriever]
-        )
-        for retriever in retrievers:
-            embedder = retriever.embedder
-            if embedder is not None:
-                return lambda texts: embedder.embed(texts)
-        return None
 
     def retrieve(self, question: str) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
