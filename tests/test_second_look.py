@@ -139,3 +139,13 @@ def test_widening_reads_the_chunk_whole_when_every_window_declines() -> None:
     answer = wide.answer(question, hits, None)
     assert answer.text == "Paris" and answer.answerable and answer.grounded
     assert [p.text for p in answer.passages] == [hits[0].chunk.text]  # what it read
+
+
+def test_a_passage_read_on_can_lift_an_answer_to_the_least_confidence() -> None:
+    # Passage 1 weighs about 0.88: "Paris" at e^-1 gives 0.32, short of 0.35, and the unread
+    # passage (0.12) could not change which answer wins. Reading stops there unless the
+    # answer still needs confidence; passage 2's vote lifts it to about 0.37.
+    hits = [hit("The capital is Paris.", 0.9, line=1), hit("Paris is the capital.", 0.7, line=2)]
+    question = plan("What is the capital?", (1, "Paris", -1.0), (2, "Paris", -1.0))
+    answer = confident(0.35).answer(question, hits, None)
+    assert answer.text == "Paris" and answer.confidence == pytest.approx(math.exp(-1.0))
