@@ -7,7 +7,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented process exit codes (README, `rag --help`)."""
+    """Documented process exit codes (docs/output.md, `rag --help`)."""
 
     OK = 0
     INTERNAL = 1

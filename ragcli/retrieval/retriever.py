@@ -34,7 +34,7 @@ class RetrievalSettings:
 
     Hybrid score = dense_weight * cosine + (1 - dense_weight) * BM25 / best BM25 of the
     query. On SciFact train the weight 0.7 scored best, nDCG@10 0.745 (bench/eval_bench.py
-    --tune; table in the README); reciprocal-rank fusion reached 0.736 in a trial run.
+    --tune; table in docs/benchmarks.md); reciprocal-rank fusion reached 0.736 in a trial run.
     """
 
     mode: str  # settings.py declares the default
