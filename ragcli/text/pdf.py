@@ -40,7 +40,7 @@ from ragcli.text.ocr import (
     recognize,
     visible_chars,
 )
-from ragcli.text.pdf_worker import receive_message, send_message
+from ragcli.text.pdf_messages import receive_message, send_message
 
 # Starting Python and importing pypdf, on a loaded machine.
 _START_TIMEOUT_S = 60.0
