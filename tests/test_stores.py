@@ -367,3 +367,29 @@ def test_one_store_ranks_as_its_searcher_alone_does(stores: tuple[Path, Path]) -
                     assert [(h.chunk.id, h.score) for h in merged] == [
                         (h.chunk.id, h.score) for h in alone
                     ], (mode, k, question)
+
+
+def test_reopening_opens_again_only_the_stores_changed_keeping_their_embedders(
+    stores: tuple[Path, Path], tmp_path: Path, capsys: Capture
+) -> None:
+    from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+
+    animals, birds = stores
+    more = write_docs(tmp_path / "more", {"heron.md": "Herons wade in shallow ponds.\n"})
+    retriever = Retriever((animals, birds), RetrievalSettings("hybrid"), 1)
+    kept, changed = retriever.searchers
+    try:
+        assert retriever.reopened() is retriever
+        code, _, err = run(capsys, "ingest", str(more), "--store", str(birds))
+        assert code == 0, err
+        fresh = retriever.reopened()
+    except BaseException:
+        retriever.close()
+        raise
+    with fresh:
+        assert retriever.searchers == []  # handed over: closing it closes nothing of fresh
+        assert fresh.searchers[0] is kept and fresh.searchers[1] is not changed
+        assert fresh.searchers[1].embedder is changed.embedder is not None
+        hits = fresh.retrieve("herons wade in ponds", 1)
+        assert (hits[0].store, Path(hits[0].chunk.path).name) == ("birds", "heron.md")
+        assert fresh.reopened() is fresh
