@@ -84,13 +84,13 @@ def cold_ask_split(store: Path) -> dict[str, float]:
 import json, time
 from pathlib import Path
 from dataclasses import replace
-from ragcli.settings import defaults, model_cache_dir
-from ragcli.steps.ask import Asker, AskOptions
-options = replace(AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
-                  stores=(Path({str(store)!r}),), llm_spec="default")
-with Asker(options) as asker:
-    asker.ask({QUESTIONS[0]!r})
-    t = asker.timings
+from ragcli.library import Library
+from ragcli.settings import defaults
+store = Path({str(store)!r})
+with Library(replace(defaults(), store=store, stores=(store,), model="default")) as library:
+    library.load(answering=True)
+    library.ask({QUESTIONS[0]!r})
+    t = library.timings
 print(json.dumps({{"load_s": t.load_s, "retrieve_s": t.retrieve_s, "generate_s": t.generate_s}}))
 """
     done = subprocess.run(

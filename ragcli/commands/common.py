@@ -242,21 +242,15 @@ def ray_settings(effective: Settings, ray: bool) -> RaySettings | None:
 
 def load_limits(effective: Settings) -> LoadLimits:
     """How ingest reads files: the default bounds, and OCR as the settings ask."""
-    from ragcli.settings import checked
-    from ragcli.text.loaders import LoadLimits
-    from ragcli.text.ocr import OcrOptions
+    from dataclasses import replace
 
-    languages = effective.ocr_languages
+    from ragcli import library
+    from ragcli.settings import checked
+
     if effective.sources["ocr_languages"].startswith("flag"):  # the others were checked
-        languages = checked(KEYS["ocr_languages"], languages, "--ocr-languages")
-    ocr = None
-    if effective.ocr:
-        ocr = OcrOptions(
-            languages=languages,
-            max_pages=effective.ocr_max_pages,
-            file_timeout_s=effective.ocr_max_seconds,
-        )
-    return LoadLimits(ocr=ocr)
+        languages = checked(KEYS["ocr_languages"], effective.ocr_languages, "--ocr-languages")
+        effective = replace(effective, ocr_languages=languages)
+    return library.load_limits(effective)
 
 
 def stdin_bytes(what: str) -> BinaryIO:

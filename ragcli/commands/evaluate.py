@@ -66,9 +66,9 @@ def evaluate(
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
     from ragcli.build import BuildSettings
     from ragcli.embedding.server import EmbedServerOptions
+    from ragcli.retrieval.retriever import RetrievalSettings
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
-    from ragcli.steps.search import RetrievalSettings
 
     effective = resolve_settings(
         config,
