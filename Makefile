@@ -50,10 +50,10 @@ test: setup jq ocr
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e"
 
-# The property tests (tests/test_hostile.py) with fresh random draws, ten times as many:
+# The property tests (tests/cli/test_hostile.py) with fresh random draws, ten times as many:
 # `make test` draws the same ones every run, so no random draw decides whether a change lands.
 fuzz: setup jq ocr
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_hostile.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/cli/test_hostile.py
 
 # ruff check, ruff format --check and mypy: CI runs it before the tests.
 lint: setup
