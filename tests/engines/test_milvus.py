@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ragcli.vectors.milvus import CONNECT_TIMEOUT_S
-from tests.cli.test_crash import EMBEDDER, make_corpus
 from tests.conftest import Capture, run_rag
+from tests.engines.test_crash import EMBEDDER, make_corpus
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
