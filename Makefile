@@ -47,8 +47,9 @@ endif
 test: setup jq ocr
 	$(BIN)/python -m pytest
 
+# Day to day: the unit and CLI tiers (tests/unit, tests/cli), less their tests of the real models.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest tests/unit tests/cli -m "not e2e"
 
 # The property tests (tests/cli/test_hostile.py) with fresh random draws, ten times as many:
 # `make test` draws the same ones every run, so no random draw decides whether a change lands.
