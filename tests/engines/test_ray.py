@@ -25,7 +25,7 @@ import pytest
 from ragcli.store import Store
 from tests.conftest import Capture, run_rag
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_docs"
 DIMENSION = 384
 # Small batches, so that 57 chunks make several batches and two workers both get some.

@@ -18,12 +18,12 @@ import pytest
 
 from ragcli.vectors.milvus_connection import CONNECT_TIMEOUT_S
 from tests.conftest import Capture, run_rag
-from tests.test_crash import EMBEDDER, make_corpus
+from tests.engines.test_crash import EMBEDDER, make_corpus
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_docs"
 QUERIES = [
     "vector search with HNSW graphs",
@@ -177,8 +177,8 @@ def test_the_same_with_the_bundled_embedder(capsys: Capture, docs: Path, tmp_pat
 
 def beir_dataset(tmp_path: Path) -> Path:
     """The tiny BEIR data set of test_evaluate, written under tmp_path."""
-    from tests.test_evaluate import DOCS
-    from tests.test_evaluate import QUERIES as EVAL_QUERIES
+    from tests.cli.test_evaluate import DOCS
+    from tests.cli.test_evaluate import QUERIES as EVAL_QUERIES
 
     root = tmp_path / "beir"
     (root / "qrels").mkdir(parents=True)

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 from ragcli.errors import ExitCode
 from ragcli.text.loaders import LoadLimits, load_document, read_source
 from ragcli.text.ocr import OcrOptions
-from tests.test_ocr import FAKE_EMBEDDER, ROOT, text_image
+from tests.engines.test_ocr import FAKE_EMBEDDER, ROOT, text_image
 
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs `make ocr`")
 

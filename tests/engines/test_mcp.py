@@ -16,7 +16,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAKE_EMBEDDER = "fake:64"
 # The extractive fake answers with the first sentence of the first passage: an LLM whose
 # answers are known, without loading a model (the e2e test below runs the bundled one).
@@ -314,7 +314,7 @@ def test_bundled_models_answer_the_grok_question_over_mcp(
         return [first, declined, hits]
 
     answer, declined, hits = serve(store, scenario, RAG_MODEL="")
-    # The structure and the retrieval, not the model's wording (tests/test_e2e.py has that).
+    # The structure and the retrieval, not the model's wording (tests/e2e/test_e2e.py has that).
     assert answer["answerable"] is True and answer["answer"].strip()
     assert answer["sources"][0]["path"].endswith("grok-announcement.md")
     assert any("33 billion" in source["text"] for source in answer["sources"])

@@ -20,7 +20,7 @@ from tests.fakes import HashingEmbedder
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ragged_corpus(folder: Path, files: int = 12) -> None:

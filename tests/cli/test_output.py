@@ -14,7 +14,7 @@ from ragcli import output
 from tests.conftest import run_rag
 
 Capture = pytest.CaptureFixture[str]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

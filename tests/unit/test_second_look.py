@@ -17,7 +17,7 @@ from ragcli.llm.base import LlmOptions
 from ragcli.llm.factory import make_llm
 from ragcli.records import GenerationSettings
 from ragcli.settings import KEYS, defaults
-from tests.test_answering import hit, plan
+from tests.unit.test_answering import hit, plan
 
 GENERATION = GenerationSettings(max_tokens=32, temperature=0.0)
 

@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # 3 ms per embedded text: slow enough for kills to land while embedding.
 EMBEDDER = "fake:64:128:3"
 WORDS = [

@@ -12,7 +12,7 @@ from ragcli.errors import ExitCode
 from ragcli.retrieval.fusion import fuse, keep_each_best
 from tests.conftest import run_rag as run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Capture = pytest.CaptureFixture[str]
 GREP_LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): (?P<snippet>.*)$")
 

@@ -17,7 +17,7 @@ import pytest
 
 from ragcli.errors import ExitCode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAKE_EMBEDDER = ["--embed-model", "fake:64"]
 # Long enough for a loaded CI machine; a change lands in well under a second here.
 FOLLOW_S = 15.0

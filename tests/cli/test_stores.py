@@ -19,7 +19,7 @@ import pytest
 from ragcli.errors import ExitCode
 from tests.conftest import run_rag as run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Capture = pytest.CaptureFixture[str]
 FAKE_LLM = ["--model", "fake:"]
 

@@ -13,11 +13,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import Capture, run_rag
 
 from ragcli.errors import ExitCode
+from tests.conftest import Capture, run_rag
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DOCS = ROOT / "sample_docs"
 DIM = 64
 

@@ -20,9 +20,9 @@ from ragcli.records import Chunk, Hit, Passage
 from ragcli.text.loaders import LoadLimits, load_document, read_source
 from ragcli.text.ocr import NEARLY_EMPTY_CHARS, OcrOptions, nearly_empty
 from tests.conftest import build_pdf
-from tests.test_watch import Watch
+from tests.engines.test_watch import Watch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAKE_EMBEDDER = ["--embed-model", "fake:64"]
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs `make ocr`")

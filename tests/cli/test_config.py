@@ -14,7 +14,7 @@ from ragcli.settings import KEYS, MAX_THREADS, RANGES, ConfigFile, Range, resolv
 from tests.conftest import run_rag as run
 
 Capture = pytest.CaptureFixture[str]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("value", [0, -1, 1001, 10**30, "ten", "1.5", True, None, "", "9" * 40])

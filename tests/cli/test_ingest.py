@@ -14,7 +14,7 @@ import ragcli.syncing as syncing
 from ragcli.errors import ExitCode
 from tests.conftest import run_rag as run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Capture = pytest.CaptureFixture[str]
 FAKE_EMBEDDER = ["--embed-model", "fake:64"]
 

@@ -12,7 +12,7 @@ import pytest
 from ragcli.errors import UsageError
 from ragcli.text.questions import MAX_QUESTION_CHARS, check_question, read_questions
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_check_question_refuses_empty_huge_nul_and_undecodable() -> None:

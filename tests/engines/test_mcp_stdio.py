@@ -20,7 +20,7 @@ import pytest
 
 from ragcli.mcp_stdio import MAX_LINE_BYTES, TOO_LONG, split_lines
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REPLY_TIMEOUT_S = 120
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -15,7 +15,7 @@ import pytest
 
 from ragcli.errors import ExitCode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.skipif(
     not (BIN / "rag").is_file() or shutil.which("jq") is None,

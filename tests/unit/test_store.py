@@ -1272,9 +1272,9 @@ def test_a_stale_wal_index_nobody_holds_is_no_fault(tmp_path: Path) -> None:
 def test_ingest_onto_a_full_disk_exits_10_through_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conftest import run_rag
+    from tests.conftest import run_rag
 
-    docs = Path(__file__).resolve().parent.parent / "sample_docs"
+    docs = Path(__file__).resolve().parents[2] / "sample_docs"
     with small_tmpfs(tmp_path / "disk", "160k") as disk:
         code, _, err = run_rag(
             capsys,
@@ -1292,7 +1292,7 @@ def test_ingest_onto_a_full_disk_exits_10_through_the_cli(
 
 # -- readers never write; the files a store owns are regular, its modes owner-only ----------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rag(*args: str) -> subprocess.CompletedProcess[str]:

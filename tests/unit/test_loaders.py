@@ -318,7 +318,7 @@ def test_running_out_of_descriptors_stops_the_run_instead_of_skipping_files(
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.stdout.startswith("11 "), done.stdout + done.stderr
     assert "too many open files" in done.stdout and str(note) in done.stdout

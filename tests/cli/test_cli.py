@@ -15,7 +15,7 @@ import pytest
 from ragcli.errors import ExitCode
 from tests.conftest import run_rag as run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DOCS = ROOT / "sample_docs"
 FAKE = ["--model", "fake:"]
 Capture = pytest.CaptureFixture[str]
