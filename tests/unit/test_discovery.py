@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import path_lists
-from ragcli.discovery import DiscoveryOptions, discover, discover_below
+from ragcli.discovery import DiscoveryOptions, discover, discover_below, path_lists
+from ragcli.discovery.path_lists import iter_path_records, read_path_list
 from ragcli.errors import InputNotFoundError, UsageError
-from ragcli.path_lists import iter_path_records, read_path_list
 from ragcli.records import Found, Skipped
 
 

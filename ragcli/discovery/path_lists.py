@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from ragcli.discovery.skip_reasons import failure_reason
 from ragcli.errors import InputNotFoundError, UsageError
-from ragcli.skip_reasons import failure_reason
 
 READ_BLOCK_BYTES = 1 << 16
 DEFAULT_PATH_MAX = 4096

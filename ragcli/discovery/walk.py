@@ -1,4 +1,4 @@
-"""Find the files to ingest: walk directories, honour ignore files, follow only safe links."""
+"""Walk the paths given: directories below, ignore files honoured, only safe links followed."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
-from ragcli.ignore_rules import IGNORE_FILES, Rules, ignored, matchable, never_wanted
-from ragcli.path_lists import read_path_list
+from ragcli.discovery.ignore_rules import IGNORE_FILES, Rules, ignored, matchable, never_wanted
+from ragcli.discovery.skip_reasons import failure_reason, not_regular, stat_failure
 from ragcli.records import Found, Skipped
-from ragcli.skip_reasons import failure_reason, not_regular, stat_failure
 from ragcli.text.loaders import kind_of
-
-# The CLI reads --files-from through this module (ragcli.commands.ingest).
-__all__ = ["DiscoveryOptions", "discover", "discover_below", "read_path_list"]
 
 
 @dataclass(frozen=True)
