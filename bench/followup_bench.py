@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class Conversation:
+    """A conversation: its id and its turns, in the order they are asked."""
+
     id: str
     turns: tuple[Turn, ...]
 
@@ -65,7 +67,9 @@ class Exchange:
     answer: str
 
 
-# A follow-up resolution: the conversation so far and the new question -> the search query.
+# A follow-up resolution: the conversation so far and the new question -> the query to search
+# and ask. A string, as Library.search and Library.ask take; a resolution that weights the
+# earlier turns below the new question would need the library to take such a query.
 Resolve = Callable[[Sequence[Exchange], str], str]
 
 
@@ -104,14 +108,15 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-@dataclass
+@dataclass(frozen=True)
 class Article:
-    """An article's text and the character spans of its blocks."""
+    """An article's text and the character spans of its blocks (`paragraph_spans`)."""
 
     text: str
-    spans: list[tuple[int, int]] = field(default_factory=list)
+    spans: list[tuple[int, int]]
 
     def paragraph(self, index: int) -> str:
+        """The text of a block: 1 is the first paragraph."""
         start, end = self.spans[index]
         return self.text[start:end]
 
@@ -195,6 +200,7 @@ class Scores:
     f1: float = 0.0
 
     def add(self, other: Scores) -> None:
+        """Count another turn's (or kind's) scores in."""
         self.turns += other.turns
         self.gold += other.gold
         self.answer += other.answer
