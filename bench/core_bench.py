@@ -84,9 +84,10 @@ def cold_ask_split(store: Path) -> dict[str, float]:
 import json, time
 from pathlib import Path
 from dataclasses import replace
-from ragcli.settings import defaults, model_cache_dir
-from ragcli.steps.ask import Asker, AskOptions
-options = replace(AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
+from ragcli.options import ask_options
+from ragcli.settings import defaults
+from ragcli.steps.ask import Asker
+options = replace(ask_options(defaults()),
                   stores=(Path({str(store)!r}),), llm_spec="default")
 with Asker(options) as asker:
     asker.ask({QUESTIONS[0]!r})

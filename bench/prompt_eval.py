@@ -29,11 +29,12 @@ from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.discovery import DiscoveryOptions  # noqa: E402
+from ragcli.options import ask_options  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
-from ragcli.settings import defaults, model_cache_dir  # noqa: E402
-from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
+from ragcli.settings import defaults  # noqa: E402
+from ragcli.steps.ask import Asker  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 
 TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
@@ -177,7 +178,7 @@ def main() -> None:
         askers = {}
         for retrieval in args.retrieval or ["hybrid"]:
             options = replace(
-                AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
+                ask_options(defaults()),
                 stores=(store_dir,),
                 llm_spec="default",
                 generation=GenerationSettings(max_tokens=48, temperature=0.0),

@@ -37,11 +37,12 @@ from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa
 from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.discovery import DiscoveryOptions  # noqa: E402
 from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
+from ragcli.options import ask_options  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import Answer, Chunk, GenerationSettings, Hit  # noqa: E402
 from ragcli.retrieval.stores import StoresRetriever  # noqa: E402
-from ragcli.settings import defaults, model_cache_dir  # noqa: E402
-from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
+from ragcli.settings import defaults  # noqa: E402
+from ragcli.steps.ask import Asker  # noqa: E402
 from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "squad-a"
@@ -416,7 +417,7 @@ def main() -> None:
         store_dir = args.store or Path(scratch) / "store"
         build_store(args.data / "docs", store_dir)
         options = replace(
-            AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
+            ask_options(defaults()),
             stores=(store_dir,),
             llm_spec="default",
             generation=GENERATION,

@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcli.bundled import BUNDLED_EMBEDDER
 from ragcli.embedding.base import Embedder
 from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
 from ragcli.embedding.server import EmbedServerOptions, is_server_spec, server_spec
 from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError
-from ragcli.records import ChunkingSettings, HnswSettings, Manifest, RaySettings
-from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
+from ragcli.records import (
+    DEFAULT_CHUNKING,
+    DEFAULT_HNSW,
+    ChunkingSettings,
+    HnswSettings,
+    Manifest,
+    RaySettings,
+)
 from ragcli.store import FORMAT_VERSION, Store
-from ragcli.vectors.factory import canonical_vectors_uri, new_collection_name
+from ragcli.vectors.factory import FAISS_VECTORS, canonical_vectors_uri, new_collection_name
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,8 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
     """Record how a new store is built; refuse settings that disagree with an existing one."""
     manifest = store.manifest
     if manifest is None:
-        vectors = canonical_vectors_uri(wanted.vectors or KEYS["vectors"].default)
-        spec = wanted.wanted_spec() or KEYS["embedder"].default
+        vectors = canonical_vectors_uri(wanted.vectors or FAISS_VECTORS)
+        spec = wanted.wanted_spec() or BUNDLED_EMBEDDER
         embedder = make_embedder(spec, wanted.threads, wanted.embed_server)
         manifest = Manifest(
             format_version=FORMAT_VERSION,

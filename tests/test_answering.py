@@ -13,8 +13,8 @@ from ragcli.answering.base import clean_answer
 from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy, retrieval_prior
 from ragcli.errors import UsageError
-from ragcli.llm.base import LlmOptions
 from ragcli.llm.factory import make_llm
+from ragcli.options import llm_options
 from ragcli.records import Chunk, GenerationSettings, Hit
 from ragcli.settings import defaults
 from tests.fakes import FAKE_LOGP_ABSENT, FAKE_LOGP_IN_PASSAGE
@@ -38,7 +38,7 @@ def plan(question: str, *answers: tuple[int, str, float]) -> str:
 
 
 def sequence(spec: str = "fake:", **settings: object) -> SequenceStrategy:
-    llm = make_llm(spec, LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm(spec, llm_options(defaults()), Path("/nonexistent-cache"))
     return SequenceStrategy(llm, SETTINGS, SequenceSettings(**settings))  # type: ignore[arg-type]
 
 
@@ -117,7 +117,7 @@ def test_an_invented_answer_is_marked_and_strict_declines_it() -> None:
     loose = sequence().answer(question, hits, None)
     assert loose.text == "13B" and loose.answerable
     assert not loose.grounded and loose.evidence is None
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
     strict = SequenceStrategy(
         llm, AnswerSettings(SETTINGS.generation, strict=True, answer_threshold=1.0)
     )
@@ -166,7 +166,7 @@ def test_no_passages_abstains() -> None:
 
 
 def test_packed_strategy_grounds_its_streamed_answer() -> None:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
     packed = make_strategy("packed", llm, SETTINGS)
     pieces: list[str] = []
     answer = packed.answer(
@@ -177,7 +177,7 @@ def test_packed_strategy_grounds_its_streamed_answer() -> None:
 
 
 def test_unknown_strategy_is_a_usage_error() -> None:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
     with pytest.raises(UsageError):
         make_strategy("vote", llm, SETTINGS)
 
@@ -205,9 +205,7 @@ class CountingLLM:
     """The registry's fake LLM, counting the passages it is asked about."""
 
     def __init__(self) -> None:
-        self.inner = make_llm(
-            "fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache")
-        )
+        self.inner = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
         self.calls = 0
 
     def __getattr__(self, name: str) -> object:
@@ -240,7 +238,7 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
 ) -> None:
     llm = make_llm(
         "fake:",
-        replace(LlmOptions.from_settings(defaults()), context_tokens=1024),
+        replace(llm_options(defaults()), context_tokens=1024),
         Path("/nonexistent-cache"),
     )
     roomy = AnswerSettings(
@@ -260,7 +258,7 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
 def test_a_question_too_long_for_the_context_is_refused_not_answered_blind(name: str) -> None:
     llm = make_llm(
         "fake:",
-        replace(LlmOptions.from_settings(defaults()), context_tokens=1024),
+        replace(llm_options(defaults()), context_tokens=1024),
         Path("/nonexistent-cache"),
     )
     strategy = make_strategy(name, llm, SETTINGS)

@@ -13,9 +13,8 @@ def mcp(store: StoreOpt = None, config: ConfigOpt = None) -> None:
     as it is then. Settings (model, mode, top-k...) come from RAG_* variables and the config
     file, as for the other commands.
     """
-    from ragcli.settings import model_cache_dir
-    from ragcli.steps.ask import AskOptions
-    from ragcli.steps.serve import Session, SessionOptions
+    from ragcli.options import session_options
+    from ragcli.steps.serve import Session
 
     effective = resolve_settings(config, store=store)
     stdin_bytes("MCP requests")  # closed (`<&-`): said now, not as a crash in the SDK
@@ -27,8 +26,4 @@ def mcp(store: StoreOpt = None, config: ConfigOpt = None) -> None:
         ) from exc
     from ragcli.mcp_server import serve
 
-    options = SessionOptions(
-        ask=AskOptions.from_settings(effective, model_cache_dir(), strict=False),
-        search_k=effective.search_k,
-    )
-    serve(Session(options))
+    serve(Session(session_options(effective)))

@@ -16,9 +16,9 @@ from ragcli.commands.common import (
     StoresOpt,
     ThreadsOpt,
     VerboseOpt,
-    default_help,
     from_stdin,
     resolve_settings,
+    setting_option,
 )
 from ragcli.errors import ExitCode
 from ragcli.text.questions import check_question
@@ -31,16 +31,7 @@ def search(
     ] = None,
     store: StoresOpt = None,
     config: ConfigOpt = None,
-    top_k: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--top-k",
-            "-k",
-            help="Results per query, 1-10000 [env RAG_SEARCH_K; "
-            f"default: {default_help('search_k')}].",
-            show_default=False,
-        ),
-    ] = None,
+    top_k: Annotated[Optional[int], setting_option("search_k")] = None,  # noqa: UP045
     mode: ModeOpt = None,
     embed_url: EmbedUrlOpt = None,
     threads: ThreadsOpt = None,
@@ -53,9 +44,7 @@ def search(
 
     With several stores, results are merged by score and name their store.
     """
-    from ragcli.embedding.server import EmbedServerOptions
-    from ragcli.retrieval.retriever import RetrievalSettings
-    from ragcli.steps.search import SearchOptions
+    from ragcli.options import search_options
     from ragcli.steps.search import search as run_search
 
     output.show_details(verbose)
@@ -75,8 +64,7 @@ def search(
         assert query is not None
         queries = iter([check_question(query, "query")])
     chosen = effective.mode
-    settings = RetrievalSettings(chosen, embed_server=EmbedServerOptions.from_settings(effective))
-    options = SearchOptions(effective.stores, settings, effective.search_k, effective.threads)
+    options = search_options(effective)
     several = len(effective.stores) > 1
     found = False
     for result in run_search(options, queries):

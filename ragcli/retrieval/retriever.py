@@ -13,7 +13,7 @@ from ragcli.locations import store_labels
 from ragcli.records import Hit, Manifest
 from ragcli.retrieval.fusion import best_first, fuse, keep_each_best
 from ragcli.retrieval.keywords import fts_query, query_terms
-from ragcli.settings import RETRIEVAL_MODES
+from ragcli.retrieval.modes import RETRIEVAL_MODES
 from ragcli.store import Store
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class Retriever:
         previous: Retriever | None,
     ) -> None:
         from ragcli.embedding.factory import make_query_embedder
-        from ragcli.settings import model_cache_dir
+        from ragcli.locations import model_cache_dir
 
         index = self.store.open_vectors(self.manifest)
         if index is not None and index.count() == 0:
