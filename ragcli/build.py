@@ -9,7 +9,7 @@ from ragcli.bundled import BUNDLED_EMBEDDER
 from ragcli.embedding.base import Embedder
 from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
 from ragcli.embedding.server import EmbedServerOptions, is_server_spec, server_spec
-from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError
+from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError, setting
 from ragcli.records import (
     DEFAULT_CHUNKING,
     DEFAULT_HNSW,
@@ -54,7 +54,9 @@ class BuildSettings:
 def require_engines(wanted: BuildSettings) -> None:
     """Fail before any work when engines asked for exclude each other or are not installed."""
     if wanted.ray is not None and wanted.embed_server is not None:
-        raise UsageError("--ray and --embed-url exclude each other: Ray embeds with a local model")
+        raise UsageError(
+            f"--ray and {setting('embed_url')} exclude each other: Ray embeds with a local model"
+        )
     if wanted.ray is not None:
         from ragcli.embedding.ray import require_ray
 
@@ -115,12 +117,12 @@ def open_for_reading(root: Path, threads: int | None = None) -> tuple[Store, Man
 
 
 def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None:
-    rebuild = f"use another --store, or delete {root} and ingest again to rebuild"
+    rebuild = f"use another {setting('store')}, or delete {root} and ingest again to rebuild"
     if wanted.embed_server is not None and not is_server_spec(manifest.embedder):
         raise ConfigMismatchError(
             f"store {root} was built with embedder {manifest.embedder!r}, "
             "not one on an embedding server",
-            f"drop --embed-url (and RAG_EMBED_URL), or {rebuild}",
+            f"drop {setting('embed_url')} (and RAG_EMBED_URL), or {rebuild}",
         )
     spec = wanted.wanted_spec() if wanted.embedder else None
     if spec and spec != manifest.embedder:
