@@ -51,8 +51,9 @@ TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
 
 def strategy_for(asker: Asker, name: str) -> Strategy:
     """The sequence strategy, or the packed strategy with one of its templates."""
+    options = asker.options
     settings = AnswerSettings(
-        asker.options.generation, strict=False, answer_threshold=asker.options.answer_threshold
+        options.generation, False, options.answer_threshold, options.min_confidence
     )
     template = TEMPLATES[name]
     strategy: Strategy = (

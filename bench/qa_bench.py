@@ -139,7 +139,8 @@ def sentence_embedder(asker: Asker) -> Embed | None:
 
 
 def make_variant(asker: Asker, variant: Variant, threshold: float) -> Strategy:
-    settings = AnswerSettings(GENERATION, strict=False, answer_threshold=threshold)
+    # min_confidence 0: every answer is kept; the confidence curve declines them afterwards.
+    settings = AnswerSettings(GENERATION, False, threshold, min_confidence=0.0)
     llm = asker._llm
     strategy: Strategy = (
         PackedStrategy(llm, settings)

@@ -19,9 +19,7 @@ from ragcli.records import Chunk, GenerationSettings, Hit
 from ragcli.settings import defaults
 from tests.fakes import FAKE_LOGP_ABSENT, FAKE_LOGP_IN_PASSAGE
 
-SETTINGS = AnswerSettings(
-    GenerationSettings(max_tokens=32, temperature=0.0), strict=False, answer_threshold=1.0
-)
+SETTINGS = AnswerSettings(GenerationSettings(max_tokens=32, temperature=0.0), False, 1.0, 0.0)
 
 
 def hit(text: str, score: float, path: str = "a.md", line: int = 1) -> Hit:
@@ -118,9 +116,7 @@ def test_an_invented_answer_is_marked_and_strict_declines_it() -> None:
     assert loose.text == "13B" and loose.answerable
     assert not loose.grounded and loose.evidence is None
     llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
-    strict = SequenceStrategy(
-        llm, AnswerSettings(SETTINGS.generation, strict=True, answer_threshold=1.0)
-    )
+    strict = SequenceStrategy(llm, AnswerSettings(SETTINGS.generation, True, 1.0, 0.0))
     answer = strict.answer(question, hits, None)
     assert answer.text == NOT_FOUND and not answer.answerable
 
@@ -241,13 +237,9 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
         replace(llm_options(defaults()), context_tokens=1024),
         Path("/nonexistent-cache"),
     )
-    roomy = AnswerSettings(
-        GenerationSettings(max_tokens=200, temperature=0.0), strict=False, answer_threshold=1.0
-    )
+    roomy = AnswerSettings(GenerationSettings(max_tokens=200, temperature=0.0), False, 1.0, 0.0)
     make_strategy(name, llm, roomy).prepare()
-    greedy = AnswerSettings(
-        GenerationSettings(max_tokens=1000, temperature=0.0), strict=False, answer_threshold=1.0
-    )
+    greedy = AnswerSettings(GenerationSettings(max_tokens=1000, temperature=0.0), False, 1.0, 0.0)
     strategy = make_strategy(name, llm, greedy)
     said = r"max_tokens 1000 and context_tokens 1024 leave no room for passages"
     with pytest.raises(UsageError, match=said):

@@ -23,7 +23,7 @@ GENERATION = GenerationSettings(max_tokens=32, temperature=0.0)
 
 def strategy(threshold: float, strict: bool = False) -> SequenceStrategy:
     llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
-    return SequenceStrategy(llm, AnswerSettings(GENERATION, strict, threshold))
+    return SequenceStrategy(llm, AnswerSettings(GENERATION, strict, threshold, 0.0))
 
 
 # Every passage declines greedily (-0.1); with abstaining ruled out, the likeliest copy of
@@ -89,7 +89,7 @@ def test_the_threshold_is_one_declared_setting() -> None:
 
 def confident(least: float) -> SequenceStrategy:
     llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
-    return SequenceStrategy(llm, AnswerSettings(GENERATION, False, 1.0, min_confidence=least))
+    return SequenceStrategy(llm, AnswerSettings(GENERATION, False, 1.0, least))
 
 
 # Passage 1 answers "Paris" at log-probability -1.0; its retrieval weight is about 0.73.
@@ -130,7 +130,7 @@ def test_widening_reads_the_chunk_whole_when_every_window_declines() -> None:
     question = plan("Which city is the capital of France?", (2, "Paris", -0.5))
     question += f" {{p1={NOT_FOUND}@-0.1}}"
     llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
-    settings = AnswerSettings(GENERATION, False, 1.0)
+    settings = AnswerSettings(GENERATION, False, 1.0, 0.0)
     narrow = SequenceStrategy(llm, settings, SequenceSettings(window=Window(22)))
     (window,) = narrow.passages(question, hits)
     assert "[p1]" in window.text and "[p2]" not in window.text

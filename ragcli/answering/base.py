@@ -33,7 +33,7 @@ class AnswerSettings:
     answer_threshold: float
     # Decline an answer whose probability, marginalised over the passages, is below this
     # (sequence only; 0: never).
-    min_confidence: float = 0.0
+    min_confidence: float
     # Tokens kept free between the prompt and the answer, for the model's own special tokens.
     margin_tokens: int = 16
 
