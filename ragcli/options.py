@@ -95,8 +95,11 @@ def session_options(settings: Settings) -> SessionOptions:
 def build_settings(
     settings: Settings, int8: bool, ray: bool = False, new_store: bool = True
 ) -> BuildSettings:
-    """What a store is built with: the embedder asked for, and for a `new_store` (one this
-    command may create) its chunking and vectors too; `ray` (--ray) embeds on Ray."""
+    """What a store is built with: the embedder asked for, and its chunking and vectors.
+
+    Chunking and vectors only for a `new_store` (a command that may create one: ingest,
+    eval); `ray` (--ray) embeds on Ray.
+    """
     from ragcli.build import BuildSettings
 
     return BuildSettings(
