@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STORE := .demo-store
 QUESTION ?= How many parameters does Grok-0 have?
 
-.PHONY: setup demo test test-fast fuzz lint bench sample-pdf clean jq ocr
+.PHONY: setup demo test test-fast fuzz lint docs bench sample-pdf clean jq ocr
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
 # The optional engines (Milvus, Ray, MCP, OCR, --watch) come too, so the tests run them for real.
@@ -55,11 +55,24 @@ test-fast: setup
 fuzz: setup jq ocr
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_hostile.py
 
-# ruff check, ruff format --check and mypy: CI runs it before the tests.
+# The parts of docs/ that cog generates from the code (docs/cog_helpers.py): the README as
+# the front page, the settings table, every command's --help.
+GENERATED_DOCS := docs/index.md docs/configuration.md docs/cli.md
+COG := $(BIN)/cog -I docs
+
+# ruff check, ruff format --check, mypy, the generated docs current and the site building
+# without a warning (a broken link or anchor fails it): CI runs it before the tests.
 lint: setup
-	$(BIN)/ruff check ragcli tests bench
-	$(BIN)/ruff format --check ragcli tests bench
+	$(BIN)/ruff check ragcli tests bench docs
+	$(BIN)/ruff format --check ragcli tests bench docs
 	$(BIN)/mypy
+	$(COG) --check --diff --check-fail-msg "run make docs" $(GENERATED_DOCS)
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# Regenerate the generated parts of docs/ and build the site into site/.
+docs: setup
+	$(COG) -r $(GENERATED_DOCS)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 bench: setup
 	$(BIN)/python bench/core_bench.py
@@ -78,4 +91,4 @@ sample-pdf: setup
 	$(BIN)/python tests/sample_pdf.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .mypy_cache .ruff_cache site

@@ -84,14 +84,13 @@ def cold_ask_split(store: Path) -> dict[str, float]:
 import json, time
 from pathlib import Path
 from dataclasses import replace
-from ragcli.options import ask_options
+from ragcli.library import Library
 from ragcli.settings import defaults
-from ragcli.steps.ask import Asker
-options = replace(ask_options(defaults()),
-                  stores=(Path({str(store)!r}),), llm_spec="default")
-with Asker(options) as asker:
-    asker.ask({QUESTIONS[0]!r})
-    t = asker.timings
+store = Path({str(store)!r})
+with Library(replace(defaults(), store=store, stores=(store,), model="default")) as library:
+    library.load(answering=True)
+    library.ask({QUESTIONS[0]!r})
+    t = library.timings
 print(json.dumps({{"load_s": t.load_s, "retrieve_s": t.retrieve_s, "generate_s": t.generate_s}}))
 """
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""Retrieval quality on BEIR SciFact: the README's table, each mode and each figure.
+"""Retrieval quality on BEIR SciFact: the table of docs/benchmarks.md, each mode and figure.
 
 Runs `rag eval` (the real pipeline, bundled MiniLM) on the full test split (int8 document
 embeddings, the default, and --fp32 ones, each in its own kept store), on the reduced
@@ -32,7 +32,7 @@ from ragcli.settings import defaults  # noqa: E402
 from ragcli.steps.evaluate import EvalOptions, evaluate, select_documents  # noqa: E402
 
 SUBSET = ROOT / "tests" / "data" / "scifact-subset"
-# The reduced run CI checks against the README: these queries and documents of SciFact test.
+# The reduced run CI checks against docs/benchmarks.md: these queries and documents of SciFact.
 SUBSET_QUERIES = 40
 SUBSET_DOCUMENTS = 300
 

@@ -27,15 +27,12 @@ sys.path.insert(0, str(ROOT))
 from ragcli.answering import AnswerSettings, Strategy, prompts  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
-from ragcli.build import BuildSettings  # noqa: E402
-from ragcli.discovery import DiscoveryOptions  # noqa: E402
+from ragcli.library import Library  # noqa: E402
 from ragcli.options import ask_options  # noqa: E402
-from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
 from ragcli.settings import defaults  # noqa: E402
 from ragcli.steps.ask import Asker  # noqa: E402
-from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 
 TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
     "sequence (default)": SequenceSettings(),
@@ -86,17 +83,8 @@ def token_f1(prediction: str, gold: str) -> float:
 
 def build_store(store_dir: Path) -> None:
     """Ingest sample_docs/ into a throw-away store with the default settings."""
-    options = IngestOptions(
-        paths=(ROOT / "sample_docs",),
-        store_dir=store_dir,
-        build=BuildSettings.as_stored(),
-        discovery=DiscoveryOptions(),
-        index=True,
-        batch_size=defaults().batch_size,
-        dry_run=False,
-        wait=True,
-    )
-    ingest(options, SilentProgress())
+    with Library(replace(defaults(), store=store_dir, stores=(store_dir,))) as library:
+        library.ingest([ROOT / "sample_docs"])
 
 
 def gold_hit(asker: Asker, evidence: str) -> Hit | None:

@@ -34,16 +34,12 @@ from ragcli.answering.evidence import Embed, Window  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.prompts import NOT_FOUND  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
-from ragcli.build import BuildSettings  # noqa: E402
-from ragcli.discovery import DiscoveryOptions  # noqa: E402
 from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
+from ragcli.library import Library  # noqa: E402
 from ragcli.options import ask_options  # noqa: E402
-from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import Answer, Chunk, GenerationSettings, Hit  # noqa: E402
-from ragcli.retrieval.stores import StoresRetriever  # noqa: E402
 from ragcli.settings import defaults  # noqa: E402
 from ragcli.steps.ask import Asker  # noqa: E402
-from ragcli.steps.ingest import IngestOptions, ingest  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "squad-a"
 GENERATION = GenerationSettings(max_tokens=64, temperature=0.0)
@@ -85,17 +81,8 @@ VARIANTS = {
 
 def build_store(docs: Path, store_dir: Path) -> None:
     """Ingest the articles with the default settings (unchanged files are skipped)."""
-    options = IngestOptions(
-        paths=(docs,),
-        store_dir=store_dir,
-        build=BuildSettings.as_stored(),
-        discovery=DiscoveryOptions(),
-        index=True,
-        batch_size=defaults().batch_size,
-        dry_run=False,
-        wait=True,
-    )
-    ingest(options, SilentProgress())
+    with Library(replace(defaults(), store=store_dir, stores=(store_dir,))) as library:
+        library.ingest([docs])
 
 
 def sample_questions(path: Path, count: int, seed: int) -> list[dict[str, object]]:
@@ -132,9 +119,7 @@ def oracle_hit(question: str, answers: list[str], blocks: list[tuple[str, str]])
 
 def sentence_embedder(asker: Asker) -> Embed | None:
     """The store's query embedder as a function of texts, for the dense-weight variants."""
-    retriever = asker.retriever
-    retrievers = retriever.retrievers if isinstance(retriever, StoresRetriever) else [retriever]
-    embedder = next((r.embedder for r in retrievers if r.embedder is not None), None)
+    embedder = asker.retriever.embedder
     return None if embedder is None else (lambda texts: embedder.embed(texts))
 
 

@@ -3,7 +3,7 @@
 Prints one table. Run: python bench/sync_bench.py [--files 400] [--big-mb 1024]
 The re-ingest part uses the real bundled embedder; the large corpus is ingested with
 --no-index (loading, chunking with the real tokenizer, storing), because embedding 1 GB of
-text on 2 cores takes most of a day (see the README).
+text on 2 cores takes most of a day (see docs/benchmarks.md).
 """
 
 from __future__ import annotations

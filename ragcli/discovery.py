@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from pathspec import GitIgnoreSpec
 
-from ragcli.errors import InputNotFoundError, UsageError
+from ragcli.ignore_rules import IGNORE_FILES, Rules, ignored, matchable, never_wanted
+from ragcli.path_lists import read_path_list
 from ragcli.records import Found, Skipped
+from ragcli.skip_reasons import failure_reason, not_regular, stat_failure
 from ragcli.text.loaders import kind_of
 
-# Read in this order in each directory, so .ragignore overrides .gitignore at the same level.
-IGNORE_FILES = (".gitignore", ".ragignore")
-NEVER_WANTED = frozenset(
-    {".git", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "site-packages"}
-)
-VENV_ACTIVATE = ("bin/activate", "Scripts/activate")
-READ_BLOCK_BYTES = 1 << 16
-DEFAULT_PATH_MAX = 4096
-# Far beyond any real list (a million paths is a big one), low enough that a stream of
-# empty records (`-0` on /dev/zero) ends within seconds.
-MAX_PATH_RECORDS = 10_000_000
+# The CLI reads --files-from through this module (ragcli.commands.ingest).
+__all__ = ["DiscoveryOptions", "discover", "discover_below", "read_path_list"]
 
 
 @dataclass(frozen=True)
@@ -44,14 +35,6 @@ class DiscoveryOptions:
     images: bool = True
 
 
-@dataclass(frozen=True)
-class _Rules:
-    """The patterns of one ignore file and the directory (relative to the root) it sits in."""
-
-    base: str
-    spec: GitIgnoreSpec
-
-
 @dataclass
 class _Frame:
     """A directory being walked: where it is, its real location, the rules in force there."""
@@ -59,7 +42,7 @@ class _Frame:
     path: Path
     rel: str
     real: str
-    rules: tuple[_Rules, ...]
+    rules: tuple[Rules, ...]
     entries: Iterator[os.DirEntry[str]]
 
 
@@ -90,79 +73,6 @@ def discover_below(
         yield from _Walker(options, skipped).below(root, path.absolute())
 
 
-def read_path_list(stream: IO[bytes], nul_separated: bool) -> list[Path]:
-    """Read paths one per line (or NUL-separated), keeping any byte name intact.
-
-    The stream is read in blocks and never held whole; each path must exist (a link may
-    be broken), so a stream that is not a list of names fails at its first record.
-    """
-    paths = []
-    for number, name in iter_path_records(stream, nul_separated, path_max()):
-        try:
-            os.lstat(name)
-        except OSError as exc:
-            raise InputNotFoundError(
-                f"--files-from record {number}: {_failure(exc)}: {_printable(name)}"
-            ) from exc
-        paths.append(Path(os.fsdecode(name)))
-    return paths
-
-
-def iter_path_records(
-    stream: IO[bytes], nul_separated: bool, limit: int
-) -> Iterator[tuple[int, bytes]]:
-    """Yield (record number, name) for each non-empty record; overlong ones are an error."""
-    separator = b"\0" if nul_separated else b"\n"
-    pending = b""
-    number = 0
-    while block := stream.read(READ_BLOCK_BYTES):
-        records = (pending + block).split(separator)
-        pending = records.pop()
-        for record in records:
-            number += 1
-            if name := _checked_record(record, number, nul_separated, limit):
-                yield number, name
-        if len(pending) > limit:
-            _checked_record(pending, number + 1, nul_separated, limit)
-    if pending and (name := _checked_record(pending, number + 1, nul_separated, limit)):
-        yield number + 1, name
-
-
-def _checked_record(record: bytes, number: int, nul_separated: bool, limit: int) -> bytes:
-    """Return a record as a name (a line loses its CR); raise UsageError if none can be."""
-    if number > MAX_PATH_RECORDS:
-        raise UsageError(f"--files-from holds more than {MAX_PATH_RECORDS:,} records")
-    if len(record) > limit:
-        raise UsageError(
-            f"--files-from record {number} is longer than PATH_MAX ({limit} bytes)",
-            "is it a list of file names? use -0 for NUL-separated names",
-        )
-    if nul_separated:
-        return record
-    if b"\0" in record:
-        raise UsageError(
-            f"--files-from record {number} holds a NUL byte, which no file name can",
-            "use -0 for NUL-separated names",
-        )
-    return record.removesuffix(b"\r")
-
-
-def _printable(name: bytes, limit: int = 120) -> str:
-    """A name from a list, made safe for a one-line message: escaped, cut if long."""
-    text = name[:limit].decode("utf-8", "backslashreplace")
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-    return shown + ("..." if len(name) > limit else "")
-
-
-def path_max() -> int:
-    """The longest path the system accepts, in bytes (4096 when it does not say)."""
-    try:
-        limit = os.pathconf("/", "PC_PATH_MAX")
-    except (OSError, ValueError, AttributeError):
-        return DEFAULT_PATH_MAX
-    return limit if limit > 0 else DEFAULT_PATH_MAX
-
-
 class _Walker:
     """One discover() call: its filters, and the real files and directories already seen."""
 
@@ -186,7 +96,7 @@ class _Walker:
         try:
             mode = os.stat(path).st_mode
         except OSError as exc:
-            self.skip(path, _stat_failure(path, exc), failed=True)
+            self.skip(path, stat_failure(path, exc), failed=True)
             return
         real = os.path.realpath(path)
         through_link = real != os.path.normpath(path)
@@ -203,7 +113,7 @@ class _Walker:
             yield from self.walk(path)
             return
         if not stat.S_ISREG(mode):
-            self.skip(path, _not_regular(mode), failed=True)  # never opened: a FIFO would block
+            self.skip(path, not_regular(mode), failed=True)  # never opened: a FIFO would block
             return
         found = self.take(path, real, path.parent, True)
         if found is not None:
@@ -252,19 +162,19 @@ class _Walker:
             if found is not None:
                 yield found
 
-    def enter(self, path: Path, rel: str, real: str, rules: tuple[_Rules, ...]) -> _Frame | None:
+    def enter(self, path: Path, rel: str, real: str, rules: tuple[Rules, ...]) -> _Frame | None:
         """List a directory and read its ignore files; record it if it cannot be listed."""
         try:
             with os.scandir(path) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as exc:
-            self.skip(path, _failure(exc), failed=True)
+            self.skip(path, failure_reason(exc), failed=True)
             return None
         self.seen_dirs.add(real)
         rules += tuple(self.read_rules(path, rel, entries))
         return _Frame(path, rel, real, rules, iter(entries))
 
-    def read_rules(self, path: Path, rel: str, entries: list[os.DirEntry[str]]) -> Iterator[_Rules]:
+    def read_rules(self, path: Path, rel: str, entries: list[os.DirEntry[str]]) -> Iterator[Rules]:
         """Yield the rules of the ignore files among a directory's entries."""
         names = {entry.name for entry in entries}
         for name in IGNORE_FILES:
@@ -273,9 +183,9 @@ class _Walker:
             try:
                 lines = (path / name).read_bytes().splitlines()
             except OSError as exc:
-                self.skip(path / name, f"ignore file not read: {_failure(exc)}")
+                self.skip(path / name, f"ignore file not read: {failure_reason(exc)}")
                 continue
-            yield _Rules(rel, GitIgnoreSpec.from_lines(os.fsdecode(line) for line in lines))
+            yield Rules(rel, GitIgnoreSpec.from_lines(os.fsdecode(line) for line in lines))
 
     def visit(
         self, entry: os.DirEntry[str], stack: list[_Frame], root: Path, real_root: str
@@ -285,7 +195,7 @@ class _Walker:
         path = frame.path / entry.name
         rel = f"{frame.rel}/{entry.name}" if frame.rel else entry.name
         is_dir = _is_dir(entry)
-        if _never_wanted(entry.name, path, is_dir) or self.filtered(frame.rules, rel, is_dir):
+        if never_wanted(entry.name, path, is_dir) or self.filtered(frame.rules, rel, is_dir):
             return None
         real = os.path.join(frame.real, entry.name)
         if entry.is_symlink():
@@ -299,20 +209,20 @@ class _Walker:
                 stack.append(child)
             return None
         if not _is_file(entry):
-            self.skip(path, _not_regular(_mode(entry)))
+            self.skip(path, not_regular(_mode(entry)))
             return None
         return self.take(path, real, root, False)
 
-    def filtered(self, rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
+    def filtered(self, rules: tuple[Rules, ...], rel: str, is_dir: bool) -> bool:
         """Say whether ignore files or the include/exclude patterns leave this entry out."""
-        if _ignored(rules, rel, is_dir):
+        if ignored(rules, rel, is_dir):
             return True
-        if self.exclude is not None and self.exclude.match_file(_matchable(rel, is_dir)):
+        if self.exclude is not None and self.exclude.match_file(matchable(rel, is_dir)):
             return True
         return (
             not is_dir
             and self.include is not None
-            and not self.include.match_file(_matchable(rel, False))
+            and not self.include.match_file(matchable(rel, False))
         )
 
     def follow(
@@ -325,7 +235,7 @@ class _Walker:
         try:
             os.stat(path)
         except OSError as exc:
-            self.skip(path, _stat_failure(path, exc))
+            self.skip(path, stat_failure(path, exc))
             return None
         real = os.path.realpath(path)
         if not self.links_outside and not _inside(real, real_root):
@@ -359,34 +269,6 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def _ignored(rules: tuple[_Rules, ...], rel: str, is_dir: bool) -> bool:
-    """Apply ignore files outermost first; the last pattern that matches decides, as in git."""
-    ignored = False
-    for rule in rules:
-        below = rel[len(rule.base) + 1 :] if rule.base else rel
-        verdict = rule.spec.check_file(_matchable(below, is_dir)).include
-        if verdict is not None:
-            ignored = verdict
-    return ignored
-
-
-def _matchable(rel: str, is_dir: bool) -> str:
-    """Spell a relative path for pathspec: a trailing slash marks a directory."""
-    # pathspec's regexes use `.` and `$`, which stop at a newline; NUL never occurs in a name.
-    return rel.replace("\n", "\0") + ("/" if is_dir else "")
-
-
-def _never_wanted(name: str, path: Path, is_dir: bool) -> bool:
-    """Say whether an entry is one nobody wants indexed: hidden, caches, virtual envs."""
-    if name.startswith(".") or name in NEVER_WANTED:
-        return True
-    if not is_dir:
-        return False
-    if os.path.exists(path / "pyvenv.cfg"):
-        return True
-    return name == "venv" and any(os.path.exists(path / script) for script in VENV_ACTIVATE)
-
-
 def _is_dir(entry: os.DirEntry[str]) -> bool:
     """Say whether an entry is a directory or a link to one."""
     try:
@@ -409,32 +291,3 @@ def _mode(entry: os.DirEntry[str]) -> int:
         return entry.stat().st_mode
     except OSError:
         return 0
-
-
-def _not_regular(mode: int) -> str:
-    """Say what a file that is not a regular file is, as a reason to pass it over."""
-    kinds = (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    what = next((name for test, name in kinds if test(mode)), "")
-    return f"not a regular file ({what})" if what else "not a regular file"
-
-
-def _stat_failure(path: Path, exc: OSError) -> str:
-    """Explain why a path (perhaps a link) could not be followed to what it names."""
-    if exc.errno == errno.ELOOP:
-        return "symlink loop"
-    if exc.errno == errno.ENOENT and os.path.islink(path):
-        return "broken symlink"
-    return _failure(exc)
-
-
-def _failure(exc: OSError) -> str:
-    """Word an OS error as a short lower-case reason."""
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    reason = exc.strerror or str(exc)
-    return reason[:1].lower() + reason[1:]

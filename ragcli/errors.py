@@ -37,7 +37,7 @@ def spell_settings(text: str, spelling: Spelling) -> str:
 
 
 class ExitCode(IntEnum):
-    """Documented process exit codes (README, `rag --help`)."""
+    """Documented process exit codes (docs/output.md, `rag --help`)."""
 
     OK = 0
     INTERNAL = 1

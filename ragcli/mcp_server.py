@@ -1,7 +1,7 @@
 """`rag mcp`: the store's search, ask, sources and status as Model Context Protocol tools.
 
 With mcp_stdio, the one module that imports the official MCP SDK (`mcp`, the ragcli[mcp]
-extra); the command imports it only when `rag mcp` runs. Tools run the session's steps
+extra); the command imports it only when `rag mcp` runs. Tools call the library (ragcli/library.py)
 and return the documents `--json` prints, declared as output schemas
 (ragcli/output/schemas.py) and escaped as `--json` escapes them (output.json_safe). A
 RagError becomes a tool error result (isError) whose text is the CLI's one-line message;
@@ -25,11 +25,11 @@ from pydantic import Field
 
 from ragcli import __version__, output
 from ragcli.errors import RagError
+from ragcli.library import Library
 from ragcli.mcp_stdio import stdio_streams
 from ragcli.output.schemas import AnswerJson, SearchJson, SourcesJson, StatusJson
 from ragcli.retrieval.modes import RETRIEVAL_MODES
 from ragcli.settings import KEYS, as_flag
-from ragcli.steps.serve import Session
 
 INSTRUCTIONS = (
     "Search and question a local ragcli store of documents. `search` finds the chunks that "
@@ -63,9 +63,9 @@ class _Worker:
             content=[TextContent(type="text", text=text)], structured_content=document
         )
 
-    def close(self, session: Session) -> None:
+    def close(self, library: Library) -> None:
         """Release the store on the thread that opened it, then stop the thread."""
-        self._pool.submit(session.close).result()
+        self._pool.submit(library.close).result()
         self._pool.shutdown()
 
 
@@ -74,16 +74,16 @@ def _tool_error(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
-def build_server(session: Session, worker: _Worker) -> MCPServer[Any]:
-    """The MCP server with the four tools over one session."""
+def build_server(library: Library, worker: _Worker) -> MCPServer[Any]:
+    """The MCP server with the four tools over one library."""
     server: MCPServer[Any] = MCPServer(
         "ragcli", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
-    search_k = session.options.search_k
+    search_k = library.settings.search_k
     k_range = KEYS["search_k"].range
     assert k_range is not None
     k_bounds = {"minimum": int(k_range.low), "maximum": int(k_range.high)}
-    default_mode = session.options.ask.retrieval.mode
+    default_mode = library.settings.mode
 
     # Ranges and choices are in the schemas and checked by ragcli's settings (not by
     # pydantic), so a bad value gets the CLI's one-line message.
@@ -107,7 +107,7 @@ def build_server(session: Session, worker: _Worker) -> MCPServer[Any]:
         """
 
         def work() -> dict[str, Any]:
-            found = session.search(query, k, mode)
+            found = library.search(query, k, mode)
             hits = [output.hit_json(h, found.query, r, mode) for r, h in enumerate(found.hits, 1)]
             return {"query": found.query, "mode": mode, "hits": hits}
 
@@ -123,30 +123,32 @@ def build_server(session: Session, worker: _Worker) -> MCPServer[Any]:
         `evidence` is the passage sentence that supports the answer; `sources` are the
         numbered passages the model read, `cited` when the answer cites them.
         """
-        return await worker.call(lambda: output.answer_json(session.ask(question)))
+        return await worker.call(lambda: output.answer_json(library.ask(question)))
 
     @server.tool(annotations=_READ_ONLY)
     async def sources() -> Annotated[CallToolResult, SourcesJson]:
         """List the stored documents: path, kind, size, sha256, chunks, ingestion time."""
         return await worker.call(
-            lambda: {"documents": [output.document_json(d) for d in session.sources()]}
+            lambda: {"documents": [output.document_json(d) for d in library.sources()]}
         )
 
     @server.tool(annotations=_READ_ONLY)
     async def status() -> Annotated[CallToolResult, StatusJson]:
         """Count what the store holds: documents, chunks, vectors, index, models."""
-        return await worker.call(lambda: output.status_json(session.status(), session.llm))
+        return await worker.call(
+            lambda: output.status_json(library.status(), library.settings.model)
+        )
 
     return server
 
 
-def serve(session: Session) -> None:
-    """Serve the session's tools over stdio until the client closes the connection."""
+def serve(library: Library) -> None:
+    """Serve the library's tools over stdio until the client closes the connection."""
     worker = _Worker()
     try:
-        anyio.run(_serve_stdio, build_server(session, worker))
+        anyio.run(_serve_stdio, build_server(library, worker))
     finally:
-        worker.close(session)
+        worker.close(library)
 
 
 async def _serve_stdio(server: MCPServer[Any]) -> None:

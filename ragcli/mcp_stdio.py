@@ -35,7 +35,7 @@ from mcp.types import (
 )
 from pydantic import ValidationError
 
-# The longest request line read (README "Use from agents (MCP)"): a tool call carries a
+# The longest request line read (docs/agents.md): a tool call carries a
 # question or query of 4,000 characters at most, so 1 MiB leaves a wide margin.
 MAX_LINE_BYTES = 1 << 20
 _BLOCK_BYTES = 64 * 1024

@@ -1,15 +1,17 @@
 """Each component's options, filled from the resolved settings: the one place that does it.
 
-Commands, `rag mcp`, bench/ and tests call these rather than copy settings field by field;
+The library (library.py), the commands, bench/ and tests call these rather than copy
+settings field by field;
 the option records themselves carry no defaults of the settings. Imports are lazy: a
 command pays only for the components it builds.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragcli.errors import UsageError
+from ragcli.errors import UsageError, setting
 from ragcli.settings import KEYS, Settings, checked
 
 if TYPE_CHECKING:
@@ -17,10 +19,8 @@ if TYPE_CHECKING:
     from ragcli.embedding.server import EmbedServerOptions
     from ragcli.llm.base import LlmOptions
     from ragcli.records import ChunkingSettings, RaySettings
-    from ragcli.retrieval.retriever import RetrievalSettings
+    from ragcli.retrieval.searcher import RetrievalSettings
     from ragcli.steps.ask import AskOptions
-    from ragcli.steps.search import SearchOptions
-    from ragcli.steps.serve import SessionOptions
     from ragcli.text.loaders import LoadLimits
 
 
@@ -49,13 +49,18 @@ def embed_server_options(settings: Settings) -> EmbedServerOptions | None:
 
 def retrieval_settings(settings: Settings) -> RetrievalSettings:
     """How chunks are found: the mode, and where queries are embedded."""
-    from ragcli.retrieval.retriever import RetrievalSettings
+    from ragcli.retrieval.searcher import RetrievalSettings
 
     return RetrievalSettings(settings.mode, embed_server=embed_server_options(settings))
 
 
-def ask_options(settings: Settings, strict: bool = False) -> AskOptions:
-    """How `ask` answers: the stores, the LLM, retrieval and the answering strategy."""
+def ask_options(
+    settings: Settings, strict: bool = False, cache_dir: Path | None = None
+) -> AskOptions:
+    """How `ask` answers: the stores, the LLM, retrieval and the answering strategy.
+
+    `cache_dir` is where the bundled model is assembled (default: the user cache dir).
+    """
     from ragcli.locations import model_cache_dir
     from ragcli.records import GenerationSettings
     from ragcli.steps.ask import AskOptions
@@ -64,7 +69,7 @@ def ask_options(settings: Settings, strict: bool = False) -> AskOptions:
         stores=settings.stores,
         llm_spec=settings.model,
         llm=llm_options(settings),
-        cache_dir=model_cache_dir(),
+        cache_dir=cache_dir or model_cache_dir(),
         generation=GenerationSettings(settings.max_tokens, settings.temperature),
         strategy=settings.strategy,
         strict=strict,
@@ -74,22 +79,6 @@ def ask_options(settings: Settings, strict: bool = False) -> AskOptions:
         min_score=settings.min_score,
         retrieval=retrieval_settings(settings),
     )
-
-
-def search_options(settings: Settings) -> SearchOptions:
-    """What `search` looks for and where."""
-    from ragcli.steps.search import SearchOptions
-
-    return SearchOptions(
-        settings.stores, retrieval_settings(settings), settings.search_k, settings.threads
-    )
-
-
-def session_options(settings: Settings) -> SessionOptions:
-    """What `rag mcp` serves: the store and models of `ask`, and the search depth."""
-    from ragcli.steps.serve import SessionOptions
-
-    return SessionOptions(ask=ask_options(settings), search_k=settings.search_k)
 
 
 def build_settings(
@@ -158,16 +147,17 @@ def chunking(settings: Settings) -> ChunkingSettings | None:
 
 
 def _overlap_problem(chosen: ChunkingSettings, settings: Settings) -> str:
-    """Blame the flag the user set, and say when the value it clashes with is a default."""
+    """Blame the setting the user set, and say when the value it clashes with is a default."""
     chunk, overlap = chosen.chunk_tokens, chosen.overlap_tokens
+    chunk_tokens, overlap_tokens = setting("chunk_tokens"), setting("overlap_tokens")
     if settings.chosen("overlap_tokens") is None:
         return (
-            f"--chunk-tokens must be more than the overlap ({overlap}, the default "
-            f"--overlap-tokens), not {chunk}"
+            f"{chunk_tokens} must be more than the overlap ({overlap}, the default "
+            f"{overlap_tokens}), not {chunk}"
         )
     if settings.chosen("chunk_tokens") is None:
         return (
-            f"--overlap-tokens must be less than the chunk size ({chunk}, the default "
-            f"--chunk-tokens), not {overlap}"
+            f"{overlap_tokens} must be less than the chunk size ({chunk}, the default "
+            f"{chunk_tokens}), not {overlap}"
         )
-    return f"--overlap-tokens must be less than --chunk-tokens ({chunk}), not {overlap}"
+    return f"{overlap_tokens} must be less than {chunk_tokens} ({chunk}), not {overlap}"

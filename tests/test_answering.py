@@ -11,7 +11,8 @@ import pytest
 from ragcli.answering import AnswerSettings, make_strategy
 from ragcli.answering.base import clean_answer
 from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
-from ragcli.answering.sequence import SequenceSettings, SequenceStrategy, retrieval_prior
+from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
+from ragcli.answering.votes import retrieval_prior
 from ragcli.errors import UsageError
 from ragcli.llm.factory import make_llm
 from ragcli.options import llm_options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -138,12 +139,18 @@ def test_a_config_that_is_not_a_regular_file_is_refused() -> None:
         load_config(Path("/dev/zero"), {})
 
 
-def test_the_readme_table_shows_every_config_key_as_declared() -> None:
-    # The README's table is the user's copy of settings.py: a key, variable or default
-    # changed in one place and not the other would mislead.
-    readme = (ROOT / "README.md").read_text()
+def configuration_page_table() -> str:
+    """The settings table of docs/configuration.md, between its cog markers."""
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    return page.split("]]] -->\n", 1)[1].split("<!-- [[[end]]] -->", 1)[0]
+
+
+def test_the_configuration_page_shows_every_config_key_as_declared() -> None:
+    # The docs' table is the user's copy of settings.py: a key, variable or default changed
+    # in one place and not the other would mislead. cog writes it (make docs); this reads it
+    # as a user would, so a generator that drops or garbles a column fails here too.
     rows = {}
-    for line in readme.split("### Configuration", 1)[1].splitlines():
+    for line in configuration_page_table().splitlines():
         cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
         if line.startswith("| `") and len(cells) == 5:
             rows[cells[0]] = cells
@@ -151,9 +158,18 @@ def test_the_readme_table_shows_every_config_key_as_declared() -> None:
     for name, (_, flag, env, default, _) in rows.items():
         key = KEYS[name]
         assert env == key.env
-        assert flag.split()[-1] == key.flag.split()[-1]
+        assert flag == key.flag
         if isinstance(key.default, int | float) and not isinstance(key.default, bool):
             assert float(default) == key.default
+
+
+def test_the_configuration_page_is_what_the_settings_generate_now() -> None:
+    # The same check as `make lint`'s cog --check, so `make test` alone catches a stale page.
+    spec = importlib.util.spec_from_file_location("cog_helpers", ROOT / "docs" / "cog_helpers.py")
+    assert spec is not None and spec.loader is not None
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    assert configuration_page_table() == helpers.settings_table(), "run make docs"
 
 
 @pytest.mark.parametrize(

@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import discovery
-from ragcli.discovery import (
-    DiscoveryOptions,
-    discover,
-    discover_below,
-    iter_path_records,
-    read_path_list,
-)
+from ragcli import path_lists
+from ragcli.discovery import DiscoveryOptions, discover, discover_below
 from ragcli.errors import InputNotFoundError, UsageError
+from ragcli.path_lists import iter_path_records, read_path_list
 from ragcli.records import Found, Skipped
 
 
@@ -498,7 +493,7 @@ def test_an_endless_record_stops_after_path_max_bytes() -> None:
 
 
 def test_too_many_records_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "MAX_PATH_RECORDS", 1000)
+    monkeypatch.setattr(path_lists, "MAX_PATH_RECORDS", 1000)
     with pytest.raises(UsageError, match="more than 1,000 records"):
         read_path_list(io.BufferedReader(EndlessZeros(1 << 20)), nul_separated=True)
 

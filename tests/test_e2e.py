@@ -270,9 +270,9 @@ def test_search_finds_the_pdf_page_for_an_acronym(store: str) -> None:
     assert re.match(r"^sample_docs/vector-search\.pdf:\d+: \[page \d\] .*HNSW", first), first
 
 
-def readme_subset_table() -> dict[str, dict[str, float]]:
-    """The reduced SciFact figures the README states (between the eval-subset markers)."""
-    text = (ROOT / "README.md").read_text()
+def documented_subset_table() -> dict[str, dict[str, float]]:
+    """The reduced SciFact figures docs/benchmarks.md states (between the eval-subset markers)."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
     table = text.split("<!-- eval-subset:begin -->")[1].split("<!-- eval-subset:end -->")[0]
     rows = {}
     for line in table.splitlines():
@@ -288,13 +288,13 @@ def readme_subset_table() -> dict[str, dict[str, float]]:
     return rows
 
 
-def test_eval_on_the_scifact_subset_reproduces_the_readme_table() -> None:
+def test_eval_on_the_scifact_subset_reproduces_the_documented_table() -> None:
     done = rag("eval", "tests/data/scifact-subset", "--json", "-q")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["queries"], report["documents"]) == (40, 300)
     assert report["hnsw_recall_at_10"] >= 0.99
-    expected = readme_subset_table()
+    expected = documented_subset_table()
     assert set(expected) == set(report["modes"])
     for mode, figures in expected.items():
         for name, value in figures.items():

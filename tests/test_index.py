@@ -157,7 +157,7 @@ def test_sorted_batches_give_the_vectors_of_id_order_batches(
     they are held to the bar the int8 copy was accepted on (mean cosine 0.99 to fp32).
     """
     from ragcli.embedding.factory import make_document_embedder, onnx_copy
-    from ragcli.embedding.onnx import INT8_MEAN_COSINE, INT8_MIN_COSINE
+    from ragcli.embedding.onnx_export import INT8_MEAN_COSINE, INT8_MIN_COSINE
     from ragcli.locations import model_cache_dir
 
     store_dir = tmp_path / "store"

@@ -266,7 +266,8 @@ def test_a_reopened_retriever_is_the_same_until_the_store_changes(
     assert done.returncode == 0, done.stderr
     (tmp_path / "more").mkdir()
     (tmp_path / "more" / "comet.md").write_text("Comets grow tails.\n")
-    retriever = Retriever(store, RetrievalSettings("hybrid"), None)
+    retriever = Retriever((store,), RetrievalSettings("hybrid"), None)
+    embedder = retriever.embedder
     try:
         assert retriever.reopened() is retriever
         done = rag("ingest", str(tmp_path / "more"), "--store", str(store), "--no-wait")
@@ -276,7 +277,7 @@ def test_a_reopened_retriever_is_the_same_until_the_store_changes(
         retriever.close()
         raise
     with fresh:
-        assert fresh is not retriever and fresh.embedder is retriever.embedder
+        assert fresh is not retriever and fresh.embedder is embedder is not None
         assert fresh.retrieve("comet tails", 1, "keyword")[0].chunk.path.endswith("comet.md")
         assert fresh.reopened() is fresh
 

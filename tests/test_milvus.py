@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.vectors.milvus import CONNECT_TIMEOUT_S
+from ragcli.vectors.milvus_connection import CONNECT_TIMEOUT_S
 from tests.conftest import Capture, run_rag
 from tests.test_crash import EMBEDDER, make_corpus
 

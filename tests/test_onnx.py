@@ -13,9 +13,9 @@ import pytest
 
 from ragcli.bundled import BUNDLED_EMBEDDER, bundled_embedder_dir
 from ragcli.embedding.factory import make_embedder, prepare_query_embedder
-from ragcli.embedding.onnx import (
+from ragcli.embedding.onnx import OnnxEmbedder
+from ragcli.embedding.onnx_export import (
     MIN_COSINE,
-    OnnxEmbedder,
     export_query_model,
     exportable,
     verified_export,

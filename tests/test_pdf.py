@@ -203,12 +203,12 @@ def test_pdf_page_timeout_holds_outside_the_main_thread(tmp_path: Path) -> None:
 
 
 def test_pdf_reader_process_killed_between_files_is_replaced(tmp_path: Path) -> None:
-    from ragcli.text import pdf
+    from ragcli.text import pdf_worker_pool
 
     path = tmp_path / "three.pdf"
     path.write_bytes(raw_pdf([text_page(text) for text in PAGES]))
     assert len(pages(path)) == 3
-    for worker in list(pdf._IDLE):
+    for worker in list(pdf_worker_pool._IDLE):
         worker.process.kill()
         worker.process.wait()
 
@@ -218,15 +218,15 @@ def test_pdf_reader_process_killed_between_files_is_replaced(tmp_path: Path) -> 
 def test_pdf_reader_process_ignores_a_ragcli_folder_in_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ragcli.text import pdf
+    from ragcli.text import pdf_worker_pool
 
     decoy = tmp_path / "cwd" / "ragcli"
     decoy.mkdir(parents=True)
     (decoy / "__init__.py").write_text("raise ImportError('the wrong ragcli')\n")
     path = tmp_path / "three.pdf"
     path.write_bytes(raw_pdf([text_page(text) for text in PAGES]))
-    while pdf._IDLE:
-        pdf._IDLE.pop().stop()
+    while pdf_worker_pool._IDLE:
+        pdf_worker_pool._IDLE.pop().stop()
     monkeypatch.chdir(decoy.parent)
 
     assert [p.text for p in pages(path)] == PAGES

@@ -11,7 +11,8 @@ from ragcli.answering import AnswerSettings
 from ragcli.answering.evidence import Window
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.second_look import second_look
-from ragcli.answering.sequence import SequenceSettings, SequenceStrategy, retrieval_prior
+from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
+from ragcli.answering.votes import retrieval_prior
 from ragcli.llm.factory import make_llm
 from ragcli.options import llm_options
 from ragcli.records import GenerationSettings

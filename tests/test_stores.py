@@ -185,16 +185,15 @@ def test_ask_with_two_stores_names_the_store_of_each_source(
 def test_embedders_are_shared_by_stores_built_with_the_same_one(
     stores: tuple[Path, Path], tmp_path: Path, capsys: Capture
 ) -> None:
-    from ragcli.retrieval.retriever import RetrievalSettings
-    from ragcli.retrieval.stores import StoresRetriever
+    from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 
     animals, birds = stores
     again = tmp_path / "again"
     docs = write_docs(tmp_path / "again-docs", {"seal.md": "Seals swim in cold water.\n"})
     code, _, _ = run(capsys, "ingest", str(docs), "--store", str(again), "--embed-model", "fake:64")
     assert code == 0
-    with StoresRetriever((animals, birds, again), RetrievalSettings("hybrid"), 1) as retriever:
-        first, second, third = retriever.retrievers
+    with Retriever((animals, birds, again), RetrievalSettings("hybrid"), 1) as retriever:
+        first, second, third = retriever.searchers
         assert first.embedder is third.embedder and first.embedder is not second.embedder
         assert retriever.distinct_embedders == 2
         assert retriever.labels == ["animals", "birds", "again"]
@@ -348,3 +347,49 @@ def test_ask_two_stores_with_the_real_models_cites_the_right_store(tmp_path: Pat
     for source in answer["sources"]:
         expected = "news-store" if Path(source["path"]).parent == grok else "notes-store"
         assert source["store"] == expected
+
+
+def test_one_store_ranks_as_its_searcher_alone_does(stores: tuple[Path, Path]) -> None:
+    """The merge of N stores leaves one store's ranking as the store's own search gives it."""
+    from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+
+    animals, _ = stores
+    with Retriever((animals,), RetrievalSettings("hybrid"), 1) as retriever:
+        searcher = retriever.searchers[0]
+        for mode in ("hybrid", "dense", "keyword"):
+            for k in (1, 2, 3, 10):
+                for question in ("swim in cold water", "zebras stripes", "old road trees"):
+                    vector = searcher.embed(question) if mode != "keyword" else None
+                    alone = searcher.rank(
+                        searcher.candidates(question, vector, k, mode), k, mode=mode
+                    )
+                    merged = retriever.retrieve(question, k, mode)
+                    assert [(h.chunk.id, h.score) for h in merged] == [
+                        (h.chunk.id, h.score) for h in alone
+                    ], (mode, k, question)
+
+
+def test_reopening_opens_again_only_the_stores_changed_keeping_their_embedders(
+    stores: tuple[Path, Path], tmp_path: Path, capsys: Capture
+) -> None:
+    from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+
+    animals, birds = stores
+    more = write_docs(tmp_path / "more", {"heron.md": "Herons wade in shallow ponds.\n"})
+    retriever = Retriever((animals, birds), RetrievalSettings("hybrid"), 1)
+    kept, changed = retriever.searchers
+    try:
+        assert retriever.reopened() is retriever
+        code, _, err = run(capsys, "ingest", str(more), "--store", str(birds))
+        assert code == 0, err
+        fresh = retriever.reopened()
+    except BaseException:
+        retriever.close()
+        raise
+    with fresh:
+        assert retriever.searchers == []  # handed over: closing it closes nothing of fresh
+        assert fresh.searchers[0] is kept and fresh.searchers[1] is not changed
+        assert fresh.searchers[1].embedder is changed.embedder is not None
+        hits = fresh.retrieve("herons wade in ponds", 1)
+        assert (hits[0].store, Path(hits[0].chunk.path).name) == ("birds", "heron.md")
+        assert fresh.reopened() is fresh

@@ -31,7 +31,7 @@ INSTRUCTIONS = (
 # Worked examples for base (completion) models. With the right passage given, these three
 # lift the bundled 270M base model's answer F1 from 35 (instructions alone) to 47; the
 # counting example matters: without it "how many" questions often degenerate into digit runs.
-# Figures: bench/prompt_eval.py, table in the README.
+# Figures: bench/prompt_eval.py, table in docs/benchmarks.md.
 SHOTS = (
     (
         "[1] (tower.txt)\nThe Eiffel Tower in Paris was completed in 1889. It is 330 metres "
@@ -59,7 +59,7 @@ STOP = ("\nQuestion:", "\nContext:", "\n\n", "\n[")
 # The best passage goes last, next to the question. With hybrid retrieval best-first and
 # best-last score alike (F1 41.4 and 40.8), with dense best-last wins (35.6 against 31.8),
 # and best-first loops on a flattened table ranked first ("How many parameters does
-# Grok-0 have?"). Figures: bench/prompt_eval.py, table in the README.
+# Grok-0 have?"). Figures: bench/prompt_eval.py, table in docs/benchmarks.md.
 DEFAULT_TEMPLATE = PromptTemplate(INSTRUCTIONS, SHOTS, STOP, best_last=True)
 
 

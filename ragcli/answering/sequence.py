@@ -6,7 +6,8 @@ tokens (and the end of the line) after passage z. Each passage proposes its gree
 each proposal is then scored under every passage ("thorough decoding" in the RAG paper),
 so an answer that several passages support adds up, and one that only a weak passage
 proposes loses to it. "The context does not say." is scored the same way: it is a vote for
-abstaining, not an answer, and wins only when it outweighs the best answer.
+abstaining, not an answer, and wins only when it outweighs the best answer. This module
+reads the passages; votes.py weighs what they propose.
 """
 
 from __future__ import annotations
@@ -26,10 +27,19 @@ from ragcli.answering.base import (
     question_room,
 )
 from ragcli.answering.evidence import Embed, Window, evidence_passages
-from ragcli.answering.grounding import Grounding, ground, tokenize
+from ragcli.answering.grounding import Grounding, ground
 from ragcli.answering.packing import separate_passages
 from ragcli.answering.prompts import NOT_FOUND, sequence_prefix, single_passage_prompt
 from ragcli.answering.second_look import SecondLook, second_look
+from ragcli.answering.votes import (
+    Choice,
+    choose_by_marginal,
+    memoised_grounding,
+    pool_proposals,
+    retrieval_prior,
+    score_everywhere,
+    settled,
+)
 from ragcli.llm.base import LLM
 from ragcli.records import Answer, Completion, CopyFrom, Hit, Passage, Prompt
 
@@ -63,25 +73,6 @@ class SequenceSettings:
     window: Window | None = Window()
     # When every window declines, read the same chunks whole before declining.
     widen: bool = False
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One distinct answer and its marginal probability over the passages."""
-
-    text: str
-    probability: float
-    best_passage: int
-    grounded: bool = True
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The best answer so far, the mass of abstaining, and of the strongest other answer."""
-
-    best: Candidate | None
-    abstain: float
-    runner_up: float = 0.0
 
 
 class SequenceStrategy:
@@ -176,7 +167,7 @@ class SequenceStrategy:
         if not passages:
             return finish(question, NOT_FOUND, passages, self.settings, self.name)
         prompts = [self._prompt(question, passage) for passage in passages]
-        weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
+        weights = self._prior(passages)
         completions: list[Completion] = []
         groundings: dict[str, Grounding] = {}  # by answer text, across the passages read
         for prompt, passage in zip(prompts, passages, strict=True):
@@ -229,7 +220,7 @@ class SequenceStrategy:
     def reconsider(self, question: str, passages: Sequence[Passage]) -> SecondLook | None:
         """The likeliest grounded answer under the passages read, abstaining ruled out."""
         prompts = [self._prompt(question, passage) for passage in passages]
-        weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
+        weights = self._prior(passages)
         return second_look(self.llm, prompts, passages, weights, self.generation)
 
     def _complete(self, prompt: Prompt, passage: Passage) -> Completion:
@@ -255,22 +246,13 @@ class SequenceStrategy:
         return completion if copied is None else copied
 
     def _settled(self, choice: Choice, unread: float) -> bool:
-        """Whether the passages not yet read cannot change the answer.
+        """Whether the passages not yet read cannot change the answer (votes.settled).
 
-        Each can add at most its weight p(z|x) to any answer's marginal, so once the best
-        supported answer leads every other by more than the unread weight, and abstaining
-        could not reach the ratio even with all of it, reading on is wasted time (unless the
-        answer is still short of the confidence it needs). Thorough decoding scores after all
-        passages are read, so it always reads them all.
+        Thorough decoding scores after all passages are read, so it always reads them all.
         """
-        best = choice.best
-        if self.sequence.thorough or best is None or not best.grounded:
+        if self.sequence.thorough:
             return False
-        return (
-            best.probability >= self.settings.min_confidence
-            and best.probability >= choice.runner_up + unread
-            and choice.abstain + unread < self.sequence.abstain_ratio * best.probability
-        )
+        return settled(choice, unread, self.settings.min_confidence, self.sequence.abstain_ratio)
 
     def choose(
         self,
@@ -286,91 +268,16 @@ class SequenceStrategy:
         scale as more passages are read. `groundings` keeps each answer's grounding between
         calls, so one answer is matched against the passages once.
         """
-        known = {} if groundings is None else groundings
-
-        def grounding(text: str) -> Grounding:
-            if text not in known:
-                known[text] = ground(text, passages)
-            return known[text]
-
-        weights = retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
-        texts: dict[str, str] = {}
-        logprobs: dict[str, dict[int, float]] = {}
-        asked = {t.key for t in tokenize(question)}
-        for z, completion in enumerate(completions):
-            key, text = _candidate(completion)
-            if key is None:
-                continue
-            if key != _ABSTAIN and set(key.split()) <= asked and not grounding(text).span:
-                # The question's own words, found in no passage: no answer, a vote to abstain.
-                key, text = _ABSTAIN, NOT_FOUND
-            texts.setdefault(key, text)
-            if completion.logprob is not None:
-                logprobs.setdefault(key, {})[z] = completion.logprob
-            else:  # no log-probabilities from this backend: each proposal counts fully
-                logprobs.setdefault(key, {})[z] = 0.0
+        grounding = memoised_grounding(passages, groundings)
+        proposals = pool_proposals(question, completions, grounding)
         if self.sequence.thorough and len(completions) == len(prompts):
-            texts.setdefault(_ABSTAIN, NOT_FOUND)
-            logprobs.setdefault(_ABSTAIN, {})
-            self._score_missing(prompts, texts, logprobs)
-        marginal = {
-            key: sum(weights[z] * math.exp(lp) for z, lp in per_passage.items())
-            for key, per_passage in logprobs.items()
-        }
-        abstain = marginal.pop(_ABSTAIN, 0.0)
-        if not marginal:
-            return Choice(None, abstain)
-        # The most probable answer that the passages support; an invented one only if no
-        # answer is supported (finish() then marks it ungrounded).
-        ranked = sorted(marginal, key=lambda k: marginal[k], reverse=True)
-        key = next((k for k in ranked if grounding(texts[k]).grounded), ranked[0])
-        best_z = max(logprobs[key], key=lambda z: weights[z] * math.exp(logprobs[key][z]))
-        grounded = grounding(texts[key]).grounded
-        runner_up = max((marginal[k] for k in ranked if k != key), default=0.0)
-        best = Candidate(texts[key], marginal[key], passages[best_z].number, grounded)
-        return Choice(best, abstain, runner_up)
+            score_everywhere(proposals, prompts, self.llm.score)
+        weights = self._prior(passages)
+        return choose_by_marginal(proposals, weights, passages, grounding)
 
-    def _score_missing(
-        self, prompts: list[Prompt], texts: dict[str, str], logprobs: dict[str, dict[int, float]]
-    ) -> None:
-        """Score each candidate under the passages that did not propose it.
-
-        Passage by passage, starting from the last one generated, so the model's cache holds
-        the passage while all candidates are scored after it.
-        """
-        for z in reversed(range(len(prompts))):
-            for key, text in texts.items():
-                if z in logprobs[key]:
-                    continue
-                continuation = f" {NOT_FOUND if key == _ABSTAIN else text}\n"
-                scored = self.llm.score(prompts[z], continuation)
-                if scored is None:
-                    return
-                logprobs[key][z] = scored
+    def _prior(self, passages: Sequence[Passage]) -> list[float]:
+        """p(z|x) over these passages (votes.retrieval_prior)."""
+        return retrieval_prior([p.score for p in passages], self.sequence.retrieval_temperature)
 
     def _prompt(self, question: str, passage: Passage) -> Prompt:
         return single_passage_prompt(question, passage, self.llm.has_chat_template)
-
-
-_ABSTAIN = "\0abstain"
-
-
-def _candidate(completion: Completion) -> tuple[str | None, str]:
-    """The key under which a completion's answer is pooled, and its text."""
-    if completion.looped and not completion.text:
-        return None, ""
-    if abstains(completion.text):
-        return _ABSTAIN, NOT_FOUND
-    text = clean_answer(completion.text)
-    key = " ".join(t.key for t in tokenize(text))
-    return (key or None), text
-
-
-def retrieval_prior(scores: Sequence[float], temperature: float) -> list[float]:
-    """p(z|x): a softmax of the passages' retrieval scores at a temperature."""
-    if not scores:
-        return []
-    top = max(scores)
-    weights = [math.exp((score - top) / temperature) for score in scores]
-    total = sum(weights)
-    return [weight / total for weight in weights]

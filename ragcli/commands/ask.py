@@ -28,7 +28,7 @@ from ragcli.errors import ExitCode, UsageError
 from ragcli.text.questions import check_question
 
 if TYPE_CHECKING:
-    from ragcli.steps.ask import Asker
+    from ragcli.library import Library
 
 
 def ask(
@@ -92,8 +92,7 @@ def ask(
 
     With several stores, their hits are merged by score; sources name their store.
     """
-    from ragcli.options import ask_options
-    from ragcli.steps.ask import Asker
+    from ragcli.library import Library
 
     output.show_details(verbose and not quiet)
     batch = from_stdin(question, "QUESTION", "questions")
@@ -120,32 +119,32 @@ def ask(
     if not batch:
         assert question is not None
         question = check_question(question)
-    options = ask_options(effective, strict)
     style = "stream" if stream_json else "json" if json_out else "text"
     reply = _context if context_only else _answer
-    with Asker(options) as asker:
+    with Library(effective, strict=strict) as library:
+        library.load(answering=True)  # before the first question is read
         if verbose and not quiet:
             output.note(
-                f"loaded store and models in {asker.timings.load_s:.2f} s "
-                f"({asker.llm_spec}, mode {options.retrieval.mode}, "
-                f"strategy {options.strategy})"
+                f"loaded store and models in {library.timings.load_s:.2f} s "
+                f"({library.llm_spec}, mode {effective.mode}, "
+                f"strategy {effective.strategy})"
             )
         if batch:
-            refused = _ask_each(asker, reply, style, verbose and not quiet)
+            refused = _ask_each(library, reply, style, verbose and not quiet)
         else:
             assert question is not None
-            answered = reply(asker, question, style, heading=False)
-            _timings(asker, verbose and not quiet)
+            answered = reply(library, question, style, heading=False)
+            _timings(library, verbose and not quiet)
     if batch and refused:
         raise typer.Exit(ExitCode.USAGE)
     if not batch and not answered:
         raise typer.Exit(ExitCode.NOT_FOUND)
 
 
-Reply = Callable[["Asker", str, str, bool], bool]
+Reply = Callable[["Library", str, str, bool], bool]
 
 
-def _ask_each(asker: Asker, reply: Reply, style: str, verbose: bool) -> int:
+def _ask_each(library: Library, reply: Reply, style: str, verbose: bool) -> int:
     """Answer each question piped in; return how many lines were refused."""
     lines, first = PipedLines("question"), True
     for number, text in lines:
@@ -153,32 +152,32 @@ def _ask_each(asker: Asker, reply: Reply, style: str, verbose: bool) -> int:
             output.write("\n")
         first = False
         try:
-            reply(asker, text, style, True)
+            reply(library, text, style, True)
         except UsageError as exc:  # this question cannot be asked; the next may be
             lines.refuse(number, exc)
             continue
-        _timings(asker, verbose)
+        _timings(library, verbose)
     return lines.refused
 
 
-def _timings(asker: Asker, verbose: bool) -> None:
-    if verbose and asker.timings.per_question:
-        t = asker.timings
+def _timings(library: Library, verbose: bool) -> None:
+    if verbose and library.timings.per_question:
+        t = library.timings
         output.note(
             f"question took {t.per_question[-1]:.2f} s (total retrieval "
             f"{t.retrieve_s * 1000:.0f} ms, generation {t.generate_s:.2f} s)"
         )
 
 
-def _answer(asker: Asker, question: str, style: str, heading: bool) -> bool:
-    renderer = output.answer_renderer(style, heading, len(asker.options.stores) > 1)
+def _answer(library: Library, question: str, style: str, heading: bool) -> bool:
+    renderer = output.answer_renderer(style, heading, len(library.stores) > 1)
     renderer.begin(question)
-    answer = asker.ask(question, on_text=renderer.on_text)
+    answer = library.ask(question, on_text=renderer.on_text)
     renderer.end(question, answer)
     return answer.answerable
 
 
-def _context(asker: Asker, question: str, style: str, heading: bool) -> bool:
-    parts = asker.context(question)
+def _context(library: Library, question: str, style: str, heading: bool) -> bool:
+    parts = library.context(question)
     output.print_context(question, parts, as_json=style != "text")
     return bool(parts.passages)

@@ -19,9 +19,10 @@ from ragcli.commands.common import (
 
 def sources(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """List the stored documents with their chunk counts."""
-    from ragcli.steps.documents import list_documents
+    from ragcli.library import Library
 
-    documents = list_documents(resolve_settings(config, store=store).store)
+    with Library(resolve_settings(config, store=store)) as library:
+        documents = library.sources()
     if json_out:
         output.print_json([output.document_json(d) for d in documents])
     else:
@@ -45,11 +46,11 @@ def rm(
     quiet: QuietOpt = False,
 ) -> None:
     """Remove documents (and everything stored under a folder) from the store."""
-    from ragcli.steps.documents import remove_documents
+    from ragcli.library import Library
 
-    store_dir = resolve_settings(config, store=store).store
     note = (lambda _: None) if quiet else output.note
-    result = remove_documents(store_dir, paths or [], not no_wait, note, everything)
+    with Library(resolve_settings(config, store=store)) as library:
+        result = library.remove(paths or [], everything=everything, wait=not no_wait, on_wait=note)
     if json_out:
         output.print_json({"removed": result.paths, "indexed": result.indexed})
     else:

@@ -111,9 +111,9 @@ def ingest(
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
     from ragcli.discovery import DiscoveryOptions
+    from ragcli.library import Library
     from ragcli.options import build_settings, load_limits
     from ragcli.steps.ingest import IngestOptions
-    from ragcli.steps.ingest import ingest as run_ingest
 
     effective = resolve_settings(
         config,
@@ -160,8 +160,17 @@ def ingest(
             )
         _watch(options, json_out, quiet)
         return
-    with output.ProgressBar(quiet) as progress:
-        result = run_ingest(options, progress)
+    with output.ProgressBar(quiet) as progress, Library(effective) as library:
+        result = library.ingest(
+            options.paths,
+            progress=progress,
+            build=options.build,
+            discovery=options.discovery,
+            load=options.load,
+            index=index,
+            dry_run=dry_run,
+            wait=not no_wait,
+        )
     for skipped in result.report.skipped:
         # Files that failed are errors, said even with --quiet (progress said them already
         # otherwise); files passed over on purpose are only notes.

@@ -13,8 +13,7 @@ def mcp(store: StoreOpt = None, config: ConfigOpt = None) -> None:
     as it is then. Settings (model, mode, top-k...) come from RAG_* variables and the config
     file, as for the other commands.
     """
-    from ragcli.options import session_options
-    from ragcli.steps.serve import Session
+    from ragcli.library import Library
 
     effective = resolve_settings(config, store=store)
     stdin_bytes("MCP requests")  # closed (`<&-`): said now, not as a crash in the SDK
@@ -26,4 +25,4 @@ def mcp(store: StoreOpt = None, config: ConfigOpt = None) -> None:
         ) from exc
     from ragcli.mcp_server import serve
 
-    serve(Session(session_options(effective)))
+    serve(Library(effective))

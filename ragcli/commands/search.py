@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated, Optional
 
@@ -44,8 +45,7 @@ def search(
 
     With several stores, results are merged by score and name their store.
     """
-    from ragcli.options import search_options
-    from ragcli.steps.search import search as run_search
+    from ragcli.library import Library
 
     output.show_details(verbose)
     effective = resolve_settings(
@@ -64,21 +64,24 @@ def search(
         assert query is not None
         queries = iter([check_question(query, "query")])
     chosen = effective.mode
-    options = search_options(effective)
     several = len(effective.stores) > 1
     found = False
-    for result in run_search(options, queries):
-        found = found or bool(result.hits)
-        for rank, hit in enumerate(result.hits, start=1):
-            if json_out:
-                output.print_json(output.hit_json(hit, result.query, rank, chosen))
-            else:
-                output.write(output.format_hit(hit, result.query, several))
-        if verbose:
-            output.note(
-                f"{len(result.hits)} results for {result.query!r} after "
-                f"{result.elapsed_s:.2f} s (mode {chosen})"
-            )
+    started = time.perf_counter()
+    with Library(effective) as library:
+        library.load()  # the stores open before the first query is read
+        for text in queries:
+            result = library.search(text)
+            found = found or bool(result.hits)
+            for rank, hit in enumerate(result.hits, start=1):
+                if json_out:
+                    output.print_json(output.hit_json(hit, result.query, rank, chosen))
+                else:
+                    output.write(output.format_hit(hit, result.query, several))
+            if verbose:
+                output.note(
+                    f"{len(result.hits)} results for {result.query!r} after "
+                    f"{time.perf_counter() - started:.2f} s (mode {chosen})"
+                )
     if lines is not None and lines.refused:
         raise typer.Exit(ExitCode.USAGE)
     if not found:

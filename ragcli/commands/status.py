@@ -8,10 +8,11 @@ from ragcli.commands.common import ConfigOpt, JsonOpt, StoreOpt, resolve_setting
 
 def status(store: StoreOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Show what the store holds: documents, chunks, vectors, index, models."""
-    from ragcli.steps.status import status as run_status
+    from ragcli.library import Library
 
     effective = resolve_settings(config, store=store)
-    report = run_status(effective.store)
+    with Library(effective) as library:
+        report = library.status()
     llm = effective.model
     if json_out:
         output.print_json(output.status_json(report, llm))

@@ -106,7 +106,8 @@ def onnx_copy(embedder: Embedder, cache_dir: Path, int8: bool, queries: bool = F
     from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     if isinstance(embedder, SentenceTransformerEmbedder):
-        from ragcli.embedding.onnx import OnnxEmbedder, export_dir, verified_export
+        from ragcli.embedding.onnx import OnnxEmbedder
+        from ragcli.embedding.onnx_export import export_dir, verified_export
 
         model = verified_export(export_dir(cache_dir, embedder.spec, embedder.folder), int8)
         if model is not None:
@@ -125,7 +126,12 @@ def prepare_query_embedder(embedder: Embedder, cache_dir: Path, texts: list[str]
 
     if not isinstance(embedder, SentenceTransformerEmbedder) or not texts:
         return None
-    from ragcli.embedding.onnx import export_dir, export_query_model, exportable, verified_export
+    from ragcli.embedding.onnx_export import (
+        export_dir,
+        export_query_model,
+        exportable,
+        verified_export,
+    )
 
     directory = export_dir(cache_dir, embedder.spec, embedder.folder)
     if verified_export(directory) is not None or (directory / "verified.json").is_file():

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragcli.errors import ConfigMismatchError, ModelError, UsageError, setting
-from ragcli.remote.client import (
-    Endpoint,
-    Role,
-    ServerClient,
+from ragcli.remote.client import ServerClient
+from ragcli.remote.endpoint import Endpoint, Role
+from ragcli.remote.replies import (
     first_model,
     incompatible,
     listed_models,

@@ -16,21 +16,16 @@ from typing import Any
 from ragcli.errors import ModelError, UsageError, setting
 from ragcli.llm.base import LLM_APIS
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
-from ragcli.remote.client import (
+from ragcli.remote.client import ServerClient, Watchdog, read_within, socket_of, sse_events
+from ragcli.remote.endpoint import Endpoint, Role
+from ragcli.remote.replies import (
     REPLY_BYTES,
-    Endpoint,
-    Role,
-    ServerClient,
-    Watchdog,
     check_size,
     decode_json,
     first_model,
     incompatible,
-    read_within,
     reported_error,
     snippet,
-    socket_of,
-    sse_events,
 )
 
 # Byte-level BPE and SentencePiece vocabularies average well over 3 bytes per token on

@@ -2,7 +2,8 @@
 
 Standard library only. `ServerClient` connects and sends with timeouts, a size cap on
 every reply and one-line errors with the server's credentials redacted; `sse_events`
-reads a Server-Sent Events stream line by line, under the same cap.
+reads a Server-Sent Events stream line by line, under the same cap. What a reply must be
+is checked in replies.py; the server's URL and credentials are endpoint.py's.
 """
 
 from __future__ import annotations
@@ -10,60 +11,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from ragcli.errors import ModelError, UsageError
-from ragcli.remote.redaction import redact, secret_forms
-
-# prose; an estimate that never under-counts keeps prompts inside the context window.
-_BYTES_PER_TOKEN = 3
-_DETAIL_CHARS = 200
-_ERROR_BODY_BYTES = 64 * 1024
-# One SSE line, a whole non-streamed reply or a model listing: a server's answer to one
-# question is far smaller, so more is a broken or hostile server, not a reply to hold.
-REPLY_BYTES = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Role:
-    """What a server is to ragcli, for messages: its name and the settings that reach it."""
-
-    name: str  # "LLM server"
-    url_flag: str
-    key_env: str
-    model_flag: str
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A parsed base URL and the role of the server behind it."""
-
-    url: str
-    https: bool
-    host: str
-    port: int | None
-    path: str
-    role: Role
-    # The API key and URL credentials, in every spelling; never in a repr.
-    secrets: tuple[str, ...] = field(default=(), repr=False)
-
-    @property
-    def log_hint(self) -> str:
-        return f"check the {self.role.name}'s log"
-
-    def redact(self, text: str) -> str:
-        """The text with this server's credentials (and any others it shows) blanked out."""
-        return redact(text, self.secrets)
-
-    def line(self, text: str) -> str:
-        """A text from the server, credentials blanked out, as one short line."""
-        return one_line(self.redact(text))
+from ragcli.errors import ModelError
+from ragcli.remote.endpoint import Endpoint, Role, parse_url
+from ragcli.remote.replies import (
+    REPLY_BYTES,
+    check_size,
+    decode_json,
+    incompatible,
+    reply_too_long,
+    status_error,
+)
 
 
 class ServerClient:
@@ -128,7 +90,7 @@ class ServerClient:
             raise _transport_error(exc, self.endpoint, timeout_s) from exc
         if not 200 <= response.status < 300:
             try:
-                raise _status_error(response, self.endpoint)
+                raise status_error(response, self.endpoint)
             finally:
                 response.close()
                 connection.close()
@@ -148,49 +110,6 @@ class ServerClient:
         if connection.sock is not None:
             connection.sock.settimeout(read_timeout_s)
         return connection
-
-
-def parse_url(url: str, role: Role, api_key: str | None = None) -> Endpoint:
-    """Check and split a base URL such as http://127.0.0.1:8000/v1."""
-    text = url.strip()
-    problem = UsageError(
-        f"{role.name} URL must start with http:// or https://: {one_line(redact(text))!r}",
-        f"pass {role.url_flag} like http://127.0.0.1:8080/v1",
-    )
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise problem from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise problem
-    path = parts.path.rstrip("/")
-    # Without any user:password@ part, which would otherwise show in specs and messages.
-    base = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
-    secrets = secret_forms([api_key, parts.username, parts.password])
-    return Endpoint(base, parts.scheme == "https", parts.hostname, port, path, role, secrets)
-
-
-def listed_models(listing: Any, end: Endpoint) -> list[str]:
-    """Return the model ids of a GET /models reply, in its order."""
-    models = listing.get("data") if isinstance(listing, dict) else None
-    if not isinstance(models, list):
-        raise incompatible(end, "GET /models has no 'data' list")
-    return [
-        str(model["id"])
-        for model in models
-        if isinstance(model, dict) and isinstance(model.get("id"), str) and model["id"]
-    ]
-
-
-def first_model(listing: Any, end: Endpoint) -> str:
-    """Return the first model id of a GET /models reply."""
-    for model in listed_models(listing, end):
-        return model
-    raise ModelError(
-        f"the {end.role.name} at {end.url} lists no models",
-        f"name the model with {end.role.model_flag}",
-    )
 
 
 class Watchdog:
@@ -250,7 +169,7 @@ def sse_events(
                 data.append(value[1:] if value.startswith(" ") else value)
                 held += len(raw)
                 if held > REPLY_BYTES:
-                    raise _too_long(end)
+                    raise reply_too_long(end)
             elif field and not stray:
                 stray = end.line(line)  # not an SSE field we use; remembered to explain a bad reply
             continue
@@ -276,24 +195,6 @@ def read_within(read: Callable[[], bytes], end: Endpoint, timeout_s: float) -> b
         raise _transport_error(exc, end, timeout_s) from exc
 
 
-def check_size(body: bytes, end: Endpoint) -> None:
-    if len(body) > REPLY_BYTES:
-        raise _too_long(end)
-
-
-def _too_long(end: Endpoint) -> ModelError:
-    return incompatible(end, f"a reply or event longer than {REPLY_BYTES // 2**20} MiB")
-
-
-def decode_json(body: bytes, end: Endpoint) -> Any:
-    """Decode a JSON body or event."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        text = body.decode("utf-8", errors="replace")
-        raise incompatible(end, f"not JSON: {end.line(text)!r}") from None
-
-
 def _transport_error(
     exc: OSError | http.client.HTTPException, end: Endpoint, timeout_s: float
 ) -> ModelError:
@@ -310,62 +211,3 @@ def _transport_error(
             f"start the server or check {end.role.url_flag}",
         )
     return incompatible(end, f"broken HTTP reply ({type(exc).__name__})")
-
-
-def _status_error(response: http.client.HTTPResponse, end: Endpoint) -> ModelError:
-    """Return the ModelError for a reply with an error status."""
-    try:
-        body = response.read(_ERROR_BODY_BYTES)
-    except (OSError, http.client.HTTPException):
-        body = b""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        detail = error_text(json.loads(text), end)
-    except ValueError:
-        detail = end.line(text) or end.line(response.reason)
-    status = response.status
-    if status in (401, 403):
-        hint = f"set {end.role.key_env} to a key the server accepts"
-    elif status == 404:
-        hint = f"check {end.role.url_flag}; it usually ends in /v1"
-    else:
-        hint = end.log_hint
-    return ModelError(f"the {end.role.name} at {end.url} answered HTTP {status}: {detail}", hint)
-
-
-def reported_error(error: Any, end: Endpoint) -> ModelError:
-    """Return the ModelError for an error the server reported in a 2xx reply."""
-    return ModelError(
-        f"the {end.role.name} at {end.url} reported an error: {error_text(error, end)}",
-        end.log_hint,
-    )
-
-
-def error_text(error: Any, end: Endpoint) -> str:
-    """Pull the message out of the error shapes servers send: OpenAI, FastAPI, plain."""
-    if isinstance(error, dict):
-        for key in ("error", "message", "detail"):
-            if key in error:
-                return error_text(error[key], end)
-    if isinstance(error, str):
-        return end.line(error)
-    return snippet(error, end)
-
-
-def incompatible(end: Endpoint, detail: str) -> ModelError:
-    """Return the ModelError for a reply that does not follow the OpenAI API."""
-    return ModelError(
-        f"the {end.role.name} at {end.url} sent a reply that is not OpenAI-compatible: {detail}",
-        f"check {end.role.url_flag} points at an OpenAI-compatible /v1 API",
-    )
-
-
-def snippet(value: Any, end: Endpoint) -> str:
-    """Return a short one-line JSON rendering of a value a server sent."""
-    return end.line(json.dumps(value, ensure_ascii=False))
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace and cut to a length that fits one terminal line or so."""
-    flat = re.sub(r"\s+", " ", text).strip()
-    return flat if len(flat) <= _DETAIL_CHARS else flat[: _DETAIL_CHARS - 3] + "..."

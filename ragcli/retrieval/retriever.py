@@ -1,184 +1,100 @@
-"""The retrieval engine: dense (HNSW), keyword (FTS5 BM25) or both fused, over one store."""
+"""The retriever: one or several stores searched as one, hits merged by score.
+
+Each store is searched by its own `StoreSearcher` (searcher.py), with its own embedder. The
+merge is fair because every store's scores are put on one scale before they meet:
+
+- dense: cosine similarity, the same scale in every store (each store's own embedder
+  embeds the question, once per distinct embedder);
+- keyword: BM25 as SQLite FTS5 gives it, each store with its own term statistics;
+- hybrid: 0.7 * cosine + 0.3 * BM25 / the query's best BM25 *over all the stores*, so a
+  store whose best keyword match is weak does not get full keyword credit for it. The best
+  chunk of each mode over all the stores is kept in the top k, as in one store.
+
+With one store, the merge keeps the store's own ranking as it is.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ragcli.errors import EmptyStoreError, UsageError
 from ragcli.locations import store_labels
-from ragcli.records import Hit, Manifest
-from ragcli.retrieval.fusion import best_first, fuse, keep_each_best
-from ragcli.retrieval.keywords import fts_query, query_terms
-from ragcli.retrieval.modes import RETRIEVAL_MODES
-from ragcli.store import Store
+from ragcli.records import Hit
+from ragcli.retrieval.fusion import best_first, keep_each_best
+from ragcli.retrieval.searcher import (
+    Embedders,
+    RetrievalSettings,
+    Scores,
+    StoreSearcher,
+    check_mode,
+)
 
 if TYPE_CHECKING:
+    import numpy as np
     from numpy.typing import NDArray
 
     from ragcli.embedding.base import Embedder
-    from ragcli.embedding.server import EmbedServerOptions
-    from ragcli.vectors.base import VectorIndex
 
-
-# Searches a dense query may take to get past vectors of removed chunks not yet deleted.
-_STALE_ROUNDS = 4
-
-
-@dataclass(frozen=True)
-class RetrievalSettings:
-    """How chunks are found and ranked; the figures were tuned on SciFact's train split.
-
-    Hybrid score = dense_weight * cosine + (1 - dense_weight) * BM25 / best BM25 of the
-    query. On SciFact train the weight 0.7 scored best, nDCG@10 0.745 (bench/eval_bench.py
-    --tune; table in the README); reciprocal-rank fusion reached 0.736 in a trial run.
-    """
-
-    mode: str  # settings.py declares the default
-    # Candidates taken from each mode before fusion. `rag eval` retrieves 300 chunks a
-    # query, so with 300 here every k up to that ranks exactly as eval measured it.
-    candidates: int = 300
-    dense_weight: float = 0.7
-    # BM25 weight of a chunk's heading path (a document's title) against its text (1.0).
-    heading_weight: float = 2.0
-    # Where a store built on an embedding server embeds questions (--embed-url).
-    embed_server: EmbedServerOptions | None = None
-
-
-@dataclass(frozen=True)
-class Scores:
-    """One question's candidates in one store: cosine and BM25 by chunk id."""
-
-    dense: dict[int, float]
-    keyword: dict[int, float]
-
-
-# The query embedders of a session, by (spec, dimension): stores built with the same
-# embedder share one, loaded once.
-Embedders = dict[tuple[str, int], "Embedder"]
-
-
-def check_mode(mode: str) -> str:
-    """Return a valid retrieval mode or raise a usage error naming the valid ones."""
-    if mode not in RETRIEVAL_MODES:
-        raise UsageError(
-            f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(RETRIEVAL_MODES)}"
-        )
-    return mode
+__all__ = ["RetrievalSettings", "Retriever", "check_mode"]
 
 
 class Retriever:
-    """A store opened for searching, with the embedder and index when the mode needs them."""
+    """One or more stores opened for searching; hits name the store they came from."""
 
     def __init__(
-        self,
-        store_dir: Path,
-        settings: RetrievalSettings,
-        threads: int | None,
-        embedders: Embedders | None = None,
-        previous: Retriever | None = None,
+        self, store_dirs: Sequence[Path], settings: RetrievalSettings, threads: int | None
     ) -> None:
-        """Open the store.
-
-        `embedders` is shared between the retrievers of several stores (one per embedder);
-        `previous` (a retriever of the same store) lends its loaded embedder. Hits name the
-        store by its label (locations.store_labels of this store alone).
-        """
-        self.label = store_labels([store_dir])[0]
+        """Open each store (one is fine); stores built with the same embedder share it."""
         check_mode(settings.mode)
         self.settings = settings
-        self._store_dir, self._threads = store_dir, threads
-        self._index: VectorIndex | None = None
-        self.store = Store.open(store_dir)
+        self.labels = store_labels(store_dirs)
+        self._threads = threads
+        self._embedders: Embedders = {}
+        self.searchers: list[StoreSearcher] = []
         try:
-            # Taken before anything is read: a commit from now on makes this retriever stale.
-            self._stamp = self.store.change_stamp()
-            manifest = self.store.manifest
-            if manifest is None:
-                raise EmptyStoreError.at(store_dir)
-            self.manifest: Manifest = manifest
-            self._embedder: Embedder | None = None
-            # Chunks removed since the vectors were written, filtered inside every search,
-            # and the ids a search may return (the indexable chunks, sorted).
-            self._tombstones: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-            self._live: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-            if settings.mode != "keyword":
-                self._open_dense(
-                    store_dir, threads, {} if embedders is None else embedders, previous
-                )
+            for store_dir, label in zip(store_dirs, self.labels, strict=True):
+                self.searchers.append(self._open(store_dir, label))
         except BaseException:
             self.close()
             raise
 
-    def _open_dense(
-        self,
-        store_dir: Path,
-        threads: int | None,
-        embedders: Embedders,
-        previous: Retriever | None,
-    ) -> None:
-        from ragcli.embedding.factory import make_query_embedder
-        from ragcli.locations import model_cache_dir
-
-        index = self.store.open_vectors(self.manifest)
-        if index is not None and index.count() == 0:
-            index.close()
-            index = None
-        if index is None:
-            raise EmptyStoreError(
-                f"store {store_dir} has no indexed chunks",
-                "run `rag index` (or `rag ingest PATH`) first, or use --mode keyword",
-            )
-        self._index = index
-        index.single_query_threads()
-        self._live = self.store.indexable_ids()
-        if index.keeps_removed:
-            # Listing a FAISS index's ids is cheap; a vector database's is not, and it
-            # deletes removed chunks itself: what it still returns is dropped per search.
-            self._tombstones = np.setdiff1d(index.ids(), self._live)
-        key = (self.manifest.embedder, self.manifest.dimension)
-        if (
-            previous is not None
-            and previous.embedder is not None
-            and (previous.manifest.embedder, previous.manifest.dimension) == key
-        ):
-            self._embedder = previous.embedder
-            return
-        embedder = embedders.get(key)
-        if embedder is None:
-            embedder = make_query_embedder(
-                self.manifest.embedder,
-                threads,
-                model_cache_dir(),
-                self.settings.embed_server,
-                self.manifest.dimension,
-            )
-            embedder.load()
-            embedders[key] = embedder
-        self._embedder = embedder
+    def _open(self, store_dir: Path, label: str) -> StoreSearcher:
+        return StoreSearcher(store_dir, label, self.settings, self._threads, self._embedders)
 
     def reopened(self) -> Retriever:
-        """This retriever while the store is unchanged, else one over the store as it is now.
+        """This retriever while its stores are unchanged, else one over them as they are now.
 
-        The new one keeps this one's embedder when the store still uses it; this one is
-        closed once the new one is open (if opening fails, this one stays as it was).
+        Only the stores another process changed are opened again, keeping the embedders
+        already loaded; this retriever is closed once the new one is open (if opening
+        fails, this one stays as it was).
         """
-        if self.store.change_stamp() == self._stamp and self._stamp is not None:
+        changed = [position for position, s in enumerate(self.searchers) if s.changed()]
+        if not changed:
             return self
-        fresh = Retriever(self._store_dir, self.settings, self._threads, previous=self)
-        self.close()
+        searchers, opened = list(self.searchers), []
+        try:
+            for position in changed:
+                stale = self.searchers[position]
+                searchers[position] = self._open(stale.store_dir, stale.label)
+                opened.append(searchers[position])
+        except BaseException:
+            _close_all(opened)
+            raise
+        fresh = copy.copy(self)
+        fresh.searchers = searchers
+        in_use = {s.embedder_key for s in searchers if s.embedder is not None}
+        fresh._embedders = {key: e for key, e in self._embedders.items() if key in in_use}
+        stale_ones = [self.searchers[position] for position in changed]
+        self.searchers = []  # the unchanged ones are the new retriever's now
+        _close_all(stale_ones)
         return fresh
 
     def close(self) -> None:
-        """Release the store and its vectors."""
-        try:
-            if self._index is not None:
-                self._index.close()
-        finally:
-            self.store.close()
+        """Release every store opened."""
+        searchers, self.searchers = self.searchers, []
+        _close_all(searchers)
 
     def __enter__(self) -> Retriever:
         return self
@@ -188,105 +104,75 @@ class Retriever:
 
     @property
     def embedder(self) -> Embedder | None:
-        """The store's embedder, loaded; None in keyword mode."""
-        return self._embedder
-
-    def embed(self, question: str) -> NDArray[np.float32]:
-        """Embed a question with the store's embedder."""
-        if self._embedder is None:
-            raise UsageError("keyword mode has no embedder")
-        from ragcli.embedding.base import check_vectors
-
-        vectors = self._embedder.embed([question])
-        check_vectors(self._embedder, vectors, 1)
-        return vectors[0]
-
-    def dense_search(self, vector: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        """Return up to k (chunk id, cosine) pairs from the HNSW index, best first."""
-        if self._index is None:
-            return []
-        exclude = self._tombstones
-        if self._index.keeps_removed:
-            # Every removed chunk's entry is among the tombstones, excluded inside the
-            # search: each hit is live, with no check per hit on the hot path.
-            return self._index.search(vector, k, exclude=exclude)
-        for _ in range(_STALE_ROUNDS):
-            found = self._index.search(vector, k, exclude=exclude)
-            stale = [i for i, _ in found if not self._is_live(i)]
-            if not stale:
-                return found
-            # Vectors of chunks removed but not yet deleted there (a run killed in between):
-            # search again without them, so k live hits still come back.
-            exclude = np.union1d(exclude, np.asarray(stale, dtype=np.int64))
-        return [(i, score) for i, score in found if self._is_live(i)]
-
-    def _is_live(self, chunk_id: int) -> bool:
-        at = int(np.searchsorted(self._live, chunk_id))
-        return at < self._live.size and int(self._live[at]) == chunk_id
-
-    def live_index_ids(self) -> NDArray[np.int64]:
-        """Return the ids a dense search can return: indexed and not removed since."""
-        if self._index is None:
-            return np.zeros(0, dtype=np.int64)
-        if self._index.keeps_removed:
-            return np.setdiff1d(self._index.ids(), self._tombstones)
-        return self._live
-
-    def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Return up to k (chunk id, BM25) pairs, best first; any text is a safe query."""
-        match = fts_query(query_terms(question))
-        return self.store.keyword_search(match, k, self.settings.heading_weight)
+        """The first store's embedder, loaded; None in keyword mode."""
+        return self.searchers[0].embedder if self.searchers else None
 
     def retrieve(self, question: str, k: int, mode: str | None = None) -> list[Hit]:
-        """Return the k best chunks for a question, best first.
+        """Return the k best chunks of all the stores for a question, best first.
 
         `mode` overrides the configured one; dense and hybrid need a retriever opened in one
         of them (keyword mode opens no embedder or index).
         """
         mode = self.settings.mode if mode is None else check_mode(mode)
-        vector = self.embed(question) if mode != "keyword" else None
-        return self.rank(self.candidates(question, vector, k, mode), k, mode=mode)
+        scores = [s.candidates(question, v, k, mode) for s, v in self._vectors(question, mode)]
+        best_keyword = max((max(s.keyword.values(), default=0.0) for s in scores), default=0.0)
+        merged: dict[tuple[int, int], Hit] = {}
+        for position, (searcher, found) in enumerate(zip(self.searchers, scores, strict=True)):
+            for hit in searcher.rank(found, k, best_keyword, mode):
+                merged[(position, _chunk_id(hit))] = hit
+        ranked = best_first({key: hit.score for key, hit in merged.items()})
+        if mode == "hybrid":
+            modes = [_across(scores, "dense", merged), _across(scores, "keyword", merged)]
+            ranked = keep_each_best(ranked, modes, k)
+        return [merged[key] for key, _ in ranked[:k]]
 
-    def candidates(
-        self,
-        question: str,
-        vector: NDArray[np.float32] | None,
-        k: int,
-        mode: str | None = None,
-    ) -> Scores:
-        """Score the candidates of each mode (vector: the question's; mode: the settings')."""
-        mode = self.settings.mode if mode is None else mode
-        depth = max(k, self.settings.candidates)
-        dense = dict(self.dense_search(vector, depth)) if vector is not None else {}
-        keyword = dict(self.keyword_search(question, depth)) if mode != "dense" else {}
-        if vector is not None and keyword:
-            # Keyword-only candidates get their cosine from the stored vectors: fusion
-            # needs it, and it is the relevance signal `ask` gates on.
-            missing = [i for i in keyword if i not in dense]
-            for chunk_id, stored in self.store.chunk_vectors(missing, self.manifest.dimension):
-                dense[chunk_id] = float(stored @ vector)
-        return Scores(dense, keyword)
+    def _vectors(
+        self, question: str, mode: str
+    ) -> Sequence[tuple[StoreSearcher, NDArray[np.float32] | None]]:
+        """Each store with the question's vector: embedded once per distinct embedder."""
+        if mode == "keyword":
+            return [(searcher, None) for searcher in self.searchers]
+        vectors: dict[tuple[str, int], NDArray[np.float32]] = {}
+        paired = []
+        for searcher in self.searchers:
+            key = searcher.embedder_key
+            if key not in vectors:
+                vectors[key] = searcher.embed(question)
+            paired.append((searcher, vectors[key]))
+        return paired
 
-    def rank(
-        self, scores: Scores, k: int, best_keyword: float | None = None, mode: str | None = None
-    ) -> list[Hit]:
-        """Return the k best of the candidates as hits, best first.
+    @property
+    def distinct_embedders(self) -> int:
+        """How many distinct embedders the stores use: each question is embedded that often."""
+        if self.settings.mode == "keyword":
+            return 0
+        return len({searcher.embedder_key for searcher in self.searchers})
 
-        `best_keyword` scales BM25 in hybrid mode: the query's best over every store
-        searched (default: this store's best); `mode` overrides the settings'.
-        """
-        mode = self.settings.mode if mode is None else mode
-        dense, keyword = scores.dense, scores.keyword
-        if mode == "dense":
-            ranked = best_first(dense)
-        elif mode == "keyword":
-            ranked = best_first(keyword)
-        else:
-            fused = fuse(dense, keyword, self.settings.dense_weight, best_keyword)
-            ranked = keep_each_best(best_first(fused), [best_first(dense), best_first(keyword)], k)
-        chunks = self.store.chunks_by_id([chunk_id for chunk_id, _ in ranked[:k]])
-        return [
-            Hit(chunks[i], score, dense.get(i), keyword.get(i), store=self.label)
-            for i, score in ranked[:k]
-            if i in chunks
-        ]
+
+def _close_all(searchers: Sequence[StoreSearcher]) -> None:
+    """Close every searcher, even when closing one of them fails."""
+    try:
+        if searchers:
+            searchers[0].close()
+    finally:
+        if len(searchers) > 1:
+            _close_all(searchers[1:])
+
+
+def _chunk_id(hit: Hit) -> int:
+    assert hit.chunk.id is not None  # hits come from the store, with their ids
+    return hit.chunk.id
+
+
+def _across(
+    scores: list[Scores], mode: str, merged: dict[tuple[int, int], Hit]
+) -> list[tuple[tuple[int, int], float]]:
+    """One mode's ranking over every store, of the chunks among the merged hits."""
+    return best_first(
+        {
+            (position, chunk_id): score
+            for position, found in enumerate(scores)
+            for chunk_id, score in getattr(found, mode).items()
+            if (position, chunk_id) in merged
+        }
+    )

@@ -16,7 +16,6 @@ from ragcli.llm.factory import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
 from ragcli.retrieval.gate import names_something, relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
-from ragcli.retrieval.stores import StoresRetriever
 from ragcli.text.questions import check_question
 
 
@@ -41,22 +40,27 @@ class AskOptions:
 class Asker:
     """Models loaded once, ready to answer any number of questions."""
 
-    def __init__(self, options: AskOptions, retriever: Retriever | None = None) -> None:
-        """Load the LLM, and open the store unless the caller lends an open `retriever`.
+    def __init__(
+        self, options: AskOptions, open_retriever: Callable[[], Retriever] | None = None
+    ) -> None:
+        """Load the LLM, and open the stores (or have `open_retriever` open them, meanwhile).
 
-        A lent retriever stays the caller's to close, and to replace: `self.retriever` is
-        what questions are answered from (a server swaps in one reopened on a changed store).
+        A retriever from `open_retriever` stays the caller's to close, and to replace:
+        `self.retriever` is what questions are answered from (a library swaps in one
+        reopened on a changed store).
         """
         started = time.perf_counter()
         self.options = options
-        self._owns_retriever = retriever is None
+        self._owns_retriever = open_retriever is None
         # The LLM loads in a thread while the store, index and embedder load here: both
         # spend their time in C code that releases the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
             llm = pool.submit(self._load_llm)
             try:
-                self.retriever: Retriever | StoresRetriever = retriever or StoresRetriever(
-                    options.stores, options.retrieval, options.llm.threads
+                self.retriever = (
+                    open_retriever()
+                    if open_retriever is not None
+                    else Retriever(options.stores, options.retrieval, options.llm.threads)
                 )
             except BaseException:
                 llm.cancel()

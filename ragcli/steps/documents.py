@@ -1,4 +1,4 @@
-"""`rag sources` and `rag rm`: list and remove stored documents."""
+"""`rag rm`: remove stored documents."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from pathlib import Path
 
 from ragcli.errors import InputNotFoundError, UsageError
 from ragcli.indexing import update_index
-from ragcli.records import RemoveResult, StoredDocument
+from ragcli.records import RemoveResult
 from ragcli.store import Store
-
-
-def list_documents(store_dir: Path) -> list[StoredDocument]:
-    """Return the stored documents with their chunk counts."""
-    with Store.open(store_dir) as store:
-        return store.documents()
 
 
 def remove_documents(

@@ -23,6 +23,7 @@ from ragcli.indexing import index_chunks
 from ragcli.progress import Progress
 from ragcli.records import EvalReport, Hit, ModeReport
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever, check_mode
+from ragcli.retrieval.searcher import StoreSearcher
 from ragcli.store import DATABASE_NAME, Store
 from ragcli.syncing import check_paths, sync_documents
 from ragcli.vectors.exact import exact_search
@@ -69,11 +70,12 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
                 mode=mode,
                 candidates=max(options.settings.candidates, EVAL_DEPTH_CHUNKS),
             )
-            with Retriever(store_dir, settings, options.build.threads) as retriever:
+            with Retriever((store_dir,), settings, options.build.threads) as retriever:
                 reports.append(_run_mode(retriever, dataset, names, progress))
+                searcher = retriever.searchers[0]
                 if recall is None and mode != "keyword":
-                    recall = _hnsw_recall(retriever, dataset, progress)
-                chunks = len(retriever.store.chunk_ids())
+                    recall = _hnsw_recall(searcher, dataset, progress)
+                chunks = len(searcher.store.chunk_ids())
     return EvalReport(
         str(options.dataset),
         options.split,
@@ -190,15 +192,15 @@ def rank_documents(hits: Sequence[Hit], names: dict[str, str]) -> list[str]:
     return ranked
 
 
-def _hnsw_recall(retriever: Retriever, dataset: BeirDataset, progress: Progress) -> float:
+def _hnsw_recall(searcher: StoreSearcher, dataset: BeirDataset, progress: Progress) -> float:
     """Mean overlap of HNSW's top 10 with exact search's, on the same query vectors."""
-    manifest = retriever.manifest
-    ids, vectors = retriever.store.embedded_vectors(manifest.dimension, retriever.live_index_ids())
+    manifest = searcher.manifest
+    ids, vectors = searcher.store.embedded_vectors(manifest.dimension, searcher.live_index_ids())
     overlaps = []
     progress.start("HNSW recall", len(dataset.queries))
     for text in dataset.queries.values():
-        vector = retriever.embed(text)
-        found = [i for i, _ in retriever.dense_search(vector, HNSW_RECALL_K)]
+        vector = searcher.embed(text)
+        found = [i for i, _ in searcher.dense_search(vector, HNSW_RECALL_K)]
         exact = [i for i, _ in exact_search(vectors, ids, vector, HNSW_RECALL_K)]
         overlaps.append(overlap_at_k(found, exact, HNSW_RECALL_K))
         progress.advance(1)

@@ -13,20 +13,16 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ragcli.records import Chunk, ChunkingSettings, Document, Page
+from ragcli.text.sections import Outline, Section, sections_of
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
-# The title's trailing " #" run is stripped in Python: a lazy group before it is quadratic.
-_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+)$")
-_MD_FENCE = re.compile(r"^(```|~~~)")
-_RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+_.:])\1{2,}[ \t]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _LINE_END = re.compile(r"\n")
 _WORD = re.compile(r"\S+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
 # Tokenizer calls take at most this many texts and characters: its encodings cost far more
 # memory than the text itself.
 _COUNT_BATCH_TEXTS = 4096
@@ -48,32 +44,11 @@ class ChunkBudget:
 
 
 @dataclass(frozen=True)
-class _Section:
-    heading: str
-    start: int
-    end: int
-    # Where a unit may end: after a sentence, or (for CSV rows) at every line end.
-    unit_end: re.Pattern[str] = _SENTENCE_END
-
-
-@dataclass(frozen=True)
 class _Piece:
     start: int
     end: int
     tokens: int
     opens_paragraph: bool
-
-
-@dataclass
-class _Outline:
-    """Heading path so far; carried from one block of a file to the next."""
-
-    path: list[tuple[int, str]] = field(default_factory=list)
-    rst_styles: list[str] = field(default_factory=list)
-
-    @property
-    def heading(self) -> str:
-        return " > ".join(title for _, title in self.path)
 
 
 def split_into_chunks(document: Document, budget: ChunkBudget) -> list[Chunk]:
@@ -83,10 +58,10 @@ def split_into_chunks(document: Document, budget: ChunkBudget) -> list[Chunk]:
 
 def iter_chunks(document: Document, budget: ChunkBudget) -> Iterator[Chunk]:
     """Yield a document's chunks page by page, reading its pages only once."""
-    outline = _Outline()
+    outline = Outline()
     for page in document.pages:
         line_starts = [0] + [m.end() for m in re.finditer("\n", page.text)]
-        for found in _sections(page.text, document.kind, outline):
+        for found in sections_of(page.text, document.kind, outline):
             section = replace(found, heading=_fit_heading(found.heading, budget))
             if document.kind == "csv":
                 section = replace(section, unit_end=_LINE_END)
@@ -121,56 +96,7 @@ def _fit_heading(heading: str, budget: ChunkBudget) -> str:
     return " ".join(words)
 
 
-def _sections(text: str, kind: str, outline: _Outline) -> list[_Section]:
-    """Cut a page at its headings; each section carries its heading path."""
-    headings = _markdown_headings(text) if kind in ("markdown", "html", "docx") else []
-    if kind == "rst":
-        headings = _rst_headings(text, outline.rst_styles)
-    sections: list[_Section] = []
-    position = 0
-    for level, title, line_start, body_start in headings:
-        sections.append(_Section(outline.heading, position, line_start))
-        outline.path = [(lv, t) for lv, t in outline.path if lv < level] + [(level, title)]
-        position = body_start
-    sections.append(_Section(outline.heading, position, len(text)))
-    return [s for s in sections if text[s.start : s.end].strip()]
-
-
-def _markdown_headings(text: str) -> list[tuple[int, str, int, int]]:
-    found = []
-    fenced = False
-    for match in re.finditer(r"^.*$", text, flags=re.MULTILINE):
-        line = match.group()
-        if _MD_FENCE.match(line):
-            fenced = not fenced
-        heading = None if fenced else _MD_HEADING.match(line)
-        if heading:
-            title = heading.group(2).rstrip(" \t#") or heading.group(2)[:1]
-            found.append((len(heading.group(1)), title, match.start(), match.end()))
-    return found
-
-
-def _rst_headings(text: str, levels: list[str]) -> list[tuple[int, str, int, int]]:
-    """Find title lines underlined (and maybe overlined) by punctuation; levels by first use."""
-    lines = list(re.finditer(r"^.*$", text, flags=re.MULTILINE))
-    found = []
-    for above, line, below in zip([None, *lines[:-1]], lines, [*lines[1:], None], strict=True):
-        title = line.group().strip()
-        under = below.group() if below else ""
-        if not title or _RST_UNDERLINE.match(line.group()) or not _RST_UNDERLINE.match(under):
-            continue
-        if len(under.rstrip()) < len(title):
-            continue
-        overlined = above is not None and above.group().strip() == under.strip()
-        style = ("over" if overlined else "") + under[0]
-        if style not in levels:
-            levels.append(style)
-        start = above.start() if overlined and above is not None else line.start()
-        found.append((levels.index(style) + 1, title, start, below.end() if below else line.end()))
-    return found
-
-
-def _pieces(text: str, section: _Section, budget: ChunkBudget, limit: int) -> list[_Piece]:
+def _pieces(text: str, section: Section, budget: ChunkBudget, limit: int) -> list[_Piece]:
     """Sentences of a section (split further where one alone is over the limit)."""
     spans: list[tuple[int, int, bool]] = []
     for paragraph in _spans(text, section.start, section.end, _PARAGRAPH_BREAK):
@@ -250,7 +176,7 @@ def _count_spans(text: str, spans: list[tuple[int, int]], budget: ChunkBudget) -
     return counts
 
 
-def _pack_section(text: str, section: _Section, budget: ChunkBudget) -> list[tuple[int, int]]:
+def _pack_section(text: str, section: Section, budget: ChunkBudget) -> list[tuple[int, int]]:
     """Greedily fill chunks with whole sentences, preferring to break between paragraphs."""
     heading_tokens = budget.count_tokens([section.heading])[0] + 1 if section.heading else 0
     hard_limit = max(1, budget.max_text_tokens - heading_tokens)

@@ -35,8 +35,8 @@ _UNREADABLE = (
     lzma.LZMAError,
     RecursionError,
 )
-# Bounds on what a .docx may make us inflate and parse (README, "Limits"): a zip bomb stops
-# at the first bound it passes, after reading no more than that.
+# Bounds on what a .docx may make us inflate and parse (docs/formats.md, "Limits on what one
+# file may cost"): a zip bomb stops at the first bound it passes, after reading no more.
 MAX_DOCUMENT_XML_BYTES = 64 << 20
 MAX_STYLES_XML_BYTES = 16 << 20
 MAX_COMPRESSION_RATIO = 200

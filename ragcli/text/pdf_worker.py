@@ -6,7 +6,7 @@ a descriptor passed (SCM_RIGHTS) with its "open" request, so the worker reads ex
 file the parent opened and checks. PDF text comes from pypdf; "render" draws a page for OCR
 (PDF pages with pypdfium2, frames of an image file with Pillow) as a grayscale PNG of at
 most `pixels` pixels at `path`. An image file's pages have no text; its first frame is
-checked at "open" (MAX_DECODE_BYTES), the others as they are drawn.
+checked at "open" (image_frames.MAX_DECODE_BYTES), the others as they are drawn.
 
     {"open": true} + fd                   ->  {"pages": n} | {"error": "...", "plain"?: true}
     {"open": true, "image": true, "pixels": m} + fd   ->  the same
@@ -17,74 +17,25 @@ checked at "open" (MAX_DECODE_BYTES), the others as they are drawn.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import socket
-import struct
 import sys
 import warnings
 from typing import IO, TYPE_CHECKING, Any
+
+from ragcli.text.image_frames import FrameRefused, image_frame, prepare_frame
+from ragcli.text.pdf_messages import receive_message, send_message
 
 if TYPE_CHECKING:
     from PIL.Image import Image
     from pypdf import PdfReader
 
-_HEADER = struct.Struct("!I")
 # A request is a few bytes; a longer one means the stream is out of step.
 MAX_REQUEST_BYTES = 1 << 16
 # pypdf's own footprint plus one damaged page; past it the page fails with MemoryError.
 _MEMORY_BYTES = 2 << 30
-# An image frame is decoded whole before it is scaled down (Pillow shrinks only a JPEG as
-# it decodes, up to 8 times a side), then flattened to gray: a frame that would take more
-# memory than this is refused before a byte is decoded. A decompression bomb (a few KB of
-# PNG declaring billions of pixels) is one; a 13,000 x 13,000 RGBA PNG (1.3 GB) another.
-MAX_DECODE_BYTES = 512 << 20
-# Pillow keeps a pixel of these modes in one byte or two; of any other, in four.
-_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
-_ORIENTATION = 0x0112  # the EXIF tag, and how each of its values is turned upright
-_UPRIGHT = {
-    2: "FLIP_LEFT_RIGHT",
-    3: "ROTATE_180",
-    4: "FLIP_TOP_BOTTOM",
-    5: "TRANSPOSE",
-    6: "ROTATE_270",
-    7: "TRANSVERSE",
-    8: "ROTATE_90",
-}
-
-
-def send_message(sock: socket.socket, message: dict[str, Any], fd: int | None = None) -> None:
-    """Send one length-prefixed JSON object, with a file descriptor if given."""
-    body = json.dumps(message).encode()
-    data = _HEADER.pack(len(body)) + body
-    if fd is not None:
-        data = data[socket.send_fds(sock, [data], [fd]) :]
-    sock.sendall(data)
-
-
-def receive_message(sock: socket.socket, limit: int) -> tuple[dict[str, Any], list[int]]:
-    """Receive one message and any descriptors sent with it; EOFError when the peer is gone."""
-    first, fds = b"", list[int]()
-    if hasattr(socket, "recv_fds"):
-        first, fds, _, _ = socket.recv_fds(sock, _HEADER.size, 4)
-    head = first + _receive_exactly(sock, _HEADER.size - len(first))
-    (size,) = _HEADER.unpack(head)
-    if size > limit:
-        raise ValueError(f"message of {size} bytes")
-    return json.loads(_receive_exactly(sock, size)), list(fds)
-
-
-def _receive_exactly(sock: socket.socket, size: int) -> bytes:
-    parts = []
-    while size:
-        part = sock.recv(min(size, 1 << 20))
-        if not part:
-            raise EOFError("peer closed the connection")
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)
 
 
 class _Session:
@@ -110,7 +61,7 @@ class _Session:
         if "render" in request:
             try:
                 self._render(request)
-            except _Refused as exc:
+            except FrameRefused as exc:
                 return {"error": str(exc)}
             except Exception as exc:  # pdfium and Pillow raise many types on damaged input
                 return {"error": describe(exc)}
@@ -121,14 +72,14 @@ class _Session:
     def _open_image(self, pixels: int) -> dict[str, Any]:
         from PIL import Image, UnidentifiedImageError
 
-        # Each frame's decoding is bounded here (_prepared), a JPEG's after its draft; Pillow's
+        # Each frame's decoding is bounded here (prepare_frame), a JPEG's after its draft; Pillow's
         # own bound would refuse a large JPEG that decodes small, and below that, warn.
         Image.MAX_IMAGE_PIXELS = None
         try:
             self.image = Image.open(self.file)  # type: ignore[arg-type]
-            _prepared(self.image, 1, pixels)
+            prepare_frame(self.image, 1, pixels)
             return {"pages": int(getattr(self.image, "n_frames", 1))}
-        except _Refused as exc:
+        except FrameRefused as exc:
             return {"error": str(exc), "plain": True}
         except UnidentifiedImageError:  # its message names the descriptor, not the file
             return {"error": "not an image format Pillow can decode, or damaged"}
@@ -139,7 +90,7 @@ class _Session:
         number, path = int(request["render"]), str(request["path"])
         pixels = int(request["pixels"])
         if self.image is not None:
-            _image_frame(self.image, number, pixels).save(path, "PNG")
+            image_frame(self.image, number, pixels).save(path, "PNG")
             return
         if self.file is None:
             raise ValueError("no PDF open")
@@ -183,72 +134,6 @@ class _Session:
         if self.file is not None:
             self.file.close()
         self.file = self.reader = self.image = self.rendered = None
-
-
-class _Refused(Exception):
-    """An image frame too large to decode; the message says why, in the user's words."""
-
-
-def _image_frame(image: Image, number: int, pixels: int) -> Image:
-    """Frame `number` of an image, upright, on white, in grayscale, at most `pixels` large."""
-    from PIL import Image as Images
-
-    _prepared(image, number, pixels)
-    orientation = image.getexif().get(_ORIENTATION, 1)
-    frame = _gray_on_white(image)
-    if frame.width * frame.height > pixels:
-        # reducing_gap: box-reduce by a whole factor first, then resample what is left.
-        frame = frame.resize(_fitted(frame.size, pixels), Images.Resampling.LANCZOS, None, 2.0)
-    upright = _UPRIGHT.get(orientation)
-    return frame if upright is None else frame.transpose(Images.Transpose[upright])
-
-
-def _prepared(image: Image, number: int, pixels: int) -> None:
-    """Seek to a frame and set how it decodes; _Refused if that takes too much memory."""
-    image.seek(number - 1)
-    if image.width * image.height > pixels:
-        image.draft("L", _fitted(image.size, pixels))  # a JPEG decodes at a fraction of its size
-    width, height = image.size
-    needed = width * height * _bytes_per_pixel(image)
-    if needed > MAX_DECODE_BYTES:
-        raise _Refused(
-            f"{width:,} x {height:,} pixels ({image.mode}) would take {needed / 2**20:,.0f} MB "
-            f"to decode, more than the {MAX_DECODE_BYTES >> 20:,} MB an image may"
-        )
-
-
-def _bytes_per_pixel(image: Image) -> int:
-    """Bytes a pixel takes decoded, in grayscale, on white and in the first reduction."""
-    stored = _STORED_BYTES.get(image.mode, 4)
-    if not _transparent(image):
-        return stored + 2  # its gray, the reduction
-    converted = 0 if image.mode in ("RGBA", "LA") else 4
-    return stored + converted + 4  # its gray, its alpha, the white under it, the reduction
-
-
-def _transparent(image: Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-
-
-def _gray_on_white(image: Image) -> Image:
-    """The frame in grayscale, its transparent pixels on white (often black underneath)."""
-    from PIL import Image as Images
-
-    if not _transparent(image):
-        return image.convert("L")
-    if image.mode not in ("RGBA", "LA"):
-        image = image.convert("RGBA")
-    # Transparent pixels are often black underneath: text would vanish into them.
-    white = Images.new("L", image.size, 255)
-    white.paste(image.convert("L"), mask=image.getchannel("A"))
-    return white
-
-
-def _fitted(size: tuple[int, int], pixels: int) -> tuple[int, int]:
-    """The size scaled down, keeping its shape, to at most `pixels` pixels."""
-    width, height = size
-    shrink = math.sqrt(pixels / (width * height))
-    return max(1, int(width * shrink)), max(1, int(height * shrink))
 
 
 class _PositionedReader:

@@ -51,7 +51,7 @@ def canonical_vectors_uri(uri: str) -> str:
     """Return the vectors URI as a new store records it (a Milvus Lite path made absolute)."""
     if vector_backend(uri) == FAISS_VECTORS:
         return uri
-    from ragcli.vectors.milvus import canonical_uri  # no pymilvus import: only parsing
+    from ragcli.vectors.milvus_connection import canonical_uri  # no pymilvus: only parsing
 
     return canonical_uri(uri)
 
