@@ -38,11 +38,13 @@ class BuildSettings:
     embed_server: EmbedServerOptions | None = None
     # Embed on a Ray runtime instead of in this process.
     ray: RaySettings | None = None
+    # What the store's vector database asks for (Milvus); never recorded in the store.
+    vectors_token: str | None = None
 
     @classmethod
-    def as_stored(cls, int8: bool = True) -> BuildSettings:
+    def as_stored(cls, int8: bool = True, vectors_token: str | None = None) -> BuildSettings:
         """Build with whatever the store already uses (or a new store's defaults)."""
-        return cls(None, None, None, None, int8=int8)
+        return cls(None, None, None, None, int8=int8, vectors_token=vectors_token)
 
     def wanted_spec(self) -> str | None:
         """The embedder spec asked for, as a store records it; None if none was named."""

@@ -110,7 +110,6 @@ class Library:
         """
         from ragcli.config import load_config
         from ragcli.settings import resolve
-        from ragcli.vectors.factory import use_milvus_token
 
         unknown = sorted(set(overrides) - set(KEYS))
         if unknown:
@@ -119,7 +118,6 @@ class Library:
             overrides["store"] = _store_values(overrides["store"])
         env = {} if env is None else env
         settings = resolve(overrides, env, load_config(config, env))
-        use_milvus_token(settings.milvus_token)
         return cls(settings, strict=strict)
 
     @property
@@ -221,12 +219,12 @@ class Library:
 
     def sources(self) -> list[StoredDocument]:
         """Return the stored documents with their chunk counts."""
-        with Store.open(self._one_store("sources")) as store:
+        with Store.open(self._one_store("sources"), vectors_token=self._vectors_token) as store:
             return store.documents()
 
     def status(self) -> StoreStatus:
         """Count the documents, chunks, vectors and index entries of the store."""
-        with Store.open(self._one_store("status")) as store:
+        with Store.open(self._one_store("status"), vectors_token=self._vectors_token) as store:
             return store.status()
 
     def remove(
@@ -254,7 +252,8 @@ class Library:
         from ragcli.steps.documents import remove_documents
 
         store_dir = self._one_store("remove")
-        return remove_documents(store_dir, targets, wait, on_wait or _ignore, everything)
+        told = on_wait or _ignore
+        return remove_documents(store_dir, targets, wait, told, everything, self._vectors_token)
 
     def load(self, answering: bool = False) -> None:
         """Open the stores for searching now, and the LLM too if `answering`: not on first use."""
@@ -304,18 +303,25 @@ class Library:
 
     def _retriever(self, mode: str) -> Retriever:
         """The retriever for a mode, reopened if a store changed since it was opened."""
-        from ragcli.options import embed_server_options
-        from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+        from dataclasses import replace
+
+        from ragcli.options import retrieval_settings
+        from ragcli.retrieval.retriever import Retriever
 
         kind = "keyword" if mode == "keyword" else "hybrid"
         current = self._retrievers.get(kind)
         if current is None:
-            settings = RetrievalSettings(kind, embed_server=embed_server_options(self.settings))
+            settings = replace(retrieval_settings(self.settings), mode=kind)
             current = Retriever(self.stores, settings, self.settings.threads)
         else:
             current = current.reopened()
         self._retrievers[kind] = current
         return current
+
+    @property
+    def _vectors_token(self) -> str | None:
+        """What the stores' vector database asks for (Milvus): the milvus_token setting."""
+        return self.settings.milvus_token
 
     def _one_store(self, verb: str) -> Path:
         if len(self.stores) > 1:

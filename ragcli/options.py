@@ -51,7 +51,11 @@ def retrieval_settings(settings: Settings) -> RetrievalSettings:
     """How chunks are found: the mode, and where queries are embedded."""
     from ragcli.retrieval.searcher import RetrievalSettings
 
-    return RetrievalSettings(settings.mode, embed_server=embed_server_options(settings))
+    return RetrievalSettings(
+        settings.mode,
+        embed_server=embed_server_options(settings),
+        vectors_token=settings.milvus_token,
+    )
 
 
 def ask_options(
@@ -100,6 +104,7 @@ def build_settings(
         vectors=settings.chosen("vectors") if new_store else None,
         embed_server=embed_server_options(settings),
         ray=ray_settings(settings, ray),
+        vectors_token=settings.milvus_token,
     )
 
 

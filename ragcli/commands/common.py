@@ -129,7 +129,6 @@ def resolve_settings(config: Path | None, several_stores: bool = False, **flags:
     from ragcli.config import load_config
     from ragcli.errors import UsageError
     from ragcli.settings import resolve
-    from ragcli.vectors.factory import use_milvus_token
 
     flags["store"] = flags.get("store") or None  # Typer gives [] for a list not given
     settings = resolve(flags, os.environ, load_config(config, os.environ))
@@ -138,7 +137,6 @@ def resolve_settings(config: Path | None, several_stores: bool = False, **flags:
             f"{len(settings.stores)} stores given ({settings.sources['store']}), "
             "but only ask and search take several"
         )
-    use_milvus_token(settings.milvus_token)
     return settings
 
 

@@ -52,6 +52,7 @@ def doctor(
         effective.batch_size,
         wait=not no_wait,
         embed_server=embed_server_options(effective),
+        vectors_token=effective.milvus_token,
     )
     with output.ProgressBar(quiet) as progress:
         report = run_doctor(options, progress)

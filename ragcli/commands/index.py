@@ -86,7 +86,7 @@ def compact(
     effective = resolve_settings(config, store=store)
     options = IndexOptions(
         effective.store,
-        BuildSettings.as_stored(),
+        BuildSettings.as_stored(vectors_token=effective.milvus_token),
         effective.batch_size,
         rebuild=False,
         wait=not no_wait,

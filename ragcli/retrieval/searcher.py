@@ -49,6 +49,8 @@ class RetrievalSettings:
     heading_weight: float = 2.0
     # Where a store built on an embedding server embeds questions (--embed-url).
     embed_server: EmbedServerOptions | None = None
+    # What a store's vector database asks for (Milvus); never recorded in the store.
+    vectors_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class StoreSearcher:
         check_mode(settings.mode)
         self.settings = settings
         self._index: VectorIndex | None = None
-        self.store = Store.open(store_dir)
+        self.store = Store.open(store_dir, vectors_token=settings.vectors_token)
         try:
             # Taken before anything is read: a commit from now on makes this searcher stale.
             self._stamp = self.store.change_stamp()
