@@ -47,13 +47,14 @@ endif
 test: setup jq ocr
 	$(BIN)/python -m pytest
 
+# Day to day: the unit and CLI tiers (tests/unit, tests/cli), less their tests of the real models.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest tests/unit tests/cli -m "not e2e"
 
-# The property tests (tests/test_hostile.py) with fresh random draws, ten times as many:
+# The property tests (tests/cli/test_hostile.py) with fresh random draws, ten times as many:
 # `make test` draws the same ones every run, so no random draw decides whether a change lands.
 fuzz: setup jq ocr
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_hostile.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/cli/test_hostile.py
 
 # The parts of docs/ that cog generates from the code (docs/cog_helpers.py): the README as
 # the front page, the settings table, every command's --help.

@@ -395,7 +395,7 @@ def wal_deleted(runner: Runner) -> Outcome:
 
 
 def fts_damaged(runner: Runner) -> Outcome:
-    """FTS5 blocks overwritten with random bytes, as tests/test_doctor.py does."""
+    """FTS5 blocks overwritten with random bytes, as tests/cli/test_doctor.py does."""
     docs = runner.fake_store(NOTES)
     sql(runner.store, "UPDATE chunks_fts_data SET block = randomblob(length(block)) WHERE id > 10")
     searched = runner.rag("search", "zebras", "--mode", "keyword")
@@ -483,7 +483,7 @@ def lock_directory(runner: Runner) -> Outcome:
 
 
 def short_vector(runner: Runner) -> Outcome:
-    """One stored vector cut to 100 bytes, as tests/test_doctor.py does."""
+    """One stored vector cut to 100 bytes, as tests/cli/test_doctor.py does."""
     runner.fake_store(NOTES)
     key = sql(runner.store, "SELECT text_sha256 FROM embeddings LIMIT 1")[0][0]
     sql(

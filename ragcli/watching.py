@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcli.discovery.ignore_rules import IGNORE_FILES, NEVER_WANTED
 from ragcli.errors import InputNotFoundError, StoreLockedError, UsageError
-from ragcli.ignore_rules import IGNORE_FILES, NEVER_WANTED
 from ragcli.store import Store
 
 # Scratch files editors write beside a file they save: vim's swap files and its `4913`

@@ -39,6 +39,27 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
 
 
+# Each test's tier is the folder it lives in, and a marker of that name: `make test-fast` runs
+# `-m "(unit or cli) and not e2e"`, so a test that needs the real models keeps its `e2e` mark
+# in whichever tier its module sits.
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "cli", "engines", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier; a test outside the tier folders is a usage error."""
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{item.path.relative_to(TESTS.parent)} is in no tier: move it into "
+                + ", ".join(f"tests/{name}/" for name in TIERS)
+            )
+        item.add_marker(tier)
+
+
 @pytest.fixture
 def no_umask() -> Iterator[None]:
     """Run with umask 000, as a careless shell or service would."""

@@ -1,7 +1,7 @@
 """The shapes of the JSON documents the renderers print, as types a JSON schema is made from.
 
 `rag mcp` publishes them as its tools' output schemas. The keys are those of hit_json,
-answer_json, document_json and status_json (a stable contract); tests/test_mcp.py checks
+answer_json, document_json and status_json (a stable contract); tests/engines/test_mcp.py checks
 that a tool's result equals the command's --json output, so the two cannot drift apart.
 """
 

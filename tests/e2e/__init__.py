@@ -1,0 +1,1 @@
+"""End-to-end tier: the installed `rag` with the real bundled models on sample_docs."""
