@@ -24,12 +24,12 @@ VARIANTS = ("default", "no-heading", "no-overlap", "neither")
 # Runs `rag` in-process with the variant's chunking patched in.
 WRAPPER = """
 import sys
+import ragcli.build as build
 import ragcli.records as records
-import ragcli.settings as settings
 variant = sys.argv[1]
-if variant in ("no-overlap", "neither"):
-    settings.DEFAULT_CHUNKING = records.ChunkingSettings(
-        settings.DEFAULT_CHUNKING.chunk_tokens, 0)
+if variant in ("no-overlap", "neither"):  # what a new store is built with
+    build.DEFAULT_CHUNKING = records.ChunkingSettings(
+        build.DEFAULT_CHUNKING.chunk_tokens, 0)
 if variant in ("no-heading", "neither"):
     records.Chunk.embed_text = property(lambda chunk: chunk.text)
 from ragcli.cli import main
@@ -41,8 +41,7 @@ def token_costs(folders: list[Path]) -> None:
     """Print chunks and tokens embedded per variant for each folder (chunking only)."""
     from ragcli.bundled import BUNDLED_EMBEDDER
     from ragcli.embedding.factory import make_embedder
-    from ragcli.records import ChunkingSettings
-    from ragcli.settings import DEFAULT_CHUNKING
+    from ragcli.records import DEFAULT_CHUNKING, ChunkingSettings
     from ragcli.text.chunking import ChunkBudget, split_into_chunks
     from ragcli.text.loaders import kind_of, load_document, read_source
 

@@ -26,8 +26,9 @@ from ragcli.build import BuildSettings  # noqa: E402
 from ragcli.evaluation.beir import read_dataset  # noqa: E402
 from ragcli.progress import SilentProgress  # noqa: E402
 from ragcli.records import EvalReport  # noqa: E402
+from ragcli.retrieval.modes import RETRIEVAL_MODES  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
-from ragcli.settings import RETRIEVAL_MODES, defaults  # noqa: E402
+from ragcli.settings import defaults  # noqa: E402
 from ragcli.steps.evaluate import EvalOptions, evaluate, select_documents  # noqa: E402
 
 SUBSET = ROOT / "tests" / "data" / "scifact-subset"

@@ -167,7 +167,7 @@ def document_embedder() -> Any:
     """The int8 ONNX embedder `rag ingest` uses by default (exported by a warm-up ingest)."""
     from ragcli.bundled import BUNDLED_EMBEDDER
     from ragcli.embedding.factory import make_document_embedder, make_embedder
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     embedder = make_document_embedder(make_embedder(BUNDLED_EMBEDDER), model_cache_dir())
     if not hasattr(embedder, "encode"):

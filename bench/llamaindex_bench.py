@@ -194,7 +194,7 @@ def ensure_llamaindex() -> None:
 def bundled_models() -> tuple[str, str]:
     """The bundled embedder folder and GGUF path, as ragcli itself resolves them."""
     from ragcli.bundled import bundled_embedder_dir, bundled_llm_path
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     return str(bundled_embedder_dir()), str(bundled_llm_path(model_cache_dir()))
 

@@ -28,10 +28,11 @@ from ragcli.answering import AnswerSettings, Strategy, prompts  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.library import Library  # noqa: E402
+from ragcli.options import ask_options  # noqa: E402
 from ragcli.records import GenerationSettings, Hit  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
-from ragcli.settings import defaults, model_cache_dir  # noqa: E402
-from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
+from ragcli.settings import defaults  # noqa: E402
+from ragcli.steps.ask import Asker  # noqa: E402
 
 TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
     "sequence (default)": SequenceSettings(),
@@ -47,8 +48,9 @@ TEMPLATES: dict[str, prompts.PromptTemplate | SequenceSettings] = {
 
 def strategy_for(asker: Asker, name: str) -> Strategy:
     """The sequence strategy, or the packed strategy with one of its templates."""
+    options = asker.options
     settings = AnswerSettings(
-        asker.options.generation, strict=False, answer_threshold=asker.options.answer_threshold
+        options.generation, False, options.answer_threshold, options.min_confidence
     )
     template = TEMPLATES[name]
     strategy: Strategy = (
@@ -165,7 +167,7 @@ def main() -> None:
         askers = {}
         for retrieval in args.retrieval or ["hybrid"]:
             options = replace(
-                AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
+                ask_options(defaults()),
                 stores=(store_dir,),
                 llm_spec="default",
                 generation=GenerationSettings(max_tokens=48, temperature=0.0),

@@ -36,9 +36,10 @@ from ragcli.answering.prompts import NOT_FOUND  # noqa: E402
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy  # noqa: E402
 from ragcli.evaluation.metrics import answer_f1, exact_match, squad_normalize  # noqa: E402
 from ragcli.library import Library  # noqa: E402
+from ragcli.options import ask_options  # noqa: E402
 from ragcli.records import Answer, Chunk, GenerationSettings, Hit  # noqa: E402
-from ragcli.settings import defaults, model_cache_dir  # noqa: E402
-from ragcli.steps.ask import Asker, AskOptions  # noqa: E402
+from ragcli.settings import defaults  # noqa: E402
+from ragcli.steps.ask import Asker  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "squad-a"
 GENERATION = GenerationSettings(max_tokens=64, temperature=0.0)
@@ -123,7 +124,8 @@ def sentence_embedder(asker: Asker) -> Embed | None:
 
 
 def make_variant(asker: Asker, variant: Variant, threshold: float) -> Strategy:
-    settings = AnswerSettings(GENERATION, strict=False, answer_threshold=threshold)
+    # min_confidence 0: every answer is kept; the confidence curve declines them afterwards.
+    settings = AnswerSettings(GENERATION, False, threshold, min_confidence=0.0)
     llm = asker._llm
     strategy: Strategy = (
         PackedStrategy(llm, settings)
@@ -401,7 +403,7 @@ def main() -> None:
         store_dir = args.store or Path(scratch) / "store"
         build_store(args.data / "docs", store_dir)
         options = replace(
-            AskOptions.from_settings(defaults(), model_cache_dir(), strict=False),
+            ask_options(defaults()),
             stores=(store_dir,),
             llm_spec="default",
             generation=GENERATION,

@@ -49,10 +49,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from core_bench import RAG, measured, sample_sentences  # noqa: E402
 
 from ragcli.indexing import update_index  # noqa: E402
-from ragcli.records import Chunk, Manifest, SourceFile  # noqa: E402
+from ragcli.records import DEFAULT_CHUNKING, DEFAULT_HNSW, Chunk, Manifest, SourceFile  # noqa: E402  # noqa: E402
 from ragcli.retrieval.keywords import STOPWORDS  # noqa: E402
 from ragcli.retrieval.retriever import RetrievalSettings  # noqa: E402
-from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW  # noqa: E402
 from ragcli.store import DATABASE_NAME, FORMAT_VERSION, Store  # noqa: E402
 from ragcli.vectors.faiss_hnsw import FaissHnswIndex  # noqa: E402
 from tests.fakes import share_with_subprocesses  # noqa: E402

@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcli.bundled import BUNDLED_EMBEDDER
 from ragcli.embedding.base import Embedder
 from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
 from ragcli.embedding.server import EmbedServerOptions, is_server_spec, server_spec
-from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError
-from ragcli.records import ChunkingSettings, HnswSettings, Manifest, RaySettings
-from ragcli.settings import DEFAULT_CHUNKING, DEFAULT_HNSW, KEYS
+from ragcli.errors import ConfigMismatchError, EmptyStoreError, UsageError, setting
+from ragcli.records import (
+    DEFAULT_CHUNKING,
+    DEFAULT_HNSW,
+    ChunkingSettings,
+    HnswSettings,
+    Manifest,
+    RaySettings,
+)
 from ragcli.store import FORMAT_VERSION, Store
-from ragcli.vectors.factory import canonical_vectors_uri, new_collection_name
+from ragcli.vectors.factory import FAISS_VECTORS, canonical_vectors_uri, new_collection_name
 
 
 @dataclass(frozen=True)
@@ -31,11 +38,13 @@ class BuildSettings:
     embed_server: EmbedServerOptions | None = None
     # Embed on a Ray runtime instead of in this process.
     ray: RaySettings | None = None
+    # What the store's vector database asks for (Milvus); never recorded in the store.
+    vectors_token: str | None = None
 
     @classmethod
-    def as_stored(cls, int8: bool = True) -> BuildSettings:
+    def as_stored(cls, int8: bool = True, vectors_token: str | None = None) -> BuildSettings:
         """Build with whatever the store already uses (or a new store's defaults)."""
-        return cls(None, None, None, None, int8=int8)
+        return cls(None, None, None, None, int8=int8, vectors_token=vectors_token)
 
     def wanted_spec(self) -> str | None:
         """The embedder spec asked for, as a store records it; None if none was named."""
@@ -47,7 +56,9 @@ class BuildSettings:
 def require_engines(wanted: BuildSettings) -> None:
     """Fail before any work when engines asked for exclude each other or are not installed."""
     if wanted.ray is not None and wanted.embed_server is not None:
-        raise UsageError("--ray and --embed-url exclude each other: Ray embeds with a local model")
+        raise UsageError(
+            f"--ray and {setting('embed_url')} exclude each other: Ray embeds with a local model"
+        )
     if wanted.ray is not None:
         from ragcli.embedding.ray import require_ray
 
@@ -58,8 +69,8 @@ def settle_build(store: Store, wanted: BuildSettings) -> tuple[Manifest, Embedde
     """Record how a new store is built; refuse settings that disagree with an existing one."""
     manifest = store.manifest
     if manifest is None:
-        vectors = canonical_vectors_uri(wanted.vectors or KEYS["vectors"].default)
-        spec = wanted.wanted_spec() or KEYS["embedder"].default
+        vectors = canonical_vectors_uri(wanted.vectors or FAISS_VECTORS)
+        spec = wanted.wanted_spec() or BUNDLED_EMBEDDER
         embedder = make_embedder(spec, wanted.threads, wanted.embed_server)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
@@ -108,12 +119,12 @@ def open_for_reading(root: Path, threads: int | None = None) -> tuple[Store, Man
 
 
 def _check_agrees(root: Path, manifest: Manifest, wanted: BuildSettings) -> None:
-    rebuild = f"use another --store, or delete {root} and ingest again to rebuild"
+    rebuild = f"use another {setting('store')}, or delete {root} and ingest again to rebuild"
     if wanted.embed_server is not None and not is_server_spec(manifest.embedder):
         raise ConfigMismatchError(
             f"store {root} was built with embedder {manifest.embedder!r}, "
             "not one on an embedding server",
-            f"drop --embed-url (and RAG_EMBED_URL), or {rebuild}",
+            f"drop {setting('embed_url')} (and RAG_EMBED_URL), or {rebuild}",
         )
     spec = wanted.wanted_spec() if wanted.embedder else None
     if spec and spec != manifest.embedder:

@@ -22,6 +22,7 @@ from ragcli.commands import (
     stores,
 )
 from ragcli.errors import ExitCode, OutputWriteError, RagError, SystemLimitError
+from ragcli.settings import as_flag
 
 EXIT_CODES = """Exit codes: 0 ok; 1 internal error; 2 usage error, invalid config or settings
 that disagree with the store; 3 no store or empty store; 4 input path or file not found, or
@@ -68,11 +69,11 @@ def main(argv: list[str] | None = None) -> None:
         if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)
             output.error("interrupted")
     except OutputWriteError as exc:
-        output.error(str(exc))
+        output.error(exc.spelled(as_flag))
         _discard_stdout()
         code = exc.exit_code
     except RagError as exc:
-        output.error(str(exc))
+        output.error(exc.spelled(as_flag))
         code = exc.exit_code
     except typer.Exit as exc:
         code = exc.exit_code

@@ -3,7 +3,37 @@
 from __future__ import annotations
 
 import errno
+import re
+from collections.abc import Callable
 from enum import IntEnum
+
+# A setting named in a message: `{setting:model}`, or `{setting*:model}` for every way to set
+# it. The core names settings, never flags; where the message is shown they are spelled: as
+# `model` by default (the library's own words), as `--model` by the CLI (cli.py).
+_SETTING = re.compile(r"\{setting(\*?):([a-z_]+)\}")
+
+# How a setting is spelled: its name, and whether every way to set it is meant.
+Spelling = Callable[[str, bool], str]
+
+
+def setting(name: str) -> str:
+    """A setting named in an error's message or hint, spelled where it is shown."""
+    return f"{{setting:{name}}}"
+
+
+def every_spelling(name: str) -> str:
+    """A setting named in a message with every way to set it (for the CLI: flag, variable, file)."""
+    return f"{{setting*:{name}}}"
+
+
+def by_name(name: str, every: bool) -> str:
+    """Spell a setting by its name, as the library (and `str` of an error) does."""
+    return name
+
+
+def spell_settings(text: str, spelling: Spelling) -> str:
+    """Return text with each setting it names spelled by `spelling`."""
+    return _SETTING.sub(lambda found: spelling(found[2], bool(found[1])), text)
 
 
 class ExitCode(IntEnum):
@@ -31,11 +61,27 @@ class RagError(Exception):
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.template = message  # settings unspelled: `{setting:model}`
+        self.hint_template = hint
+
+    @property
+    def message(self) -> str:
+        """What went wrong, settings by name."""
+        return spell_settings(self.template, by_name)
+
+    @property
+    def hint(self) -> str:
+        """What to do about it, settings by name ("" when there is nothing to say)."""
+        return spell_settings(self.hint_template, by_name)
+
+    def spelled(self, spelling: Spelling) -> str:
+        """The one line a user sees, each setting spelled by `spelling` (the CLI's: a flag)."""
+        message = spell_settings(self.template, spelling)
+        hint = spell_settings(self.hint_template, spelling)
+        return f"{message} ({hint})" if hint else message
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return self.spelled(by_name)
 
 
 class UsageError(RagError):

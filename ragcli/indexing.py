@@ -125,7 +125,7 @@ def _embedding(
     from ragcli.embedding.ray import WorkerEmbedder, ray_runtime
     from ragcli.embedding.server import is_server_spec
     from ragcli.errors import UsageError
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     if is_server_spec(embedder.spec):
         raise UsageError("--ray embeds with a local model; this store embeds on a server")
@@ -147,7 +147,7 @@ _CHECK_CHARS = 300
 def _fast_embedder(store: Store, embedder: Embedder, progress: Progress, int8: bool) -> Embedder:
     """Export the model once (torch-free queries, int8 documents); pick the document one."""
     from ragcli.embedding.factory import make_document_embedder, prepare_query_embedder
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     texts = [text[:_CHECK_CHARS] for text in store.sample_texts(_CHECK_TEXTS)]
     lowest = prepare_query_embedder(embedder, model_cache_dir(), texts)

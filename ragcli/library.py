@@ -110,7 +110,6 @@ class Library:
         """
         from ragcli.config import load_config
         from ragcli.settings import resolve
-        from ragcli.vectors.factory import use_milvus_token
 
         unknown = sorted(set(overrides) - set(KEYS))
         if unknown:
@@ -119,7 +118,6 @@ class Library:
             overrides["store"] = _store_values(overrides["store"])
         env = {} if env is None else env
         settings = resolve(overrides, env, load_config(config, env))
-        use_milvus_token(settings.milvus_token)
         return cls(settings, strict=strict)
 
     @property
@@ -159,6 +157,7 @@ class Library:
             InputNotFoundError: A path that does not exist.
             StoreLockedError: The store is being written and `wait` is false.
         """
+        from ragcli.options import build_settings, load_limits
         from ragcli.steps.ingest import IngestOptions
         from ragcli.steps.ingest import ingest as run_ingest
 
@@ -166,7 +165,7 @@ class Library:
         options = IngestOptions(
             paths=tuple(Path(path) for path in paths),
             store_dir=self._one_store("ingest"),
-            build=build or _build_settings(settings),
+            build=build or build_settings(settings, int8=True),
             discovery=discovery or _discovery_options(settings),
             index=index,
             batch_size=settings.batch_size,
@@ -220,12 +219,12 @@ class Library:
 
     def sources(self) -> list[StoredDocument]:
         """Return the stored documents with their chunk counts."""
-        with Store.open(self._one_store("sources")) as store:
+        with Store.open(self._one_store("sources"), vectors_token=self._vectors_token) as store:
             return store.documents()
 
     def status(self) -> StoreStatus:
         """Count the documents, chunks, vectors and index entries of the store."""
-        with Store.open(self._one_store("status")) as store:
+        with Store.open(self._one_store("status"), vectors_token=self._vectors_token) as store:
             return store.status()
 
     def remove(
@@ -253,7 +252,8 @@ class Library:
         from ragcli.steps.documents import remove_documents
 
         store_dir = self._one_store("remove")
-        return remove_documents(store_dir, targets, wait, on_wait or _ignore, everything)
+        told = on_wait or _ignore
+        return remove_documents(store_dir, targets, wait, told, everything, self._vectors_token)
 
     def load(self, answering: bool = False) -> None:
         """Open the stores for searching now, and the LLM too if `answering`: not on first use."""
@@ -291,13 +291,11 @@ class Library:
 
     def _answering(self) -> Asker:
         """The answering engine, loaded once, answering from the stores as they are now."""
-        from ragcli.settings import model_cache_dir
-        from ragcli.steps.ask import Asker, AskOptions
+        from ragcli.options import ask_options
+        from ragcli.steps.ask import Asker
 
         if self._asker is None:
-            options = AskOptions.from_settings(
-                self.settings, self._cache_dir or model_cache_dir(), self._strict
-            )
+            options = ask_options(self.settings, self._strict, self._cache_dir)
             self._asker = Asker(options, lambda: self._retriever(options.retrieval.mode))
         else:
             self._asker.retriever = self._retriever(self._asker.options.retrieval.mode)
@@ -305,19 +303,25 @@ class Library:
 
     def _retriever(self, mode: str) -> Retriever:
         """The retriever for a mode, reopened if a store changed since it was opened."""
-        from ragcli.embedding.server import EmbedServerOptions
-        from ragcli.retrieval.retriever import RetrievalSettings, Retriever
+        from dataclasses import replace
+
+        from ragcli.options import retrieval_settings
+        from ragcli.retrieval.retriever import Retriever
 
         kind = "keyword" if mode == "keyword" else "hybrid"
         current = self._retrievers.get(kind)
         if current is None:
-            server = EmbedServerOptions.from_settings(self.settings)
-            settings = RetrievalSettings(kind, embed_server=server)
+            settings = replace(retrieval_settings(self.settings), mode=kind)
             current = Retriever(self.stores, settings, self.settings.threads)
         else:
             current = current.reopened()
         self._retrievers[kind] = current
         return current
+
+    @property
+    def _vectors_token(self) -> str | None:
+        """What the stores' vector database asks for (Milvus): the milvus_token setting."""
+        return self.settings.milvus_token
 
     def _one_store(self, verb: str) -> Path:
         if len(self.stores) > 1:
@@ -335,47 +339,7 @@ def _store_values(store: str | Path | Sequence[str | Path]) -> list[str]:
     return [str(item.absolute()) if isinstance(item, Path) else item for item in given]
 
 
-def _build_settings(settings: Settings) -> BuildSettings:
-    """What a new store is built with, as the settings say (int8 documents, no Ray)."""
-    from ragcli.build import BuildSettings
-    from ragcli.embedding.server import EmbedServerOptions
-    from ragcli.records import ChunkingSettings
-
-    chunking = None
-    if settings.chosen("chunk_tokens") is not None or settings.chosen("overlap_tokens") is not None:
-        chunking = ChunkingSettings(settings.chunk_tokens, settings.overlap_tokens)
-        if chunking.overlap_tokens >= chunking.chunk_tokens:
-            raise UsageError(
-                f"overlap_tokens must be less than chunk_tokens ({chunking.chunk_tokens}), "
-                f"not {chunking.overlap_tokens}"
-            )
-    return BuildSettings(
-        settings.chosen("embedder"),
-        chunking,
-        None,
-        settings.threads,
-        int8=True,
-        vectors=settings.chosen("vectors"),
-        embed_server=EmbedServerOptions.from_settings(settings),
-    )
-
-
 def _discovery_options(settings: Settings) -> DiscoveryOptions:
     from ragcli.discovery import DiscoveryOptions
 
     return DiscoveryOptions(images=settings.ocr)
-
-
-def load_limits(settings: Settings) -> LoadLimits:
-    """How ingest reads files: the default bounds, and OCR as the settings ask."""
-    from ragcli.text.loaders import LoadLimits
-    from ragcli.text.ocr import OcrOptions
-
-    ocr = None
-    if settings.ocr:
-        ocr = OcrOptions(
-            languages=settings.ocr_languages,
-            max_pages=settings.ocr_max_pages,
-            file_timeout_s=settings.ocr_max_seconds,
-        )
-    return LoadLimits(ocr=ocr)

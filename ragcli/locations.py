@@ -28,6 +28,13 @@ def data_dir() -> Path:
     return Path(user_data_dir(APP_NAME))
 
 
+def model_cache_dir() -> Path:
+    """Where the bundled GGUF is assembled once, and exported embedders are kept."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir(APP_NAME)) / "models"
+
+
 def is_store_name(text: str) -> bool:
     """Whether a --store value names a store in the data directory rather than a path."""
     separators = {os.sep, os.altsep or os.sep, "/"}

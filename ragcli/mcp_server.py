@@ -28,7 +28,8 @@ from ragcli.errors import RagError
 from ragcli.library import Library
 from ragcli.mcp_stdio import stdio_streams
 from ragcli.output.schemas import AnswerJson, SearchJson, SourcesJson, StatusJson
-from ragcli.settings import KEYS, RETRIEVAL_MODES
+from ragcli.retrieval.modes import RETRIEVAL_MODES
+from ragcli.settings import KEYS, as_flag
 
 INSTRUCTIONS = (
     "Search and question a local ragcli store of documents. `search` finds the chunks that "
@@ -54,7 +55,7 @@ class _Worker:
         try:
             document = output.json_safe(await asyncio.wrap_future(self._pool.submit(work)))
         except RagError as exc:
-            return _tool_error(str(exc))
+            return _tool_error(exc.spelled(as_flag))
         except Exception as exc:  # a bug: said in one line, as the CLI does; the server lives
             return _tool_error(f"internal error: {type(exc).__name__}: {exc}")
         text = json.dumps(document, ensure_ascii=False)

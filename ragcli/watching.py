@@ -147,7 +147,9 @@ class FolderPins:
         self.close()
 
 
-def open_when_free(store_dir: Path, on_wait: Callable[[str], None]) -> Store:
+def open_when_free(
+    store_dir: Path, on_wait: Callable[[str], None], vectors_token: str | None = None
+) -> Store:
     """Open the store for writing, trying again while another process holds its lock.
 
     The wait is in short sleeps, so Ctrl-C ends it at once (a blocked flock would not).
@@ -155,7 +157,7 @@ def open_when_free(store_dir: Path, on_wait: Callable[[str], None]) -> Store:
     said = False
     while True:
         try:
-            return Store.open(store_dir, write=True, wait=False)
+            return Store.open(store_dir, write=True, wait=False, vectors_token=vectors_token)
         except StoreLockedError:
             if not said:
                 on_wait(f"waiting for another rag process to finish writing {store_dir}")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ragcli.answering.base import STRATEGIES, AnswerSettings, Strategy
+from ragcli.answering.base import ANSWER_STRATEGIES, AnswerSettings, Strategy
 from ragcli.errors import UsageError
 
 if TYPE_CHECKING:
     from ragcli.llm.base import LLM
 
-__all__ = ["STRATEGIES", "AnswerSettings", "Strategy", "make_strategy"]
+__all__ = ["ANSWER_STRATEGIES", "AnswerSettings", "Strategy", "make_strategy"]
 
 
 def make_strategy(name: str, llm: LLM, settings: AnswerSettings) -> Strategy:
@@ -28,4 +28,6 @@ def make_strategy(name: str, llm: LLM, settings: AnswerSettings) -> Strategy:
         from ragcli.answering.sequence import SequenceStrategy
 
         return SequenceStrategy(llm, settings)
-    raise UsageError(f"unknown answering strategy {name!r}", f"use one of: {', '.join(STRATEGIES)}")
+    raise UsageError(
+        f"unknown answering strategy {name!r}", f"use one of: {', '.join(ANSWER_STRATEGIES)}"
+    )

@@ -9,12 +9,12 @@ from typing import Protocol
 
 from ragcli.answering.grounding import ground
 from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
-from ragcli.errors import UsageError
+from ragcli.errors import UsageError, every_spelling, setting
 from ragcli.llm.base import LLM
 from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
-from ragcli.settings import ANSWER_STRATEGIES, spellings
 
-STRATEGIES = ANSWER_STRATEGIES
+# One passage a prompt, marginalised (RAG-Sequence), or all passages in one prompt.
+ANSWER_STRATEGIES = ("sequence", "packed")
 
 OnText = Callable[[str], None]
 
@@ -33,7 +33,7 @@ class AnswerSettings:
     answer_threshold: float
     # Decline an answer whose probability, marginalised over the passages, is below this
     # (sequence only; 0: never).
-    min_confidence: float = 0.0
+    min_confidence: float
     # Tokens kept free between the prompt and the answer, for the model's own special tokens.
     margin_tokens: int = 16
 
@@ -75,8 +75,8 @@ def check_room(
     most = context_tokens - fixed_tokens - settings.margin_tokens - MIN_PASSAGE_TOKENS
     raise UsageError(
         f"max_tokens {answer_tokens} and context_tokens {context_tokens} leave no room for "
-        f"passages beside the {fixed_tokens}-token prompt (set by {spellings('max_tokens')}; "
-        f"{spellings('context_tokens')})",
+        f"passages beside the {fixed_tokens}-token prompt (set by {every_spelling('max_tokens')}; "
+        f"{every_spelling('context_tokens')})",
         f"use max_tokens {most} or less" if most >= 1 else "raise context_tokens",
     )
 
@@ -100,7 +100,7 @@ def question_too_long(prompt_tokens: int, context_tokens: int) -> UsageError:
     return UsageError(
         f"the question is too long for the model's {context_tokens}-token context: with "
         f"it the prompt takes {prompt_tokens} tokens and no passage fits",
-        "shorten the question or raise --context-tokens",
+        f"shorten the question or raise {setting('context_tokens')}",
     )
 
 

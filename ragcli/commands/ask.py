@@ -20,9 +20,9 @@ from ragcli.commands.common import (
     StrategyChoice,
     ThreadsOpt,
     VerboseOpt,
-    default_help,
     from_stdin,
     resolve_settings,
+    setting_option,
 )
 from ragcli.errors import ExitCode, UsageError
 from ragcli.text.questions import check_question
@@ -38,117 +38,31 @@ def ask(
     ] = None,
     store: StoresOpt = None,
     config: ConfigOpt = None,
-    model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--model",
-            help="A .gguf file [env RAG_MODEL; default: bundled Gemma 3 270M].",
-            show_default=False,
-        ),
-    ] = None,
-    llm_url: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--llm-url",
-            help="An OpenAI-compatible server, e.g. http://host:8000/v1, "
-            "instead of --model [env RAG_LLM_URL; key: RAG_LLM_API_KEY].",
-            show_default=False,
-        ),
-    ] = None,
-    llm_model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--llm-model",
-            help="Model name on that server [env RAG_LLM_MODEL; default: the first it lists].",
-            show_default=False,
-        ),
-    ] = None,
-    llm_api: Annotated[
-        Optional[LlmApi],  # noqa: UP045
-        typer.Option(
-            "--llm-api",
-            help="Server endpoint: chat (messages) or completion (raw prompt, for base models) "
-            f"[default: {default_help('llm_api')}].",
-            show_default=False,
-        ),
-    ] = None,
-    top_k: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--top-k",
-            "-k",
-            help=f"Chunks retrieved, 1-1000 [env RAG_TOP_K; default: {default_help('top_k')}].",
-            show_default=False,
-        ),
-    ] = None,
+    model: Annotated[Optional[str], setting_option("model")] = None,  # noqa: UP045
+    llm_url: Annotated[Optional[str], setting_option("llm_url")] = None,  # noqa: UP045
+    llm_model: Annotated[Optional[str], setting_option("llm_model")] = None,  # noqa: UP045
+    llm_api: Annotated[Optional[LlmApi], setting_option("llm_api")] = None,  # noqa: UP045
+    top_k: Annotated[Optional[int], setting_option("top_k")] = None,  # noqa: UP045
     mode: ModeOpt = None,
     embed_url: EmbedUrlOpt = None,
-    max_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--max-tokens",
-            help="Longest answer, in tokens: at least 1, at most the "
-            f"context less the prompt [env RAG_MAX_TOKENS; default: "
-            f"{default_help('max_tokens')}].",
-            show_default=False,
-        ),
-    ] = None,
-    temperature: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--temperature",
-            help="Sampling temperature, 0-2 [env RAG_TEMPERATURE; default: 0].",
-            show_default=False,
-        ),
-    ] = None,
+    max_tokens: Annotated[Optional[int], setting_option("max_tokens")] = None,  # noqa: UP045
+    temperature: Annotated[Optional[float], setting_option("temperature")] = None,  # noqa: UP045
     context_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(
-            "--context-tokens",
-            help="Model context window, 512-131072 and at most "
-            f"what the model was trained on [env RAG_CONTEXT_TOKENS; default: "
-            f"{default_help('context_tokens')}].",
-            show_default=False,
-        ),
+        setting_option("context_tokens"),
     ] = None,
-    min_score: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option(
-            "--min-score",
-            help="Best cosine score below which nothing is relevant, "
-            f"-1 to 1 [env RAG_MIN_SCORE; default: {default_help('min_score')}].",
-            show_default=False,
-        ),
-    ] = None,
+    min_score: Annotated[Optional[float], setting_option("min_score")] = None,  # noqa: UP045
     strategy: Annotated[
         Optional[StrategyChoice],  # noqa: UP045
-        typer.Option(
-            "--strategy",
-            help="How the model reads the passages: sequence (one at a time, "
-            "answers weighed by retrieval score and model probability) or packed (all in one "
-            f"prompt, streamed) [env RAG_STRATEGY; default: {default_help('strategy')}].",
-            show_default=False,
-        ),
+        setting_option("strategy"),
     ] = None,
     answer_threshold: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(
-            "--answer-threshold",
-            help="When every passage declines, answer anyway with the likeliest copy of a "
-            "passage if its log-probability is at least this; above 0: never, -1000 to 1 "
-            f"[env RAG_ANSWER_THRESHOLD; default: {default_help('answer_threshold')}].",
-            show_default=False,
-        ),
+        setting_option("answer_threshold"),
     ] = None,
     min_confidence: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(
-            "--min-confidence",
-            help="Decline an answer the model gives a probability below this, 0 to 1: "
-            "more caution declines more questions of both kinds (sequence only) "
-            f"[env RAG_MIN_CONFIDENCE; default: {default_help('min_confidence')}].",
-            show_default=False,
-        ),
+        setting_option("min_confidence"),
     ] = None,
     strict: Annotated[
         bool,

@@ -38,7 +38,7 @@ def doctor(
 
     Exits 0 when the store is healthy or fully repaired, 9 when damage remains.
     """
-    from ragcli.embedding.server import EmbedServerOptions
+    from ragcli.options import embed_server_options
     from ragcli.steps.doctor import DoctorOptions
     from ragcli.steps.doctor import doctor as run_doctor
 
@@ -51,7 +51,8 @@ def doctor(
         effective.threads,
         effective.batch_size,
         wait=not no_wait,
-        embed_server=EmbedServerOptions.from_settings(effective),
+        embed_server=embed_server_options(effective),
+        vectors_token=effective.milvus_token,
     )
     with output.ProgressBar(quiet) as progress:
         report = run_doctor(options, progress)

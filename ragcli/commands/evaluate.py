@@ -19,8 +19,8 @@ from ragcli.commands.common import (
     ThreadsOpt,
     VectorsOpt,
     resolve_settings,
+    setting_option,
 )
-from ragcli.settings import RETRIEVAL_MODES
 
 
 def evaluate(
@@ -34,16 +34,8 @@ def evaluate(
         Optional[list[Mode]],  # noqa: UP045
         typer.Option("--mode", help="Retrieval mode to score (repeatable) [default: all three]."),
     ] = None,
-    max_queries: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--max-queries", help="Score only the split's first N queries (N >= 1)."),
-    ] = None,
-    max_docs: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--max-docs", help="Reduced corpus: the judged documents plus others up to N (N >= 1)."
-        ),
-    ] = None,
+    max_queries: Annotated[Optional[int], setting_option("max_queries")] = None,  # noqa: UP045
+    max_docs: Annotated[Optional[int], setting_option("max_docs")] = None,  # noqa: UP045
     work_dir: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -64,9 +56,8 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure retrieval on a BEIR data set: nDCG@10, recall, MRR, HNSW recall, latency."""
-    from ragcli.build import BuildSettings
-    from ragcli.embedding.server import EmbedServerOptions
-    from ragcli.retrieval.retriever import RetrievalSettings
+    from ragcli.options import build_settings, retrieval_settings
+    from ragcli.retrieval.modes import RETRIEVAL_MODES
     from ragcli.steps.evaluate import EvalOptions
     from ragcli.steps.evaluate import evaluate as run_eval
 
@@ -82,20 +73,11 @@ def evaluate(
         max_docs=max_docs,
     )
     chosen = tuple(m.value for m in modes) if modes else RETRIEVAL_MODES
-    server = EmbedServerOptions.from_settings(effective)
     options = EvalOptions(
         dataset=dataset,
         modes=tuple(dict.fromkeys(chosen)),
-        build=BuildSettings(
-            effective.chosen("embedder"),
-            None,
-            None,
-            effective.threads,
-            int8=True,
-            vectors=effective.chosen("vectors"),
-            embed_server=server,
-        ),
-        settings=RetrievalSettings(mode=effective.mode, embed_server=server),
+        build=build_settings(effective, int8=True),
+        settings=retrieval_settings(effective),
         split=split,
         max_queries=effective.max_queries,
         max_documents=effective.max_docs,

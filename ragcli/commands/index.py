@@ -21,7 +21,6 @@ from ragcli.commands.common import (
     RayWorkersOpt,
     StoreOpt,
     ThreadsOpt,
-    ray_settings,
     resolve_settings,
 )
 
@@ -48,8 +47,8 @@ def index_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Embed every chunk not yet embedded and update the vector index."""
-    from ragcli.build import BuildSettings, check_embedder
-    from ragcli.embedding.server import EmbedServerOptions
+    from ragcli.build import check_embedder
+    from ragcli.options import build_settings
     from ragcli.steps.index import IndexOptions
     from ragcli.steps.index import index as run_index
 
@@ -63,19 +62,9 @@ def index_command(
         ray_address=ray_address,
         ray_workers=ray_workers,
     )
-    server = EmbedServerOptions.from_settings(effective)
-    embedder = effective.chosen("embedder")
-    build = BuildSettings(
-        embedder,
-        None,
-        None,
-        effective.threads,
-        int8=not fp32,
-        embed_server=server,
-        ray=ray_settings(effective, ray),
-    )
+    build = build_settings(effective, int8=not fp32, ray=ray, new_store=False)
     options = IndexOptions(effective.store, build, effective.batch_size, rebuild, wait=not no_wait)
-    if embedder is not None or server is not None:
+    if build.embedder is not None or build.embed_server is not None:
         check_embedder(options.store_dir, build)
     with output.ProgressBar(quiet) as progress:
         report = run_index(options, progress)
@@ -97,7 +86,7 @@ def compact(
     effective = resolve_settings(config, store=store)
     options = IndexOptions(
         effective.store,
-        BuildSettings.as_stored(),
+        BuildSettings.as_stored(vectors_token=effective.milvus_token),
         effective.batch_size,
         rebuild=False,
         wait=not no_wait,

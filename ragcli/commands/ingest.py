@@ -30,16 +30,13 @@ from ragcli.commands.common import (
     StoreOpt,
     ThreadsOpt,
     VectorsOpt,
-    load_limits,
-    ray_settings,
     resolve_settings,
+    setting_option,
     stdin_bytes,
 )
 from ragcli.errors import ExitCode, InputNotFoundError, UsageError
-from ragcli.settings import Settings
 
 if TYPE_CHECKING:
-    from ragcli.records import ChunkingSettings
     from ragcli.steps.ingest import IngestOptions
 
 
@@ -93,16 +90,10 @@ def ingest(
             "on stderr, until Ctrl-C or SIGTERM (exit 0; needs ragcli[watch]).",
         ),
     ] = False,
-    chunk_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(help="Target chunk size in word pieces, 16-4096, for a new store [200]."),
-    ] = None,
+    chunk_tokens: Annotated[Optional[int], setting_option("chunk_tokens")] = None,  # noqa: UP045
     overlap_tokens: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(
-            help="Overlap between chunks in word pieces, 0-2048 and less than the "
-            "chunk size, for a new store [32]."
-        ),
+        setting_option("overlap_tokens"),
     ] = None,
     ocr: OcrOpt = None,
     ocr_languages: OcrLanguagesOpt = None,
@@ -119,10 +110,9 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
-    from ragcli.build import BuildSettings
     from ragcli.discovery import DiscoveryOptions
-    from ragcli.embedding.server import EmbedServerOptions
     from ragcli.library import Library
+    from ragcli.options import build_settings, load_limits
     from ragcli.steps.ingest import IngestOptions
 
     effective = resolve_settings(
@@ -150,16 +140,7 @@ def ingest(
     options = IngestOptions(
         paths=tuple(targets),
         store_dir=effective.store,
-        build=BuildSettings(
-            effective.chosen("embedder"),
-            _chunking(effective),
-            None,
-            effective.threads,
-            int8=not fp32,
-            vectors=effective.chosen("vectors"),
-            embed_server=EmbedServerOptions.from_settings(effective),
-            ray=ray_settings(effective, ray),
-        ),
+        build=build_settings(effective, int8=not fp32, ray=ray),
         discovery=DiscoveryOptions(
             tuple(include or ()),
             tuple(exclude or ()),
@@ -257,31 +238,3 @@ def _read_path_list(name: str, null: bool) -> list[Path]:
             return read_path_list(handle, null)
     except OSError as exc:
         raise InputNotFoundError(f"cannot read --files-from {name}: {exc.strerror}") from exc
-
-
-def _chunking(effective: Settings) -> ChunkingSettings | None:
-    """The chunking asked for a new store, or None to keep the store's (or the default)."""
-    from ragcli.records import ChunkingSettings
-
-    if effective.chosen("chunk_tokens") is None and effective.chosen("overlap_tokens") is None:
-        return None
-    chosen = ChunkingSettings(effective.chunk_tokens, effective.overlap_tokens)
-    if chosen.overlap_tokens >= chosen.chunk_tokens:
-        raise UsageError(_overlap_problem(chosen, effective))
-    return chosen
-
-
-def _overlap_problem(chosen: ChunkingSettings, effective: Settings) -> str:
-    """Blame the flag the user set, and say when the value it clashes with is a default."""
-    chunk, overlap = chosen.chunk_tokens, chosen.overlap_tokens
-    if effective.chosen("overlap_tokens") is None:
-        return (
-            f"--chunk-tokens must be more than the overlap ({overlap}, the default "
-            f"--overlap-tokens), not {chunk}"
-        )
-    if effective.chosen("chunk_tokens") is None:
-        return (
-            f"--overlap-tokens must be less than the chunk size ({chunk}, the default "
-            f"--chunk-tokens), not {overlap}"
-        )
-    return f"--overlap-tokens must be less than --chunk-tokens ({chunk}), not {overlap}"

@@ -17,9 +17,9 @@ from ragcli.commands.common import (
     StoresOpt,
     ThreadsOpt,
     VerboseOpt,
-    default_help,
     from_stdin,
     resolve_settings,
+    setting_option,
 )
 from ragcli.errors import ExitCode
 from ragcli.text.questions import check_question
@@ -32,16 +32,7 @@ def search(
     ] = None,
     store: StoresOpt = None,
     config: ConfigOpt = None,
-    top_k: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--top-k",
-            "-k",
-            help="Results per query, 1-10000 [env RAG_SEARCH_K; "
-            f"default: {default_help('search_k')}].",
-            show_default=False,
-        ),
-    ] = None,
+    top_k: Annotated[Optional[int], setting_option("search_k")] = None,  # noqa: UP045
     mode: ModeOpt = None,
     embed_url: EmbedUrlOpt = None,
     threads: ThreadsOpt = None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragcli.errors import ConfigMismatchError, ModelError, UsageError
+from ragcli.errors import ConfigMismatchError, ModelError, UsageError, setting
 from ragcli.remote.client import ServerClient
 from ragcli.remote.endpoint import Endpoint, Role
 from ragcli.remote.replies import (
@@ -28,10 +28,10 @@ from ragcli.remote.replies import (
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ragcli.settings import Settings
-
 SERVER_SCHEME = "server"
-EMBED_ROLE = Role("embedding server", "--embed-url", "RAG_EMBED_API_KEY", "--embed-model")
+EMBED_ROLE = Role(
+    "embedding server", setting("embed_url"), setting("embed_api_key"), setting("embedder")
+)
 # Texts per request (a smaller --batch-size makes them smaller still). llama.cpp's server
 # slows down super-linearly once a request passes its 512-token batch: 16 texts took 1.2 s,
 # 64 took 13 s (docs/design/scaling-out-findings.md).
@@ -59,13 +59,6 @@ class EmbedServerOptions:
     timeout_s: float = 120.0  # per socket read
     connect_timeout_s: float = 10.0
     reply_timeout_s: float = 600.0  # one whole reply, however steadily it trickles in
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EmbedServerOptions | None:
-        """The server the resolved settings name, or None to embed locally."""
-        if not settings.embed_url:
-            return None
-        return cls(settings.embed_url, settings.embed_api_key or None)
 
 
 def server_spec(model: str) -> str:
@@ -107,7 +100,7 @@ class ServerEmbedder:
                 f"model {self._endpoint.redact(self.model)!r} at {self.url} gives "
                 f"{self.dimension}-dimensional "
                 f"vectors, the store holds {dimension}-dimensional ones",
-                "point --embed-url at the server the store was built with",
+                f"point {setting('embed_url')} at the server the store was built with",
             )
         self._tokenizer: Any = None
 
@@ -151,8 +144,9 @@ def _check_served(model: str, listed: list[str], end: Endpoint) -> None:
         names = end.line(", ".join(repr(name) for name in listed[:5]))
         raise ConfigMismatchError(
             f"the {end.role.name} at {end.url} serves {names}, not {model!r}",
-            "point --embed-url at a server of that model (a store keeps the embedder it was "
-            "built with), or for a new store pass --embed-model with a name it lists",
+            f"point {setting('embed_url')} at a server of that model (a store keeps the embedder "
+            f"it was built with), or for a new store pass {setting('embedder')} with a name it "
+            "lists",
         )
 
 
@@ -225,7 +219,7 @@ def require_server(spec: str, options: EmbedServerOptions | None) -> EmbedServer
     if options is None:
         raise UsageError(
             f"the store's embedder {spec!r} runs on an embedding server",
-            "pass --embed-url http://HOST:PORT/v1, or set RAG_EMBED_URL or embed_url in "
-            "the config file",
+            f"pass {setting('embed_url')} http://HOST:PORT/v1, or set RAG_EMBED_URL or embed_url "
+            "in the config file",
         )
     return options

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
-if TYPE_CHECKING:
-    from ragcli.settings import Settings
+# An OpenAI-compatible server's endpoint: /chat/completions (messages) or /completions.
+LLM_APIS = ("chat", "completion")
 
 
 class LLM(Protocol):
@@ -56,18 +56,6 @@ class LlmOptions:
     server_model: str | None
     server_api: str
     api_key: str | None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LlmOptions:
-        """The options the resolved settings ask for."""
-        return cls(
-            context_tokens=settings.context_tokens,
-            threads=settings.threads,
-            server_url=settings.llm_url,
-            server_model=settings.llm_model,
-            server_api=settings.llm_api,
-            api_key=settings.llm_api_key or None,
-        )
 
 
 def complete_by_streaming(llm: LLM, prompt: Prompt, settings: GenerationSettings) -> Completion:

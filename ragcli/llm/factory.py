@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragcli.bundled import BUNDLED_LLM
-from ragcli.errors import UsageError
+from ragcli.errors import UsageError, setting
 from ragcli.plugins import load_plugins, split_spec
 
 if TYPE_CHECKING:
@@ -53,5 +53,5 @@ def make_llm(spec: str, options: LlmOptions, cache_dir: Path) -> LLM:
         return LlamaCppLLM(BUNDLED_LLM, bundled_llm_path(cache_dir), options, cache_dir)
     path = Path(rest).expanduser()
     if path.suffix.lower() != ".gguf":
-        raise UsageError(f"--model {rest!r} is not a .gguf file")
+        raise UsageError(f"{setting('model')} {rest!r} is not a .gguf file")
     return LlamaCppLLM(str(path), path, options, cache_dir)

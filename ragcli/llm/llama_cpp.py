@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.cpu import free_threads
-from ragcli.errors import ModelError, RagWarning, UsageError
+from ragcli.errors import ModelError, RagWarning, UsageError, every_spelling, setting
 from ragcli.llm.base import LlmOptions, complete_by_streaming
 from ragcli.llm.llama_session import LlamaSession, allow_branches
 from ragcli.llm.prefix_state import read_state_file, write_state_file
@@ -40,10 +40,8 @@ def _check_trained_context(llama: Any, path: Path, context_tokens: int) -> None:
     trained = header.metadata.get(f"{arch}.context_length")
     del header
     if trained is not None and str(trained).isdigit() and context_tokens > int(trained):
-        from ragcli.settings import spellings
-
         raise UsageError(
-            f"context_tokens {context_tokens} ({spellings('context_tokens')}) is "
+            f"context_tokens {context_tokens} ({every_spelling('context_tokens')}) is "
             f"more than {path.name} was trained on ({int(trained)} tokens)",
             f"use {int(trained)} or less",
         )
@@ -60,7 +58,9 @@ class LlamaCppLLM:
         self.options = options
         self.cache_dir = cache_dir
         if not path.is_file():
-            raise ModelError(f"model file {path} does not exist", "pass --model PATH.gguf")
+            raise ModelError(
+                f"model file {path} does not exist", f"pass {setting('model')} PATH.gguf"
+            )
         try:
             from llama_cpp import Llama
 
@@ -84,7 +84,7 @@ class LlamaCppLLM:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"cannot load model {path}: not a valid GGUF file or unsupported ({exc})",
-                "check the file or pass another --model",
+                f"check the file or pass another {setting('model')}",
             ) from exc
         self.context_tokens = int(self._llama.n_ctx())
         self.has_chat_template = bool(self._llama.metadata.get("tokenizer.chat_template"))

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ragcli.errors import ModelError, UsageError
+from ragcli.errors import ModelError, UsageError, setting
+from ragcli.llm.base import LLM_APIS
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 from ragcli.remote.client import ServerClient, Watchdog, read_within, socket_of, sse_events
 from ragcli.remote.endpoint import Endpoint, Role
@@ -26,13 +27,12 @@ from ragcli.remote.replies import (
     reported_error,
     snippet,
 )
-from ragcli.settings import LLM_APIS
 
 # Byte-level BPE and SentencePiece vocabularies average well over 3 bytes per token on
 # prose; an estimate that never under-counts keeps prompts inside the context window.
 _BYTES_PER_TOKEN = 3
 
-LLM_ROLE = Role("LLM server", "--llm-url", "RAG_LLM_API_KEY", "--llm-model")
+LLM_ROLE = Role("LLM server", setting("llm_url"), setting("llm_api_key"), setting("llm_model"))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from ragcli.records.answers import (
     Timings,
 )
 from ragcli.records.documents import (
+    DEFAULT_CHUNKING,
+    DEFAULT_HNSW,
     Chunk,
     ChunkingSettings,
     Document,
@@ -64,6 +66,8 @@ __all__ = [
     "AnswerSources",
     "AnswerToken",
     "Chunk",
+    "DEFAULT_CHUNKING",
+    "DEFAULT_HNSW",
     "ChunkingSettings",
     "Completion",
     "CopyFrom",

@@ -112,6 +112,10 @@ class ChunkingSettings:
     overlap_tokens: int
 
 
+# What a new store is split with unless --chunk-tokens or --overlap-tokens say otherwise.
+DEFAULT_CHUNKING = ChunkingSettings(chunk_tokens=200, overlap_tokens=32)
+
+
 @dataclass(frozen=True)
 class HnswSettings:
     """FAISS HNSW parameters; recorded in the store's manifest."""
@@ -120,6 +124,9 @@ class HnswSettings:
     ef_construction: int = 200
     # 128 gave recall@10 0.984-0.997 on random 384-d vectors; 256 gave >= 0.999.
     ef_search: int = 256
+
+
+DEFAULT_HNSW = HnswSettings()
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli.errors import EmptyStoreError, UsageError
+from ragcli.errors import EmptyStoreError, UsageError, setting
 from ragcli.records import Hit, Manifest
 from ragcli.retrieval.fusion import best_first, fuse, keep_each_best
 from ragcli.retrieval.keywords import fts_query, query_terms
-from ragcli.settings import RETRIEVAL_MODES
+from ragcli.retrieval.modes import RETRIEVAL_MODES
 from ragcli.store import Store
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class RetrievalSettings:
     heading_weight: float = 2.0
     # Where a store built on an embedding server embeds questions (--embed-url).
     embed_server: EmbedServerOptions | None = None
+    # What a store's vector database asks for (Milvus); never recorded in the store.
+    vectors_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class StoreSearcher:
         check_mode(settings.mode)
         self.settings = settings
         self._index: VectorIndex | None = None
-        self.store = Store.open(store_dir)
+        self.store = Store.open(store_dir, vectors_token=settings.vectors_token)
         try:
             # Taken before anything is read: a commit from now on makes this searcher stale.
             self._stamp = self.store.change_stamp()
@@ -114,7 +116,7 @@ class StoreSearcher:
 
     def _open_dense(self, threads: int | None, embedders: Embedders) -> None:
         from ragcli.embedding.factory import make_query_embedder
-        from ragcli.settings import model_cache_dir
+        from ragcli.locations import model_cache_dir
 
         index = self.store.open_vectors(self.manifest)
         if index is not None and index.count() == 0:
@@ -123,7 +125,7 @@ class StoreSearcher:
         if index is None:
             raise EmptyStoreError(
                 f"store {self.store_dir} has no indexed chunks",
-                "run `rag index` (or `rag ingest PATH`) first, or use --mode keyword",
+                f"run `rag index` (or `rag ingest PATH`) first, or use {setting('mode')} keyword",
             )
         self._index = index
         index.single_query_threads()

@@ -11,13 +11,11 @@ from pathlib import Path
 from ragcli.answering import AnswerSettings, Strategy, make_strategy
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
-from ragcli.embedding.server import EmbedServerOptions
 from ragcli.llm.base import LLM, LlmOptions
 from ragcli.llm.factory import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings
 from ragcli.retrieval.gate import names_something, relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
-from ragcli.settings import Settings
 from ragcli.text.questions import check_question
 
 
@@ -37,26 +35,6 @@ class AskOptions:
     top_k: int
     min_score: float
     retrieval: RetrievalSettings
-
-    @classmethod
-    def from_settings(cls, settings: Settings, cache_dir: Path, strict: bool) -> AskOptions:
-        """The options the resolved settings ask for."""
-        return cls(
-            stores=settings.stores,
-            llm_spec=settings.model,
-            llm=LlmOptions.from_settings(settings),
-            cache_dir=cache_dir,
-            generation=GenerationSettings(settings.max_tokens, settings.temperature),
-            strategy=settings.strategy,
-            strict=strict,
-            answer_threshold=settings.answer_threshold,
-            min_confidence=settings.min_confidence,
-            top_k=settings.top_k,
-            min_score=settings.min_score,
-            retrieval=RetrievalSettings(
-                settings.mode, embed_server=EmbedServerOptions.from_settings(settings)
-            ),
-        )
 
 
 class Asker:

@@ -36,6 +36,8 @@ class DoctorOptions:
     wait: bool
     # Where damaged vectors are embedded again when the store was built on a server.
     embed_server: EmbedServerOptions | None = None
+    # What the store's vector database asks for (Milvus); never recorded in the store.
+    vectors_token: str | None = None
 
 
 def doctor(options: DoctorOptions, progress: Progress) -> DoctorReport:
@@ -57,7 +59,7 @@ def _examine(options: DoctorOptions, progress: Progress) -> DoctorReport:
     salvaged = damage is not None
     if damage is not None:
         store.close()
-        reopened = _salvage(options.store_dir, damage, report)
+        reopened = _salvage(options, damage, report)
         if reopened is None:
             return report
         store = reopened
@@ -78,7 +80,7 @@ def _open(options: DoctorOptions, report: DoctorReport) -> tuple[Store, Manifest
     """Open the store and read its manifest (rebuilding it when damaged); None: cannot."""
     database = options.store_dir / DATABASE_NAME
     try:
-        return _opened(options.store_dir)
+        return _opened(options)
     except ManifestDamagedError as exc:
         return _mend_manifest(options, exc, report)
     except WalDeletedError as exc:
@@ -123,13 +125,13 @@ def _mend_manifest(
             f"{damage.message}; rebuilt {', '.join(repair.rebuilt)} from the rest of the store",
         )
     )
-    return _opened(options.store_dir)
+    return _opened(options)
 
 
-def _opened(store_dir: Path) -> tuple[Store, Manifest | None]:
+def _opened(options: DoctorOptions) -> tuple[Store, Manifest | None]:
     """The store, open to write (though not locked), and its manifest."""
     # Writable even to check: FTS5's integrity-check is a statement that writes nothing.
-    store = Store.open(store_dir, writable=True)
+    store = Store.open(options.store_dir, writable=True, vectors_token=options.vectors_token)
     try:
         return store, store.manifest
     except BaseException:
@@ -168,13 +170,14 @@ def _check_database(store: Store, repair: bool, report: DoctorReport) -> str | N
     return first
 
 
-def _salvage(root: Path, damage: str, report: DoctorReport) -> Store | None:
+def _salvage(options: DoctorOptions, damage: str, report: DoctorReport) -> Store | None:
     """Rebuild the database from its readable rows; reopen it, or say what is lost."""
     from ragcli.store.salvage import salvage_database
 
+    root = options.store_dir
     try:
         result = salvage_database(root)
-        store = Store.open(root, writable=True)
+        store = Store.open(root, writable=True, vectors_token=options.vectors_token)
         remaining = store.quick_check()
     except (StoreCorruptError, sqlite3.Error) as exc:
         report.findings.append(Finding("database", DAMAGED, f"{damage}; cannot rebuild: {exc}"))

@@ -18,17 +18,21 @@ def remove_documents(
     wait: bool,
     on_wait: Callable[[str], None],
     everything: bool = False,
+    vectors_token: str | None = None,
 ) -> RemoveResult:
     """Remove documents stored under the given paths (files, or folders and all below).
 
     `everything` removes every document; it is the only way to, as an empty or root-like
     target (an unset shell variable, "/", ".") is refused rather than read as "all".
+    `vectors_token` is what the store's vector database asks for (Milvus).
     """
     if everything == bool(targets):
         raise UsageError("give the stored files or folders to remove, or --all (not both)")
     for target in targets:
         _check_target(target)
-    with Store.open(store_dir, write=True, wait=wait, on_wait=on_wait) as store:
+    with Store.open(
+        store_dir, write=True, wait=wait, on_wait=on_wait, vectors_token=vectors_token
+    ) as store:
         stored = store.document_paths()
         chosen: list[str] = list(stored) if everything else []
         for target in targets:

@@ -55,7 +55,7 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
     dataset = read_dataset(options.dataset, options.split, options.max_queries)
     with (
         _work_dir(options.work_dir) as work,
-        _vectors_dropped(work / "store", options.work_dir is None, progress),
+        _vectors_dropped(work / "store", options.work_dir is None, options.build, progress),
     ):
         corpus, store_dir = work / "corpus", work / "store"
         names = _write_corpus(options, dataset, corpus)
@@ -91,7 +91,13 @@ def evaluate(options: EvalOptions, progress: Progress) -> EvalReport:
 def _build_store(options: EvalOptions, corpus: Path, store_dir: Path, progress: Progress) -> None:
     """Ingest and index the corpus folder as `rag ingest` would."""
     check_paths((corpus,))
-    with Store.open(store_dir, create=True, write=True, on_wait=progress.note) as store:
+    with Store.open(
+        store_dir,
+        create=True,
+        write=True,
+        on_wait=progress.note,
+        vectors_token=options.build.vectors_token,
+    ) as store:
         manifest, embedder = settle_build(store, options.build)
         sync_documents(store, manifest, embedder, (corpus,), DiscoveryOptions(), progress)
         index_chunks(
@@ -110,7 +116,9 @@ def _work_dir(kept: Path | None) -> Iterator[Path]:
 
 
 @contextmanager
-def _vectors_dropped(store_dir: Path, temporary: bool, progress: Progress) -> Iterator[None]:
+def _vectors_dropped(
+    store_dir: Path, temporary: bool, build: BuildSettings, progress: Progress
+) -> Iterator[None]:
     """Drop a temporary store's vectors kept in a database (its Milvus collection) at the end.
 
     The store's directory goes with the work directory; a collection would stay behind.
@@ -120,19 +128,19 @@ def _vectors_dropped(store_dir: Path, temporary: bool, progress: Progress) -> It
     except BaseException:
         if temporary:
             with suppress(RagError):  # the error under way is the one to report
-                _drop_vectors(store_dir)
+                _drop_vectors(store_dir, build.vectors_token)
         raise
     if temporary:
         try:
-            _drop_vectors(store_dir)
+            _drop_vectors(store_dir, build.vectors_token)
         except RagError as exc:
             progress.note(f"the temporary store's vectors were not deleted: {exc.message}")
 
 
-def _drop_vectors(store_dir: Path) -> None:
+def _drop_vectors(store_dir: Path, vectors_token: str | None) -> None:
     if not (store_dir / DATABASE_NAME).is_file():
         return
-    with Store.open(store_dir, write=True) as store:
+    with Store.open(store_dir, write=True, vectors_token=vectors_token) as store:
         manifest = store.manifest
         if manifest is not None:
             store.drop_vectors(manifest)

@@ -29,7 +29,11 @@ def index(options: IndexOptions, progress: Progress) -> IndexReport:
     """Embed and index whatever the store holds that is not indexed yet."""
     require_engines(options.build)
     with Store.open(
-        options.store_dir, write=True, wait=options.wait, on_wait=progress.note
+        options.store_dir,
+        write=True,
+        wait=options.wait,
+        on_wait=progress.note,
+        vectors_token=options.build.vectors_token,
     ) as store:
         manifest, embedder = built_with(store, options.build.threads, options.build.embed_server)
         return index_chunks(
@@ -47,7 +51,11 @@ def index(options: IndexOptions, progress: Progress) -> IndexReport:
 def compact(options: IndexOptions, progress: Progress) -> IndexReport:
     """Drop unused cached vectors and rebuild the index without tombstones."""
     with Store.open(
-        options.store_dir, write=True, wait=options.wait, on_wait=progress.note
+        options.store_dir,
+        write=True,
+        wait=options.wait,
+        on_wait=progress.note,
+        vectors_token=options.build.vectors_token,
     ) as store:
         manifest = store.manifest
         if manifest is None:

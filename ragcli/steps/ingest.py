@@ -57,7 +57,12 @@ def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
     check_paths(options.paths)
     require_engines(options.build)
     with Store.open(
-        options.store_dir, create=True, write=True, wait=options.wait, on_wait=progress.note
+        options.store_dir,
+        create=True,
+        write=True,
+        wait=options.wait,
+        on_wait=progress.note,
+        vectors_token=options.build.vectors_token,
     ) as store:
         manifest, embedder = settle_build(store, options.build)
         documents = DocumentEmbedder(embedder, int8=options.build.int8)
@@ -124,7 +129,12 @@ class _Follower:
         """Sync the folders whole, and make the embedder every later batch uses."""
         options, note = self.options, self.progress.note
         with Store.open(
-            options.store_dir, create=True, write=True, wait=options.wait, on_wait=note
+            options.store_dir,
+            create=True,
+            write=True,
+            wait=options.wait,
+            on_wait=note,
+            vectors_token=options.build.vectors_token,
         ) as store:
             self.writing = True
             self.manifest, embedder = settle_build(store, options.build)
@@ -140,7 +150,10 @@ class _Follower:
         if not targets:
             return []
         changes: list[FileChange] = []
-        with open_when_free(self.options.store_dir, self.progress.note) as store:
+        options = self.options
+        with open_when_free(
+            options.store_dir, self.progress.note, options.build.vectors_token
+        ) as store:
             self.writing = True
             if store.manifest != self.manifest:
                 raise ConfigMismatchError(

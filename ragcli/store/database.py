@@ -37,6 +37,8 @@ class Database:
         # (device, inode) of the write-ahead log this connection writes, once it has written;
         # False where SQLite could not use a log (a file system without shared memory).
         self._wal_identity: tuple[int, int] | None | bool = None
+        # The token a vector database asks for (Milvus): given to open, never stored.
+        self.vectors_token: str | None = None
 
     @classmethod
     def open(
@@ -48,6 +50,7 @@ class Database:
         writable: bool = False,
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
+        vectors_token: str | None = None,
     ) -> _Opened:
         """Open the store at root; create it when asked, else fail if it is missing.
 
@@ -56,12 +59,14 @@ class Database:
         `wait` fails at once. Readers take no lock and open the database read-only, so they
         never write it, not even a checkpoint of an old log over a writer's commit;
         `writable` opens it for writing without the lock, for a caller holding it already.
+        `vectors_token` is what a vector database holding the store's vectors asks for.
         """
         with contextlib.ExitStack() as held:
             if write:
                 held.enter_context(writer_lock(root, wait, on_wait or _ignore, create))
             store = cls._connect(root, create, writable=write or writable or create)
             store._held = held.pop_all()
+        store.vectors_token = vectors_token
         return store
 
     @classmethod

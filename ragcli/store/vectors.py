@@ -37,7 +37,7 @@ class VectorStore(IndexFile):
         """The backend keeping this store's vectors (connecting to nothing yet)."""
         from ragcli.vectors.factory import backend_for
 
-        return backend_for(manifest, self)
+        return backend_for(manifest, self, self.vectors_token)
 
     def open_vectors(self, manifest: Manifest) -> VectorIndex | None:
         """Open the store's vectors, or None if none have been written yet."""

@@ -22,16 +22,6 @@ FAISS_VECTORS = "faiss"
 MILVUS_VECTORS = "milvus"
 _MILVUS_PREFIXES = ("milvus://", "http://", "https://")
 
-# A token for a Milvus server (RAG_MILVUS_TOKEN), handed over by the command that resolved
-# the settings: stores are opened by many steps, and a secret is never recorded in one.
-_milvus_token: str | None = None
-
-
-def use_milvus_token(token: str | None) -> None:
-    """Set the token Milvus connections present (from the RAG_MILVUS_TOKEN setting)."""
-    global _milvus_token
-    _milvus_token = token
-
 
 def is_vectors_uri(uri: str) -> bool:
     """Whether a URI names a vector backend at all (its address is checked on first use)."""
@@ -68,12 +58,17 @@ def new_collection_name(uri: str) -> str | None:
     return f"ragcli_{uuid.uuid4().hex[:16]}"
 
 
-def backend_for(manifest: Manifest, files: IndexFileAccess) -> VectorBackend:
-    """The backend keeping a store's vectors; `files` is the store, for a backend in it."""
+def backend_for(
+    manifest: Manifest, files: IndexFileAccess, token: str | None = None
+) -> VectorBackend:
+    """The backend keeping a store's vectors; `files` is the store, for a backend in it.
+
+    `token` is what a vector database asks for (the milvus_token setting), never recorded.
+    """
     if manifest.vectors == FAISS_VECTORS:
         from ragcli.vectors.faiss_hnsw import FaissVectors
 
         return FaissVectors(manifest, files)
     from ragcli.vectors.milvus import MilvusVectors
 
-    return MilvusVectors(manifest, _milvus_token)
+    return MilvusVectors(manifest, token)

@@ -572,7 +572,7 @@ def test_a_model_cache_that_cannot_be_made_is_exit_5_naming_it(store: Path) -> N
 @pytest.mark.e2e
 def test_a_prompt_state_cache_that_cannot_be_written_is_one_warning(store: Path) -> None:
     from ragcli.bundled import bundled_llm_path
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     model = bundled_llm_path(model_cache_dir())  # the usual cache, before it is pointed away
     env = {"XDG_CACHE_HOME": "/proc/ragcli-cache"}

@@ -10,7 +10,8 @@ import pytest
 
 from ragcli.config import load_config
 from ragcli.errors import ExitCode, UsageError
-from ragcli.settings import KEYS, MAX_THREADS, RANGES, ConfigFile, Range, resolve
+from ragcli.setting_keys import Range
+from ragcli.settings import KEYS, MAX_THREADS, RANGES, ConfigFile, resolve
 from tests.conftest import run_rag as run
 
 Capture = pytest.CaptureFixture[str]

@@ -29,7 +29,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from ragcli.settings import RANGES, Range
+from ragcli.setting_keys import Range
+from ragcli.settings import RANGES
 from tests.conftest import build_pdf, examples
 from tests.conftest import run_rag as run
 

@@ -81,12 +81,13 @@ def test_the_batched_copy_search_answers_as_the_one_by_one_search(store: str) ->
     from ragcli.answering.prompts import NOT_FOUND, single_passage_prompt
     from ragcli.answering.sequence import SequenceStrategy
     from ragcli.llm.llama_cpp import LlamaCppLLM
+    from ragcli.options import ask_options
     from ragcli.records import CopyFrom
-    from ragcli.settings import defaults, model_cache_dir
-    from ragcli.steps.ask import Asker, AskOptions
+    from ragcli.settings import defaults
+    from ragcli.steps.ask import Asker
 
     question = "How many parameters does Grok-0 have?"
-    options = AskOptions.from_settings(defaults(), model_cache_dir(), strict=False)
+    options = ask_options(defaults())
     with Asker(replace(options, stores=(Path(store),))) as asker:
         strategy = asker.strategy
         assert isinstance(strategy, SequenceStrategy)

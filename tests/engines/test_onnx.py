@@ -85,7 +85,7 @@ def test_a_cold_ask_never_imports_torch(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_a_damaged_prefix_state_is_ignored(tmp_path: Path) -> None:
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     store = tmp_path / "store"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

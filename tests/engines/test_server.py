@@ -42,7 +42,7 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None
 def serving_llama(log_dir: Path, *args: str) -> Iterator[str]:
     """Serve the bundled GGUF with llama_cpp.server and these flags; yield its /v1 URL."""
     from ragcli.bundled import bundled_llm_path
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     gguf = bundled_llm_path(model_cache_dir())
     port = free_port()

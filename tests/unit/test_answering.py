@@ -14,15 +14,13 @@ from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
 from ragcli.answering.votes import retrieval_prior
 from ragcli.errors import UsageError
-from ragcli.llm.base import LlmOptions
 from ragcli.llm.factory import make_llm
+from ragcli.options import llm_options
 from ragcli.records import Chunk, GenerationSettings, Hit
 from ragcli.settings import defaults
 from tests.fakes import FAKE_LOGP_ABSENT, FAKE_LOGP_IN_PASSAGE
 
-SETTINGS = AnswerSettings(
-    GenerationSettings(max_tokens=32, temperature=0.0), strict=False, answer_threshold=1.0
-)
+SETTINGS = AnswerSettings(GenerationSettings(max_tokens=32, temperature=0.0), False, 1.0, 0.0)
 
 
 def hit(text: str, score: float, path: str = "a.md", line: int = 1) -> Hit:
@@ -39,7 +37,7 @@ def plan(question: str, *answers: tuple[int, str, float]) -> str:
 
 
 def sequence(spec: str = "fake:", **settings: object) -> SequenceStrategy:
-    llm = make_llm(spec, LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm(spec, llm_options(defaults()), Path("/nonexistent-cache"))
     return SequenceStrategy(llm, SETTINGS, SequenceSettings(**settings))  # type: ignore[arg-type]
 
 
@@ -118,10 +116,8 @@ def test_an_invented_answer_is_marked_and_strict_declines_it() -> None:
     loose = sequence().answer(question, hits, None)
     assert loose.text == "13B" and loose.answerable
     assert not loose.grounded and loose.evidence is None
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
-    strict = SequenceStrategy(
-        llm, AnswerSettings(SETTINGS.generation, strict=True, answer_threshold=1.0)
-    )
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
+    strict = SequenceStrategy(llm, AnswerSettings(SETTINGS.generation, True, 1.0, 0.0))
     answer = strict.answer(question, hits, None)
     assert answer.text == NOT_FOUND and not answer.answerable
 
@@ -167,7 +163,7 @@ def test_no_passages_abstains() -> None:
 
 
 def test_packed_strategy_grounds_its_streamed_answer() -> None:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
     packed = make_strategy("packed", llm, SETTINGS)
     pieces: list[str] = []
     answer = packed.answer(
@@ -178,7 +174,7 @@ def test_packed_strategy_grounds_its_streamed_answer() -> None:
 
 
 def test_unknown_strategy_is_a_usage_error() -> None:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
     with pytest.raises(UsageError):
         make_strategy("vote", llm, SETTINGS)
 
@@ -206,9 +202,7 @@ class CountingLLM:
     """The registry's fake LLM, counting the passages it is asked about."""
 
     def __init__(self) -> None:
-        self.inner = make_llm(
-            "fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache")
-        )
+        self.inner = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
         self.calls = 0
 
     def __getattr__(self, name: str) -> object:
@@ -241,16 +235,12 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
 ) -> None:
     llm = make_llm(
         "fake:",
-        replace(LlmOptions.from_settings(defaults()), context_tokens=1024),
+        replace(llm_options(defaults()), context_tokens=1024),
         Path("/nonexistent-cache"),
     )
-    roomy = AnswerSettings(
-        GenerationSettings(max_tokens=200, temperature=0.0), strict=False, answer_threshold=1.0
-    )
+    roomy = AnswerSettings(GenerationSettings(max_tokens=200, temperature=0.0), False, 1.0, 0.0)
     make_strategy(name, llm, roomy).prepare()
-    greedy = AnswerSettings(
-        GenerationSettings(max_tokens=1000, temperature=0.0), strict=False, answer_threshold=1.0
-    )
+    greedy = AnswerSettings(GenerationSettings(max_tokens=1000, temperature=0.0), False, 1.0, 0.0)
     strategy = make_strategy(name, llm, greedy)
     said = r"max_tokens 1000 and context_tokens 1024 leave no room for passages"
     with pytest.raises(UsageError, match=said):
@@ -261,7 +251,7 @@ def test_settings_that_leave_no_room_for_a_passage_are_refused_before_any_questi
 def test_a_question_too_long_for_the_context_is_refused_not_answered_blind(name: str) -> None:
     llm = make_llm(
         "fake:",
-        replace(LlmOptions.from_settings(defaults()), context_tokens=1024),
+        replace(llm_options(defaults()), context_tokens=1024),
         Path("/nonexistent-cache"),
     )
     strategy = make_strategy(name, llm, SETTINGS)

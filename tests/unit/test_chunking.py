@@ -15,8 +15,7 @@ import pytest
 
 from ragcli.embedding.base import Embedder
 from ragcli.embedding.factory import make_embedder
-from ragcli.records import Chunk, ChunkingSettings, Document, Page, SourceFile
-from ragcli.settings import DEFAULT_CHUNKING
+from ragcli.records import DEFAULT_CHUNKING, Chunk, ChunkingSettings, Document, Page, SourceFile
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 from ragcli.text.loaders import html_to_text, load_document, read_source
 
@@ -378,7 +377,7 @@ def test_one_enormous_line_of_short_words_cites_line_one(spec: str) -> None:
 
 _QUADRATIC_HEADING = """
 from ragcli.records import Document, Page, SourceFile
-from ragcli.settings import DEFAULT_CHUNKING
+from ragcli.records import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 
 text = "# a" + " #" * 200_000 + "b\\n\\nBody text.\\n" + "# Title # #\\n\\nMore text.\\n"
@@ -401,7 +400,7 @@ def test_heading_line_full_of_hashes_is_read_in_linear_time() -> None:
 
 _TINY_PARAGRAPHS = """
 from ragcli.records import Document, Page, SourceFile
-from ragcli.settings import DEFAULT_CHUNKING
+from ragcli.records import DEFAULT_CHUNKING
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 
 text = "x.\\n\\n" * 100_000

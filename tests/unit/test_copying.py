@@ -172,9 +172,7 @@ def answer(llm: CopyingLLM, **settings: Any) -> Any:
     chunk = Chunk(GROK, "grok.md", None, 1, 1, 0, len(GROK))
     strategy = SequenceStrategy(
         llm,
-        AnswerSettings(
-            GenerationSettings(max_tokens=32, temperature=0.0), strict=False, answer_threshold=1.0
-        ),
+        AnswerSettings(GenerationSettings(max_tokens=32, temperature=0.0), False, 1.0, 0.0),
         SequenceSettings(**settings),
     )
     return strategy.answer("How many parameters does Grok-0 have?", [Hit(chunk, 0.9)], None)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ragcli import cpu
+from ragcli.options import llm_options
 from ragcli.settings import defaults
 
 
@@ -118,20 +119,17 @@ def _llama_threads(llm: object) -> tuple[int, int]:
 )
 def test_the_model_leaves_a_busy_core_alone_unless_threads_are_fixed(burner: object) -> None:
     from ragcli.bundled import bundled_llm_path
-    from ragcli.llm.base import LlmOptions
     from ragcli.llm.llama_cpp import LlamaCppLLM
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     gguf = bundled_llm_path(model_cache_dir())
-    free = LlamaCppLLM(
-        "bundled", gguf, replace(LlmOptions.from_settings(defaults()), context_tokens=1024)
-    )
+    free = LlamaCppLLM("bundled", gguf, replace(llm_options(defaults()), context_tokens=1024))
     threads, batch = _llama_threads(free)
     assert threads == batch <= cpu.usable_cores() - 1
     fixed = LlamaCppLLM(
         "bundled",
         gguf,
-        replace(LlmOptions.from_settings(defaults()), context_tokens=1024, threads=2),
+        replace(llm_options(defaults()), context_tokens=1024, threads=2),
     )
     fixed._fitted_at = 0.0  # a refit would be due now: a fixed count never follows
     fixed._fit_threads()

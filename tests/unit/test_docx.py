@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragcli.errors import LoadError
-from ragcli.records import Page
-from ragcli.settings import DEFAULT_CHUNKING
+from ragcli.records import DEFAULT_CHUNKING, Page
 from ragcli.text.chunking import ChunkBudget, split_into_chunks
 from ragcli.text.docx import MAX_DOCUMENT_XML_BYTES
 from ragcli.text.loaders import LoadLimits, load_document, read_source

@@ -18,6 +18,7 @@ from ragcli.embedding.server import (
     ServerEmbedder,
 )
 from ragcli.errors import ConfigMismatchError, ExitCode, ModelError
+from ragcli.settings import as_flag
 from ragcli.store import Store
 from tests.conftest import Capture
 from tests.conftest import run_rag as run
@@ -170,7 +171,7 @@ def test_malformed_replies_are_one_line_model_errors(
 ) -> None:
     error = failure(stub, body)
     assert detail in error.message and "\n" not in str(error)
-    assert "not OpenAI-compatible" in error.message and "--embed-url" in error.hint
+    assert "not OpenAI-compatible" in error.message and "--embed-url" in error.spelled(as_flag)
 
 
 def test_an_error_reply_is_reported(stub: FakeServer) -> None:
@@ -214,7 +215,7 @@ def test_a_401_hints_at_the_embedding_key(stub: FakeServer) -> None:
     with pytest.raises(ModelError) as raised:
         connect(stub)
     assert "HTTP 401: bad key" in raised.value.message
-    assert "RAG_EMBED_API_KEY" in raised.value.hint
+    assert "RAG_EMBED_API_KEY" in raised.value.spelled(as_flag)
 
 
 # --- the CLI against a stub ---------------------------------------------------------------

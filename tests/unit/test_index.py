@@ -158,7 +158,7 @@ def test_sorted_batches_give_the_vectors_of_id_order_batches(
     """
     from ragcli.embedding.factory import make_document_embedder, onnx_copy
     from ragcli.embedding.onnx_export import INT8_MEAN_COSINE, INT8_MIN_COSINE
-    from ragcli.settings import model_cache_dir
+    from ragcli.locations import model_cache_dir
 
     store_dir = tmp_path / "store"
     code, _, err = run_rag(

@@ -15,8 +15,8 @@ import pytest
 from ragcli.bundled import BUNDLED_EMBEDDER
 from ragcli.embedding.factory import canonical_embedder_spec, make_embedder
 from ragcli.errors import ModelError, UsageError
-from ragcli.llm.base import LlmOptions
 from ragcli.llm.factory import make_llm
+from ragcli.options import llm_options
 from ragcli.settings import defaults
 from tests.fakes import ExtractiveLLM, HashingEmbedder
 
@@ -104,7 +104,7 @@ def test_make_embedder_on_a_folder_that_is_not_a_model_raises_model_error(tmp_pa
 
 
 def test_fake_llm_spec_gives_the_extractive_fake(tmp_path: Path) -> None:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), tmp_path / "cache")
+    llm = make_llm("fake:", llm_options(defaults()), tmp_path / "cache")
     assert isinstance(llm, ExtractiveLLM)
 
 
@@ -113,13 +113,13 @@ def test_make_llm_refuses_a_path_that_is_not_gguf(tmp_path: Path, name: str) -> 
     path = tmp_path / name
     path.write_bytes(b"whatever")
     with pytest.raises(UsageError):
-        make_llm(str(path), LlmOptions.from_settings(defaults()), tmp_path / "cache")
+        make_llm(str(path), llm_options(defaults()), tmp_path / "cache")
 
 
 @pytest.mark.parametrize("name", ["missing.gguf", "MISSING.GGUF"])
 def test_make_llm_on_a_missing_gguf_raises_model_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(ModelError, match="does not exist"):
-        make_llm(str(tmp_path / name), LlmOptions.from_settings(defaults()), tmp_path / "cache")
+        make_llm(str(tmp_path / name), llm_options(defaults()), tmp_path / "cache")
 
 
 @pytest.mark.parametrize(
@@ -134,13 +134,13 @@ def test_make_llm_on_a_corrupt_gguf_raises_model_error(tmp_path: Path, content: 
     with pytest.raises(ModelError):
         make_llm(
             str(path),
-            replace(LlmOptions.from_settings(defaults()), context_tokens=512),
+            replace(llm_options(defaults()), context_tokens=512),
             tmp_path / "cache",
         )
     with pytest.raises(ModelError):
         make_llm(
             f"gguf:{path}",
-            replace(LlmOptions.from_settings(defaults()), context_tokens=512),
+            replace(llm_options(defaults()), context_tokens=512),
             tmp_path / "cache",
         )
 

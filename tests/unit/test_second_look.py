@@ -13,8 +13,8 @@ from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.second_look import second_look
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
 from ragcli.answering.votes import retrieval_prior
-from ragcli.llm.base import LlmOptions
 from ragcli.llm.factory import make_llm
+from ragcli.options import llm_options
 from ragcli.records import GenerationSettings
 from ragcli.settings import KEYS, defaults
 from tests.unit.test_answering import hit, plan
@@ -23,8 +23,8 @@ GENERATION = GenerationSettings(max_tokens=32, temperature=0.0)
 
 
 def strategy(threshold: float, strict: bool = False) -> SequenceStrategy:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
-    return SequenceStrategy(llm, AnswerSettings(GENERATION, strict, threshold))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
+    return SequenceStrategy(llm, AnswerSettings(GENERATION, strict, threshold, 0.0))
 
 
 # Every passage declines greedily (-0.1); with abstaining ruled out, the likeliest copy of
@@ -89,8 +89,8 @@ def test_the_threshold_is_one_declared_setting() -> None:
 
 
 def confident(least: float) -> SequenceStrategy:
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
-    return SequenceStrategy(llm, AnswerSettings(GENERATION, False, 1.0, min_confidence=least))
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
+    return SequenceStrategy(llm, AnswerSettings(GENERATION, False, 1.0, least))
 
 
 # Passage 1 answers "Paris" at log-probability -1.0; its retrieval weight is about 0.73.
@@ -130,8 +130,8 @@ def test_widening_reads_the_chunk_whole_when_every_window_declines() -> None:
     hits = [hit(text, 0.9, line=1)]
     question = plan("Which city is the capital of France?", (2, "Paris", -0.5))
     question += f" {{p1={NOT_FOUND}@-0.1}}"
-    llm = make_llm("fake:", LlmOptions.from_settings(defaults()), Path("/nonexistent-cache"))
-    settings = AnswerSettings(GENERATION, False, 1.0)
+    llm = make_llm("fake:", llm_options(defaults()), Path("/nonexistent-cache"))
+    settings = AnswerSettings(GENERATION, False, 1.0, 0.0)
     narrow = SequenceStrategy(llm, settings, SequenceSettings(window=Window(22)))
     (window,) = narrow.passages(question, hits)
     assert "[p1]" in window.text and "[p2]" not in window.text

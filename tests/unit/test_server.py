@@ -20,6 +20,7 @@ import pytest
 from ragcli.errors import ModelError, UsageError
 from ragcli.llm.server import OpenAICompatibleLLM, ServerOptions
 from ragcli.records import GenerationSettings, Prompt
+from ragcli.settings import as_flag
 
 CHAT = Prompt(messages=(("system", "Be brief."), ("user", "Hi?")), stop=("\n\n", "END"))
 TEXT = Prompt(text="Once upon a time")
@@ -250,7 +251,8 @@ def test_a_server_listing_no_models_needs_a_model_name(fake: FakeServer) -> None
     fake.models = []
     with pytest.raises(ModelError, match="lists no models") as raised:
         connect(fake)
-    assert "--llm-model" in raised.value.hint
+    assert raised.value.hint == "name the model with llm_model"  # the setting, by name
+    assert "--llm-model" in raised.value.spelled(as_flag)  # as the CLI says it
     assert connect(fake, model="named").model == "named"
 
 
@@ -293,7 +295,7 @@ def test_http_401_hints_at_the_api_key_variable(fake: FakeServer) -> None:
     fake.reply = Reply(401, "application/json", b'{"detail": "Invalid API key"}')
     error = failure(connect(fake, api_key="wrong"))
     assert "HTTP 401: Invalid API key" in error.message
-    assert "RAG_LLM_API_KEY" in error.hint
+    assert "llm_api_key" in error.hint and "RAG_LLM_API_KEY" in error.spelled(as_flag)
 
 
 def test_a_wrong_base_url_fails_at_construction_with_http_404(fake: FakeServer) -> None:
@@ -381,7 +383,8 @@ def test_nothing_listening_is_a_model_error_at_construction() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(ModelError, match="cannot reach the LLM server at") as raised:
         OpenAICompatibleLLM(server_options(url=f"http://127.0.0.1:{port}/v1"))
-    assert raised.value.hint == "start the server or check --llm-url"
+    assert raised.value.hint == "start the server or check llm_url"
+    assert raised.value.spelled(as_flag).endswith("(start the server or check --llm-url)")
 
 
 def test_an_unknown_host_is_a_model_error() -> None:
