@@ -61,12 +61,13 @@ fuzz: setup jq ocr
 GENERATED_DOCS := docs/index.md docs/configuration.md docs/cli.md
 COG := $(BIN)/cog -I docs
 
-# ruff check, ruff format --check, mypy, the generated docs current and the site building
+# ruff check, ruff format --check, mypy, the layering contract (pyproject.toml), the generated docs current and the site building
 # without a warning (a broken link or anchor fails it): CI runs it before the tests.
 lint: setup
 	$(BIN)/ruff check ragcli tests bench docs
 	$(BIN)/ruff format --check ragcli tests bench docs
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(COG) --check --diff --check-fail-msg "run make docs" $(GENERATED_DOCS)
 	$(BIN)/mkdocs build --strict --quiet --site-dir site
 
