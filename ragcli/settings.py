@@ -26,10 +26,11 @@ from ragcli.records import DEFAULT_CHUNKING
 from ragcli.retrieval.modes import RETRIEVAL_MODES
 from ragcli.setting_keys import Key, Range, choice, ranged
 from ragcli.text.ocr import FILE_TIMEOUT_S, MAX_PAGES_PER_FILE
+from ragcli.vectors.base import VECTOR_FORMS
 from ragcli.vectors.factory import FAISS_VECTORS
 
 # Every number a user can set has a range, declared here once and checked for flags,
-# RAG_* variables and the config file alike (README, "Configuration").
+# RAG_* variables and the config file alike (docs/configuration.md).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 
@@ -328,16 +329,15 @@ class Settings:
             "RAG_VECTORS",
             FAISS_VECTORS,
             checks.vectors,
-            help="Where a new store keeps its vectors: faiss, milvus:///path/to/local.db "
-            "(Milvus Lite), milvus://host:19530 or https://host",
+            help=f"Where a new store keeps its vectors: {VECTOR_FORMS}",
             note="An existing store always uses its own.",
             secret="milvus_token",
         ),
     ]
     milvus_token: Annotated[str | None, Key("", "RAG_MILVUS_TOKEN", None, str, in_file=False)]
     embed_api_key: Annotated[str | None, Key("", "RAG_EMBED_API_KEY", None, str, in_file=False)]
-    # Read pages without a text layer, and image files, with Tesseract (README "Scanned
-    # PDFs and images"); the languages are Tesseract's, the first one its main model.
+    # Read pages without a text layer, and image files, with Tesseract (docs/formats.md,
+    # "Scanned PDFs and images"); the languages are Tesseract's, the first one its main model.
     ocr: Annotated[
         bool,
         Key(

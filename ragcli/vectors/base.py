@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 # The URIs a store may keep its vectors at, for messages (vectors/factory.py tells them apart).
-VECTOR_FORMS = "faiss, milvus:///path/to/local.db, milvus://host:19530 or https://host"
+VECTOR_FORMS = (
+    "faiss, milvus:///path/to/local.db (Milvus Lite), milvus://host:19530 or https://host"
+)
 
 
 @dataclass(frozen=True)
