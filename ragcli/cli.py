@@ -12,14 +12,15 @@ from ragcli.commands import (
     ask,
     config,
     doctor,
-    documents,
     evaluate,
     index,
     ingest,
     mcp,
     search,
+    sources,
     status,
     stores,
+    version,
 )
 from ragcli.errors import ExitCode, OutputWriteError, RagError, SystemLimitError
 from ragcli.settings import as_flag
@@ -43,14 +44,14 @@ app = typer.Typer(
 )
 
 # `rag --version [--json]`: options of the app itself, before any command.
-app.callback(invoke_without_command=True)(stores.version)
+app.callback(invoke_without_command=True)(version.version)
 
 # In the order `rag --help` lists them.
 app.command()(ingest.ingest)
 app.command("index")(index.index_command)
 app.command()(index.compact)
-app.command()(documents.sources)
-app.command()(documents.rm)
+app.command()(sources.sources)
+app.command()(sources.rm)
 app.command()(ask.ask)
 app.command()(search.search)
 app.command("eval")(evaluate.evaluate)

@@ -157,7 +157,7 @@ class Library:
             InputNotFoundError: A path that does not exist.
             StoreLockedError: The store is being written and `wait` is false.
         """
-        from ragcli.options import build_settings, load_limits
+        from ragcli.options import build_settings, discovery_options, load_limits
         from ragcli.steps.ingest import IngestOptions
         from ragcli.steps.ingest import ingest as run_ingest
 
@@ -166,7 +166,7 @@ class Library:
             paths=tuple(Path(path) for path in paths),
             store_dir=self._one_store("ingest"),
             build=build or build_settings(settings, int8=True),
-            discovery=discovery or _discovery_options(settings),
+            discovery=discovery or discovery_options(settings),
             index=index,
             batch_size=settings.batch_size,
             dry_run=dry_run,
@@ -249,7 +249,7 @@ class Library:
         Raises:
             InputNotFoundError: A target under which nothing is stored.
         """
-        from ragcli.steps.documents import remove_documents
+        from ragcli.steps.remove import remove_documents
 
         store_dir = self._one_store("remove")
         told = on_wait or _ignore
@@ -337,9 +337,3 @@ def _store_values(store: str | Path | Sequence[str | Path]) -> list[str]:
     """The `store` override as --store values: a Path is a directory, never a name."""
     given = [store] if isinstance(store, str | Path) else list(store)
     return [str(item.absolute()) if isinstance(item, Path) else item for item in given]
-
-
-def _discovery_options(settings: Settings) -> DiscoveryOptions:
-    from ragcli.discovery import DiscoveryOptions
-
-    return DiscoveryOptions(images=settings.ocr)

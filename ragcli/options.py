@@ -15,7 +15,10 @@ from ragcli.errors import UsageError, setting
 from ragcli.settings import KEYS, Settings, checked
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ragcli.build import BuildSettings
+    from ragcli.discovery import DiscoveryOptions
     from ragcli.embedding.server import EmbedServerOptions
     from ragcli.llm.base import LlmOptions
     from ragcli.records import ChunkingSettings, RaySettings
@@ -93,6 +96,7 @@ def build_settings(
     Chunking and vectors only for a `new_store` (a command that may create one: ingest,
     eval); `ray` (--ray) embeds on Ray.
     """
+
     from ragcli.build import BuildSettings
 
     return BuildSettings(
@@ -119,6 +123,20 @@ def ray_settings(settings: Settings, ray: bool) -> RaySettings | None:
     if source.startswith("flag"):  # variables and the file were checked when read
         address = checked(KEYS["ray_address"], address, KEYS["ray_address"].flag)
     return RaySettings(address, settings.ray_workers)
+
+
+def discovery_options(
+    settings: Settings,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    links_outside: bool = False,
+) -> DiscoveryOptions:
+    """Which files a walk takes: the globs and links given, images when OCR is on."""
+    from ragcli.discovery import DiscoveryOptions
+
+    return DiscoveryOptions(
+        tuple(include), tuple(exclude), links_outside=links_outside, images=settings.ocr
+    )
 
 
 def load_limits(settings: Settings) -> LoadLimits:

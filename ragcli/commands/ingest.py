@@ -110,9 +110,8 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Bring the store in step with files and folders: add new, replace changed, drop gone."""
-    from ragcli.discovery import DiscoveryOptions
     from ragcli.library import Library
-    from ragcli.options import build_settings, load_limits
+    from ragcli.options import build_settings, discovery_options, load_limits
     from ragcli.steps.ingest import IngestOptions
 
     effective = resolve_settings(
@@ -141,12 +140,7 @@ def ingest(
         paths=tuple(targets),
         store_dir=effective.store,
         build=build_settings(effective, int8=not fp32, ray=ray),
-        discovery=DiscoveryOptions(
-            tuple(include or ()),
-            tuple(exclude or ()),
-            links_outside=follow_links,
-            images=effective.ocr,
-        ),
+        discovery=discovery_options(effective, include or (), exclude or (), follow_links),
         index=index,
         batch_size=effective.batch_size,
         dry_run=dry_run,

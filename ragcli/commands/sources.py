@@ -1,4 +1,4 @@
-"""`rag sources` and `rag rm`: list and remove stored documents."""
+"""`rag sources` and `rag rm`: the stored documents listed, and removed."""
 
 from __future__ import annotations
 
