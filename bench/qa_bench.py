@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragcli.answering import AnswerSettings, Strategy  # noqa: E402
+from ragcli.answering.base import AnswerSettings, Strategy  # noqa: E402
 from ragcli.answering.evidence import Embed, Window  # noqa: E402
 from ragcli.answering.packed import PackedStrategy  # noqa: E402
 from ragcli.answering.prompts import NOT_FOUND  # noqa: E402

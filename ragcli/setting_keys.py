@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from ragcli.vectors.base import VECTOR_FORMS
-from ragcli.vectors.factory import is_vectors_uri
+from ragcli.vectors.factory import VECTOR_FORMS, is_vectors_uri
 
 
 @dataclass(frozen=True)

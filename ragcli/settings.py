@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, get_args, get_type_hints
 
 from ragcli import setting_keys as checks
-from ragcli.answering.base import ANSWER_STRATEGIES
+from ragcli.answering.factory import ANSWER_STRATEGIES
 from ragcli.bundled import BUNDLED_EMBEDDER, BUNDLED_LLM
 from ragcli.errors import UsageError
-from ragcli.llm.base import LLM_APIS
+from ragcli.llm.factory import LLM_APIS
 from ragcli.locations import DEFAULT_STORE_NAME, data_dir, store_list, store_paths
 from ragcli.records import DEFAULT_CHUNKING
 from ragcli.retrieval.modes import RETRIEVAL_MODES
 from ragcli.setting_keys import Key, Range, choice, ranged
-from ragcli.text.ocr import FILE_TIMEOUT_S, MAX_PAGES_PER_FILE
-from ragcli.vectors.base import VECTOR_FORMS
-from ragcli.vectors.factory import FAISS_VECTORS
+from ragcli.vectors.factory import FAISS_VECTORS, VECTOR_FORMS
 
 # Every number a user can set has a range, declared here once and checked for flags,
 # RAG_* variables and the config file alike (docs/configuration.md).
@@ -358,14 +356,17 @@ class Settings:
             help="Tesseract languages, main one first, e.g. eng+spa or deu",
         ),
     ]
-    # One file's OCR at most: pages, and seconds for all of them; past either, the file
-    # is skipped with the reason (a 10,000-frame TIFF would otherwise take hours).
+    # One file's OCR, at most: this many pages (a PDF's pages read by OCR, an image's
+    # frames) and this many seconds for all of them together; a 10,000-frame fax TIFF would
+    # otherwise run for hours. Past either the file is skipped with the reason, as a file
+    # past any other limit is, so an ingest with the limit raised reads it whole: one kept
+    # in part would count as ingested and not be read again.
     ocr_max_pages: Annotated[
         int,
         ranged(
             "--ocr-max-pages",
             "RAG_OCR_MAX_PAGES",
-            MAX_PAGES_PER_FILE,
+            500,
             1,
             1_000_000,
             help="Pages (or image frames) OCR reads in one file, at most; a file with more is "
@@ -377,7 +378,7 @@ class Settings:
         ranged(
             "--ocr-max-seconds",
             "RAG_OCR_MAX_SECONDS",
-            FILE_TIMEOUT_S,
+            3600.0,
             1,
             604_800,
             whole=False,

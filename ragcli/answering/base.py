@@ -13,9 +13,6 @@ from ragcli.errors import UsageError, every_spelling, setting
 from ragcli.llm.base import LLM
 from ragcli.records import Answer, GenerationSettings, Hit, Passage, Prompt
 
-# One passage a prompt, marginalised (RAG-Sequence), or all passages in one prompt.
-ANSWER_STRATEGIES = ("sequence", "packed")
-
 OnText = Callable[[str], None]
 
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")

@@ -8,9 +8,6 @@ from typing import Protocol
 
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 
-# An OpenAI-compatible server's endpoint: /chat/completions (messages) or /completions.
-LLM_APIS = ("chat", "completion")
-
 
 class LLM(Protocol):
     """A local language model that streams text."""

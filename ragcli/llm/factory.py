@@ -17,6 +17,9 @@ from ragcli.plugins import load_plugins, split_spec
 if TYPE_CHECKING:
     from ragcli.llm.base import LLM, LlmOptions
 
+# An OpenAI-compatible server's endpoint: /chat/completions (messages) or /completions.
+LLM_APIS = ("chat", "completion")
+
 # Builds an LLM from its whole spec (`fake:loop`) and the options.
 LlmConstructor = Callable[[str, "LlmOptions"], "LLM"]
 _registered: dict[str, LlmConstructor] = {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragcli.errors import ModelError, UsageError, setting
-from ragcli.llm.base import LLM_APIS
+from ragcli.llm.factory import LLM_APIS
 from ragcli.records import Completion, CopyFrom, GenerationSettings, Prompt
 from ragcli.remote.client import ServerClient, Watchdog, read_within, socket_of, sse_events
 from ragcli.remote.endpoint import Endpoint, Role

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.answering import AnswerSettings, Strategy, make_strategy
+from ragcli.answering.base import AnswerSettings, Strategy
+from ragcli.answering.factory import make_strategy
 from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.llm.base import LLM, LlmOptions

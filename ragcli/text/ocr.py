@@ -28,13 +28,6 @@ RENDER_DPI = 300
 # pages, and larger images, are scaled down to it, which bounds the reader's and
 # Tesseract's memory and time (a 1:1 render of an A0 poster would be 139 million).
 MAX_PAGE_PIXELS = 25_000_000
-# One file's OCR, at most: this many pages (a PDF's pages read by OCR, an image's frames)
-# and this many seconds for all of them together; a 10,000-frame fax TIFF would otherwise
-# run for hours. Past either the file is skipped with the reason, as a file past any other
-# limit is, so an ingest with the limit raised (settings ocr_max_pages, ocr_max_seconds)
-# reads it whole: one kept in part would count as ingested and not be read again.
-MAX_PAGES_PER_FILE = 500
-FILE_TIMEOUT_S: float = 3600
 # Debian's packages: the engine and the language data of the default languages.
 TESSERACT_PACKAGES = "tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa"
 _LANGUAGE_LIST_TIMEOUT_S = 30.0
@@ -45,11 +38,12 @@ class OcrOptions:
     """How pages without text are read: Tesseract's languages (`eng+spa`) and its bounds."""
 
     languages: str
+    # Pages read by OCR in one file, and their seconds together; past either, a LoadError
+    # (the settings ocr_max_pages and ocr_max_seconds).
+    max_pages: int
+    file_timeout_s: float
     # Rendering the page and recognising its text, together; a page past it is skipped.
     page_timeout_s: float = 60.0
-    # Pages read by OCR in one file, and their seconds together; past either, a LoadError.
-    max_pages: int = MAX_PAGES_PER_FILE
-    file_timeout_s: float = FILE_TIMEOUT_S
 
 
 @dataclass

@@ -19,11 +19,6 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-# The URIs a store may keep its vectors at, for messages (vectors/factory.py tells them apart).
-VECTOR_FORMS = (
-    "faiss, milvus:///path/to/local.db (Milvus Lite), milvus://host:19530 or https://host"
-)
-
 
 @dataclass(frozen=True)
 class IndexFigures:

@@ -10,12 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ragcli.errors import UsageError
-from ragcli.vectors.base import VECTOR_FORMS
 
 if TYPE_CHECKING:
     from ragcli.records import Manifest
     from ragcli.vectors.base import IndexFileAccess, VectorBackend
 
+
+# The URIs a store may keep its vectors at, for messages (this module tells them apart).
+VECTOR_FORMS = (
+    "faiss, milvus:///path/to/local.db (Milvus Lite), milvus://host:19530 or https://host"
+)
 
 # The vector backend of a store that records none: its FAISS index file.
 FAISS_VECTORS = "faiss"

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragcli.errors import ModelError, StoreLockedError, UsageError
-from ragcli.vectors.base import VECTOR_FORMS
+from ragcli.vectors.factory import VECTOR_FORMS
 
 SCHEME = "milvus://"
 SCHEMES = (SCHEME, "http://", "https://")  # vectors/factory.py picks Milvus for these

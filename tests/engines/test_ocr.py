@@ -228,7 +228,9 @@ def test_languages_missing_from_tesseract_are_named(docs: Path, tmp_path: Path) 
 
 
 def test_a_page_past_its_ocr_deadline_is_skipped(docs: Path) -> None:
-    limits = LoadLimits(ocr=OcrOptions(languages="eng", page_timeout_s=0.001))
+    limits = LoadLimits(
+        ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=3600.0, page_timeout_s=0.001)
+    )
     document = load_document(read_source(docs / "scan.pdf"), "pdf", limits)
     with pytest.raises(LoadError, match=r"OCR could not read it \(page 1: took longer than"):
         list(document.pages)
@@ -236,13 +238,13 @@ def test_a_page_past_its_ocr_deadline_is_skipped(docs: Path) -> None:
 
 def test_an_image_without_text_is_stored_with_no_chunks(tmp_path: Path) -> None:
     Image.new("RGB", (400, 300), "navy").save(tmp_path / "blue.jpg")
-    limits = LoadLimits(ocr=OcrOptions(languages="eng"))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=3600.0))
     assert list(load_document(read_source(tmp_path / "blue.jpg"), "image", limits).pages) == []
 
 
 def test_a_damaged_image_is_skipped_with_a_reason(tmp_path: Path) -> None:
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    limits = LoadLimits(ocr=OcrOptions(languages="eng"))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=3600.0))
     document = load_document(read_source(tmp_path / "broken.png"), "image", limits)
     with pytest.raises(LoadError, match=r"^not a readable image \(not an image format"):
         list(document.pages)
@@ -254,7 +256,7 @@ def test_transparent_png_text_is_read(tmp_path: Path) -> None:
     image = Image.new("RGBA", alpha.size, (0, 0, 0, 0))
     image.putalpha(alpha)
     image.save(tmp_path / "clear.png")
-    limits = LoadLimits(ocr=OcrOptions(languages="eng"))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=3600.0))
     (page,) = load_document(read_source(tmp_path / "clear.png"), "image", limits).pages
     assert "Hedgehogs hibernate" in page.text and page.ocr
 
@@ -264,7 +266,7 @@ def test_pdf_without_ocr_options_says_it_needs_ocr(docs: Path, tmp_path: Path) -
     with pytest.raises(LoadError, match="needs OCR"):
         list(document.pages)
     (tmp_path / "plain.pdf").write_bytes(build_pdf([LAYER]))
-    limits = LoadLimits(ocr=OcrOptions(languages="eng"))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=3600.0))
     (page,) = load_document(read_source(tmp_path / "plain.pdf"), "pdf", limits).pages
     assert not page.ocr and "Armadillos" in page.text
 
@@ -329,14 +331,14 @@ def test_a_pdf_with_more_pages_to_ocr_than_the_limit_is_skipped(docs: Path, tmp_
     scans = tmp_path / "scans.pdf"
     pages = [text_image(f"Scanned page number {n}.") for n in (1, 2, 3)]
     pages[0].save(scans, "PDF", resolution=300, save_all=True, append_images=pages[1:])
-    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=2))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", file_timeout_s=3600.0, max_pages=2))
     with pytest.raises(LoadError) as raised:
         list(load_document(read_source(scans), "pdf", limits).pages)
     assert raised.value.message == (
         "more than 2 pages need OCR, the most it reads in one file (ocr_max_pages)"
     )
     # Only pages read by OCR count: a text layer page does not.
-    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=1))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", file_timeout_s=3600.0, max_pages=1))
     mixed = list(load_document(read_source(docs / "mixed.pdf"), "pdf", limits).pages)
     assert [(page.number, page.ocr) for page in mixed] == [(1, False), (2, True)]
 
@@ -354,7 +356,7 @@ def test_a_file_whose_ocr_takes_longer_than_its_limit_is_skipped(tmp_path: Path)
     )
     assert time.monotonic() - started < 120
     # A page cut short by the file's limit fails the file, not just the page.
-    limits = LoadLimits(ocr=OcrOptions(languages="eng", file_timeout_s=0.001))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=0.001))
     with pytest.raises(LoadError, match=r"^OCR took longer than 0.001 s, the most"):
         list(load_document(read_source(fax), "image", limits).pages)
     bad = rag("ingest", str(fax), "--store", str(tmp_path / "store"), "--ocr-max-pages", "0")

@@ -147,7 +147,7 @@ def test_a_frame_is_turned_upright_and_a_palette_one_put_on_white(tmp_path: Path
     palette = ink.point(lambda v: 1 if v > 128 else 0).convert("P")
     palette.putpalette([0, 0, 0] * 2)
     palette.save(tmp_path / "clear.png", transparency=0)
-    limits = LoadLimits(ocr=OcrOptions(languages="eng"))
+    limits = LoadLimits(ocr=OcrOptions(languages="eng", max_pages=500, file_timeout_s=3600.0))
     for name, words in (("phone.jpg", "Tortoises live"), ("clear.png", "Beavers build")):
         (page,) = load_document(read_source(tmp_path / name), "image", limits).pages
         assert words in page.text, name

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.answering import AnswerSettings, make_strategy
-from ragcli.answering.base import clean_answer
+from ragcli.answering.base import AnswerSettings, clean_answer
+from ragcli.answering.factory import make_strategy
 from ragcli.answering.prompts import DEGENERATE, NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
 from ragcli.answering.votes import retrieval_prior

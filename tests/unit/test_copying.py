@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ragcli.answering import AnswerSettings
+from ragcli.answering.base import AnswerSettings
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.sequence import SequenceSettings, SequenceStrategy
 from ragcli.llm.branching import BranchTable, sequences_for

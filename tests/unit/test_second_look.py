@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.answering import AnswerSettings
+from ragcli.answering.base import AnswerSettings
 from ragcli.answering.evidence import Window
 from ragcli.answering.prompts import NOT_FOUND
 from ragcli.answering.second_look import second_look
