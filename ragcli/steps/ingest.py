@@ -48,8 +48,8 @@ class IngestOptions:
     batch_size: int
     dry_run: bool
     wait: bool
-    # How files are read (OCR included); the command fills it from the settings.
-    load: LoadLimits = LoadLimits()
+    # How files are read (OCR included): options.load_limits fills it from the settings.
+    load: LoadLimits
 
 
 def ingest(options: IngestOptions, progress: Progress) -> IngestResult:
