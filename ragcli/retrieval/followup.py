@@ -30,10 +30,14 @@ this these those such there former latter one ones
 _ANAPHORS = frozenset(_ANAPHOR_LIST.split())
 # Openings that leave out what the earlier turns said: "And in 1990?", "What about X?".
 _ELLIPSIS = re.compile(r"^\s*(?:and|but|or|also|what about|how about|same for)\b", re.I)
-# A question with at most this many content words of its own leans on the earlier turns;
-# without a name or a word pointing back, one with more says enough to stand alone.
+# A question with at most _FEW_WORDS content words of its own leaves out what it follows
+# ("On what date?"); one with no name or word pointing back reads as standing alone from
+# more than _SHORT on.
 _FEW_WORDS = 2
 _SHORT = 3
+# Turns of a topic carried at most, the latest: a long chat on one subject would otherwise
+# carry ever more words (a longer embedding, a wider keyword search) for less and less.
+_TOPIC_TURNS = 8
 # Words of the earlier turns' answers carried at most: the answer's words name what the
 # question asked about, which a next question often refers to ("Who was his father?").
 _ANSWER_WORDS = 12
@@ -77,9 +81,10 @@ def resolve(question: str, history: Sequence[Turn], weight: float | None = None)
     """
     weight = CARRIED_WEIGHT if weight is None else weight
     earlier = [turn.question for turn in history]
-    if not history or names_new(question, earlier) and not continues(question, earlier):
+    follows = continues(question, earlier)
+    if not history or not follows and names_new(question, earlier):
         return Query(question)
-    if not continues(question, earlier):
+    if not follows:
         # Nameless, it seems to stand alone, yet its subject may still be the earlier one
         # ("Which writer uses the term more broadly?"): the earlier words count a little.
         weight *= NAMELESS_SHARE
@@ -150,6 +155,7 @@ def _refers_back(lowered: Sequence[str], at: int, known: set[str]) -> bool:
 
 def topic_words(history: Sequence[Turn]) -> str:
     """The words of the current topic's turns: from the last one that started it, on."""
+    history = history[-_TOPIC_TURNS:]
     start = 0
     for position in range(1, len(history)):
         earlier = [turn.question for turn in history[:position]]

@@ -141,3 +141,9 @@ def test_the_prompt_shows_an_elliptic_follow_up_after_the_last_exchange() -> Non
 @pytest.mark.parametrize("answer", ["", NOT_FOUND, DEGENERATE])
 def test_a_last_turn_without_an_answer_is_not_shown(answer: str) -> None:
     assert with_last_turn("And on MMLU?", Turn(GROK[0], answer)) == "And on MMLU?"
+
+
+def test_only_the_topic_s_latest_turns_are_carried() -> None:
+    history = [Turn(f"What did Grok-1 score on test {n}?") for n in range(20)]
+    carried = topic_words(history)
+    assert "19" in carried and "12" in carried and " 11?" not in carried
