@@ -2,15 +2,18 @@
 
 Reads bench/conversations/squad_a.jsonl (see its README.md), checks it against the articles,
 ingests ../shared/data/squad-a/docs into a store (kept with --store, so a re-run embeds
-nothing) and plays each conversation in order. For each turn and each variant (a way to turn
-the conversation so far and the new question into a query; today's is the question alone)
-it searches the top 3 and counts the turn found when a hit's chunk overlaps the gold
-paragraph. Prints one table: for each variant and kind of turn (first, pronoun, ellipsis,
-switch, and the follow-ups: pronoun and ellipsis together) the turns, the share whose gold
-paragraph is in the top 3 and the share whose top 3 hold a gold answer's text. With
---answers it also asks each turn with the real bundled LLM and adds SQuAD EM and F1 (slow).
---check only validates the set and prints its counts.
-Run: python bench/followup_bench.py [--data DIR] [--store DIR] [--answers] [--limit N] [--check]
+nothing) and plays each conversation in order. For each turn and each variant (the question
+alone, a rewrite of it, or the library's own reading of it against the earlier turns,
+`history=`, at a given weight) it searches the top 3 and counts the turn found when a hit's
+chunk overlaps the gold paragraph. Prints one table: for each variant and kind of turn
+(first, pronoun, ellipsis, switch, and the follow-ups: pronoun and ellipsis together) the
+turns, the share whose gold paragraph is in the top 3 and the share whose top 3 hold a gold
+answer's text. With --answers it also asks each turn with the real bundled LLM and adds
+SQuAD EM and F1 (slow).
+--check only validates the set and prints its counts; --half odd|even plays half of the
+conversations (tune on one, check on the other).
+Run: python bench/followup_bench.py [--data DIR] [--store DIR] [--answers] [--limit N]
+[--half odd|even] [--variant NAME]... [--check]
 """
 
 from __future__ import annotations
