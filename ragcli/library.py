@@ -36,7 +36,9 @@ from ragcli.records import (
     StoredDocument,
     StoreStatus,
     Timings,
+    Turn,
 )
+from ragcli.retrieval.followup import resolve
 from ragcli.settings import KEYS, Settings, checked
 from ragcli.store import Store
 from ragcli.text.questions import check_question
@@ -175,13 +177,22 @@ class Library:
         )
         return run_ingest(options, progress or SilentProgress())
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        history: Sequence[Turn] = (),
+    ) -> SearchResult:
         """Find the chunks that best match a query, no LLM.
 
         Args:
             query: What to look for.
             k: How many hits, at most (default: the `search_k` setting).
             mode: `hybrid`, `dense` or `keyword` (default: the `mode` setting).
+            history: The conversation so far, oldest turn first: a follow-up query is
+                read in its light.
 
         Returns:
             The hits, best first, and the seconds the search took (loading included).
@@ -194,15 +205,23 @@ class Library:
         query = check_question(query, "query")
         k = self.settings.search_k if k is None else checked(KEYS["search_k"], k, "k")
         mode = self.settings.mode if mode is None else checked(KEYS["mode"], mode, "mode")
-        hits = self._retriever(mode).retrieve(query, k, mode)
+        hits = self._retriever(mode).retrieve(resolve(query, history), k, mode)
         return SearchResult(query, hits, time.perf_counter() - started)
 
-    def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        on_text: Callable[[str], None] | None = None,
+        *,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
         """Answer a question from the stores with the LLM, citing the passages it read.
 
         Args:
             question: The question.
             on_text: Called with the answer's text as it is generated.
+            history: The conversation so far, oldest turn first: a follow-up question is
+                read in its light (`ragcli.conversation.Conversation` keeps it).
 
         Returns:
             The answer; `answerable` is false when nothing relevant was found.
@@ -211,7 +230,7 @@ class Library:
             UsageError: An empty or overlong question.
             ModelError: The LLM could not be loaded or reached.
         """
-        return self._answering().ask(question, on_text)
+        return self._answering().ask(question, on_text, history)
 
     def context(self, question: str) -> PromptParts:
         """Return the prompt the packed strategy would give the LLM: the numbered passages."""
