@@ -36,6 +36,7 @@ from ragcli.records import (
     StoredDocument,
     StoreStatus,
     Timings,
+    Turn,
 )
 from ragcli.settings import KEYS, Settings, checked
 from ragcli.store import Store
@@ -175,13 +176,22 @@ class Library:
         )
         return run_ingest(options, progress or SilentProgress())
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        history: Sequence[Turn] = (),
+    ) -> SearchResult:
         """Find the chunks that best match a query, no LLM.
 
         Args:
             query: What to look for.
             k: How many hits, at most (default: the `search_k` setting).
             mode: `hybrid`, `dense` or `keyword` (default: the `mode` setting).
+            history: The conversation so far, oldest turn first: a follow-up query is
+                read in its light.
 
         Returns:
             The hits, best first, and the seconds the search took (loading included).
@@ -197,12 +207,20 @@ class Library:
         hits = self._retriever(mode).retrieve(query, k, mode)
         return SearchResult(query, hits, time.perf_counter() - started)
 
-    def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        on_text: Callable[[str], None] | None = None,
+        *,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
         """Answer a question from the stores with the LLM, citing the passages it read.
 
         Args:
             question: The question.
             on_text: Called with the answer's text as it is generated.
+            history: The conversation so far, oldest turn first: a follow-up question is
+                read in its light (`ragcli.conversation.Conversation` keeps it).
 
         Returns:
             The answer; `answerable` is false when nothing relevant was found.

@@ -19,6 +19,7 @@ from ragcli.records.answers import (
     Prompt,
     StreamEvent,
     Timings,
+    Turn,
 )
 from ragcli.records.documents import (
     DEFAULT_CHUNKING,
@@ -104,6 +105,7 @@ __all__ = [
     "StreamEvent",
     "SyncPlan",
     "Timings",
+    "Turn",
     "WatchEvent",
     "WatchStarted",
     "WatchStopped",

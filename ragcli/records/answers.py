@@ -82,6 +82,19 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation: the question asked and the answer given.
+
+    `answer_text` is what the user saw; `answer` is the whole answer when this process made
+    it (None when the history came from elsewhere, such as an API client's messages).
+    """
+
+    question: str
+    answer_text: str = ""
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True)
 class AnswerToken:
     """A stream event: a piece of the answer's text as it is generated."""
 
