@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ragcli import output
+from ragcli.conversation import Conversation
 from ragcli.errors import RagError
 from ragcli.http_api.errors import HttpError
 from ragcli.http_api.openai_shapes import (
@@ -182,7 +183,7 @@ async def _chat(service: Service, request: Request) -> Response:
 
 def _ask(library: Library, chat: ChatRequest, on_text: Callable[[str], None]) -> Answer:
     """Answer the request's question in the light of its earlier turns."""
-    return library.ask(chat.question, on_text)
+    return Conversation(library, chat.earlier).ask(chat.question, on_text)
 
 
 def support(answer: Answer, show_store: bool) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragcli.http_api.errors import HttpError
+from ragcli.records import Turn
 
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _UNREAD = ("system", "developer", "tool", "function")
@@ -31,7 +32,7 @@ class ChatRequest:
     """What a chat completion request asks: the question, the turns before it, streaming."""
 
     question: str
-    earlier: tuple[tuple[str, str], ...]  # (question, answer text) of each earlier turn
+    earlier: tuple[Turn, ...]  # oldest first
     stream: bool
 
 
@@ -73,14 +74,14 @@ def _message(number: int, message: Any) -> tuple[str, str]:
     raise HttpError.invalid(f"`{where}.content` must be text or an array of text parts", where)
 
 
-def _turns(said: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def _turns(said: list[tuple[str, str]]) -> tuple[Turn, ...]:
     """Each user message with the assistant's reply that follows it, if one does."""
-    turns: list[tuple[str, str]] = []
+    turns: list[Turn] = []
     for role, text in said:
         if role == "user":
-            turns.append((text, ""))
-        elif turns and not turns[-1][1]:
-            turns[-1] = (turns[-1][0], _APPENDIX.sub("", text))
+            turns.append(Turn(text))
+        elif turns and not turns[-1].answer_text:
+            turns[-1] = Turn(turns[-1].question, _APPENDIX.sub("", text))
     return tuple(turns)
 
 
