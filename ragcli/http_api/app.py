@@ -36,6 +36,7 @@ from ragcli.text.questions import check_question
 # The largest request body read: a question is 4,000 characters at most, so 1 MiB leaves
 # room for a long conversation's earlier turns and refuses anything bigger unread.
 MAX_BODY_BYTES = 1 << 20
+_DRAINED_BYTES = 64 * MAX_BODY_BYTES
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -130,22 +131,29 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 async def read_json(request: Request) -> Any:
     """The request's JSON body: 413 past MAX_BODY_BYTES (never held whole), 400 if not JSON."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    over = declared.isdigit() and int(declared) > MAX_BODY_BYTES
     body = bytearray()
+    received = 0
     async for block in request.stream():
-        body += block
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large()
+        received += len(block)
+        if not over:
+            body += block
+            over = len(body) > MAX_BODY_BYTES
+        if over:
+            body.clear()
+            # Read on, discarding, so the client can read the 413 before the connection
+            # closes (a socket closed with data unread resets); not forever, though.
+            if received > _DRAINED_BYTES:
+                break
+    if over:
+        limit = f"{MAX_BODY_BYTES:,} bytes"
+        raise HttpError(
+            413, f"the body is larger than {limit}", "invalid_request_error", "too_large"
+        )
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
         raise HttpError.invalid("the body is not JSON text") from None
-
-
-def _too_large() -> HttpError:
-    limit = f"{MAX_BODY_BYTES:,} bytes"
-    return HttpError(413, f"the body is larger than {limit}", "invalid_request_error", "too_large")
 
 
 async def _health(service: Service, request: Request) -> Response:
