@@ -459,7 +459,7 @@ class Settings:
             None,
             in_file=False,
             help="Answer only requests that send Authorization: Bearer KEY (all but /health)",
-            default_help="none: every request is answered",
+            default_help="none, every request is answered",
         ),
     ]
     # Requests past the one the model is answering wait their turn, this many at most: a
