@@ -393,11 +393,22 @@ def test_the_bundled_model_answers_the_grok_question_over_http(
     assert done.returncode == 0, done.stderr
     # RAG_MODEL empty: the bundled Gemma 3 270M rather than the fake.
     with serving(store, tmp_path_factory.mktemp("logs"), RAG_MODEL="") as server:
+        client = server.client()
         question = [{"role": "user", "content": "How many parameters does Grok-0 have?"}]
-        completion = server.client().chat.completions.create(model="store", messages=question)
+        completion = client.chat.completions.create(model="store", messages=question)
+        first: Any = [{"role": "user", "content": "What did Grok-1 score on HumanEval?"}]
+        said = client.chat.completions.create(model="store", messages=first)
+        first += [
+            {"role": "assistant", "content": said.choices[0].message.content},
+            {"role": "user", "content": "And on MMLU?"},
+        ]
+        follow_up = client.chat.completions.create(model="store", messages=first)
     content = completion.choices[0].message.content or ""
     assert content.startswith("33 billion\n")
     assert "\nSources:\n  [1] sample_docs/grok-announcement.md" in content
     support = completion.ragcli  # type: ignore[attr-defined]
     assert support["answer"] == "33 billion" and support["grounded"] is True
     assert support["sources"][0]["path"].endswith("grok-announcement.md")
+    # The follow-up is read in the light of the turn before it (issue 24's example).
+    assert "63.2" in said.ragcli["answer"]  # type: ignore[attr-defined]
+    assert "73" in follow_up.ragcli["answer"]  # type: ignore[attr-defined]
