@@ -392,6 +392,17 @@ def test_a_port_in_use_or_a_missing_store_is_said_at_start(
     assert done.returncode == 2 and "--port must be a whole number from 1 to 65,535" in done.stderr
 
 
+def test_without_the_serve_extra_it_says_so_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "starlette.py").write_text("raise ImportError('not installed')\n")
+    path = os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    done = rag("serve", PYTHONPATH=path)
+    assert done.returncode == 5
+    assert done.stderr == (
+        "rag: error: rag serve needs Starlette and uvicorn, which are not installed "
+        "(pip install 'ragcli[serve]')\n"
+    )
+
+
 @pytest.mark.e2e
 def test_the_bundled_model_answers_the_grok_question_over_http(
     tmp_path_factory: pytest.TempPathFactory,
