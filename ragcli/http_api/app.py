@@ -39,6 +39,7 @@ MAX_BODY_BYTES = 1 << 20
 _DRAINED_BYTES = 64 * MAX_BODY_BYTES
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[["Service", Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -57,16 +58,11 @@ def build_app(library: Library, queue: ModelQueue, api_key: str | None) -> Starl
     names = [display_store(path.name) for path in library.stores]
     service = Service(library, queue, api_key, "+".join(names), int(time.time()))
 
-    def route(path: str, handler: Callable[[Service, Request], Awaitable[Response]]) -> Route:
-        methods = ["GET"] if handler in (_models, _health) else ["POST"]
-        guarded = handler is not _health
-        return Route(path, _endpoint(service, handler, guarded), methods=methods)
-
     routes = [
-        route("/health", _health),
-        route("/v1/models", _models),
-        route("/v1/chat/completions", _chat),
-        route("/v1/search", _search),
+        Route("/health", _endpoint(service, _health, guarded=False), methods=["GET"]),
+        Route("/v1/models", _endpoint(service, _models), methods=["GET"]),
+        Route("/v1/chat/completions", _endpoint(service, _chat), methods=["POST"]),
+        Route("/v1/search", _endpoint(service, _search), methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
 
@@ -76,9 +72,7 @@ def display_store(name: str) -> str:
     return output.one_line(name) or "store"
 
 
-def _endpoint(
-    service: Service, handler: Callable[[Service, Request], Awaitable[Response]], guarded: bool
-) -> Endpoint:
+def _endpoint(service: Service, handler: Handler, guarded: bool = True) -> Endpoint:
     """The handler behind the key check, its failures answered as OpenAI's error objects."""
 
     async def endpoint(request: Request) -> Response:
@@ -106,11 +100,13 @@ def _check_key(api_key: str | None, request: Request) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     # Digests have one length whatever was sent: the comparison tells nothing of the key's.
-    expected = hashlib.sha256(api_key.encode()).digest()
-    sent = hashlib.sha256(given.strip().encode("utf-8", "replace")).digest()
+    # Starlette decodes header bytes as Latin-1, so encoding back gives the bytes sent.
+    expected = hashlib.sha256(api_key.encode("utf-8", "surrogateescape")).digest()
+    sent = hashlib.sha256(given.strip().encode("latin-1")).digest()
     if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected):
-        failed = HttpError(401, "a valid API key is required", "authentication_error")
-        failed.code = "invalid_api_key"
+        failed = HttpError(
+            401, "a valid API key is required", "authentication_error", "invalid_api_key"
+        )
         failed.headers["WWW-Authenticate"] = "Bearer"
         raise failed
 
