@@ -9,7 +9,7 @@ QUESTION ?= How many parameters does Grok-0 have?
 .PHONY: setup demo test test-fast fuzz lint docs bench sample-pdf clean jq ocr
 
 # torch is pinned by constraints.txt to the CPU build; an unpinned torch drags in CUDA.
-# The optional engines (Milvus, Ray, MCP, OCR, --watch) come too, so the tests run them for real.
+# The optional engines (Milvus, Ray, MCP, OCR, --watch, serve) come too, so the tests run them for real.
 # llama-cpp-python compiles llama.cpp for this CPU, but without AMX: some virtual machines
 # list the AMX flags yet trap the tile instructions (every generation died with SIGILL).
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray,mcp,ocr,watch]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -c constraints.txt -e '.[dev,milvus,ray,mcp,ocr,watch,serve]'
 	touch $(STAMP)
 
 setup: $(STAMP)

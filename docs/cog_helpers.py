@@ -62,6 +62,7 @@ WORDS: dict[str, dict[str, str]] = {
     "ocr_languages": {"range_note": "main one first"},
     "ocr_max_pages": {"range_note": "pages (or image frames) read by OCR in one file"},
     "ocr_max_seconds": {"range_note": "seconds of OCR for one file"},
+    "serve_host": {"range_note": "an address of this machine; 0.0.0.0 is every interface"},
 }
 
 

@@ -17,6 +17,7 @@ from ragcli.commands import (
     ingest,
     mcp,
     search,
+    serve,
     sources,
     status,
     stores,
@@ -60,6 +61,7 @@ app.command()(status.status)
 app.command()(stores.stores)
 app.command()(doctor.doctor)
 app.command()(mcp.mcp)
+app.command()(serve.serve)
 
 
 def main(argv: list[str] | None = None) -> None:

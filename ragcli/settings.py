@@ -436,6 +436,45 @@ class Settings:
             help="Reduced corpus: the judged documents plus others up to N (N >= 1)",
         ),
     ]
+    # `rag serve` (docs/serve.md): loopback unless told otherwise; a key for any other.
+    serve_host: Annotated[
+        str,
+        Key(
+            "--host",
+            "RAG_SERVE_HOST",
+            "127.0.0.1",
+            help="Address rag serve listens on: 127.0.0.1 is this machine only, 0.0.0.0 every "
+            "interface (then set an API key)",
+        ),
+    ]
+    serve_port: Annotated[
+        int,
+        ranged("--port", "RAG_SERVE_PORT", 8000, 1, 65_535, help="Port rag serve listens on"),
+    ]
+    serve_key: Annotated[
+        str | None,
+        Key(
+            "--api-key",
+            "RAG_SERVE_KEY",
+            None,
+            in_file=False,
+            help="Answer only requests that send Authorization: Bearer KEY (all but /health)",
+            default_help="none, every request is answered",
+        ),
+    ]
+    # Requests past the one the model is answering wait their turn, this many at most: a
+    # full queue answers HTTP 429 with Retry-After rather than grow an unbounded backlog.
+    serve_queue: Annotated[
+        int,
+        ranged(
+            "--queue-size",
+            "RAG_SERVE_QUEUE",
+            8,
+            0,
+            10_000,
+            help="Requests waiting while the model answers one, 0-10000; more get HTTP 429",
+        ),
+    ]
     sources: Mapping[str, str]
     config: ConfigFile
 

@@ -1,8 +1,9 @@
 """Small deterministic engines for tests, chosen like the real ones: `fake:` specs.
 
 Importing this module registers them with the factories (`fake:DIM[:MAX_TOKENS[:DELAY_MS]]`
-embedders, `fake:`, `fake:loop`, `fake:crash`, `fake:warn` LLMs): tests/conftest.py does,
-and names it in RAGCLI_TEST_PLUGINS for the `rag` processes tests start (ragcli.plugins).
+embedders, `fake:`, `fake:loop`, `fake:crash`, `fake:warn`, `fake:slow:MS` LLMs):
+tests/conftest.py does, and names it in RAGCLI_TEST_PLUGINS for the `rag` processes tests
+start (ragcli.plugins).
 """
 
 from __future__ import annotations
@@ -199,6 +200,25 @@ class WarningLLM(ExtractiveLLM):
         yield from super().stream(prompt, settings)
 
 
+class SlowLLM(ExtractiveLLM):
+    """Answers as `fake:` does, each generation MS milliseconds late: `fake:slow:MS`.
+
+    A model busy long enough for a test to fill a server's queue or stop it mid-answer.
+    """
+
+    def __init__(self, spec: str, context_tokens: int = 2048, delay_ms: int = 1000) -> None:
+        super().__init__(spec, context_tokens)
+        self.delay_s = delay_ms / 1000
+
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        time.sleep(self.delay_s)
+        return super().complete(prompt, settings)
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        time.sleep(self.delay_s)
+        yield from super().stream(prompt, settings)
+
+
 def _numpy_warning() -> None:
     np.log(np.zeros(1))  # RuntimeWarning: divide by zero encountered in log
 
@@ -210,9 +230,12 @@ def hashing_embedder(spec: str) -> HashingEmbedder:
 
 
 def fake_llm(spec: str, options: LlmOptions) -> ExtractiveLLM:
-    """The LLM `fake:[loop|crash|warn]` names; `fake:` alone answers extractively."""
+    """The LLM `fake:[loop|crash|warn|slow:MS]` names; `fake:` alone answers extractively."""
+    kind, _, delay_ms = spec.partition(":")[2].partition(":")
+    if kind == "slow":
+        return SlowLLM(spec, options.context_tokens, int(delay_ms or 1000))
     kinds = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM}
-    return kinds.get(spec.partition(":")[2], ExtractiveLLM)(spec, options.context_tokens)
+    return kinds.get(kind, ExtractiveLLM)(spec, options.context_tokens)
 
 
 embedding_factory.register("fake", hashing_embedder)
