@@ -64,17 +64,24 @@ def _answer(session: ChatSession, question: str, as_json: bool, verbose: bool) -
 
 def _read_line(readline: ModuleType | None) -> str | None:
     """The next line typed, or None at Ctrl-D; Ctrl-C at the prompt gives an empty line."""
+    # Without readline stdout is not the terminal: the prompt goes with the notes, and so
+    # does the newline that ends the prompt's line at Ctrl-C or Ctrl-D.
+    prompt_to = output.write if readline is not None else _to_stderr
     try:
-        if readline is None:  # stdout is not the terminal: the prompt goes with the notes
-            output.stderr.print(PROMPT, end="", markup=False, highlight=False)
+        if readline is None:
+            _to_stderr(PROMPT)
             return input()
         return input(PROMPT)
     except EOFError:
-        output.write("\n")  # the shell's prompt starts on a line of its own
+        prompt_to("\n")  # the shell's prompt starts on a line of its own
         return None
     except KeyboardInterrupt:
-        output.write("\n")
+        prompt_to("\n")
         return ""
+
+
+def _to_stderr(text: str) -> None:
+    output.stderr.print(text, end="", markup=False, highlight=False)
 
 
 def _line_editing() -> ModuleType | None:
