@@ -20,7 +20,8 @@ import json
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 from ragcli.evaluation.metrics import answer_f1, exact_match  # noqa: E402
 from ragcli.library import Library  # noqa: E402
 from ragcli.records import Hit  # noqa: E402
+from ragcli.records import Turn as ConversationTurn  # noqa: E402
+from ragcli.retrieval import followup  # noqa: E402
 from ragcli.settings import defaults  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "squad-a"
@@ -67,18 +70,72 @@ class Exchange:
     answer: str
 
 
-# A follow-up resolution: the conversation so far and the new question -> the query to search
-# and ask. A string, as Library.search and Library.ask take; a resolution that weights the
-# earlier turns below the new question would need the library to take such a query.
+# A follow-up resolution by rewriting: the conversation so far and the new question -> the
+# query to search and ask (a string, as Library.search and Library.ask take).
 Resolve = Callable[[Sequence[Exchange], str], str]
 
 
 def question_alone(history: Sequence[Exchange], question: str) -> str:
-    """Today's behaviour: each question is searched on its own."""
+    """Each question searched on its own (before issue 24)."""
     return question
 
 
-VARIANTS: dict[str, Resolve] = {"each question alone": question_alone}
+def with_previous_question(history: Sequence[Exchange], question: str) -> str:
+    """The naive rewrite: the previous question's text put before the new one."""
+    return f"{history[-1].question} {question}" if history else question
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A way to search a turn: a rewrite of the question, or the library's own history path.
+
+    With `resolve`, the rewritten query is searched (and asked) alone; without, the question
+    is searched and asked with the earlier turns as `history=`, the carried words counted
+    `weight` times as much as the question's (None: the library's default).
+    """
+
+    resolve: Resolve | None = None
+    weight: float | None = None
+
+    def search(self, library: Library, history: Sequence[Exchange], question: str) -> list[Hit]:
+        """The top hits for a turn."""
+        if self.resolve is not None:
+            return library.search(self.resolve(history, question), k=TOP_K).hits
+        with self.weighted():
+            return library.search(question, k=TOP_K, history=turns(history)).hits
+
+    def ask(self, library: Library, history: Sequence[Exchange], question: str) -> str:
+        """The answer's text for a turn."""
+        if self.resolve is not None:
+            return library.ask(self.resolve(history, question)).text
+        with self.weighted():
+            return library.ask(question, history=turns(history)).text
+
+    @contextmanager
+    def weighted(self) -> Iterator[None]:
+        """Have the library weigh carried words by this variant's weight, meanwhile."""
+        default = followup.CARRIED_WEIGHT
+        if self.weight is not None:
+            followup.CARRIED_WEIGHT = self.weight
+        try:
+            yield
+        finally:
+            followup.CARRIED_WEIGHT = default
+
+
+def turns(history: Sequence[Exchange]) -> list[ConversationTurn]:
+    """The exchanges so far as the library's conversation turns."""
+    return [ConversationTurn(e.question, e.answer) for e in history]
+
+
+VARIANTS: dict[str, Variant] = {
+    "each question alone": Variant(question_alone),
+    "previous question + question": Variant(with_previous_question),
+    "history, carried x0.3": Variant(weight=0.3),
+    f"history, carried x{followup.CARRIED_WEIGHT} (the library's)": Variant(),
+    "history, carried x0.7": Variant(weight=0.7),
+    "history, carried x1.0": Variant(weight=1.0),
+}
 
 
 def read_conversations(path: Path) -> list[Conversation]:
@@ -211,7 +268,7 @@ class Scores:
 def play(
     library: Library,
     conversation: Conversation,
-    resolve: Resolve,
+    variant: Variant,
     articles: dict[str, Article],
     answers: bool,
 ) -> list[tuple[str, Scores]]:
@@ -219,12 +276,11 @@ def play(
     history: list[Exchange] = []
     scored = []
     for turn in conversation.turns:
-        query = resolve(history, turn.question)
-        hits = library.search(query, k=TOP_K).hits
+        hits = variant.search(library, history, turn.question)
         scores = Scores(1, gold_found(hits, turn, articles[turn.article]), answer_found(hits, turn))
         given = ""
         if answers:
-            given = library.ask(query).text
+            given = variant.ask(library, history, turn.question)
             scores.em = exact_match(given, turn.answers)
             scores.f1 = answer_f1(given, turn.answers)
         history.append(Exchange(turn.question, given))
@@ -235,14 +291,14 @@ def play(
 def measure(
     library: Library,
     conversations: list[Conversation],
-    resolve: Resolve,
+    variant: Variant,
     articles: dict[str, Article],
     answers: bool,
 ) -> dict[str, Scores]:
     """Scores by kind of turn, and for the follow-ups together, over every conversation."""
     totals = {kind: Scores() for kind in (*KINDS, "follow-ups")}
     for conversation in conversations:
-        for kind, scores in play(library, conversation, resolve, articles, answers):
+        for kind, scores in play(library, conversation, variant, articles, answers):
             totals[kind].add(scores)
             if kind in FOLLOW_UPS:
                 totals["follow-ups"].add(scores)
@@ -291,6 +347,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--limit", type=int, default=None, help="play only the first N conversations [all]"
     )
+    parser.add_argument(
+        "--half",
+        choices=("odd", "even"),
+        default=None,
+        help="play only the conversations of odd (c01, c03...) or even ids [all]",
+    )
     return parser.parse_args()
 
 
@@ -308,6 +370,9 @@ def main() -> None:
         sys.exit(1)
     if args.check:
         return
+    if args.half:
+        wanted = 1 if args.half == "odd" else 0
+        conversations = [c for c in conversations if int(c.id.lstrip("c")) % 2 == wanted]
     conversations = conversations[: args.limit]
     rows: dict[str, dict[str, Scores]] = {}
     with tempfile.TemporaryDirectory() as scratch:

@@ -38,6 +38,7 @@ from ragcli.records import (
     Timings,
     Turn,
 )
+from ragcli.retrieval.followup import resolve
 from ragcli.settings import KEYS, Settings, checked
 from ragcli.store import Store
 from ragcli.text.questions import check_question
@@ -204,7 +205,7 @@ class Library:
         query = check_question(query, "query")
         k = self.settings.search_k if k is None else checked(KEYS["search_k"], k, "k")
         mode = self.settings.mode if mode is None else checked(KEYS["mode"], mode, "mode")
-        hits = self._retriever(mode).retrieve(query, k, mode)
+        hits = self._retriever(mode).retrieve(resolve(query, history), k, mode)
         return SearchResult(query, hits, time.perf_counter() - started)
 
     def ask(
@@ -229,7 +230,7 @@ class Library:
             UsageError: An empty or overlong question.
             ModelError: The LLM could not be loaded or reached.
         """
-        return self._answering().ask(question, on_text)
+        return self._answering().ask(question, on_text, history)
 
     def context(self, question: str) -> PromptParts:
         """Return the prompt the packed strategy would give the LLM: the numbered passages."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ragcli.locations import store_labels
 from ragcli.records import Hit
+from ragcli.retrieval.followup import Query
 from ragcli.retrieval.fusion import best_first, keep_each_best
 from ragcli.retrieval.searcher import (
     Embedders,
@@ -107,11 +108,12 @@ class Retriever:
         """The first store's embedder, loaded; None in keyword mode."""
         return self.searchers[0].embedder if self.searchers else None
 
-    def retrieve(self, question: str, k: int, mode: str | None = None) -> list[Hit]:
+    def retrieve(self, question: str | Query, k: int, mode: str | None = None) -> list[Hit]:
         """Return the k best chunks of all the stores for a question, best first.
 
-        `mode` overrides the configured one; dense and hybrid need a retriever opened in one
-        of them (keyword mode opens no embedder or index).
+        A follow-up `Query` (followup.py) has its carried words weighed in. `mode` overrides
+        the configured one; dense and hybrid need a retriever opened in one of them
+        (keyword mode opens no embedder or index).
         """
         mode = self.settings.mode if mode is None else check_mode(mode)
         scores = [s.candidates(question, v, k, mode) for s, v in self._vectors(question, mode)]
@@ -127,7 +129,7 @@ class Retriever:
         return [merged[key] for key, _ in ranked[:k]]
 
     def _vectors(
-        self, question: str, mode: str
+        self, question: str | Query, mode: str
     ) -> Sequence[tuple[StoreSearcher, NDArray[np.float32] | None]]:
         """Each store with the question's vector: embedded once per distinct embedder."""
         if mode == "keyword":

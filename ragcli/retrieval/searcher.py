@@ -14,6 +14,7 @@ import numpy as np
 
 from ragcli.errors import EmptyStoreError, UsageError, setting
 from ragcli.records import Hit, Manifest
+from ragcli.retrieval.followup import Query, as_query
 from ragcli.retrieval.fusion import best_first, fuse, keep_each_best
 from ragcli.retrieval.keywords import fts_query, query_terms
 from ragcli.retrieval.modes import RETRIEVAL_MODES
@@ -169,15 +170,24 @@ class StoreSearcher:
         """The store's embedder, loaded; None in keyword mode."""
         return self._embedder
 
-    def embed(self, question: str) -> NDArray[np.float32]:
-        """Embed a question with the store's embedder."""
+    def embed(self, question: str | Query) -> NDArray[np.float32]:
+        """Embed a question with the store's embedder.
+
+        A follow-up's vector leans towards its carried words: the question's vector plus
+        theirs times the carried weight, normalised.
+        """
         if self._embedder is None:
             raise UsageError("keyword mode has no embedder")
         from ragcli.embedding.base import check_vectors
 
-        vectors = self._embedder.embed([question])
-        check_vectors(self._embedder, vectors, 1)
-        return vectors[0]
+        query = as_query(question)
+        texts = [query.text, query.carried] if query.follows_up else [query.text]
+        vectors = self._embedder.embed(texts)
+        check_vectors(self._embedder, vectors, len(texts))
+        if not query.follows_up:
+            return vectors[0]
+        mixed = vectors[0] + query.carried_weight * vectors[1]
+        return (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
 
     def dense_search(self, vector: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """Return up to k (chunk id, cosine) pairs from the HNSW index, best first."""
@@ -210,14 +220,28 @@ class StoreSearcher:
             return np.setdiff1d(self._index.ids(), self._tombstones)
         return self._live
 
-    def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Return up to k (chunk id, BM25) pairs, best first; any text is a safe query."""
-        match = fts_query(query_terms(question))
-        return self.store.keyword_search(match, k, self.settings.heading_weight)
+    def keyword_search(self, question: str | Query, k: int) -> list[tuple[int, float]]:
+        """Return up to k (chunk id, BM25) pairs, best first; any text is a safe query.
+
+        A follow-up's carried words are searched too, apart, and their BM25 is added in
+        times the carried weight: they help rank, below the question's own words.
+        """
+        query = as_query(question)
+        own = query_terms(query.text)
+        found = self.store.keyword_search(fts_query(own), k, self.settings.heading_weight)
+        carried = [term for term in query_terms(query.carried) if term not in own]
+        if not query.follows_up or not carried:
+            return found
+        extra = self.store.keyword_search(fts_query(carried), k, self.settings.heading_weight)
+        scores = dict(found)
+        scale = query.carried_weight
+        for chunk_id, score in extra:
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + scale * score
+        return best_first(scores)[:k]
 
     def candidates(
         self,
-        question: str,
+        question: str | Query,
         vector: NDArray[np.float32] | None,
         k: int,
         mode: str | None = None,

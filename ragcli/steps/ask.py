@@ -14,7 +14,8 @@ from ragcli.answering.packed import PackedStrategy
 from ragcli.answering.prompts import NOT_FOUND, PromptParts
 from ragcli.llm.base import LLM, LlmOptions
 from ragcli.llm.factory import make_llm
-from ragcli.records import Answer, GenerationSettings, Hit, Timings
+from ragcli.records import Answer, GenerationSettings, Hit, Timings, Turn
+from ragcli.retrieval.followup import Query, as_query, resolve
 from ragcli.retrieval.gate import names_something, relevant_hits
 from ragcli.retrieval.retriever import RetrievalSettings, Retriever
 from ragcli.text.questions import check_question
@@ -105,22 +106,25 @@ class Asker:
         """Which LLM answers: a model name or path, or a model at a server."""
         return self._llm.spec
 
-    def retrieve(self, question: str) -> list[Hit]:
+    def retrieve(self, question: str | Query) -> list[Hit]:
         """Return the top-k chunks for a question, best first."""
         options = self.options
         return self.retriever.retrieve(question, options.top_k, options.retrieval.mode)
 
-    def relevant(self, question: str) -> list[Hit]:
+    def relevant(self, question: str | Query) -> list[Hit]:
         """Return the top-k chunks that pass the relevance gate, best first.
 
         A question with nothing to look up (one letter, function words, punctuation) gets
-        none, before any retrieval: whatever the store, no passage can answer it.
+        none, before any retrieval: whatever the store, no passage can answer it. A
+        follow-up looks up the words it carries too.
         """
-        if not names_something(question):
+        query = as_query(question)
+        looked_up = f"{query.text}\n{query.carried}" if query.follows_up else query.text
+        if not names_something(looked_up):
             return []
         options = self.options
         return relevant_hits(
-            question, self.retrieve(question), options.min_score, options.retrieval.mode
+            looked_up, self.retrieve(query), options.min_score, options.retrieval.mode
         )
 
     def context(self, question: str) -> PromptParts:
@@ -128,11 +132,19 @@ class Asker:
         packed = PackedStrategy(self._llm, self._answer_settings)
         return packed.prompt(question, self.relevant(question))
 
-    def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
-        """Answer one question, passing the text to on_text as it is generated."""
+    def ask(
+        self,
+        question: str,
+        on_text: Callable[[str], None] | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
+        """Answer one question, in the light of the turns before it (oldest first).
+
+        The text goes to on_text as it is generated.
+        """
         started = time.perf_counter()
         question = check_question(question)
-        hits = self.relevant(question)
+        hits = self.relevant(resolve(question, history))
         self.timings.retrieve_s += time.perf_counter() - started
         if hits:
             answer = self.generate(question, hits, on_text)
