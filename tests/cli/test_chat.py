@@ -144,11 +144,25 @@ QUESTIONS = "What is HNSW?\nWhat is recall?\n"
 
 
 def test_piped_lines_are_answered_as_ask_answers_them(store: Path) -> None:
-    chat = run_process("chat", "--store", str(store), "--model", "fake:", stdin=QUESTIONS)
+    # /new between them: each question alone, as `ask -` takes it; /new prints nothing.
+    lines = "What is HNSW?\n/new\nWhat is recall?\n"
+    chat = run_process("chat", "--store", str(store), "--model", "fake:", stdin=lines)
     ask = run_process("ask", "--store", str(store), "--model", "fake:", stdin=QUESTIONS)
     assert chat.returncode == ask.returncode == 0, chat.stderr
     assert chat.stdout == ask.stdout
     assert "Q: What is HNSW?" in chat.stdout and ANSWER in chat.stdout
+
+
+def test_piped_lines_are_one_conversation(store: Path) -> None:
+    follow_up = "How many parameters does it have?"
+    lines = f"What is Grok-0?\n{follow_up}\n"
+    chat = run_process("chat", "--store", str(store), "--model", "fake:", "--json", stdin=lines)
+    alone = run_process("ask", follow_up, "--store", str(store), "--model", "fake:", "--json")
+    assert chat.returncode == 0, chat.stderr
+    turn = json.loads(chat.stdout.splitlines()[1])
+    # "it" is Grok-0: asked alone, the question finds another document.
+    assert Path(turn["sources"][0]["path"]).name == "grok-announcement.md"
+    assert Path(json.loads(alone.stdout)["sources"][0]["path"]).name != "grok-announcement.md"
 
 
 def test_piped_json_is_one_turn_a_line(store: Path) -> None:
