@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ragcli.answering import prompts  # noqa: E402
 from ragcli.evaluation.metrics import answer_f1, exact_match  # noqa: E402
 from ragcli.library import Library  # noqa: E402
 from ragcli.records import Hit  # noqa: E402
@@ -91,11 +92,13 @@ class Variant:
 
     With `resolve`, the rewritten query is searched (and asked) alone; without, the question
     is searched and asked with the earlier turns as `history=`, the carried words counted
-    `weight` times as much as the question's (None: the library's default).
+    `weight` times as much as the question's and `last_answer_words` of the last answer
+    shown in the prompt (None: the library's defaults; 0 shows no last turn).
     """
 
     resolve: Resolve | None = None
     weight: float | None = None
+    last_answer_words: int | None = None
 
     def search(self, library: Library, history: Sequence[Exchange], question: str) -> list[Hit]:
         """The top hits for a turn."""
@@ -113,14 +116,16 @@ class Variant:
 
     @contextmanager
     def weighted(self) -> Iterator[None]:
-        """Have the library weigh carried words by this variant's weight, meanwhile."""
-        default = followup.CARRIED_WEIGHT
+        """Have the library use this variant's weight and last answer words, meanwhile."""
+        defaults = followup.CARRIED_WEIGHT, prompts.LAST_ANSWER_WORDS
         if self.weight is not None:
             followup.CARRIED_WEIGHT = self.weight
+        if self.last_answer_words is not None:
+            prompts.LAST_ANSWER_WORDS = self.last_answer_words
         try:
             yield
         finally:
-            followup.CARRIED_WEIGHT = default
+            followup.CARRIED_WEIGHT, prompts.LAST_ANSWER_WORDS = defaults
 
 
 def turns(history: Sequence[Exchange]) -> list[ConversationTurn]:
@@ -135,6 +140,7 @@ VARIANTS: dict[str, Variant] = {
     f"history, carried x{followup.CARRIED_WEIGHT} (the library's)": Variant(),
     "history, carried x0.7": Variant(weight=0.7),
     "history, carried x1.0": Variant(weight=1.0),
+    "history, no last turn in the prompt": Variant(last_answer_words=0),
 }
 
 

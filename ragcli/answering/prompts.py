@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ragcli.answering.packing import format_passage, pack_passages, passage_label
-from ragcli.records import Hit, Passage, Prompt
+from ragcli.records import Hit, Passage, Prompt, Turn
 
 NOT_FOUND = "The context does not say."
 DEGENERATE = "(The model's answer broke down into repetition: no reliable answer.)"
@@ -123,6 +123,24 @@ def single_passage_prompt(question: str, passage: Passage, chat: bool = False) -
         return Prompt(messages=(("system", SEQUENCE_INSTRUCTIONS), ("user", user)))
     text = f"{sequence_prefix()}Passage ({label}): {body}\nQuestion: {question}\nAnswer:"
     return Prompt(text=text, stop=SEQUENCE_STOP)
+
+
+# Words of the last answer a follow-up's prompt shows (0: no last turn is shown).
+LAST_ANSWER_WORDS = 40
+
+
+def with_last_turn(question: str, last: Turn) -> str:
+    """A follow-up as the prompts show it: after the last exchange, in their Q/A form.
+
+    Prompts end "Question: {question}\nAnswer:"; this question makes that "Question:
+    {last question} Answer: {last answer} Question: {question}", so that "And on MMLU?"
+    is read after what it follows. A last answer that declined is left out, and so is the
+    whole last turn with LAST_ANSWER_WORDS 0.
+    """
+    words = last.answer_text.split()[:LAST_ANSWER_WORDS]
+    if not words or last.answer_text.strip() in (NOT_FOUND, DEGENERATE):
+        return question
+    return f"{last.question} Answer: {' '.join(words)} Question: {question}"
 
 
 @dataclass(frozen=True)

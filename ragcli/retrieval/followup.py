@@ -54,6 +54,9 @@ class Query:
     text: str
     carried: str = ""
     carried_weight: float = 0.0
+    # Whether the question leaves out what it follows ("And on MMLU?", "On what date?"):
+    # it cannot be read without the last turn.
+    elliptic: bool = False
 
     @property
     def follows_up(self) -> bool:
@@ -81,7 +84,9 @@ def resolve(question: str, history: Sequence[Turn], weight: float | None = None)
         # ("Which writer uses the term more broadly?"): the earlier words count a little.
         weight *= NAMELESS_SHARE
     carried = topic_words(history)
-    return Query(question, carried, weight) if carried else Query(question)
+    if not carried:
+        return Query(question)
+    return Query(question, carried, weight, elliptic=elliptic(question))
 
 
 def continues(question: str, earlier: Sequence[str]) -> bool:
@@ -93,13 +98,13 @@ def continues(question: str, earlier: Sequence[str]) -> bool:
     program); otherwise a name the earlier questions did not use starts a new topic, and so
     does a nameless question that says enough on its own.
     """
+    if elliptic(question):
+        return True
     words = [m.group() for m in WORD.finditer(question)]
     lowered = [word.lower() for word in words]
-    own = [word for word in lowered if word not in STOPWORDS and word not in _ANAPHORS]
-    if _ELLIPSIS.match(question) or len(own) <= _FEW_WORDS:
-        return True
     if any(word in _ANAPHORS for word in lowered):
         return True
+    own = [word for word in lowered if word not in STOPWORDS and word not in _ANAPHORS]
     known = _said(earlier)
     names = [at for at, word in enumerate(words) if at and _is_new_name(word, known)]
     # "the program" refers back, unless a name of its own came first ("the Nobel Prize").
@@ -107,6 +112,18 @@ def continues(question: str, earlier: Sequence[str]) -> bool:
     if pointer is not None and (not names or pointer < names[0]):
         return True
     return not names and len(own) <= _SHORT
+
+
+def elliptic(question: str) -> bool:
+    """Whether a question leaves out what it follows: "And in 1990?", "On what date?".
+
+    A short question with a pronoun says what it follows ("What did it score?").
+    """
+    if _ELLIPSIS.match(question):
+        return True
+    lowered = [m.group().lower() for m in WORD.finditer(question)]
+    own = [word for word in lowered if word not in STOPWORDS and word not in _ANAPHORS]
+    return len(own) <= _FEW_WORDS and not any(word in _ANAPHORS for word in lowered)
 
 
 def names_new(question: str, earlier: Sequence[str]) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcli.answering.base import AnswerSettings, Strategy
 from ragcli.answering.factory import make_strategy
 from ragcli.answering.packed import PackedStrategy
-from ragcli.answering.prompts import NOT_FOUND, PromptParts
+from ragcli.answering.prompts import NOT_FOUND, PromptParts, with_last_turn
 from ragcli.llm.base import LLM, LlmOptions
 from ragcli.llm.factory import make_llm
 from ragcli.records import Answer, GenerationSettings, Hit, Timings, Turn
@@ -144,10 +144,15 @@ class Asker:
         """
         started = time.perf_counter()
         question = check_question(question)
-        hits = self.relevant(resolve(question, history))
+        query = resolve(question, history)
+        hits = self.relevant(query)
         self.timings.retrieve_s += time.perf_counter() - started
         if hits:
-            answer = self.generate(question, hits, on_text)
+            # An elliptic follow-up is asked after the last exchange, which the model needs
+            # to read it ("And on MMLU?"); shown after other follow-ups, the small model
+            # copies the last answer. The answer names the question as the user asked it.
+            shown = with_last_turn(question, history[-1]) if query.elliptic else question
+            answer = replace(self.generate(shown, hits, on_text), question=question)
         else:
             # Nothing relevant: say so rather than let the model guess from noise.
             answer = Answer(

@@ -84,6 +84,9 @@ def test_a_follow_up_keeps_the_earlier_subject_and_a_switch_drops_it(tusks: Path
     assert first_file(followed) == "walrus.md" and followed.query == follow_up
     assert first_file(switched) == "zebra.md"
     assert Path(answer.passages[0].path).name == "walrus.md"
+    elliptic = conversation.ask("And their length?")  # asked after the last exchange
+    assert elliptic.question == "And their length?"
+    assert Path(elliptic.passages[0].path).name == "walrus.md"
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])

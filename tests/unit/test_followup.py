@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ragcli.answering.prompts import DEGENERATE, LAST_ANSWER_WORDS, NOT_FOUND, with_last_turn
 from ragcli.records import Turn
 from ragcli.retrieval.followup import (
     CARRIED_WEIGHT,
@@ -11,6 +12,7 @@ from ragcli.retrieval.followup import (
     Query,
     as_query,
     continues,
+    elliptic,
     names_new,
     resolve,
     topic_words,
@@ -100,3 +102,42 @@ def test_only_the_first_words_of_a_long_answer_are_carried() -> None:
     answer = " ".join(f"word{n}" for n in range(40))
     carried = topic_words([Turn("What is it?", answer)])
     assert "word11" in carried and "word12" not in carried
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("And on MMLU?", True),
+        ("What about musicians?", True),
+        ("On what date?", True),
+        ("Confirmed when?", True),
+        ("What did it score?", False),  # the pronoun says what it follows
+        ("Which model did Grok-0 approach on benchmarks?", False),
+    ],
+)
+def test_a_question_that_leaves_out_what_it_follows_is_elliptic(
+    question: str, expected: bool
+) -> None:
+    assert elliptic(question) is expected
+
+
+def test_only_an_elliptic_follow_up_is_marked_so() -> None:
+    history = [Turn(GROK[0], "63.2%")]
+    assert resolve("And on MMLU?", history).elliptic
+    assert not resolve("What did it score on MMLU?", history).elliptic
+    assert not resolve("And on MMLU?", []).elliptic
+
+
+def test_the_prompt_shows_an_elliptic_follow_up_after_the_last_exchange() -> None:
+    last = Turn(GROK[0], "Grok-1 achieved 63.2% on the HumanEval coding task.")
+    assert with_last_turn("And on MMLU?", last) == (
+        "What did Grok-1 score on HumanEval? Answer: Grok-1 achieved 63.2% on the HumanEval "
+        "coding task. Question: And on MMLU?"
+    )
+    long = Turn("Why?", " ".join(["word"] * 100))
+    assert with_last_turn("And?", long).count("word") == LAST_ANSWER_WORDS
+
+
+@pytest.mark.parametrize("answer", ["", NOT_FOUND, DEGENERATE])
+def test_a_last_turn_without_an_answer_is_not_shown(answer: str) -> None:
+    assert with_last_turn("And on MMLU?", Turn(GROK[0], answer)) == "And on MMLU?"
