@@ -10,6 +10,7 @@ import typer
 from ragcli import output
 from ragcli.commands import (
     ask,
+    chat,
     config,
     doctor,
     evaluate,
@@ -54,6 +55,7 @@ app.command()(index.compact)
 app.command()(sources.sources)
 app.command()(sources.rm)
 app.command()(ask.ask)
+app.command()(chat.chat)
 app.command()(search.search)
 app.command("eval")(evaluate.evaluate)
 app.command("config")(config.config_command)

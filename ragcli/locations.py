@@ -120,3 +120,8 @@ def named_stores() -> list[Path]:
         (entry for entry in root.iterdir() if (entry / DATABASE_NAME).is_file()),
         key=lambda entry: entry.name,
     )
+
+
+def chat_history_path() -> Path:
+    """The file `rag chat` keeps typed lines in across sessions (a dot name: never a store)."""
+    return data_dir() / ".chat_history"

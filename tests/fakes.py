@@ -1,7 +1,7 @@
 """Small deterministic engines for tests, chosen like the real ones: `fake:` specs.
 
 Importing this module registers them with the factories (`fake:DIM[:MAX_TOKENS[:DELAY_MS]]`
-embedders, `fake:`, `fake:loop`, `fake:crash`, `fake:warn`, `fake:slow:MS` LLMs):
+embedders, `fake:`, `fake:loop`, `fake:crash`, `fake:warn`, `fake:slow:MS`, `fake:wait:PATH` LLMs):
 tests/conftest.py does, and names it in RAGCLI_TEST_PLUGINS for the `rag` processes tests
 start (ragcli.plugins).
 """
@@ -219,6 +219,33 @@ class SlowLLM(ExtractiveLLM):
         yield from super().stream(prompt, settings)
 
 
+class WaitingLLM(ExtractiveLLM):
+    """Writes the first word of its answer, then waits until a file exists: `fake:wait:PATH`.
+
+    Lets a test see text arrive before the answer ends, and press Ctrl-C in the middle of
+    one, without timing anything: the answer goes on once the test creates PATH.
+    """
+
+    def __init__(self, spec: str, context_tokens: int = 2048) -> None:
+        super().__init__(spec, context_tokens)
+        self.gate = Path(spec.split(":", 2)[2])
+
+    def stream(self, prompt: Prompt, settings: GenerationSettings) -> Iterator[str]:
+        for number, piece in enumerate(super().stream(prompt, settings)):
+            if number == 1:
+                self._wait()
+            yield piece
+
+    def complete(self, prompt: Prompt, settings: GenerationSettings) -> Completion:
+        self._wait()
+        return super().complete(prompt, settings)
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 60
+        while not self.gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
 def _numpy_warning() -> None:
     np.log(np.zeros(1))  # RuntimeWarning: divide by zero encountered in log
 
@@ -230,11 +257,11 @@ def hashing_embedder(spec: str) -> HashingEmbedder:
 
 
 def fake_llm(spec: str, options: LlmOptions) -> ExtractiveLLM:
-    """The LLM `fake:[loop|crash|warn|slow:MS]` names; `fake:` alone answers extractively."""
+    """The LLM `fake:[loop|crash|warn|slow:MS|wait:PATH]` names; `fake:` alone: extractive."""
     kind, _, delay_ms = spec.partition(":")[2].partition(":")
     if kind == "slow":
         return SlowLLM(spec, options.context_tokens, int(delay_ms or 1000))
-    kinds = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM}
+    kinds = {"loop": LoopingLLM, "crash": CrashingLLM, "warn": WarningLLM, "wait": WaitingLLM}
     return kinds.get(kind, ExtractiveLLM)(spec, options.context_tokens)
 
 

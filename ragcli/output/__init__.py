@@ -11,6 +11,7 @@ the modules group them by what a reader looks for:
 - hits: `rag search` results (format_hit, hit_json, snippet).
 - answers: `rag ask` answers, support, sources, context and NDJSON stream events, and the
   answer renderers (text, json, stream).
+- chat: `rag chat` turns as JSON, a passage shown whole (/show N), the slash commands' help.
 - documents: what the store holds (`rag sources`, `rag status`) and the stores (`rag stores`).
 - reports: ingest, dry-run plan, index, eval, doctor, config and version reports.
 - watch: `ingest --watch` change lines and NDJSON events.
@@ -33,6 +34,7 @@ from ragcli.output.answers import (
     print_context,
     source_json,
 )
+from ragcli.output.chat import format_chat_help, format_passage, turn_json
 from ragcli.output.console import (
     OutputClosed,
     display_name,
@@ -104,12 +106,14 @@ __all__ = [
     "event_json",
     "evidence_json",
     "format_change",
+    "format_chat_help",
     "format_doctor",
     "format_documents",
     "format_eval",
     "format_hit",
     "format_index",
     "format_ingest",
+    "format_passage",
     "format_plan",
     "format_settings",
     "format_sources",
@@ -140,6 +144,7 @@ __all__ = [
     "watch_stopped_json",
     "stderr",
     "stores_json",
+    "turn_json",
     "version_json",
     "write",
 ]
