@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ragcli import output
 from ragcli.commands.common import (
+    AnswerThresholdOpt,
     ConfigOpt,
+    ContextTokensOpt,
     EmbedUrlOpt,
-    LlmApi,
+    LlmApiOpt,
+    LlmModelOpt,
+    LlmUrlOpt,
+    MaxTokensOpt,
+    MinConfidenceOpt,
+    MinScoreOpt,
+    ModelOpt,
     ModeOpt,
     PipedLines,
     QuietOpt,
     StoresOpt,
-    StrategyChoice,
+    StrategyOpt,
+    StrictOpt,
+    TemperatureOpt,
     ThreadsOpt,
+    TopKOpt,
     VerboseOpt,
     resolve_settings,
-    setting_option,
     stdin_bytes,
 )
 from ragcli.errors import ExitCode
@@ -29,40 +39,21 @@ from ragcli.errors import ExitCode
 def chat(
     store: StoresOpt = None,
     config: ConfigOpt = None,
-    model: Annotated[Optional[str], setting_option("model")] = None,  # noqa: UP045
-    llm_url: Annotated[Optional[str], setting_option("llm_url")] = None,  # noqa: UP045
-    llm_model: Annotated[Optional[str], setting_option("llm_model")] = None,  # noqa: UP045
-    llm_api: Annotated[Optional[LlmApi], setting_option("llm_api")] = None,  # noqa: UP045
-    top_k: Annotated[Optional[int], setting_option("top_k")] = None,  # noqa: UP045
+    model: ModelOpt = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    llm_api: LlmApiOpt = None,
+    top_k: TopKOpt = None,
     mode: ModeOpt = None,
     embed_url: EmbedUrlOpt = None,
-    max_tokens: Annotated[Optional[int], setting_option("max_tokens")] = None,  # noqa: UP045
-    temperature: Annotated[Optional[float], setting_option("temperature")] = None,  # noqa: UP045
-    context_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        setting_option("context_tokens"),
-    ] = None,
-    min_score: Annotated[Optional[float], setting_option("min_score")] = None,  # noqa: UP045
-    strategy: Annotated[
-        Optional[StrategyChoice],  # noqa: UP045
-        setting_option("strategy"),
-    ] = None,
-    answer_threshold: Annotated[
-        Optional[float],  # noqa: UP045
-        setting_option("answer_threshold"),
-    ] = None,
-    min_confidence: Annotated[
-        Optional[float],  # noqa: UP045
-        setting_option("min_confidence"),
-    ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help='Say "The context does not say." rather than give an '
-            "answer whose names or numbers are in no passage.",
-        ),
-    ] = False,
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    context_tokens: ContextTokensOpt = None,
+    min_score: MinScoreOpt = None,
+    strategy: StrategyOpt = None,
+    answer_threshold: AnswerThresholdOpt = None,
+    min_confidence: MinConfidenceOpt = None,
+    strict: StrictOpt = False,
     threads: ThreadsOpt = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print each answer as one JSON line (a turn).")
@@ -88,15 +79,15 @@ def chat(
         model=model,
         llm_url=llm_url,
         llm_model=llm_model,
-        llm_api=None if llm_api is None else llm_api.value,
+        llm_api=llm_api,
         top_k=top_k,
-        mode=None if mode is None else mode.value,
+        mode=mode,
         embed_url=embed_url,
         max_tokens=max_tokens,
         temperature=temperature,
         context_tokens=context_tokens,
         min_score=min_score,
-        strategy=None if strategy is None else strategy.value,
+        strategy=strategy,
         answer_threshold=answer_threshold,
         min_confidence=min_confidence,
         threads=threads,

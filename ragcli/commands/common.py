@@ -120,16 +120,40 @@ StrategyChoice = Enum(  # type: ignore[misc]
 )
 LlmApi = Enum("LlmApi", {name: name for name in KEYS["llm_api"].choices}, type=str)  # type: ignore[misc]
 
+# How `ask`, `chat` and `serve` answer: the options they share, declared once.
+ModelOpt = Annotated[Optional[str], setting_option("model")]  # noqa: UP045
+LlmUrlOpt = Annotated[Optional[str], setting_option("llm_url")]  # noqa: UP045
+LlmModelOpt = Annotated[Optional[str], setting_option("llm_model")]  # noqa: UP045
+LlmApiOpt = Annotated[Optional[LlmApi], setting_option("llm_api")]  # noqa: UP045
+TopKOpt = Annotated[Optional[int], setting_option("top_k")]  # noqa: UP045
+MaxTokensOpt = Annotated[Optional[int], setting_option("max_tokens")]  # noqa: UP045
+TemperatureOpt = Annotated[Optional[float], setting_option("temperature")]  # noqa: UP045
+ContextTokensOpt = Annotated[Optional[int], setting_option("context_tokens")]  # noqa: UP045
+MinScoreOpt = Annotated[Optional[float], setting_option("min_score")]  # noqa: UP045
+StrategyOpt = Annotated[Optional[StrategyChoice], setting_option("strategy")]  # noqa: UP045
+AnswerThresholdOpt = Annotated[Optional[float], setting_option("answer_threshold")]  # noqa: UP045
+MinConfidenceOpt = Annotated[Optional[float], setting_option("min_confidence")]  # noqa: UP045
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help='Say "The context does not say." rather than give an '
+        "answer whose names or numbers are in no passage.",
+    ),
+]
+
 
 def resolve_settings(config: Path | None, several_stores: bool = False, **flags: Any) -> Settings:
     """Layer the flags over the environment and the config file: once per command.
 
-    Only commands that search (ask, search) take several stores; the rest refuse them.
+    A choice flag may be given as Typer's Enum member. Only commands that search (ask,
+    search) take several stores; the rest refuse them.
     """
     from ragcli.config import load_config
     from ragcli.errors import UsageError
     from ragcli.settings import resolve
 
+    flags = {name: _plain(value) for name, value in flags.items()}
     flags["store"] = flags.get("store") or None  # Typer gives [] for a list not given
     settings = resolve(flags, os.environ, load_config(config, os.environ))
     if len(settings.stores) > 1 and not several_stores:
@@ -138,6 +162,11 @@ def resolve_settings(config: Path | None, several_stores: bool = False, **flags:
             "but only ask and search take several"
         )
     return settings
+
+
+def _plain(value: Any) -> Any:
+    """A choice flag's name (Typer gives its Enum member); any other value as it is."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def stdin_bytes(what: str) -> BinaryIO:

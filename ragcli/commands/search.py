@@ -53,7 +53,7 @@ def search(
         several_stores=True,
         store=store,
         search_k=top_k,
-        mode=None if mode is None else mode.value,
+        mode=mode,
         embed_url=embed_url,
         threads=threads,
     )

@@ -8,10 +8,14 @@ from ragcli import output
 from ragcli.commands.common import (
     ConfigOpt,
     EmbedUrlOpt,
+    LlmModelOpt,
+    LlmUrlOpt,
+    ModelOpt,
     ModeOpt,
     StoresOpt,
-    StrategyChoice,
+    StrategyOpt,
     ThreadsOpt,
+    TopKOpt,
     VerboseOpt,
     resolve_settings,
     setting_option,
@@ -26,15 +30,12 @@ def serve(
     port: Annotated[Optional[int], setting_option("serve_port")] = None,  # noqa: UP045
     api_key: Annotated[Optional[str], setting_option("serve_key")] = None,  # noqa: UP045
     queue_size: Annotated[Optional[int], setting_option("serve_queue")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], setting_option("model")] = None,  # noqa: UP045
-    llm_url: Annotated[Optional[str], setting_option("llm_url")] = None,  # noqa: UP045
-    llm_model: Annotated[Optional[str], setting_option("llm_model")] = None,  # noqa: UP045
-    top_k: Annotated[Optional[int], setting_option("top_k")] = None,  # noqa: UP045
+    model: ModelOpt = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    top_k: TopKOpt = None,
     mode: ModeOpt = None,
-    strategy: Annotated[
-        Optional[StrategyChoice],  # noqa: UP045
-        setting_option("strategy"),
-    ] = None,
+    strategy: StrategyOpt = None,
     embed_url: EmbedUrlOpt = None,
     threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
@@ -62,8 +63,8 @@ def serve(
         llm_url=llm_url,
         llm_model=llm_model,
         top_k=top_k,
-        mode=None if mode is None else mode.value,
-        strategy=None if strategy is None else strategy.value,
+        mode=mode,
+        strategy=strategy,
         embed_url=embed_url,
         threads=threads,
     )
